@@ -1,0 +1,314 @@
+"""Archive indices: Packages stanzas and files, Release files, md5sum.txt, deterministic gzip.
+
+Owns the text formats of a CD's archive metadata (see reference/lucid-and-nova.md §1.5-1.6):
+`Packages` (read in any compression, written sorted), the top-level `dists/<codename>/Release` with
+debian-cd's `" %s %8d %s"` hash lines, the per-component `binary-<arch>/Release` and `md5sum.txt`.
+Besides debs.py it is the only importer of python-debian. Hashing streams, so files as large as an
+ISO's pool need not be held in memory, and a Release can list content that is not on the disc (the
+lucid CD lists uncompressed `Packages` files it deleted): give that content, or its `FileDigest`.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import io
+import lzma
+import os
+import tarfile
+import time
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from functools import cmp_to_key
+from typing import BinaryIO, NamedTuple
+
+from debian import arfile, debfile
+from debian.deb822 import Packages, Release
+from debian.debian_support import version_compare
+
+from distro_builder.errors import ArchiveError
+
+Source = (
+    bytes | bytearray | memoryview | BinaryIO | os.PathLike[str] | Callable[[], bytes | BinaryIO]
+)
+"""Content to hash: bytes, an open binary file, a path, or a callable returning bytes or a file
+(called, and a returned file closed, only when that entry is hashed)."""
+
+HASH_FIELDS: tuple[str, ...] = ("MD5Sum", "SHA1", "SHA256")
+_STRIPPED_RELEASE_FIELDS = frozenset({"md5sum", "sha1", "sha256", "sha512"})
+_CHUNK = 1 << 20
+
+
+class FileDigest(NamedTuple):
+    """Hashes and size of one file's content (hex digests, size in bytes)."""
+
+    md5: str
+    sha1: str
+    sha256: str
+    size: int
+
+
+def _open_source(source: Source) -> tuple[bytes | None, BinaryIO | None, bool]:
+    """(bytes, None, _) or (None, stream, close_it) for a Source."""
+    if callable(source) and not hasattr(source, "read"):
+        source = source()
+        if isinstance(source, bytes | bytearray | memoryview):
+            return bytes(source), None, False
+        return None, source, True
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source), None, False
+    if isinstance(source, os.PathLike):
+        return None, open(source, "rb"), True  # closed by _hash_source
+    if hasattr(source, "read"):
+        return None, source, False
+    raise TypeError(f"cannot hash {type(source).__name__}: give bytes, a binary file or a path")
+
+
+def _hash_source(source: Source, algorithms: tuple[str, ...]) -> tuple[list[str], int]:
+    hashers = [hashlib.new(a) for a in algorithms]
+    data, stream, close = _open_source(source)
+    size = 0
+    try:
+        chunks: Iterable[bytes] = (
+            [data] if data is not None else iter(lambda: stream.read(_CHUNK), b"")  # type: ignore[union-attr]
+        )
+        for chunk in chunks:
+            size += len(chunk)
+            for h in hashers:
+                h.update(chunk)
+    finally:
+        if close and stream is not None:
+            stream.close()
+    return [h.hexdigest() for h in hashers], size
+
+
+def file_digest(source: Source) -> FileDigest:
+    """MD5, SHA1, SHA256 and size of `source`, read once in 1 MiB chunks."""
+    (md5, sha1, sha256), size = _hash_source(source, ("md5", "sha1", "sha256"))
+    return FileDigest(md5, sha1, sha256, size)
+
+
+def gzip_bytes(data: bytes, *, mtime: int = 0) -> bytes:
+    """gzip -9n: deterministic (fixed mtime, no file name in the header)."""
+    return gzip.compress(data, compresslevel=9, mtime=mtime)
+
+
+def decompress(data: bytes, name: str) -> bytes:
+    """Plain, gzip, bzip2 or xz content, chosen by magic bytes; `name` is used in errors."""
+    try:
+        if data[:2] == b"\x1f\x8b":
+            return gzip.decompress(data)
+        if data[:3] == b"BZh":
+            return bz2.decompress(data)
+        if data[:6] == b"\xfd7zXZ\x00":
+            return lzma.decompress(data)
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:
+        raise ArchiveError(
+            f"{name} is corrupt: {e}", hint="fetch it again or check the medium"
+        ) from e
+    return data
+
+
+def _fold(name: str, value: str) -> str:
+    """One `Name: value` field, continuation lines indented, empty ones written ' .'."""
+    first, *rest = str(value).rstrip("\n").split("\n")
+    lines = [f"{name}: {first.strip()}" if first.strip() else f"{name}:"]
+    for line in rest:
+        if not line.strip() or line.strip() == ".":
+            lines.append(" .")
+        elif line[0] in " \t":
+            lines.append(line.rstrip())
+        else:
+            lines.append(" " + line.rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _paragraph(fields: Mapping[str, str]) -> str:
+    return "".join(_fold(k, v) for k, v in fields.items())
+
+
+def _check_relpath(path: str, what: str) -> str:
+    parts = path.split("/")
+    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ArchiveError(
+            f"Invalid {what} path {path!r}", hint="use a relative path like pool/main/n/nova/x.deb"
+        )
+    return path
+
+
+def _read_control(deb: bytes, filename: str) -> dict[str, str]:
+    try:
+        with debfile.DebFile(fileobj=io.BytesIO(deb)) as pkg:
+            control = pkg.debcontrol()
+    except (debfile.DebError, arfile.ArError, tarfile.TarError, OSError, EOFError, KeyError) as e:
+        raise ArchiveError(
+            f"{filename} is not a readable .deb: {e}", hint="rebuild or fetch the package again"
+        ) from e
+    missing = [f for f in ("Package", "Version", "Architecture") if not control.get(f)]
+    if missing:
+        raise ArchiveError(
+            f"{filename}: control lacks {', '.join(missing)}", hint="rebuild the package"
+        )
+    return {str(k): str(v) for k, v in control.items()}
+
+
+def packages_stanza(deb_bytes: bytes, filename: str) -> dict[str, str]:
+    """The Packages stanza of a .deb/.udeb stored at `filename` (archive-relative).
+
+    Control fields in their order, with Filename, Size, MD5sum, SHA1, SHA256 inserted before
+    Description (apt-ftparchive's placement). Multi-line values keep their leading spaces.
+    """
+    _check_relpath(filename, "Filename")
+    control = _read_control(deb_bytes, filename)
+    digest = file_digest(deb_bytes)
+    index = {
+        "Filename": filename,
+        "Size": str(digest.size),
+        "MD5sum": digest.md5,
+        "SHA1": digest.sha1,
+        "SHA256": digest.sha256,
+    }
+    stanza: dict[str, str] = {}
+    for key, value in control.items():
+        if key == "Description":
+            stanza.update(index)
+        stanza[key] = value
+    if "Filename" not in stanza:
+        stanza.update(index)
+    return stanza
+
+
+def _stanza_order(a: Mapping[str, str], b: Mapping[str, str]) -> int:
+    if a["Package"] != b["Package"]:
+        return -1 if a["Package"] < b["Package"] else 1
+    by_version = version_compare(a.get("Version", "0"), b.get("Version", "0"))
+    if by_version:
+        return by_version
+    arch_a, arch_b = a.get("Architecture", ""), b.get("Architecture", "")
+    return (arch_a > arch_b) - (arch_a < arch_b)
+
+
+def render_packages(stanzas: Iterable[Mapping[str, str]]) -> str:
+    """A Packages file: stanzas sorted by Package then Version (dpkg order) then Architecture.
+
+    Each stanza keeps its field order and is followed by a blank line (as apt-ftparchive writes).
+    """
+    items = list(stanzas)
+    for s in items:
+        if not s.get("Package"):
+            raise ArchiveError(
+                f"Packages stanza without a Package field: {dict(s)!r}",
+                hint="build stanzas with packages_stanza()",
+            )
+    return "".join(_paragraph(s) + "\n" for s in sorted(items, key=cmp_to_key(_stanza_order)))
+
+
+def read_packages(data: bytes, name: str) -> list[Packages]:
+    """Parse a Packages (or debian-installer Packages) index, plain or gz/bz2/xz compressed.
+
+    `name` (e.g. `dists/lucid/main/binary-amd64/Packages.gz`) appears in errors.
+    """
+    raw = decompress(data, name)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ArchiveError(f"{name} is not UTF-8 text: {e}", hint="check the file") from e
+    stanzas = list(Packages.iter_paragraphs(text.splitlines(keepends=True), use_apt_pkg=False))
+    for i, stanza in enumerate(stanzas, 1):
+        if "Package" not in stanza:
+            raise ArchiveError(
+                f"{name}: stanza {i} has no Package field",
+                hint="is this really a Packages file?",
+            )
+    return stanzas
+
+
+def read_release(data: bytes, name: str) -> Release:
+    """Parse a Release file (fields plus the MD5Sum/SHA1/SHA256 lists); `name` is for errors."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ArchiveError(f"{name} is not UTF-8 text: {e}", hint="check the file") from e
+    release = Release(text.splitlines(keepends=True))
+    if not release:
+        raise ArchiveError(f"{name} has no fields", hint="is this really a Release file?")
+    return release
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def release_date(epoch: int) -> str:
+    """A Release `Date:` for a Unix time, locale-independent: `Thu, 29 Apr 2010 17:24:52 UTC`."""
+    t = time.gmtime(epoch)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} UTC"
+    )
+
+
+def render_release(
+    fields: Mapping[str, str], files: Mapping[str, Source | FileDigest | tuple[str, str, str, int]]
+) -> str:
+    """An archive Release: `fields` in their order, then MD5Sum:, SHA1:, SHA256: blocks.
+
+    `files` maps a path relative to the Release file's directory to its content (any Source) or
+    to a precomputed FileDigest (or a plain (md5, sha1, sha256, size) tuple). The content need
+    not exist on the disc, which expresses the lucid CD's quirk of listing the deleted
+    uncompressed Packages. Lines are debian-cd's
+    `" %s %8d %s"` (size right-aligned in 8 columns), sorted by path. Hash fields already in
+    `fields` (e.g. from the mirror's Release) are dropped, as debian-cd strips them.
+    """
+    header = {k: v for k, v in fields.items() if k.lower() not in _STRIPPED_RELEASE_FIELDS}
+    digests: dict[str, FileDigest] = {}
+    for path, value in files.items():
+        _check_relpath(path, "Release entry")
+        if isinstance(value, tuple):
+            digests[path] = FileDigest(*value)
+        else:
+            digests[path] = file_digest(value)
+    out = [_paragraph(header)]
+    for field, index in (("MD5Sum", 0), ("SHA1", 1), ("SHA256", 2)):
+        out.append(f"{field}:\n")
+        for path in sorted(digests):
+            d = digests[path]
+            out.append(f" {d[index]} {d.size:8d} {path}\n")  # printf " %s %8d %s\n"
+    return "".join(out)
+
+
+def render_component_release(
+    archive: str, version: str, component: str, origin: str, label: str, arch: str
+) -> str:
+    """`dists/<codename>/<component>/binary-<arch>/Release` as the lucid CD/mirror ships it."""
+    return _paragraph(
+        {
+            "Archive": archive,
+            "Version": version,
+            "Component": component,
+            "Origin": origin,
+            "Label": label,
+            "Architecture": arch,
+        }
+    )
+
+
+def md5sum_txt(files: Mapping[str, Source] | Iterable[tuple[str, Source]]) -> str:
+    """debian-cd's md5sum.txt: `<md5>  ./<path>` lines sorted by path.
+
+    `files` is a mapping or an iterable of (path, Source) pairs; paths may be given as `a/b`,
+    `./a/b` or `/a/b`. Entries are hashed one at a time, streaming, so pass paths, open files or
+    callables for large content. Choosing which files to list (debian-cd leaves out md5sum.txt,
+    `dists/stable` etc.) is the caller's job.
+    """
+    pairs = files.items() if isinstance(files, Mapping) else files
+    lines: dict[str, str] = {}
+    for raw, source in pairs:
+        path = raw[2:] if raw.startswith("./") else raw.lstrip("/")
+        _check_relpath(path, "md5sum.txt entry")
+        if path in lines:
+            raise ArchiveError(f"md5sum.txt entry ./{path} given twice", hint="list each file once")
+        (md5,), _ = _hash_source(source, ("md5",))
+        lines[path] = f"{md5}  ./{path}\n"
+    return "".join(lines[p] for p in sorted(lines))
