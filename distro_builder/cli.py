@@ -1,0 +1,235 @@
+"""The `distro-builder` command: click options -> library calls; formats errors and reports.
+
+The only importer of click. Library errors (DistroBuilderError) become one line plus a hint and
+exit code 1 (2 for usage errors, 130 for Ctrl-C); --debug shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from distro_builder import __version__
+from distro_builder.errors import DistroBuilderError
+from distro_builder.log import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+class _Group(click.Group):
+    """Turns library errors into one clear line and a hint."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DistroBuilderError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {e}", err=True)
+            if e.hint:
+                click.echo(f"hint: {e.hint}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="distro-builder")
+@click.option("-v", "--verbose", is_flag=True, help="Show every command run and more detail.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option("--debug", is_flag=True, help="Show a traceback instead of a one-line error.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="DISTRO_BUILDER_DATA",
+    help="Folder with demo/, preseed/, roles/, package_lists/ (default: the checkout or install).",
+)
+@click.pass_context
+def main(ctx: click.Context, verbose: bool, quiet: bool, debug: bool, data_dir: Path | None) -> None:
+    """Turn a stock Ubuntu 10.04 LTS server ISO into an OpenStack Nova distro.
+
+    \b
+    Commands for the release engineer:
+      demo-base   make the lucid-faithful demo base ISO (no Ubuntu download needed)
+      remaster    lay overlay directories over a base ISO and write a new bootable ISO
+      inspect     show what is on an ISO: flavor, boot catalog, boot menu, archive
+    """
+    setup_logging(verbose=verbose or debug, quiet=quiet)
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    ctx.obj["data_dir"] = data_dir
+
+
+def _data_dir(ctx: click.Context) -> Path:
+    from distro_builder.config import find_data_dir
+
+    return find_data_dir(ctx.obj.get("data_dir"))
+
+
+@main.command("demo-base")
+@click.option(
+    "-o", "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("build/demo-base.iso"), show_default=True,
+    help="Where to write the demo base ISO.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.pass_context
+def demo_base(ctx: click.Context, output: Path, as_json: bool) -> None:
+    """Build the lucid-faithful DEMO base ISO.
+
+    A stand-in for ubuntu-10.04.4-server-amd64.iso with the real disc's layout and quirks, tiny
+    packages with the real 2011 names, and a Debian 12 installer kernel. Boot parts come from
+    the host's isolinux, syslinux-common, debian-installer-12-netboot-amd64 and memtest86+
+    packages.
+    """
+    from distro_builder.demo import build_demo_base
+
+    out = build_demo_base(_data_dir(ctx), output)
+    size = out.stat().st_size
+    if as_json:
+        _emit_json({"output": str(out), "size": size, "demo": True})
+    else:
+        click.echo(f"{out}: DEMO base ISO, {size:,} bytes")
+
+
+@main.command()
+@click.argument("base", type=click.Path(path_type=Path))
+@click.option(
+    "-o", "--output", required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The new ISO (written to a temporary file beside it, then renamed).",
+)  # fmt: skip
+@click.option(
+    "--add", "overlays", multiple=True,
+    type=click.Path(path_type=Path),
+    help="A directory laid over the disc's root (repeatable; a later one wins).",
+)  # fmt: skip
+@click.option("--hybrid", is_flag=True, help="Also make the ISO bootable from a USB stick (isohybrid MBR).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+def remaster(base: Path, output: Path, overlays: tuple[Path, ...], hybrid: bool, as_json: bool) -> None:
+    """Remaster BASE into a new ISO with the overlay directories added.
+
+    Files in an overlay are added or replace the base's; symlinks, modes and the El Torito boot
+    (with its boot-info-table) survive; md5sum.txt is regenerated. With SOURCE_DATE_EPOCH set,
+    the output is byte-identical from run to run, whatever the time zone.
+    """
+    from distro_builder.remaster import remaster as run_remaster
+    from distro_builder.remaster import source_date_epoch_from_env
+
+    epoch = source_date_epoch_from_env()
+    show_bar = not as_json and sys.stderr.isatty()
+    bar_ctx = click.progressbar(length=100, label="Writing", file=sys.stderr) if show_bar else None
+    last = [0]
+
+    def progress(done: int, total: int) -> None:
+        if bar_ctx is not None and total:
+            pct = done * 100 // total
+            bar_ctx.update(pct - last[0])
+            last[0] = pct
+
+    try:
+        result = run_remaster(
+            base, output, overlays, hybrid=hybrid, source_date_epoch=epoch, progress=progress
+        )
+    finally:
+        if bar_ctx is not None:
+            bar_ctx.render_finish()
+    if as_json:
+        _emit_json(
+            {
+                "output": result.output,
+                "size": result.size,
+                "hybrid": result.hybrid,
+                "md5sum_files": result.md5sum_files,
+                "changes": [
+                    {"path": c.path, "action": c.action, "kind": str(c.kind)} for c in result.changes
+                ],
+            }
+        )
+        return
+    added = sum(1 for c in result.changes if c.action == "added")
+    replaced = len(result.changes) - added
+    click.echo(
+        f"{result.output}: {result.size:,} bytes, {added} added, {replaced} replaced, "
+        f"md5sum.txt lists {result.md5sum_files} files" + (", hybrid" if hybrid else "")
+    )
+
+
+@main.command()
+@click.argument("iso", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+def inspect(iso: Path, as_json: bool) -> None:
+    """Show what is on ISO: flavor, volume id, El Torito, boot menu, archive, our changes."""
+    from distro_builder.describe import describe_iso
+
+    report = describe_iso(iso)
+    if as_json:
+        _emit_json(report)
+    else:
+        click.echo(_format_report(report))
+
+
+def _format_report(r: dict[str, Any]) -> str:
+    f = r["flavor"]
+    lines = [
+        f"ISO:         {r['path']} ({r['size']:,} bytes)",
+        f"Volume id:   {r['volume_id']}",
+        f"Flavor:      {f['distribution']} {f['version']} {f['codename']} "
+        f"({' '.join(f['architectures'])}), {f['menu_style']} menu files: {', '.join(f['menu_files'])}",
+        f"Disk info:   {f['disk_info'] if f['disk_info'] is not None else '(none)'}",
+        f"Names:       ISO 9660 level {r['interchange_level']}, Rock Ridge "
+        f"{'yes' if r['rock_ridge'] else 'no'}, Joliet {'yes' if r['joliet'] else 'no'}",
+        "El Torito:",
+    ]
+    for e in r["eltorito"]:
+        lines.append(
+            f"  {e['platform']} emulation={e['emulation']} load={e['sector_count']} sectors "
+            f"image={e['boot_file'] or '?'} (LBA {e['load_rba']})"
+            + (" boot-info-table" if e["boot_info_table"] else "")
+            + ("" if e["bootable"] else " NOT BOOTABLE")
+        )
+    m = r["boot_menu"]
+    lines.append(
+        f"Boot menu:   default {m['default']}, timeout {m['timeout']}, ui {m['ui']}, "
+        f"serial {m['serial'] or 'off'}, gfxboot {m['gfxboot'] or 'off'}"
+    )
+    for e in m["entries"]:
+        where = f"[{e['submenu']}] " if e["submenu"] else ""
+        hidden = " (hidden)" if e["hidden"] else ""
+        lines.append(f"  {e['label']:<12} {where}{e['menu_label']}{hidden}")
+        if e["kernel"]:
+            lines.append(f"  {'':<12} kernel {e['kernel']}  initrd {e['initrd'] or '-'}")
+        if e["append"]:
+            lines.append(f"  {'':<12} append {e['append']}")
+        if e["localboot"]:
+            lines.append(f"  {'':<12} localboot {e['localboot']}")
+    for missing in m["missing_includes"]:
+        lines.append(f"  MISSING include: {missing}")
+    lines.append(
+        "Archive:     " + ", ".join(f"{k} {v} packages" for k, v in sorted(r["archive"].items()))
+    )
+    db = r["distro_builder"]
+    if db is None:
+        lines.append("Changes:     none (not written by distro-builder)")
+    else:
+        changes = db.get("changes", [])
+        lines.append(
+            f"Changes:     written by distro-builder {db.get('version', '?')}: "
+            f"{sum(1 for c in changes if c.get('action') == 'added')} added, "
+            f"{sum(1 for c in changes if c.get('action') == 'replaced')} replaced"
+        )
+        for c in changes:
+            mark = "+" if c.get("action") == "added" else "~"
+            lines.append(f"  {mark} {c.get('path')}" + ("/" if c.get("kind") == "dir" else ""))
+    return "\n".join(lines)

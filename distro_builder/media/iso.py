@@ -1,0 +1,524 @@
+"""The pycdlib wrapper: open an ISO, read it by Rock Ridge path, overlay files, write it atomically.
+
+The only module that imports pycdlib. Names for new records come from media/names.py so nothing
+can vanish through a name clash. Traps handled here (../shared/reference/pycdlib-notes.md):
+writing onto the opened file destroys it (refused), `add_isohybrid()` needs `force_consistency()`,
+and reproducible output needs a pinned clock in UTC and a fixed `mbr_id`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import stat
+import struct
+import tempfile
+import time
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pycdlib
+import pycdlib.pycdlibexception as pycdlib_errors
+
+from distro_builder.errors import IsoError, OutputError
+from distro_builder.media import names
+from distro_builder.model import ElToritoEntry, EntryKind, FileEntry
+
+log = logging.getLogger(__name__)
+
+SECTOR = 2048
+FILE_MODE = 0o100444
+EXEC_MODE = 0o100555
+DIR_MODE = 0o040555
+LINK_MODE = 0o120777
+
+_PLATFORMS = {0: "bios", 1: "ppc", 2: "mac", 0xEF: "efi"}
+_EMULATIONS = {0: "none", 1: "floppy-1.2", 2: "floppy-1.44", 3: "floppy-2.88", 4: "hard-disk"}
+
+Progress = Callable[[int, int], None]
+
+
+def _parent(path: str) -> tuple[str, str]:
+    parent, _, name = path.rstrip("/").rpartition("/")
+    return parent or "/", name
+
+
+def _join(parent: str, name: str) -> str:
+    return ("" if parent == "/" else parent) + "/" + name
+
+
+def _decode_ident(raw: bytes) -> str:
+    return raw.decode("ascii", errors="replace")
+
+
+class IsoImage:
+    """An ISO image opened read-only, changed in memory, written to a new file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._iso = pycdlib.PyCdlib()
+        self._fps: list[IO[bytes]] = []  # data sources that must stay open until write
+        self._iso_paths: dict[str, str] = {}  # RR path -> ISO 9660 path (dirs)
+        self._joliet_paths: dict[str, str | None] = {}  # RR path -> Joliet path (dirs)
+        self._open()
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        p = self.path
+        if not p.exists():
+            raise IsoError(f"{p}: no such file", hint="check the path of the ISO")
+        if not p.is_file():
+            raise IsoError(f"{p}: not a regular file", hint="give the path of an .iso file")
+        size = p.stat().st_size
+        if size < 17 * SECTOR:
+            raise IsoError(
+                f"{p}: not an ISO 9660 image ({size} bytes is too small for one)",
+                hint="give the path of an Ubuntu server install ISO",
+            )
+        try:
+            self._iso.open(str(p))
+        except (pycdlib_errors.PyCdlibException, struct.error, ValueError, EOFError) as e:
+            reason = str(e).strip() or type(e).__name__
+            if _has_iso_signature(p):
+                raise IsoError(
+                    f"{p}: damaged ISO 9660 image: {reason}",
+                    hint="the file may be truncated or corrupt; download it again and check its SHA256SUMS",
+                ) from e
+            raise IsoError(
+                f"{p}: not an ISO 9660 image ({reason})",
+                hint="give the path of an Ubuntu server install ISO",
+            ) from e
+        pvd = self._iso.pvd
+        expected = pvd.space_size * pvd.logical_block_size()
+        if size < expected:
+            self.close()
+            raise IsoError(
+                f"{p}: truncated ISO: the volume says {expected} bytes, the file has {size}",
+                hint="the download or copy was cut short; fetch the ISO again and check its SHA256SUMS",
+            )
+        self._iso_paths["/"] = "/"
+        self._joliet_paths["/"] = "/" if self._iso.has_joliet() else None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._iso.close()
+        for fp in self._fps:
+            fp.close()
+        self._fps.clear()
+
+    def __enter__(self) -> IsoImage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- facts ---------------------------------------------------------------------------------
+
+    @property
+    def volume_id(self) -> str:
+        return _decode_ident(self._iso.pvd.volume_identifier).rstrip(" \x00")
+
+    @property
+    def interchange_level(self) -> int:
+        return int(self._iso.interchange_level)
+
+    @property
+    def has_rock_ridge(self) -> bool:
+        return bool(self._iso.has_rock_ridge())
+
+    @property
+    def has_joliet(self) -> bool:
+        return bool(self._iso.has_joliet())
+
+    @property
+    def volume_size(self) -> int:
+        return int(self._iso.pvd.space_size * self._iso.pvd.logical_block_size())
+
+    def require_rock_ridge(self) -> None:
+        if not self.has_rock_ridge:
+            raise IsoError(
+                f"{self.path}: the image has no Rock Ridge names",
+                hint="Ubuntu install discs are built with Rock Ridge (mkisofs -r); is this one?",
+            )
+
+    def eltorito(self) -> list[ElToritoEntry]:
+        """The boot catalog's entries (initial entry first); empty when the disc is not bootable."""
+        cat = self._iso.eltorito_boot_catalog
+        if cat is None:
+            return []
+        files = {}
+        for entry in self.walk():
+            if entry.kind is EntryKind.file:
+                rec = self._record(entry.path)
+                files[rec.extent_location()] = entry.path
+        result = []
+        sections = [(cat.validation_entry.platform_id, cat.initial_entry)]
+        for sec in cat.sections:
+            sections += [(sec.platform_id, e) for e in sec.section_entries]
+        for platform_id, e in sections:
+            bit = e.inode.boot_info_table is not None if e.inode is not None else False
+            result.append(
+                ElToritoEntry(
+                    platform=_PLATFORMS.get(platform_id, hex(platform_id)),
+                    emulation=_EMULATIONS.get(e.boot_media_type, str(e.boot_media_type)),
+                    bootable=e.boot_indicator == 0x88,
+                    load_segment=e.load_segment,
+                    sector_count=e.sector_count,
+                    load_rba=e.load_rba,
+                    boot_file=files.get(e.load_rba),
+                    boot_info_table=bit,
+                )
+            )
+        return result
+
+    def require_bootable(self) -> None:
+        if self._iso.eltorito_boot_catalog is None:
+            raise IsoError(
+                f"{self.path}: no El Torito boot record: the image is not a bootable CD",
+                hint="give a bootable install ISO (an Ubuntu server disc boots through isolinux)",
+            )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _record(self, path: str) -> Any:
+        try:
+            return self._iso.get_record(rr_path=path)
+        except pycdlib_errors.PyCdlibException as e:
+            raise KeyError(path) from e
+
+    def lookup(self, path: str) -> FileEntry | None:
+        """The entry at Rock Ridge `path`, or None."""
+        try:
+            rec = self._record(path)
+        except KeyError:
+            return None
+        return self._entry(path, rec)
+
+    def _entry(self, path: str, rec: Any) -> FileEntry:
+        rr = rec.rock_ridge
+        ident = _decode_ident(rec.file_identifier())
+        if rr is not None and rr.is_symlink():
+            target = rr.symlink_path().decode("utf-8", errors="replace")
+            return FileEntry(path, EntryKind.symlink, 0, LINK_MODE, target, ident)
+        mode = rr.get_file_mode() if rr is not None and rr.dr_entries.px_record else 0
+        if rec.is_dir():
+            return FileEntry(path, EntryKind.dir, 0, mode or DIR_MODE, None, ident)
+        return FileEntry(path, EntryKind.file, rec.get_data_length(), mode or FILE_MODE, None, ident)
+
+    def _children(self, path: str) -> list[tuple[str, Any]]:
+        out = []
+        for rec in self._iso.list_children(rr_path=path):
+            if rec.is_dot() or rec.is_dotdot():
+                continue
+            if rec.rock_ridge is None:
+                continue  # a record without RR name (e.g. RR_MOVED bookkeeping)
+            name = rec.rock_ridge.name().decode("utf-8", errors="replace")
+            if rec.rock_ridge.dr_entries.re_record is not None:
+                continue  # relocated-directory placeholder; the CL entry is followed instead
+            out.append((name, rec))
+        out.sort(key=lambda t: t[0])
+        return out
+
+    def walk(self, top: str = "/") -> Iterator[FileEntry]:
+        """Every entry below `top`, parents before children, sorted by name; symlinks not followed."""
+        stack = [top]
+        while stack:
+            d = stack.pop()
+            subdirs = []
+            for name, rec in self._children(d):
+                p = _join(d, name)
+                e = self._entry(p, rec)
+                yield e
+                if e.kind is EntryKind.dir:
+                    subdirs.append(p)
+            stack.extend(reversed(subdirs))
+
+    def read(self, path: str) -> bytes:
+        """The whole content of the file at Rock Ridge `path` (KeyError when absent)."""
+        with self.open_file(path) as f:
+            return f.read()
+
+    def read_text(self, path: str) -> str | None:
+        """The file as text, or None when it does not exist."""
+        e = self.lookup(path)
+        if e is None or e.kind is not EntryKind.file:
+            return None
+        return self.read(path).decode("utf-8", errors="replace")
+
+    @contextlib.contextmanager
+    def open_file(self, path: str) -> Iterator[IO[bytes]]:
+        """A read-only stream of the file at `path`, without loading it whole."""
+        try:
+            ctx = self._iso.open_file_from_iso(rr_path=path)
+        except pycdlib_errors.PyCdlibException as e:
+            raise KeyError(path) from e
+        with ctx as f:
+            yield f
+
+    # -- changing ------------------------------------------------------------------------------
+
+    def _iso_dir(self, rr_dir: str) -> str:
+        if rr_dir not in self._iso_paths:
+            rec = self._record(rr_dir)
+            self._iso_paths[rr_dir] = self._iso.full_path_from_dirrecord(rec)
+        return self._iso_paths[rr_dir]
+
+    def _joliet_dir(self, rr_dir: str) -> str | None:
+        if rr_dir in self._joliet_paths:
+            return self._joliet_paths[rr_dir]
+        parent, name = _parent(rr_dir)
+        jparent = self._joliet_dir(parent)
+        found = None
+        if jparent is not None:
+            for rec in self._iso.list_children(joliet_path=jparent):
+                if rec.is_dot() or rec.is_dotdot() or not rec.is_dir():
+                    continue
+                jname = rec.file_identifier().decode("utf-16_be")
+                if jname == name or jname == names.joliet_name(name, (), directory=True):
+                    found = _join(jparent, jname)
+                    break
+        self._joliet_paths[rr_dir] = found
+        return found
+
+    def _taken_iso(self, rr_dir: str) -> set[str]:
+        taken = set()
+        for rec in self._iso.list_children(iso_path=self._iso_dir(rr_dir)):
+            if rec.is_dot() or rec.is_dotdot():
+                continue
+            ident = _decode_ident(rec.file_identifier()).upper()
+            taken.add(ident.split(";", 1)[0])
+        return taken
+
+    def _taken_joliet(self, jdir: str) -> set[str]:
+        return {
+            rec.file_identifier().decode("utf-16_be").split(";", 1)[0]
+            for rec in self._iso.list_children(joliet_path=jdir)
+            if not (rec.is_dot() or rec.is_dotdot())
+        }
+
+    def make_dirs(self, path: str) -> None:
+        """Create directory `path` and any missing parents (a file in the way is an error)."""
+        if path == "/":
+            return
+        existing = self.lookup(path)
+        if existing is not None:
+            if existing.kind is not EntryKind.dir:
+                raise IsoError(
+                    f"cannot create directory {path}: a {existing.kind} of that name is on the image",
+                    hint="rename the directory in the overlay",
+                )
+            return
+        parent, name = _parent(path)
+        self.make_dirs(parent)
+        iso_name = names.iso_dir_name(name, self.interchange_level, self._taken_iso(parent))
+        iso_path = _join(self._iso_dir(parent), iso_name)
+        jparent = self._joliet_dir(parent) if self.has_joliet else None
+        jpath = None
+        if jparent is not None:
+            jpath = _join(jparent, names.joliet_name(name, self._taken_joliet(jparent), directory=True))
+        self._call(
+            self._iso.add_directory,
+            iso_path=iso_path,
+            rr_name=name,
+            joliet_path=jpath,
+            file_mode=DIR_MODE,
+        )
+        self._iso_paths[path] = iso_path
+        self._joliet_paths[path] = jpath
+
+    def add_file(self, path: str, data: bytes | Path, *, executable: bool = False) -> None:
+        """Add a new file at Rock Ridge `path` (parents are created)."""
+        parent, name = _parent(path)
+        self.make_dirs(parent)
+        fp, length = self._source(data)
+        iso_name = names.iso_file_name(name, self.interchange_level, self._taken_iso(parent))
+        jparent = self._joliet_dir(parent) if self.has_joliet else None
+        jpath = None
+        if jparent is not None:
+            jpath = _join(jparent, names.joliet_name(name, self._taken_joliet(jparent)))
+        self._call(
+            self._iso.add_fp,
+            fp,
+            length,
+            iso_path=_join(self._iso_dir(parent), iso_name),
+            rr_name=name,
+            joliet_path=jpath,
+            file_mode=EXEC_MODE if executable else FILE_MODE,
+        )
+
+    def replace_file(self, path: str, data: bytes | Path) -> None:
+        """Replace the content of the existing file at `path`; its names and mode stay."""
+        fp, length = self._source(data)
+        self._call(self._iso.update_file_contents_fp, fp, length, rr_path=path)
+
+    def add_symlink(self, path: str, target: str) -> None:
+        """Add a Rock Ridge symlink `path` -> `target` (Joliet has no symlinks)."""
+        parent, name = _parent(path)
+        self.make_dirs(parent)
+        iso_name = names.iso_file_name(name, self.interchange_level, self._taken_iso(parent))
+        self._call(
+            self._iso.add_symlink,
+            symlink_path=_join(self._iso_dir(parent), iso_name),
+            rr_symlink_name=name,
+            rr_path=target,
+        )
+
+    def remove(self, path: str) -> None:
+        """Remove the file or symlink at `path` (all of its names)."""
+        rec = self._record(path)
+        iso_path = self._iso.full_path_from_dirrecord(rec)
+        parent, name = _parent(path)
+        kwargs: dict[str, Any] = {"iso_path": iso_path, "rr_name": name}
+        jparent = self._joliet_dir(parent) if self.has_joliet else None
+        if jparent is not None and not (rec.rock_ridge and rec.rock_ridge.is_symlink()):
+            for jrec in self._iso.list_children(joliet_path=jparent):
+                if not (jrec.is_dot() or jrec.is_dotdot()) and jrec.inode is rec.inode:
+                    kwargs["joliet_path"] = _join(jparent, jrec.file_identifier().decode("utf-16_be"))
+                    break
+        self._call(self._iso.rm_file, **kwargs)
+
+    def _source(self, data: bytes | Path) -> tuple[IO[bytes], int]:
+        if isinstance(data, bytes):
+            fp: IO[bytes] = io.BytesIO(data)
+            length = len(data)
+        else:
+            fp = open(data, "rb")  # noqa: SIM115 - must stay open until write()
+            length = os.fstat(fp.fileno()).st_size
+        self._fps.append(fp)
+        return fp, length
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except pycdlib_errors.PyCdlibException as e:
+            raise IsoError(
+                f"{self.path}: cannot change the image: {e}",
+                hint="this is probably a bug in distro-builder; run with --debug and report it",
+            ) from e
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write(
+        self,
+        out: Path,
+        *,
+        hybrid: bool = False,
+        source_date_epoch: int | None = None,
+        progress: Progress | None = None,
+    ) -> int:
+        """Write the image to `out` through a temporary file beside it; returns the size.
+
+        A failure or Ctrl-C leaves `out` as it was and no temporary file behind.
+        """
+        out = Path(out)
+        check_output_path(out, self.path)
+        if hybrid:
+            self._call(self._make_hybrid, source_date_epoch)
+        fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                cb = (lambda done, total, _opaque: progress(done, total)) if progress else None
+                with pinned_clock(source_date_epoch):
+                    self._call(self._iso.write_fp, fh, blocksize=1 << 20, progress_cb=cb)
+                fh.flush()
+                os.fsync(fh.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, out)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        return out.stat().st_size
+
+    def _make_hybrid(self, source_date_epoch: int | None) -> None:
+        mbr_id = None
+        if source_date_epoch is not None:
+            digest = hashlib.sha256(f"{self.volume_id}\0{source_date_epoch}".encode()).digest()
+            mbr_id = int.from_bytes(digest[:4], "little")
+        try:
+            self._iso.add_isohybrid(mbr_id=mbr_id)
+        except pycdlib_errors.PyCdlibInvalidInput as e:
+            raise IsoError(
+                f"{self.path}: cannot make a hybrid image: {e}",
+                hint="the boot image must be isolinux.bin from syslinux >= 3.72 with a 4-sector load",
+            ) from e
+        # Without this the MBR gets boot LBA 0 when isohybrid is the only change (pycdlib-notes §4).
+        self._iso.force_consistency()
+
+
+def _has_iso_signature(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(16 * SECTOR + 1)
+        return f.read(5) == b"CD001"
+
+
+def check_output_path(out: Path, base: Path) -> None:
+    """Raise OutputError unless `out` can be written without touching `base`."""
+    out = Path(out)
+    if out.exists() and base.exists() and os.path.samefile(out, base):
+        raise OutputError(
+            f"{out}: the output would overwrite the base ISO",
+            hint="write to another path; pycdlib cannot rewrite the file it reads from",
+        )
+    if out.exists() and out.is_dir():
+        raise OutputError(f"{out}: is a directory", hint="give a file name for the output ISO")
+    parent = out.parent
+    if not parent.is_dir():
+        raise OutputError(f"{parent}: output directory does not exist", hint=f"mkdir -p {parent}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"{parent}: output directory is not writable",
+            hint="choose a directory you can write to, or fix its permissions",
+        )
+
+
+class _FrozenClock(types.SimpleNamespace):
+    """Stands in for the `time` module inside pycdlib: a fixed now, always in UTC."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)  # strptime, struct_time, ... as the real module has them
+
+
+@contextlib.contextmanager
+def pinned_clock(epoch: int | None) -> Iterator[None]:
+    """Inside the block, pycdlib sees time.time() == epoch and local time == UTC.
+
+    pycdlib stamps new records and the volume modification date with time.time() in local
+    time plus a GMT offset, and has no SOURCE_DATE_EPOCH support (pycdlib issue #113).
+    """
+    if epoch is None:
+        yield
+        return
+    clock = _FrozenClock(
+        time=lambda: float(epoch),
+        localtime=lambda t=None: time.gmtime(epoch if t is None else t),
+        gmtime=lambda t=None: time.gmtime(epoch if t is None else t),
+    )
+    modules = [m for m in _pycdlib_modules() if getattr(m, "time", None) is time]
+    for m in modules:
+        m.time = clock  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for m in modules:
+            m.time = time  # type: ignore[attr-defined]
+
+
+def _pycdlib_modules() -> list[types.ModuleType]:
+    import sys
+
+    return [m for name, m in sys.modules.items() if name.startswith("pycdlib") and m is not None]
+
+
+def file_mode_for(path: Path) -> bool:
+    """True when an overlay file should be executable on the disc (any x bit set)."""
+    return bool(path.stat().st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH))
