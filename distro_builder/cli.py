@@ -55,7 +55,9 @@ def _emit_json(data: Any) -> None:
     help="Folder with demo/, preseed/, roles/, package_lists/ (default: the checkout or install).",
 )
 @click.pass_context
-def main(ctx: click.Context, verbose: bool, quiet: bool, debug: bool, data_dir: Path | None) -> None:
+def main(
+    ctx: click.Context, verbose: bool, quiet: bool, debug: bool, data_dir: Path | None
+) -> None:
     """Turn a stock Ubuntu 10.04 LTS server ISO into an OpenStack Nova distro.
 
     \b
@@ -115,9 +117,13 @@ def demo_base(ctx: click.Context, output: Path, as_json: bool) -> None:
     type=click.Path(path_type=Path),
     help="A directory laid over the disc's root (repeatable; a later one wins).",
 )  # fmt: skip
-@click.option("--hybrid", is_flag=True, help="Also make the ISO bootable from a USB stick (isohybrid MBR).")
+@click.option(
+    "--hybrid", is_flag=True, help="Also make the ISO bootable from a USB stick (isohybrid MBR)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
-def remaster(base: Path, output: Path, overlays: tuple[Path, ...], hybrid: bool, as_json: bool) -> None:
+def remaster(
+    base: Path, output: Path, overlays: tuple[Path, ...], hybrid: bool, as_json: bool
+) -> None:
     """Remaster BASE into a new ISO with the overlay directories added.
 
     Files in an overlay are added or replace the base's; symlinks, modes and the El Torito boot
@@ -153,7 +159,8 @@ def remaster(base: Path, output: Path, overlays: tuple[Path, ...], hybrid: bool,
                 "hybrid": result.hybrid,
                 "md5sum_files": result.md5sum_files,
                 "changes": [
-                    {"path": c.path, "action": c.action, "kind": str(c.kind)} for c in result.changes
+                    {"path": c.path, "action": c.action, "kind": str(c.kind)}
+                    for c in result.changes
                 ],
             }
         )
@@ -186,7 +193,8 @@ def _format_report(r: dict[str, Any]) -> str:
         f"ISO:         {r['path']} ({r['size']:,} bytes)",
         f"Volume id:   {r['volume_id']}",
         f"Flavor:      {f['distribution']} {f['version']} {f['codename']} "
-        f"({' '.join(f['architectures'])}), {f['menu_style']} menu files: {', '.join(f['menu_files'])}",
+        f"({' '.join(f['architectures'])}), {f['menu_style']} menu files: "
+        + ", ".join(f["menu_files"]),
         f"Disk info:   {f['disk_info'] if f['disk_info'] is not None else '(none)'}",
         f"Names:       ISO 9660 level {r['interchange_level']}, Rock Ridge "
         f"{'yes' if r['rock_ridge'] else 'no'}, Joliet {'yes' if r['joliet'] else 'no'}",

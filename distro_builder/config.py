@@ -115,33 +115,59 @@ def _boot_part(f: _Fields, key: str) -> BootPart:
 def load_demo_disc(data_dir: Path) -> DemoDisc:
     """Read demo/disc.yaml."""
     path = data_dir / "demo" / "disc.yaml"
-    top = _Fields(path, "", _load_yaml(path), {"identity", "release", "boot", "maintainer", "packages"})
+    top = _Fields(
+        path, "", _load_yaml(path), {"identity", "release", "boot", "maintainer", "packages"}
+    )
     ident = top.sub(
         "identity",
-        {"volume_id", "disk_info", "disk_name", "codename", "version", "arch", "components",
-         "date", "epoch"},
+        {
+            "volume_id",
+            "disk_info",
+            "disk_name",
+            "codename",
+            "version",
+            "arch",
+            "components",
+            "date",
+            "epoch",
+        },
     )
     volume_id = ident.str("volume_id")
     if len(volume_id) > 32:
-        raise ConfigError(f"{path}: identity.volume_id is longer than 32 characters (ISO 9660 limit)")
+        raise ConfigError(
+            f"{path}: identity.volume_id is longer than 32 characters (ISO 9660 limit)"
+        )
     release = top.data.get("release")
     if not isinstance(release, Mapping) or not release:
         raise ConfigError(f"{path}: release must be a mapping of Release fields")
     boot = top.sub("boot", {"isolinux", "modules", "kernel", "initrd", "memtest"})
     mods = boot.sub("modules", {"package", "dir", "files"})
     modules = tuple(
-        BootPart(mods.str("package"), f"{mods.str('dir')}/{name}") for name in mods.str_list("files")
+        BootPart(mods.str("package"), f"{mods.str('dir')}/{name}")
+        for name in mods.str_list("files")
     )
     pkgs_raw = top.data.get("packages")
     if not isinstance(pkgs_raw, Mapping) or not pkgs_raw:
         raise ConfigError(f"{path}: packages must be a mapping of package name to fields")
     packages = []
-    allowed = {"version", "arch", "section", "priority", "component", "source", "depends", "task", "udeb"}
+    allowed = {
+        "version",
+        "arch",
+        "section",
+        "priority",
+        "component",
+        "source",
+        "depends",
+        "task",
+        "udeb",
+    }
     for name, raw in pkgs_raw.items():
         pf = _Fields(path, f"packages.{name}", raw, allowed)
         arch = pf.str("arch")
         if arch not in ("all", ident.str("arch")):
-            raise ConfigError(f"{path}: packages.{name}.arch must be 'all' or '{ident.str('arch')}'")
+            raise ConfigError(
+                f"{path}: packages.{name}.arch must be 'all' or '{ident.str('arch')}'"
+            )
         packages.append(
             DemoPackage(
                 name=str(name),

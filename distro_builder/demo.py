@@ -37,6 +37,7 @@ MKISOFS_OPTIONS = (
     "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
 )  # fmt: skip
 
+
 def require_boot_part(part: BootPart) -> Path:
     """The host file of a boot part, or ToolError naming the package to install."""
     p = Path(part.path)
@@ -89,10 +90,15 @@ def stage_tree(data_dir: Path, disc: DemoDisc, tree: Path) -> int:
     shutil.copytree(data_dir / "demo" / "tree", tree, symlinks=True, dirs_exist_ok=True)
     templates = data_dir / "demo" / "templates"
     # .disk/info is written with `echo -n` by debian-cd: no trailing newline.
-    _write(tree / ".disk" / "info", render_template(templates, "info.j2", disk_info=disc.disk_info).rstrip("\n"))
+    _write(
+        tree / ".disk" / "info",
+        render_template(templates, "info.j2", disk_info=disc.disk_info).rstrip("\n"),
+    )
     _write(
         tree / "README.diskdefines",
-        render_template(templates, "README.diskdefines.j2", disk_name=disc.disk_name, arch=disc.arch),
+        render_template(
+            templates, "README.diskdefines.j2", disk_name=disc.disk_name, arch=disc.arch
+        ),
     )
     # Boot parts from the host's Debian packages.
     shutil.copyfile(require_boot_part(disc.isolinux), tree / "isolinux" / "isolinux.bin")

@@ -88,7 +88,9 @@ def run(
             stderr=subprocess.PIPE,
         )
     except FileNotFoundError as e:
-        raise ToolError(f"'{cmd[0]}' not found", hint=_package_hint(Path(cmd[0]).name), argv=cmd) from e
+        raise ToolError(
+            f"'{cmd[0]}' not found", hint=_package_hint(Path(cmd[0]).name), argv=cmd
+        ) from e
     except subprocess.TimeoutExpired as e:
         raise ToolError(f"'{cmd[0]}' did not finish within {timeout:g} s", argv=cmd) from e
     if check and proc.returncode != 0:

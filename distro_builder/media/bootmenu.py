@@ -81,11 +81,9 @@ def _int(value: str | None) -> int | None:
 
 def _finish(lbl: _Label, cwd: str) -> MenuEntry:
     initrd = lbl.initrd
-    match = None
-    for match in _INITRD_RE.finditer(lbl.append):
-        pass
-    if match is not None:
-        initrd = match.group(1).split(",")[0]
+    found = _INITRD_RE.findall(lbl.append)
+    if found:
+        initrd = found[-1].split(",")[0]  # the last initrd= wins, as in the kernel
     kernel = lbl.kernel
     if kernel is not None and not kernel.lower().endswith(".c32"):
         kernel = resolve_path(kernel, cwd)

@@ -88,7 +88,7 @@ class IsoImage:
             if _has_iso_signature(p):
                 raise IsoError(
                     f"{p}: damaged ISO 9660 image: {reason}",
-                    hint="the file may be truncated or corrupt; download it again and check its SHA256SUMS",
+                    hint="the file may be truncated or corrupt; fetch it again, check SHA256SUMS",
                 ) from e
             raise IsoError(
                 f"{p}: not an ISO 9660 image ({reason})",
@@ -100,7 +100,7 @@ class IsoImage:
             self.close()
             raise IsoError(
                 f"{p}: truncated ISO: the volume says {expected} bytes, the file has {size}",
-                hint="the download or copy was cut short; fetch the ISO again and check its SHA256SUMS",
+                hint="the download or copy was cut short; fetch it again, check SHA256SUMS",
             )
         self._iso_paths["/"] = "/"
         self._joliet_paths["/"] = "/" if self._iso.has_joliet() else None
@@ -209,7 +209,9 @@ class IsoImage:
         mode = rr.get_file_mode() if rr is not None and rr.dr_entries.px_record else 0
         if rec.is_dir():
             return FileEntry(path, EntryKind.dir, 0, mode or DIR_MODE, None, ident)
-        return FileEntry(path, EntryKind.file, rec.get_data_length(), mode or FILE_MODE, None, ident)
+        return FileEntry(
+            path, EntryKind.file, rec.get_data_length(), mode or FILE_MODE, None, ident
+        )
 
     def _children(self, path: str) -> list[tuple[str, Any]]:
         out = []
@@ -226,7 +228,7 @@ class IsoImage:
         return out
 
     def walk(self, top: str = "/") -> Iterator[FileEntry]:
-        """Every entry below `top`, parents before children, sorted by name; symlinks not followed."""
+        """Every entry below `top`, parents first, sorted by name; symlinks not followed."""
         stack = [top]
         while stack:
             d = stack.pop()
@@ -310,7 +312,7 @@ class IsoImage:
         if existing is not None:
             if existing.kind is not EntryKind.dir:
                 raise IsoError(
-                    f"cannot create directory {path}: a {existing.kind} of that name is on the image",
+                    f"cannot create directory {path}: a {existing.kind} has that name on the image",
                     hint="rename the directory in the overlay",
                 )
             return
@@ -321,7 +323,9 @@ class IsoImage:
         jparent = self._joliet_dir(parent) if self.has_joliet else None
         jpath = None
         if jparent is not None:
-            jpath = _join(jparent, names.joliet_name(name, self._taken_joliet(jparent), directory=True))
+            jpath = _join(
+                jparent, names.joliet_name(name, self._taken_joliet(jparent), directory=True)
+            )
         self._call(
             self._iso.add_directory,
             iso_path=iso_path,
@@ -379,7 +383,9 @@ class IsoImage:
         if jparent is not None and not (rec.rock_ridge and rec.rock_ridge.is_symlink()):
             for jrec in self._iso.list_children(joliet_path=jparent):
                 if not (jrec.is_dot() or jrec.is_dotdot()) and jrec.inode is rec.inode:
-                    kwargs["joliet_path"] = _join(jparent, jrec.file_identifier().decode("utf-16_be"))
+                    kwargs["joliet_path"] = _join(
+                        jparent, jrec.file_identifier().decode("utf-16_be")
+                    )
                     break
         self._call(self._iso.rm_file, **kwargs)
 
@@ -449,7 +455,7 @@ class IsoImage:
         except pycdlib_errors.PyCdlibInvalidInput as e:
             raise IsoError(
                 f"{self.path}: cannot make a hybrid image: {e}",
-                hint="the boot image must be isolinux.bin from syslinux >= 3.72 with a 4-sector load",
+                hint="the boot image must be isolinux.bin (syslinux >= 3.72), 4-sector load",
             ) from e
         # Without this the MBR gets boot LBA 0 when isohybrid is the only change (pycdlib-notes §4).
         self._iso.force_consistency()

@@ -26,7 +26,7 @@ def detect_flavor(image: IsoImage) -> Flavor:
     if cfg is None or cfg.kind is not EntryKind.file:
         raise IsoError(
             f"{image.path}: unknown layout: no isolinux/isolinux.cfg",
-            hint="distro-builder remasters Ubuntu server install discs (isolinux boot, dists/ archive)",
+            hint="distro-builder remasters Ubuntu server install discs (isolinux, dists/)",
         )
     menu_files = tuple(
         name for name in MENU_FILES if image.lookup(f"{ISOLINUX_DIR}/{name}") is not None
@@ -37,7 +37,7 @@ def detect_flavor(image: IsoImage) -> Flavor:
         style = "txt"
     else:
         raise IsoError(
-            f"{image.path}: unknown layout: isolinux/ has neither text.cfg (lucid) nor txt.cfg (10.10+)",
+            f"{image.path}: unknown layout: no isolinux/text.cfg (lucid) or txt.cfg (10.10+)",
             hint="is this an Ubuntu server install disc? desktop/live discs are not supported",
         )
     release_path = _find_release(image)
@@ -102,7 +102,9 @@ def archive_counts(image: IsoImage, flavor: Flavor) -> dict[str, int]:
                     try:
                         n = len(index.read_packages(image.read(path), path))
                     except ArchiveError as e:
-                        raise IsoError(f"{image.path}: {e}", hint="the disc's index is damaged") from e
+                        raise IsoError(
+                            f"{image.path}: {e}", hint="the disc's index is damaged"
+                        ) from e
                     counts[sub] = counts.get(sub, 0) + n
                     break
     return counts

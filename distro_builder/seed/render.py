@@ -27,7 +27,11 @@ def render_template(template_dir: Path, name: str, **values: Any) -> str:
     try:
         return env.get_template(name).render(**values)
     except jinja2.TemplateNotFound as e:
-        raise ConfigError(f"{template_dir / name}: template not found", hint="check --data-dir") from e
+        raise ConfigError(
+            f"{template_dir / name}: template not found", hint="check --data-dir"
+        ) from e
     except jinja2.TemplateError as e:
         where = f"{template_dir / name}" + (f":{e.lineno}" if getattr(e, "lineno", None) else "")
-        raise ConfigError(f"{where}: {e.message or e}", hint="fix the template or pass the value") from e
+        raise ConfigError(
+            f"{where}: {e.message or e}", hint="fix the template or pass the value"
+        ) from e
