@@ -426,7 +426,13 @@ class IsoImage:
         check_output_path(out, self.path)
         if hybrid:
             self._call(self._make_hybrid, source_date_epoch)
-        fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+        try:
+            fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+        except OSError as e:
+            raise OutputError(
+                f"{out.parent}: cannot write the output there: {e.strerror}",
+                hint="choose a directory you can write to",
+            ) from e
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -480,11 +486,15 @@ def check_output_path(out: Path, base: Path) -> None:
     parent = out.parent
     if not parent.is_dir():
         raise OutputError(f"{parent}: output directory does not exist", hint=f"mkdir -p {parent}")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    try:  # os.access() says yes to root even on read-only or virtual file systems: really try
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{out.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
         raise OutputError(
-            f"{parent}: output directory is not writable",
+            f"{parent}: output directory is not writable ({e.strerror})",
             hint="choose a directory you can write to, or fix its permissions",
-        )
+        ) from e
 
 
 class _FrozenClock(types.SimpleNamespace):

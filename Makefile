@@ -1,0 +1,79 @@
+# distro-builder: the two set-up commands are `make iso` and `make test` (see README.md).
+# Both install what they need: Debian packages with apt-get (as root), Python ones into .venv.
+
+PYTHON   ?= python3
+VENV     ?= .venv
+BIN      := $(VENV)/bin
+BUILD    ?= build
+BASE_ISO ?=
+DEMO_ISO := $(BUILD)/demo-base.iso
+OUT_ISO  ?= $(BUILD)/stackops-amd64.iso
+PYTEST_ARGS ?=
+
+# Debian 12 packages: the ISO tools, the demo base's boot parts, QEMU, and the independent checkers.
+APT_PACKAGES := python3 python3-venv python3-pip genisoimage xorriso isolinux syslinux-common \
+	syslinux-utils debian-installer-12-netboot-amd64 memtest86+ qemu-system-x86 qemu-utils \
+	debconf-utils dpkg-dev cpio busybox shellcheck
+
+.PHONY: help deps venv iso demo-base test test-unit test-integration test-qemu bench lint clean
+
+help:
+	@echo "make iso    build the distro ISO ($(OUT_ISO)); BASE_ISO=... to use a real Ubuntu ISO"
+	@echo "make test   run every test (unit, integration, qemu)"
+	@echo "make bench  run the benchmarks"
+	@echo "make lint   ruff"
+
+# Install the Debian packages that are missing (needs root or sudo).
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:" $$missing; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(BIN)/distro-builder: setup.cfg pyproject.toml | deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/distro-builder
+
+demo-base: venv
+	$(BIN)/distro-builder demo-base -o $(DEMO_ISO)
+
+ifeq ($(BASE_ISO),)
+iso: demo-base
+	$(BIN)/distro-builder remaster $(DEMO_ISO) -o $(OUT_ISO)
+	$(BIN)/distro-builder inspect $(OUT_ISO)
+else
+iso: venv
+	$(BIN)/distro-builder remaster $(BASE_ISO) -o $(OUT_ISO)
+	$(BIN)/distro-builder inspect $(OUT_ISO)
+endif
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: venv
+	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
+
+test-qemu: venv
+	$(BIN)/python -m pytest -m qemu $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python benchmarks/run.py
+
+lint: venv
+	$(BIN)/ruff check distro_builder tests benchmarks
+	$(BIN)/ruff format --check distro_builder tests benchmarks
+
+clean:
+	rm -rf $(BUILD) .pytest_cache
