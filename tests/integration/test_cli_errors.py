@@ -1,4 +1,4 @@
-"""Bad input gets one clear line, a hint and a non-zero exit, never a traceback (real CLI process)."""
+"""Bad input: one clear line, a hint, a non-zero exit, never a traceback (real CLI)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""remaster read back with independent tools: names, symlinks, modes, boot, md5sum.txt, atomicity."""
+"""remaster read back with independent tools: names, links, modes, boot, md5sum.txt."""
 
 from __future__ import annotations
 

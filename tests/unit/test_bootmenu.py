@@ -46,8 +46,8 @@ def test_lucid_menu_follows_includes_and_submenus() -> None:
 
 def test_relative_paths_resolve_against_isolinux_dir() -> None:
     files = {
-        "/isolinux/isolinux.cfg": "serial 0 115200\nui menu.c32\nlabel a\n  KERNEL ../install/vmlinuz\n"
-        "  INITRD initrd.gz\n  APPEND quiet --\n",
+        "/isolinux/isolinux.cfg": "serial 0 115200\nui menu.c32\nlabel a\n"
+        "  KERNEL ../install/vmlinuz\n  INITRD initrd.gz\n  APPEND quiet --\n",
     }
     menu = parse_boot_menu(_reader(files))
     (entry,) = menu.entries
