@@ -185,7 +185,7 @@ def _put(image: IsoImage, path: str, data: bytes) -> None:
 def regenerate_md5sum(image: IsoImage) -> int:
     """Rewrite /md5sum.txt over the image's files (debian-cd's rules); returns the line count."""
     files = [
-        (e.path.lstrip("/"), (lambda p=e.path: image.read(p)))
+        (e.path.lstrip("/"), (lambda p=e.path: image.open_stream(p)))  # streamed, not loaded
         for e in image.walk()
         if e.kind is EntryKind.file and not md5sum_excluded(e.path.lstrip("/"))
     ]

@@ -253,6 +253,15 @@ class IsoImage:
             return None
         return self.read(path).decode("utf-8", errors="replace")
 
+    def open_stream(self, path: str) -> IO[bytes]:
+        """An open read-only stream of the file at `path`; the caller closes it."""
+        try:
+            stream = self._iso.open_file_from_iso(rr_path=path)
+        except pycdlib_errors.PyCdlibException as e:
+            raise KeyError(path) from e
+        stream.__enter__()  # PyCdlibIO sets up its data window on enter; close() undoes it
+        return stream  # type: ignore[no-any-return]
+
     @contextlib.contextmanager
     def open_file(self, path: str) -> Iterator[IO[bytes]]:
         """A read-only stream of the file at `path`, without loading it whole."""
