@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # Debian 12 packages: the ISO tools, the demo base's boot parts, QEMU, and the independent checkers.
 APT_PACKAGES := python3 python3-venv python3-pip genisoimage xorriso isolinux syslinux-common \
 	syslinux-utils debian-installer-12-netboot-amd64 memtest86+ qemu-system-x86 qemu-utils \
-	debconf-utils dpkg-dev cpio busybox shellcheck
+	debconf-utils dpkg-dev cpio busybox shellcheck time
 
 .PHONY: help deps venv iso demo-base test test-unit test-integration test-qemu bench lint clean
 
