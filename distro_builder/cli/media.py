@@ -1,81 +1,14 @@
-"""The `distro-builder` command: click options -> library calls; formats errors and reports.
-
-The only importer of click. Library errors (DistroBuilderError) become one line plus a hint and
-exit code 1 (2 for usage errors, 130 for Ctrl-C); --debug shows the traceback instead.
-"""
+"""Commands on media: demo-base, remaster, inspect."""
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from distro_builder import __version__
-from distro_builder.errors import DistroBuilderError
-from distro_builder.log import setup_logging
-
-log = logging.getLogger(__name__)
-
-
-class _Group(click.Group):
-    """Turns library errors into one clear line and a hint."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except DistroBuilderError as e:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            click.echo(f"error: {e}", err=True)
-            if e.hint:
-                click.echo(f"hint: {e.hint}", err=True)
-            ctx.exit(1)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            ctx.exit(130)
-
-
-def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="distro-builder")
-@click.option("-v", "--verbose", is_flag=True, help="Show every command run and more detail.")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
-@click.option("--debug", is_flag=True, help="Show a traceback instead of a one-line error.")
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="DISTRO_BUILDER_DATA",
-    help="Folder with demo/, preseed/, roles/, package_lists/ (default: the checkout or install).",
-)
-@click.pass_context
-def main(
-    ctx: click.Context, verbose: bool, quiet: bool, debug: bool, data_dir: Path | None
-) -> None:
-    """Turn a stock Ubuntu 10.04 LTS server ISO into an OpenStack Nova distro.
-
-    \b
-    Commands for the release engineer:
-      demo-base   make the lucid-faithful demo base ISO (no Ubuntu download needed)
-      remaster    lay overlay directories over a base ISO and write a new bootable ISO
-      inspect     show what is on an ISO: flavor, boot catalog, boot menu, archive
-    """
-    setup_logging(verbose=verbose or debug, quiet=quiet)
-    ctx.ensure_object(dict)
-    ctx.obj["debug"] = debug
-    ctx.obj["data_dir"] = data_dir
-
-
-def _data_dir(ctx: click.Context) -> Path:
-    from distro_builder.config import find_data_dir
-
-    return find_data_dir(ctx.obj.get("data_dir"))
+from distro_builder.cli import data_dir, emit_json, main
 
 
 @main.command("demo-base")
@@ -97,10 +30,10 @@ def demo_base(ctx: click.Context, output: Path, as_json: bool) -> None:
     """
     from distro_builder.demo import build_demo_base
 
-    out = build_demo_base(_data_dir(ctx), output)
+    out = build_demo_base(data_dir(ctx), output)
     size = out.stat().st_size
     if as_json:
-        _emit_json({"output": str(out), "size": size, "demo": True})
+        emit_json({"output": str(out), "size": size, "demo": True})
     else:
         click.echo(f"{out}: DEMO base ISO, {size:,} bytes")
 
@@ -152,7 +85,7 @@ def remaster(
         if bar_ctx is not None:
             bar_ctx.render_finish()
     if as_json:
-        _emit_json(
+        emit_json(
             {
                 "output": result.output,
                 "size": result.size,
@@ -182,7 +115,7 @@ def inspect(iso: Path, as_json: bool) -> None:
 
     report = describe_iso(iso)
     if as_json:
-        _emit_json(report)
+        emit_json(report)
     else:
         click.echo(_format_report(report))
 
