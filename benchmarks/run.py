@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from distro_builder.archive import index
-from distro_builder.config import find_data_dir, load_demo_disc
+from distro_builder.config import find_data_dir
+from distro_builder.config.demo import load_demo_disc
 from distro_builder.demo import MKISOFS_OPTIONS, stage_tree
 from distro_builder.media.layout import md5sum_excluded
 from distro_builder.run import require_tool, run

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from distro_builder.archive import debs, index
-from distro_builder.config import load_demo_disc
+from distro_builder.config.demo import load_demo_disc
 from distro_builder.errors import ToolError
 from distro_builder.log import step
 from distro_builder.media.iso import check_output_path

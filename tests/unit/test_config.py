@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from distro_builder.config import find_data_dir, load_demo_disc
+from distro_builder.config import find_data_dir
+from distro_builder.config.demo import load_demo_disc
 from distro_builder.errors import ConfigError
 
 

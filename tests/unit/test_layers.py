@@ -11,7 +11,7 @@ PKG = Path(__file__).resolve().parents[2] / "distro_builder"
 # library -> modules allowed to import it (globs relative to distro_builder/)
 OWNERS = {
     "pycdlib": {"media/iso.py"},
-    "yaml": {"config.py"},
+    "yaml": {"config/*"},
     "click": {"cli/*"},
     "jinja2": {"seed/render.py"},
     "debian": {"archive/debs.py", "archive/index.py"},
