@@ -32,6 +32,10 @@ class ArchiveError(DistroBuilderError):
     """A package index or .deb is malformed or inconsistent."""
 
 
+class DependencyError(DistroBuilderError):
+    """A package cannot be satisfied; the message shows the chain that pulled it in."""
+
+
 class ToolError(DistroBuilderError):
     """An external command is missing or failed."""
 
