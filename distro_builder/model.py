@@ -145,3 +145,157 @@ class DemoDisc:
     initrd: BootPart
     memtest: BootPart
     packages: tuple[DemoPackage, ...]
+
+
+# -- packages: lists, repositories, resolution (package_lists/, archive/) ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PackageListEntry:
+    """One entry of a package list: a name, optionally limited to (or excluded from) arches."""
+
+    name: str
+    arch: tuple[str, ...] = ()  # only on these architectures (empty: all)
+    not_arch: tuple[str, ...] = ()  # never on these
+
+    def applies(self, arch: str) -> bool:
+        return (not self.arch or arch in self.arch) and arch not in self.not_arch
+
+
+@dataclass(frozen=True, slots=True)
+class PackageList:
+    """package_lists/<name>.yaml."""
+
+    name: str
+    description: str
+    packages: tuple[PackageListEntry, ...]
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class RepoSpec:
+    """A package repository, as an apt source: `deb [options] URL SUITE COMPONENT...`.
+
+    A flat repository (a local directory of .debs, or `URL ./`) has suite '' or ending in '/'
+    and no components.
+    """
+
+    url: str  # file:///..., http(s)://...
+    suite: str
+    components: tuple[str, ...]
+    arch: str = "amd64"
+    keyring: str | None = None  # path of an OpenPGP keyring: the Release signature is checked
+    trusted: bool = False  # [trusted=yes]: unsigned on purpose (still said loudly)
+
+    @property
+    def flat(self) -> bool:
+        return not self.components
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPackage:
+    """One binary package as an index (or the disc) describes it."""
+
+    name: str
+    version: str
+    arch: str
+    origin: str  # where it is, for people: 'lucid/universe', 'disc lucid/main', 'extras'
+    depends: str = ""
+    pre_depends: str = ""
+    provides: str = ""
+    multi_arch: str = ""
+    source: str = ""
+    section: str = ""
+    filename: str = ""  # relative to the repository root (checked: no '..', not absolute)
+    size: int = 0
+    sha256: str = ""
+    sha1: str = ""
+    md5: str = ""
+    repo: str = ""  # the repository's URL ('' for the disc and local extras)
+    on_disc: bool = False
+
+    @property
+    def key(self) -> str:
+        """name_version_arch: identifies a package file."""
+        return f"{self.name}_{self.version}_{self.arch}"
+
+
+@dataclass(frozen=True, slots=True)
+class RolePlan:
+    """The resolution of one role: its roots, their closure, split into on-disc and to-add."""
+
+    role: str
+    roots: tuple[str, ...]
+    closure: tuple[IndexPackage, ...]
+    on_disc: tuple[IndexPackage, ...]
+    to_add: tuple[IndexPackage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What each role needs and what the disc must gain (the union of the roles' to_add)."""
+
+    arch: str
+    codename: str
+    roles: tuple[RolePlan, ...]
+    to_add: tuple[IndexPackage, ...]
+    repositories: tuple[str, ...] = ()
+    unauthenticated: tuple[str, ...] = ()  # repositories read without a signature check
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """What stage_packages put into the overlay, and the trust facts the preseed needs."""
+
+    component: str  # 'extras'
+    packages: tuple[str, ...]  # pool paths added under the overlay
+    metapackages: tuple[str, ...]  # 'stackops-compute', ...
+    index_files: tuple[str, ...]  # dists/... paths written
+    release_path: str  # '/dists/lucid/Release'
+    signed: bool  # a Release.gpg was written
+    sign_key: str | None  # fingerprint of the signing key
+    keyring_packages: tuple[str, ...]  # rebuilt keyring packages on the disc ('ubuntu-keyring', ...)
+    allow_unauthenticated: bool  # the preseed must set debian-installer/allow_unauthenticated
+    stale_paths: tuple[str, ...] = ()  # base files that are now wrong and must be removed
+
+
+@dataclass(frozen=True, slots=True)
+class DemoRepoPackage:
+    """A tiny stand-in package of a demo repository (demo/ppa.yaml)."""
+
+    name: str
+    version: str
+    arch: str
+    section: str
+    priority: str
+    component: str
+    source: str | None = None
+    depends: str | None = None
+    pre_depends: str | None = None
+    provides: str | None = None
+    recommends: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DemoRepo:
+    """One demo apt repository (the lucid archive slice, the Cactus PPA)."""
+
+    name: str
+    description: str
+    origin: str
+    label: str
+    suite: str
+    codename: str
+    version: str
+    arch: str
+    components: tuple[str, ...]
+    packages: tuple[DemoRepoPackage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoRepos:
+    """demo/ppa.yaml."""
+
+    maintainer: str
+    epoch: int
+    repositories: tuple[DemoRepo, ...]

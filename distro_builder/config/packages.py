@@ -1,0 +1,243 @@
+"""package_lists/*.yaml, demo/ppa.yaml and repository files -> model records.
+
+Package lists use diskimage-builder's package-installs syntax: an item is a bare package name or
+`{name: {arch: [amd64]}}` / `{name: {not-arch: [i386]}}` (a comma string is accepted too). A role's
+package set is `common` plus the role's own list, filtered by architecture, first mention wins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from distro_builder.config import Fields, load_yaml
+from distro_builder.errors import ConfigError
+from distro_builder.model import (
+    DemoRepo,
+    DemoRepoPackage,
+    DemoRepos,
+    PackageList,
+    PackageListEntry,
+    RepoSpec,
+)
+
+ROLES: tuple[str, ...] = ("controller", "network", "volume", "compute")
+COMMON = "common"
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+_ARCH_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def _arches(path: Path, where: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = [a.strip() for a in value.split(",") if a.strip()]
+    elif isinstance(value, list) and all(isinstance(a, str) for a in value):
+        items = list(value)
+    else:
+        raise ConfigError(f"{path}: {where} must be a list of architectures, e.g. [amd64]")
+    for a in items:
+        if not _ARCH_RE.match(a):
+            raise ConfigError(f"{path}: {where}: {a!r} is not a Debian architecture name")
+    return tuple(items)
+
+
+def _entry(path: Path, i: int, item: Any) -> PackageListEntry:
+    where = f"packages[{i}]"
+    if isinstance(item, str):
+        name, opts = item, {}
+    elif isinstance(item, Mapping) and len(item) == 1:
+        name, opts = next(iter(item.items()))
+        if opts is None:
+            opts = {}
+        if not isinstance(name, str) or not isinstance(opts, Mapping):
+            raise ConfigError(f"{path}: {where} must be `name` or `name: {{arch: [...]}}`")
+        unknown = sorted(set(opts) - {"arch", "not-arch"})
+        if unknown:
+            raise ConfigError(
+                f"{path}: unknown key {where}.{name}.{unknown[0]}",
+                hint="allowed keys: arch, not-arch",
+            )
+    else:
+        raise ConfigError(
+            f"{path}: {where} must be a package name or a one-key mapping",
+            hint="e.g. `- kvm: {arch: [amd64, i386]}`",
+        )
+    if not _NAME_RE.match(name):
+        raise ConfigError(
+            f"{path}: {where}: {name!r} is not a Debian package name",
+            hint="lower case letters, digits, '+', '-', '.' (Debian Policy 5.6.7)",
+        )
+    return PackageListEntry(
+        name=name,
+        arch=_arches(path, f"{where}.{name}.arch", opts["arch"]) if "arch" in opts else (),
+        not_arch=(
+            _arches(path, f"{where}.{name}.not-arch", opts["not-arch"])
+            if "not-arch" in opts
+            else ()
+        ),
+    )
+
+
+def load_package_list(path: Path) -> PackageList:
+    """Read one package_lists/<name>.yaml."""
+    top = Fields(path, "", load_yaml(path), {"description", "packages"})
+    raw = top.data.get("packages")
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{path}: packages must be a non-empty list")
+    entries = [_entry(path, i, item) for i, item in enumerate(raw)]
+    seen: set[str] = set()
+    for e in entries:
+        if e.name in seen:
+            raise ConfigError(f"{path}: package {e.name} is listed twice", hint="list it once")
+        seen.add(e.name)
+    return PackageList(path.stem, top.str("description"), tuple(entries), str(path))
+
+
+def load_package_lists(data_dir: Path) -> dict[str, PackageList]:
+    """Every package_lists/*.yaml by name; `common` and one per role must exist."""
+    folder = Path(data_dir) / "package_lists"
+    if not folder.is_dir():
+        raise ConfigError(
+            f"{folder}: no package_lists folder", hint="run from a checkout or pass --data-dir"
+        )
+    lists = {p.stem: load_package_list(p) for p in sorted(folder.glob("*.yaml"))}
+    missing = [n for n in (COMMON, *ROLES) if n not in lists]
+    if missing:
+        raise ConfigError(
+            f"{folder}: missing {', '.join(f'{m}.yaml' for m in missing)}",
+            hint=f"a role's package set is common.yaml plus <role>.yaml ({', '.join(ROLES)})",
+        )
+    return lists
+
+
+def role_packages(lists: Mapping[str, PackageList], role: str, arch: str) -> tuple[str, ...]:
+    """A role's package set on `arch`: common + the role's list, first mention wins."""
+    if role not in ROLES or role not in lists:
+        raise ConfigError(f"unknown role {role!r}", hint=f"roles: {', '.join(ROLES)}")
+    out: dict[str, None] = {}
+    for name in (COMMON, role):
+        for e in lists[name].packages:
+            if e.applies(arch):
+                out.setdefault(e.name, None)
+    return tuple(out)
+
+
+# -- demo repositories --------------------------------------------------------------------------
+
+_PKG_KEYS = {
+    "version",
+    "arch",
+    "section",
+    "priority",
+    "component",
+    "source",
+    "depends",
+    "pre_depends",
+    "provides",
+    "recommends",
+}
+_REPO_KEYS = {
+    "description",
+    "origin",
+    "label",
+    "suite",
+    "codename",
+    "version",
+    "arch",
+    "components",
+    "packages",
+}
+
+
+def load_demo_repos(data_dir: Path) -> DemoRepos:
+    """Read demo/ppa.yaml."""
+    path = Path(data_dir) / "demo" / "ppa.yaml"
+    top = Fields(path, "", load_yaml(path), {"maintainer", "epoch", "repositories"})
+    repos_raw = top.data.get("repositories")
+    if not isinstance(repos_raw, Mapping) or not repos_raw:
+        raise ConfigError(f"{path}: repositories must be a mapping of name to repository")
+    repos = []
+    for rname, raw in repos_raw.items():
+        rf = Fields(path, f"repositories.{rname}", raw, _REPO_KEYS)
+        arch = rf.str("arch")
+        components = rf.str_list("components")
+        pkgs_raw = rf.data.get("packages")
+        if not isinstance(pkgs_raw, Mapping) or not pkgs_raw:
+            raise ConfigError(f"{path}: repositories.{rname}.packages must be a mapping")
+        pkgs = []
+        for name, praw in pkgs_raw.items():
+            where = f"repositories.{rname}.packages.{name}"
+            pf = Fields(path, where, praw, _PKG_KEYS)
+            if pf.str("arch") not in ("all", arch):
+                raise ConfigError(f"{path}: {where}.arch must be 'all' or '{arch}'")
+            comp = pf.str("component", components[0] if components else "main")
+            if comp not in components:
+                raise ConfigError(f"{path}: {where}.component {comp!r} is not in components")
+            pkgs.append(
+                DemoRepoPackage(
+                    name=str(name),
+                    version=pf.str("version"),
+                    arch=pf.str("arch"),
+                    section=pf.str("section"),
+                    priority=pf.str("priority"),
+                    component=comp,
+                    source=pf.opt_str("source"),
+                    depends=pf.opt_str("depends"),
+                    pre_depends=pf.opt_str("pre_depends"),
+                    provides=pf.opt_str("provides"),
+                    recommends=pf.opt_str("recommends"),
+                )
+            )
+        repos.append(
+            DemoRepo(
+                name=str(rname),
+                description=rf.str("description"),
+                origin=rf.str("origin"),
+                label=rf.str("label"),
+                suite=rf.str("suite"),
+                codename=rf.str("codename"),
+                version=rf.str("version"),
+                arch=arch,
+                components=components,
+                packages=tuple(pkgs),
+            )
+        )
+    return DemoRepos(top.str("maintainer"), top.int("epoch"), tuple(repos))
+
+
+# -- repository files -----------------------------------------------------------------------------
+
+
+def load_repositories_yaml(path: Path) -> tuple[RepoSpec, ...]:
+    """A YAML repository file: `repositories:` a list of {url, suite, components, arch, keyring}.
+
+    A relative keyring path is taken relative to the file.
+    """
+    top = Fields(path, "", load_yaml(path), {"repositories"})
+    raw = top.data.get("repositories")
+    if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
+        raise ConfigError(f"{path}: repositories must be a non-empty list")
+    out = []
+    for i, item in enumerate(raw):
+        f = Fields(
+            path,
+            f"repositories[{i}]",
+            item,
+            {"url", "suite", "components", "arch", "keyring", "trusted"},
+        )
+        keyring = f.opt_str("keyring")
+        if keyring is not None and not Path(keyring).is_absolute():
+            keyring = str((path.parent / keyring).resolve())
+        components = f.str_list("components") if "components" in f.data else ()
+        out.append(
+            RepoSpec(
+                url=f.str("url"),
+                suite=f.str("suite", ""),
+                components=components,
+                arch=f.str("arch", "amd64"),
+                keyring=keyring,
+                trusted=f.bool("trusted"),
+            )
+        )
+    return tuple(out)
