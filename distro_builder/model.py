@@ -254,7 +254,7 @@ class PublishResult:
     release_path: str  # '/dists/lucid/Release'
     signed: bool  # a Release.gpg was written
     sign_key: str | None  # fingerprint of the signing key
-    keyring_packages: tuple[str, ...]  # rebuilt keyring packages on the disc ('ubuntu-keyring', ...)
+    keyring_packages: tuple[str, ...]  # rebuilt keyring packages ('ubuntu-keyring', ...)
     allow_unauthenticated: bool  # the preseed must set debian-installer/allow_unauthenticated
     stale_paths: tuple[str, ...] = ()  # base files that are now wrong and must be removed
 
@@ -299,3 +299,143 @@ class DemoRepos:
     maintainer: str
     epoch: int
     repositories: tuple[DemoRepo, ...]
+
+
+# -- roles, reference architectures, deployments, boot entries (roles/, preseed/) --------------
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One install-time question; its key is an answers-file key (/etc/stackops/answers)."""
+
+    key: str
+    type: str  # ipv4 cidr int string password interface device choice hostname
+    prompt: str
+    description: str
+    default: str | None = None  # None: no default (must be answered)
+    choices: tuple[str, ...] = ()  # type choice
+    minimum: int | None = None  # type int
+    maximum: int | None = None
+    confirm: bool = False  # passwords: asked twice, must match
+    skip_with: tuple[str, ...] = ()  # not asked when the node also has one of these roles
+    fallback: str | None = None  # a d-i question whose answer is used when this one has none
+    defined_in: str = ""  # the file that defines it (for errors)
+
+    @property
+    def secret(self) -> bool:
+        return self.type == "password"
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """roles/<name>.yaml, with its includes resolved."""
+
+    name: str
+    description: str
+    package_lists: tuple[str, ...]
+    services: tuple[str, ...]
+    questions: tuple[str, ...]  # question keys, includes first
+    config: tuple[tuple[str, str], ...]  # config fragments (nova flag -> value template)
+    includes: tuple[str, ...]
+    abstract: bool  # only included by other roles, never a node role
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArchitectureNode:
+    """One node of a reference architecture."""
+
+    name: str
+    label: str  # boot menu text
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Architecture:
+    """A reference architecture: single-node, dual-node, multi-node."""
+
+    name: str
+    description: str
+    nodes: tuple[ArchitectureNode, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RoleSet:
+    """Everything under roles/: roles, questions, reference architectures, extra menu entries."""
+
+    roles: tuple[Role, ...]  # node roles in canonical order (controller, network, volume, compute)
+    questions: tuple[Question, ...]  # every question, in asking order
+    architectures: tuple[Architecture, ...]
+    first_boot_entry: ArchitectureNode | None  # the entry whose roles are chosen on first boot
+
+    def role(self, name: str) -> Role:
+        for r in self.roles:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def question(self, key: str) -> Question:
+        for q in self.questions:
+            if q.key == key:
+                return q
+        raise KeyError(key)
+
+    def questions_for(self, roles: tuple[str, ...]) -> tuple[Question, ...]:
+        """The questions a node with `roles` is asked, in order."""
+        keys: set[str] = set()
+        for name in roles:
+            keys.update(self.role(name).questions)
+        return tuple(
+            q
+            for q in self.questions
+            if q.key in keys and not (set(q.skip_with) & set(roles))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentNode:
+    """A node named in a deployment file, with its own values (hostname, interfaces...)."""
+
+    name: str
+    roles: tuple[str, ...]
+    answers: tuple[tuple[str, str], ...]
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class SystemSettings:
+    """The installed system's settings: locale, keyboard, time zone, the login user."""
+
+    locale: str = "en_US"
+    keyboard: str = "us"
+    timezone: str = "UTC"
+    username: str = "stackops"
+    fullname: str = "StackOps administrator"
+    password_crypted: str | None = None  # SHA-512 crypt; None: the installer asks
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """deployment.yaml: a deployment's global answers, once, plus optional per-node values."""
+
+    path: str
+    architecture: str | None
+    answers: tuple[tuple[str, str], ...]  # global answers (validated)
+    nodes: tuple[DeploymentNode, ...]
+    system: SystemSettings
+    plaintext_on_disc: tuple[str, ...]  # secret keys that will be readable on the disc
+
+
+@dataclass(frozen=True, slots=True)
+class BootEntry:
+    """One StackOps boot menu entry and the preseed it loads."""
+
+    name: str  # 'all-in-one', 'compute', ...; the seed is /preseed/stackops-<name>.seed
+    label: str  # 'Install StackOps all-in-one'
+    roles: tuple[str, ...]
+    answers: tuple[tuple[str, str], ...] = ()  # baked into the preseed (deployment)
+    cmdline: tuple[tuple[str, str], ...] = ()  # extra stackops/<key>=value on the command line
+
+    @property
+    def seed_path(self) -> str:
+        return f"/preseed/stackops-{self.name}.seed"

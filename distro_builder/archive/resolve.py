@@ -1,0 +1,323 @@
+"""Dependency closure of package lists over (the disc's archive ∪ repositories).
+
+Follows what dpkg and apt do for an install with `--no-install-recommends`:
+
+- Depends and Pre-Depends are followed (Pre-Depends first); Recommends/Suggests are not.
+- An OR group is satisfied by a package already chosen if one can; otherwise by the first
+  alternative that has a candidate (apt's order), not by the "cheapest" one.
+- A relation on a real package takes the versions of that name that satisfy it; a relation on a
+  name no real package satisfies takes a provider (Provides). A versioned relation is satisfied
+  by a versioned Provides (`foo (= 1.0)`) only, as dpkg >= 1.17.11 says; lucid's dpkg has no
+  versioned Provides at all, so this never loosens a lucid resolution.
+- Versions compare with dpkg's algorithm (epochs, `~`), through python-debian.
+- Architecture: packages for the target arch or `all`; `pkg:any` needs `Multi-Arch: allowed`.
+- Candidates: what the disc has first (it costs nothing), then the highest version, then the
+  source order. One version per package name: when a later relation rules out the version
+  chosen earlier, the resolution restarts with that constraint known (as apt's resolver would
+  upgrade the pick); when no version satisfies every constraint, that is an error.
+
+Conflicts/Breaks are not checked (neither the disc nor the Nova set has any that bite); an
+unsatisfiable relation raises DependencyError with the chain that pulled it in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict, deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cmp_to_key
+
+from debian.deb822 import PkgRelation
+from debian.debian_support import version_compare
+
+from distro_builder.errors import DependencyError
+from distro_builder.model import IndexPackage, Plan, RolePlan
+
+log = logging.getLogger(__name__)
+
+_OPS = {
+    "<<": lambda c: c < 0,
+    "<=": lambda c: c <= 0,
+    "=": lambda c: c == 0,
+    ">=": lambda c: c >= 0,
+    ">>": lambda c: c > 0,
+}
+_MAX_RESTARTS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """One alternative of a dependency: `name[:archqual] [(op version)]`."""
+
+    name: str
+    op: str | None = None
+    version: str | None = None
+    archqual: str | None = None
+
+    def __str__(self) -> str:
+        q = f":{self.archqual}" if self.archqual else ""
+        v = f" ({self.op} {self.version})" if self.op else ""
+        return f"{self.name}{q}{v}"
+
+
+Group = tuple[Relation, ...]
+
+
+def version_satisfies(have: str, op: str | None, want: str | None) -> bool:
+    """dpkg's `have op want` (op in <<, <=, =, >=, >>; None: any version)."""
+    if op is None or want is None:
+        return True
+    if op not in _OPS:
+        raise ValueError(f"unknown relation operator {op!r}")
+    return bool(_OPS[op](version_compare(have, want)))
+
+
+def parse_relations(text: str) -> tuple[Group, ...]:
+    """A Depends-style field as OR groups of Relations (python-debian's parser)."""
+    if not text.strip():
+        return ()
+    groups = []
+    for alternatives in PkgRelation.parse_relations(text):
+        group = []
+        for rel in alternatives:
+            ver = rel.get("version")
+            group.append(
+                Relation(
+                    name=rel["name"],
+                    op=ver[0] if ver else None,
+                    version=ver[1] if ver else None,
+                    archqual=rel.get("archqual"),
+                )
+            )
+        groups.append(tuple(group))
+    return tuple(groups)
+
+
+def group_text(group: Group) -> str:
+    return " | ".join(str(r) for r in group)
+
+
+class Universe:
+    """Every package the resolver may choose from, indexed by name and by what they provide.
+
+    `sources` are given in preference order: the disc first, then the repositories.
+    """
+
+    def __init__(self, sources: Iterable[Iterable[IndexPackage]], arch: str) -> None:
+        self.arch = arch
+        self.by_name: dict[str, list[IndexPackage]] = defaultdict(list)
+        self.other_arch: dict[str, list[IndexPackage]] = defaultdict(list)
+        self.providers: dict[str, list[tuple[IndexPackage, str | None]]] = defaultdict(list)
+        self.rank: dict[int, int] = {}
+        self._deps: dict[int, tuple[Group, ...]] = {}
+        n = 0
+        for source in sources:
+            for pkg in source:
+                if pkg.arch not in (arch, "all"):
+                    self.other_arch[pkg.name].append(pkg)
+                    continue
+                self.rank[id(pkg)] = n
+                n += 1
+                self.by_name[pkg.name].append(pkg)
+                if pkg.provides:
+                    for group in parse_relations(pkg.provides):
+                        for rel in group:
+                            provided = rel.version if rel.op == "=" else None
+                            self.providers[rel.name].append((pkg, provided))
+        self._order = cmp_to_key(self._compare)
+
+    def _compare(self, a: IndexPackage, b: IndexPackage) -> int:
+        if a.on_disc != b.on_disc:
+            return -1 if a.on_disc else 1
+        by_version = version_compare(b.version, a.version)  # highest first
+        if by_version:
+            return by_version
+        return self.rank[id(a)] - self.rank[id(b)]
+
+    def dependencies(self, pkg: IndexPackage) -> tuple[Group, ...]:
+        """Pre-Depends then Depends of `pkg`, parsed once."""
+        key = id(pkg)
+        if key not in self._deps:
+            self._deps[key] = parse_relations(pkg.pre_depends) + parse_relations(pkg.depends)
+        return self._deps[key]
+
+    def real_candidates(self, rel: Relation) -> list[IndexPackage]:
+        """Packages named rel.name that satisfy it, best first."""
+        out = [
+            p
+            for p in self.by_name.get(rel.name, ())
+            if version_satisfies(p.version, rel.op, rel.version)
+            and (rel.archqual != "any" or p.multi_arch == "allowed" or p.arch == "all")
+        ]
+        return sorted(out, key=self._order)
+
+    def provider_candidates(self, rel: Relation) -> list[IndexPackage]:
+        """Packages providing rel.name in a way that satisfies rel, best first."""
+        out = []
+        for pkg, provided in self.providers.get(rel.name, ()):
+            if rel.op is None or (
+                provided is not None and version_satisfies(provided, rel.op, rel.version)
+            ):
+                out.append(pkg)
+        return sorted(
+            {id(p): p for p in out}.values(),
+            key=lambda p: (not p.on_disc, p.name, self._order(p)),
+        )
+
+    def why_not(self, rel: Relation) -> str:
+        """Why nothing satisfies `rel`, in the words a user needs."""
+        have = self.by_name.get(rel.name, [])
+        if have:
+            seen = sorted(
+                {(p.version, p.origin) for p in have},
+                key=cmp_to_key(lambda a, b: version_compare(b[0], a[0])),
+            )
+            listed = ", ".join(f"{v} in {o}" for v, o in seen[:4])
+            return f"no candidate; {listed}"
+        providers = self.providers.get(rel.name, [])
+        if providers:
+            names = ", ".join(sorted({p.name for p, _ in providers})[:4])
+            return f"no candidate; provided by {names} without a suitable version"
+        other = self.other_arch.get(rel.name, [])
+        if other:
+            arches = ", ".join(sorted({p.arch for p in other}))
+            return f"no candidate; only for {arches}, not {self.arch}"
+        return "not on the disc nor in any repository"
+
+
+class _Restart(Exception):
+    def __init__(self, name: str, rel: Relation, chain: tuple[str, ...]) -> None:
+        self.name, self.rel, self.chain = name, rel, chain
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The closure of some roots: chosen packages and the chain that pulled each in."""
+
+    packages: tuple[IndexPackage, ...]  # sorted by name
+    chains: Mapping[str, tuple[str, ...]]
+
+
+def resolve(roots: Sequence[str], universe: Universe) -> Resolution:
+    """The closure of `roots` (package names). Raises DependencyError with the chain."""
+    constraints: dict[str, list[tuple[Relation, tuple[str, ...]]]] = defaultdict(list)
+    for _ in range(_MAX_RESTARTS):
+        try:
+            return _closure(roots, universe, constraints)
+        except _Restart as r:
+            constraints[r.name].append((r.rel, r.chain))
+            log.debug("resolve: restart with %s (from %s)", r.rel, " -> ".join(r.chain))
+    raise DependencyError(
+        f"dependency resolution did not settle after {_MAX_RESTARTS} restarts",
+        hint="the package graph has conflicting version constraints",
+    )
+
+
+def _closure(
+    roots: Sequence[str],
+    u: Universe,
+    constraints: Mapping[str, list[tuple[Relation, tuple[str, ...]]]],
+) -> Resolution:
+    selected: dict[str, IndexPackage] = {}
+    provided: dict[str, list[tuple[IndexPackage, str | None]]] = defaultdict(list)
+    chains: dict[str, tuple[str, ...]] = {}
+    queue: deque[tuple[Group, tuple[str, ...]]] = deque(
+        ((Relation(name),), ()) for name in dict.fromkeys(roots)
+    )
+
+    def allowed(pkg: IndexPackage) -> bool:
+        return all(
+            version_satisfies(pkg.version, rel.op, rel.version)
+            for rel, _ in constraints.get(pkg.name, ())
+        )
+
+    def satisfied(rel: Relation) -> bool:
+        have = selected.get(rel.name)
+        if have is not None and version_satisfies(have.version, rel.op, rel.version):
+            return True
+        return any(
+            rel.op is None or (ver is not None and version_satisfies(ver, rel.op, rel.version))
+            for _, ver in provided.get(rel.name, ())
+        )
+
+    while queue:
+        group, chain = queue.popleft()
+        if any(satisfied(rel) for rel in group):
+            continue
+        choice: IndexPackage | None = None
+        blocked: tuple[str, Relation] | None = None
+        for rel in group:
+            real = [p for p in u.real_candidates(rel) if allowed(p)]
+            if real:
+                have = selected.get(rel.name)
+                if have is not None:  # another version was chosen: pick again, knowing this
+                    blocked = blocked or (rel.name, rel)
+                    continue
+                choice = real[0]
+                break
+            prov = [
+                p for p in u.provider_candidates(rel) if allowed(p) and selected.get(p.name, p) is p
+            ]
+            if prov:
+                choice = prov[0]
+                break
+        if choice is None:
+            if blocked is not None:
+                raise _Restart(blocked[0], blocked[1], chain)
+            raise DependencyError(_explain(group, chain, u, constraints))
+        selected[choice.name] = choice
+        here = (*chain, choice.name)
+        chains[choice.name] = here
+        for p_group in parse_relations(choice.provides) if choice.provides else ():
+            for rel in p_group:
+                provided[rel.name].append((choice, rel.version if rel.op == "=" else None))
+        for dep in u.dependencies(choice):
+            queue.append((dep, here))
+    return Resolution(tuple(sorted(selected.values(), key=lambda p: p.name)), chains)
+
+
+def _explain(
+    group: Group,
+    chain: tuple[str, ...],
+    u: Universe,
+    constraints: Mapping[str, list[tuple[Relation, tuple[str, ...]]]],
+) -> str:
+    path = " -> ".join((*chain, group_text(group)))
+    reasons = []
+    for rel in group:
+        why = u.why_not(rel)
+        limits = constraints.get(rel.name)
+        if limits and u.real_candidates(rel):
+            others = "; ".join(f"{r} (from {' -> '.join(c) or 'the list'})" for r, c in limits)
+            why = f"no version also satisfies {others}"
+        reasons.append(why if len(group) == 1 else f"{rel.name}: {why}")
+    return f"{path}: {'; '.join(reasons) if len(group) == 1 else ' / '.join(reasons)}"
+
+
+def plan_roles(
+    role_roots: Mapping[str, Sequence[str]],
+    universe: Universe,
+    *,
+    codename: str,
+    repositories: Sequence[str] = (),
+    unauthenticated: Sequence[str] = (),
+) -> Plan:
+    """Resolve every role; the plan's to_add is the union of what the roles need from outside."""
+    roles = []
+    union: dict[str, IndexPackage] = {}
+    for role, roots in role_roots.items():
+        res = resolve(roots, universe)
+        on_disc = tuple(p for p in res.packages if p.on_disc)
+        to_add = tuple(p for p in res.packages if not p.on_disc)
+        for p in to_add:
+            union.setdefault(p.key, p)
+        roles.append(RolePlan(role, tuple(roots), res.packages, on_disc, to_add))
+    return Plan(
+        arch=universe.arch,
+        codename=codename,
+        roles=tuple(roles),
+        to_add=tuple(sorted(union.values(), key=lambda p: p.key)),
+        repositories=tuple(repositories),
+        unauthenticated=tuple(unauthenticated),
+    )
