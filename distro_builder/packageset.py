@@ -1,0 +1,250 @@
+"""The package step of a distro build: lists -> resolution -> fetch -> the disc's extras overlay.
+
+`plan_packages()` answers "what does each role need, what does the disc have, what must be added"
+(the `resolve` command); `stage_package_overlay()` is the one call the build pipeline makes: it
+resolves, fetches into the cache and stages `pool/extras`, the indexes, the role metapackages,
+the keyring packages and the new Release into an overlay directory for remaster().
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from distro_builder import __version__
+from distro_builder.archive import fetch, publish, sign
+from distro_builder.archive.resolve import Universe, plan_roles
+from distro_builder.archive.sources import (
+    Repository,
+    describe,
+    load_repository,
+    local_packages,
+    parse_repo_arg,
+    read_disc_packages,
+    read_sources_list,
+)
+from distro_builder.config.packages import (
+    ROLES,
+    load_package_lists,
+    load_repositories_yaml,
+    role_packages,
+)
+from distro_builder.errors import ConfigError
+from distro_builder.log import step
+from distro_builder.media.iso import IsoImage
+from distro_builder.model import EntryKind, Flavor, IndexPackage, Plan, PublishResult, RepoSpec
+
+log = logging.getLogger(__name__)
+
+MAINTAINER = "StackOps distro-builder <distro-builder@stackops.invalid>"
+AGENT_PACKAGE = "stackops-agent"
+
+
+@dataclass(frozen=True, slots=True)
+class PackageInputs:
+    """Everything a resolution reads, loaded once."""
+
+    role_roots: Mapping[str, tuple[str, ...]]
+    disc: tuple[IndexPackage, ...]
+    repositories: tuple[Repository, ...]
+    local: tuple[IndexPackage, ...]
+
+
+def collect_specs(
+    repos: Sequence[str] = (), sources: Sequence[Path] = (), *, arch: str = "amd64"
+) -> tuple[RepoSpec, ...]:
+    """--repo values and --sources files (sources.list lines, or YAML with `repositories:`)."""
+    specs: list[RepoSpec] = [parse_repo_arg(r, arch=arch) for r in repos]
+    for path in sources:
+        path = Path(path)
+        if path.suffix in (".yaml", ".yml"):
+            specs.extend(load_repositories_yaml(path))
+        else:
+            specs.extend(read_sources_list(path, arch=arch))
+    return tuple(specs)
+
+
+def image_reader(image: IsoImage) -> Callable[[str], bytes | None]:
+    """read(path) -> the file at `path` on the image, or None."""
+
+    def read(path: str) -> bytes | None:
+        entry = image.lookup(path)
+        return image.read(path) if entry is not None and entry.kind is EntryKind.file else None
+
+    return read
+
+
+def role_roots(
+    data_dir: Path, roles: Sequence[str], arch: str, extra: Sequence[str] = ()
+) -> dict[str, tuple[str, ...]]:
+    """Each role's package set (common + role list), plus `extra` names (agent, keyring)."""
+    lists = load_package_lists(data_dir)
+    return {r: tuple(dict.fromkeys([*role_packages(lists, r, arch), *extra])) for r in roles}
+
+
+def _load_repositories(specs: Sequence[RepoSpec], fetcher: fetch.Fetcher) -> list[Repository]:
+    repos = []
+    for spec in specs:
+        with step(f"Reading {describe(spec)}"):
+            repo = load_repository(spec, fetcher)
+            log.info("    %d packages", len(repo.packages))
+        repos.append(repo)
+    return repos
+
+
+def plan_from(
+    flavor: Flavor,
+    roots: Mapping[str, Sequence[str]],
+    disc: Sequence[IndexPackage],
+    repos: Sequence[Repository],
+    local: Sequence[IndexPackage] = (),
+) -> Plan:
+    arch = flavor.architectures[0] if flavor.architectures else "amd64"
+    universe = Universe([disc, *[r.packages for r in repos], local], arch)
+    with step(f"Resolving {', '.join(roots)} over the disc and {len(repos)} repositories"):
+        return plan_roles(
+            roots,
+            universe,
+            codename=flavor.codename,
+            repositories=[describe(r.spec) for r in repos],
+            unauthenticated=[describe(r.spec) for r in repos if not r.authenticated],
+        )
+
+
+def plan_packages(
+    data_dir: Path,
+    image: IsoImage,
+    flavor: Flavor,
+    *,
+    roles: Sequence[str] = ROLES,
+    specs: Sequence[RepoSpec],
+    fetcher: fetch.Fetcher,
+    extra_debs: Sequence[tuple[str, bytes]] = (),
+) -> Plan:
+    """Resolve `roles` over the disc of `image` and the repositories `specs`."""
+    arch = flavor.architectures[0] if flavor.architectures else "amd64"
+    local = local_packages(extra_debs)
+    roots = role_roots(data_dir, roles, arch, [p.name for p in local])
+    disc = read_disc_packages(image_reader(image), flavor)
+    repos = _load_repositories(specs, fetcher)
+    return plan_from(flavor, roots, disc, repos, local)
+
+
+def agent_debs(data_dir: Path, *, mtime: int) -> list[tuple[str, bytes]]:
+    """The node agent package when distro_builder.agent is there (built by another module)."""
+    try:
+        from distro_builder.agent import build_agent_deb  # type: ignore[import-not-found]
+    except ImportError:
+        log.warning("distro_builder.agent is not available: no %s package", AGENT_PACKAGE)
+        return []
+    return [build_agent_deb(data_dir, version=__version__, mtime=mtime)]
+
+
+def keyring_debs(
+    image: IsoImage,
+    flavor: Flavor,
+    sign_key: str,
+    *,
+    gnupg_home: Path | None,
+    mtime: int,
+) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]], list[str]]:
+    """(debs, udebs, names) carrying the signing key: stackops-keyring, and the base's
+    ubuntu-keyring (+ -udeb) rebuilt with the key appended when the disc has them."""
+    sign.signing_key(sign_key, homedir=gnupg_home)  # RSA check before anything is built
+    key = sign.export_public_key(sign_key, homedir=gnupg_home)
+    debs = [
+        publish.build_keyring_package(key, version=__version__, mtime=mtime, maintainer=MAINTAINER)
+    ]
+    udebs: list[tuple[str, bytes]] = []
+    names = [publish.KEYRING_PACKAGE]
+    read = image_reader(image)
+    for udeb, pkgs in (
+        (False, read_disc_packages(read, flavor)),
+        (True, read_disc_packages(read, flavor, udebs=True)),
+    ):
+        for p in pkgs:
+            if p.name not in ("ubuntu-keyring", "ubuntu-keyring-udeb"):
+                continue
+            data = read("/" + p.filename) if p.filename else None
+            if data is None:
+                log.warning("%s is in the index but not at /%s", p.name, p.filename)
+                continue
+            filename, new, version = publish.rebuild_keyring(
+                data, key, udeb=udeb, mtime=mtime, name=p.filename
+            )
+            (udebs if udeb else debs).append((filename, new))
+            names.append(p.name)
+            log.info("    rebuilt %s %s with the signing key", p.name, version)
+    return debs, udebs, names
+
+
+def stage_package_overlay(
+    data_dir: Path,
+    image: IsoImage,
+    flavor: Flavor,
+    overlay_dir: Path,
+    *,
+    roles: Sequence[str] = ROLES,
+    specs: Sequence[RepoSpec],
+    fetcher: fetch.Fetcher,
+    extra_debs: Sequence[tuple[str, bytes]] | None = None,
+    sign_key: str | None = None,
+    gnupg_home: Path | None = None,
+    mtime: int,
+    version: str = __version__,
+    progress: fetch.ProgressCallback | None = None,
+) -> tuple[Plan, PublishResult]:
+    """Resolve, fetch and stage the extras component into `overlay_dir` (the build's step).
+
+    `extra_debs` default to the node agent package. Raises DependencyError, ArchiveError,
+    ConfigError.
+    """
+    if not roles:
+        raise ConfigError("no roles to build", hint=f"roles: {', '.join(ROLES)}")
+    arch = flavor.architectures[0] if flavor.architectures else "amd64"
+    extras = list(agent_debs(data_dir, mtime=mtime) if extra_debs is None else extra_debs)
+    k_debs: list[tuple[str, bytes]] = []
+    k_udebs: list[tuple[str, bytes]] = []
+    k_names: list[str] = []
+    if sign_key:
+        with step(f"Preparing keyring packages for key {sign_key}"):
+            k_debs, k_udebs, k_names = keyring_debs(
+                image, flavor, sign_key, gnupg_home=gnupg_home, mtime=mtime
+            )
+    own = extras + k_debs
+    own_pkgs = local_packages(own)
+    extra_names = [p.name for p in own_pkgs if p.name != "ubuntu-keyring"]
+    roots = role_roots(data_dir, roles, arch, extra_names)
+    metas = [
+        publish.build_metapackage(r, roots[r], version=version, mtime=mtime, maintainer=MAINTAINER)
+        for r in roles
+    ]
+    disc = read_disc_packages(image_reader(image), flavor)
+    repos = _load_repositories(specs, fetcher)
+    plan = plan_from(flavor, roots, disc, repos, local_packages(own + metas))
+    wanted = [p for p in plan.to_add if p.repo]
+    with step(f"Fetching {len(wanted)} packages into {fetcher.cache_dir}"):
+        fetched = fetcher.fetch_all(wanted, progress)
+    with step(f"Staging the {publish.COMPONENT} component"):
+        result = publish.stage_packages(
+            image_reader(image),
+            flavor,
+            plan,
+            overlay_dir,
+            fetched=fetched,
+            extra_debs=own + metas,
+            extra_udebs=k_udebs,
+            keyring_names=k_names,
+            sign_key=sign_key,
+            gnupg_home=gnupg_home,
+            mtime=mtime,
+        )
+        log.info(
+            "    %d packages in pool/%s, Release %s",
+            len(result.packages),
+            publish.COMPONENT,
+            "signed" if result.signed else "UNSIGNED (allow_unauthenticated)",
+        )
+    return plan, result
