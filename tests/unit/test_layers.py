@@ -14,7 +14,7 @@ OWNERS = {
     "yaml": {"config/*"},
     "click": {"cli/*"},
     "jinja2": {"seed/render.py"},
-    "debian": {"archive/debs.py", "archive/index.py"},
+    "debian": {"archive/debs.py", "archive/index.py", "archive/resolve.py", "archive/publish.py"},
     "subprocess": {"run.py"},
     "pexpect": {"qa/console.py"},
 }
