@@ -386,9 +386,7 @@ class RoleSet:
         for name in roles:
             keys.update(self.role(name).questions)
         return tuple(
-            q
-            for q in self.questions
-            if q.key in keys and not (set(q.skip_with) & set(roles))
+            q for q in self.questions if q.key in keys and not (set(q.skip_with) & set(roles))
         )
 
 

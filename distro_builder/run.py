@@ -35,6 +35,7 @@ TOOL_PACKAGES: Mapping[str, str] = {
     "cpio": "cpio",
     "busybox": "busybox",
     "shellcheck": "shellcheck",
+    "openssl": "openssl",
 }
 
 

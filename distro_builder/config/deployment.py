@@ -1,0 +1,308 @@
+"""deployment.yaml -> Deployment: a deployment's global answers, once, checked before slow work.
+
+The file holds the answers every node shares (controller address, passwords, networks), an
+optional reference architecture with its nodes and their own values (hostname, interfaces), and
+the installed system's settings (locale, keyboard, time zone, the login user). Every value is
+checked against the question that asks it (roles/), then the cross-field rules ("dual-node needs
+exactly one controller", "compute needs controller_address"); errors name file, line and key.
+The login password is turned into a SHA-512 crypt hash here (seed/crypt via run is not needed:
+the caller passes a hasher) so no plaintext login password reaches the disc.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from distro_builder.config import load_yaml
+from distro_builder.config.roles import (
+    ARCHITECTURES,
+    NODE_ROLES,
+    canonical_roles,
+    validate_value,
+)
+from distro_builder.errors import ConfigError
+from distro_builder.model import Deployment, DeploymentNode, RoleSet, SystemSettings
+
+Lines = dict[tuple[Any, ...], int]
+Hasher = Callable[[str, str], str]  # (password, salt source) -> crypt hash
+
+_TOP_KEYS = {"architecture", "answers", "nodes", "system"}
+_NODE_KEYS = {"name", "roles", "answers"}
+_SYSTEM_KEYS = {
+    "locale", "keyboard", "timezone", "username", "fullname", "password", "password_crypted",
+}  # fmt: skip
+# Answers that differ from node to node; they are not global.
+PER_NODE_KEYS = ("hostname", "public_interface", "flat_interface", "volume_device", "libvirt_type")
+
+
+def _load_with_lines(path: Path) -> tuple[Any, Lines]:
+    """The YAML document and the 1-based line of every mapping key / list item, by key path."""
+    data = load_yaml(path)  # syntax errors with their line
+    node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    lines: Lines = {}
+
+    def walk(n: Any, at: tuple[Any, ...]) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                key = (*at, k.value)
+                lines[key] = k.start_mark.line + 1
+                walk(v, key)
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                lines[(*at, i)] = v.start_mark.line + 1
+                walk(v, (*at, i))
+
+    if node is not None:
+        walk(node, ())
+    return data, lines
+
+
+class _Ctx:
+    def __init__(self, path: Path, lines: Lines) -> None:
+        self.path, self.lines = path, lines
+
+    def where(self, at: tuple[Any, ...]) -> str:
+        probe = at
+        while probe and probe not in self.lines:
+            probe = probe[:-1]
+        line = self.lines.get(probe)
+        key = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in at)
+        key = key.replace(".[", "[")
+        return f"{self.path}:{line}: {key}" if line else f"{self.path}: {key or 'top level'}"
+
+    def error(self, at: tuple[Any, ...], message: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(f"{self.where(at)}: {message}", hint=hint)
+
+
+def _mapping(ctx: _Ctx, at: tuple[Any, ...], data: Any, allowed: set[str]) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ctx.error(at, "must be a mapping")
+    for key in data:
+        if str(key) not in allowed:
+            raise ctx.error(
+                (*at, key), "unknown key", hint="allowed: " + ", ".join(sorted(allowed))
+            )
+    return {str(k): v for k, v in data.items()}
+
+
+def _scalar(ctx: _Ctx, at: tuple[Any, ...], value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ctx.error(at, "must be a single value (quote it if it looks like a list or map)")
+    return str(value)
+
+
+def _answers(
+    ctx: _Ctx, at: tuple[Any, ...], data: Any, roleset: RoleSet, allowed: tuple[str, ...]
+) -> dict[str, str]:
+    raw = _mapping(ctx, at, data, set(allowed) | {q.key for q in roleset.questions})
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        if key not in allowed:
+            raise ctx.error(
+                (*at, key),
+                "is not a value for this place",
+                hint="per-node values (" + ", ".join(PER_NODE_KEYS) + ") go under nodes[].answers"
+                if key in PER_NODE_KEYS
+                else "it is the same for every node: put it under answers",
+            )
+        text = _scalar(ctx, (*at, key), value)
+        q = roleset.question(key)
+        why = validate_value(q, text)
+        if why:
+            shown = "(secret)" if q.secret else repr(text)
+            raise ctx.error((*at, key), f"{shown} is not valid: {why}")
+        out[key] = text
+    return out
+
+
+def _roles(ctx: _Ctx, at: tuple[Any, ...], value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [r.strip() for r in value.split(",") if r.strip()]
+    if not isinstance(value, list) or not value or not all(isinstance(r, str) for r in value):
+        raise ctx.error(at, "must be a list of roles", hint="roles: " + ", ".join(NODE_ROLES))
+    for r in value:
+        if r not in NODE_ROLES:
+            raise ctx.error(at, f"unknown role {r!r}", hint="roles: " + ", ".join(NODE_ROLES))
+    if len(set(value)) != len(value):
+        raise ctx.error(at, "names a role twice")
+    return canonical_roles(value)
+
+
+def _check_architecture(
+    ctx: _Ctx, arch: str, nodes: list[tuple[tuple[str, ...], tuple[Any, ...]]]
+) -> None:
+    """The nodes fit the reference architecture; errors name the node's line."""
+    at_arch = ("architecture",)
+    controllers = [(r, at) for r, at in nodes if "controller" in r]
+    if len(controllers) != 1:
+        at = controllers[1][1] if len(controllers) > 1 else at_arch
+        raise ctx.error(
+            at,
+            f"{arch} needs exactly one controller (found {len(controllers)})",
+            hint="give exactly one node the controller role",
+        )
+    networks = [at for r, at in nodes if "network" in r]
+    if len(networks) > 1:
+        raise ctx.error(
+            networks[1],
+            f"{arch} has one network node (Cactus runs one nova-network per flat network)",
+        )
+    if arch == "single-node":
+        if len(nodes) != 1 or set(nodes[0][0]) != set(NODE_ROLES):
+            raise ctx.error(
+                nodes[-1][1], "single-node has one node with all four roles",
+                hint="roles: [controller, network, volume, compute]",
+            )  # fmt: skip
+    elif arch == "dual-node":
+        for roles, at in nodes:
+            if roles not in (("controller", "network", "volume"), ("compute",)):
+                raise ctx.error(
+                    at,
+                    f"dual-node nodes are controller+network+volume or compute, not "
+                    f"{'+'.join(roles)}",
+                )
+        if not any(r == ("compute",) for r, _ in nodes):
+            raise ctx.error(at_arch, "dual-node needs at least one compute node")
+    elif arch == "multi-node":
+        for roles, at in nodes:
+            if len(roles) != 1:
+                raise ctx.error(at, f"multi-node has one role per node, not {'+'.join(roles)}")
+        for role in NODE_ROLES:
+            if not any(role in r for r, _ in nodes):
+                raise ctx.error(at_arch, f"multi-node needs a {role} node")
+
+
+def load_deployment(path: Path, roleset: RoleSet, hash_password: Hasher) -> Deployment:
+    """Read and check a deployment file; ConfigError naming file, line and key."""
+    path = Path(path)
+    data, lines = _load_with_lines(path)
+    ctx = _Ctx(path, lines)
+    top = _mapping(ctx, (), data, _TOP_KEYS)
+    if not top:
+        raise ctx.error((), "the deployment file is empty", hint="see README.md, Deployment")
+    arch = None
+    if top.get("architecture") is not None:
+        arch = _scalar(ctx, ("architecture",), top["architecture"])
+        if arch not in ARCHITECTURES:
+            raise ctx.error(
+                ("architecture",),
+                f"unknown reference architecture {arch!r}",
+                hint="architectures: " + ", ".join(ARCHITECTURES),
+            )
+    global_keys = tuple(q.key for q in roleset.questions if q.key not in PER_NODE_KEYS)
+    answers = _answers(ctx, ("answers",), top.get("answers"), roleset, global_keys)
+
+    nodes: list[DeploymentNode] = []
+    raw_nodes = top.get("nodes")
+    if raw_nodes is not None and not isinstance(raw_nodes, list):
+        raise ctx.error(("nodes",), "must be a list of nodes")
+    seen_names: dict[str, tuple[Any, ...]] = {}
+    for i, nd in enumerate(raw_nodes or []):
+        at = ("nodes", i)
+        nf = _mapping(ctx, at, nd, _NODE_KEYS)
+        if "name" not in nf:
+            raise ctx.error(at, "missing key name (the node's host name)")
+        name = _scalar(ctx, (*at, "name"), nf["name"])
+        why = validate_value(roleset.question("hostname"), name)
+        if why:
+            raise ctx.error((*at, "name"), f"{name!r} is not a host name: {why}")
+        if name in seen_names:
+            raise ctx.error((*at, "name"), f"node {name!r} is named twice")
+        seen_names[name] = at
+        if "roles" not in nf:
+            raise ctx.error(at, "missing key roles")
+        roles = _roles(ctx, (*at, "roles"), nf["roles"])
+        node_answers = _answers(ctx, (*at, "answers"), nf.get("answers"), roleset, PER_NODE_KEYS)
+        node_answers.setdefault("hostname", name)
+        if node_answers["hostname"] != name:
+            raise ctx.error((*at, "answers", "hostname"), "differs from the node's name")
+        nodes.append(
+            DeploymentNode(
+                name=name,
+                roles=roles,
+                answers=tuple(node_answers.items()),
+                line=lines.get(at, 0),
+            )
+        )
+
+    # Cross-field rules.
+    node_roles = [(n.roles, ("nodes", i, "roles")) for i, n in enumerate(nodes)]
+    if arch is not None and nodes:
+        _check_architecture(ctx, arch, node_roles)
+    elif nodes:
+        controllers = [at for r, at in node_roles if "controller" in r]
+        if len(controllers) > 1:
+            raise ctx.error(controllers[1], "a deployment has exactly one controller")
+    shape = node_roles
+    if arch is not None and not nodes:
+        shape = [
+            (n.roles, ("architecture",))
+            for a in roleset.architectures
+            if a.name == arch
+            for n in a.nodes
+        ]
+    for roles, at in shape:
+        if "controller" not in roles and "controller_address" not in answers:
+            raise ctx.error(
+                at,
+                f"{roles[0]} needs controller_address (the node has no controller role)",
+                hint="add answers: {controller_address: <the controller's IPv4 address>}",
+            )
+    if "fixed_range" in answers and "floating_range" in answers:
+        fixed = ipaddress.IPv4Network(answers["fixed_range"])
+        floating = ipaddress.IPv4Network(answers["floating_range"])
+        if fixed.overlaps(floating):
+            raise ctx.error(
+                ("answers", "floating_range"),
+                f"overlaps fixed_range {fixed}",
+                hint="instances' private and public addresses must not overlap",
+            )
+    if "network_size" in answers and "fixed_range" in answers:
+        size = int(answers["network_size"])
+        if size > ipaddress.IPv4Network(answers["fixed_range"]).num_addresses:
+            raise ctx.error(
+                ("answers", "network_size"),
+                f"{size} is larger than fixed_range {answers['fixed_range']}",
+            )
+
+    system = _system(ctx, top.get("system"), hash_password)
+    secrets = sorted(k for k in answers if roleset.question(k).secret)
+    return Deployment(
+        path=str(path),
+        architecture=arch,
+        answers=tuple(answers.items()),
+        nodes=tuple(nodes),
+        system=system,
+        plaintext_on_disc=tuple(secrets),
+    )
+
+
+def _system(ctx: _Ctx, data: Any, hash_password: Hasher) -> SystemSettings:
+    raw = _mapping(ctx, ("system",), data, _SYSTEM_KEYS)
+    values = {k: _scalar(ctx, ("system", k), v) for k, v in raw.items()}
+    if "password" in values and "password_crypted" in values:
+        raise ctx.error(("system", "password"), "give password or password_crypted, not both")
+    crypted = values.pop("password_crypted", None)
+    if crypted is not None and not crypted.startswith(("$6$", "$5$", "$1$")):
+        raise ctx.error(
+            ("system", "password_crypted"),
+            "is not a crypt(3) hash ($6$...)",
+            hint="make one with: openssl passwd -6",
+        )
+    plain = values.pop("password", None)
+    username = values.get("username", "stackops")
+    if plain is not None:
+        if len(plain) < 8:
+            raise ctx.error(("system", "password"), "is shorter than 8 characters")
+        crypted = hash_password(plain, username)
+    for key in ("locale", "keyboard", "timezone", "username"):
+        if key in values and (not values[key] or any(c.isspace() for c in values[key])):
+            raise ctx.error(("system", key), "must be one word")
+    return SystemSettings(password_crypted=crypted, **values)

@@ -1,0 +1,247 @@
+"""Boot entries and everything the installer reads: preseeds, debconf templates, installer files.
+
+- `boot_entries`: one entry per node role and per reference-architecture node (same roles: one
+  entry), one per deployment node, and the "choose roles later" entry.
+- `render_preseed`: the entry's /preseed/stackops-<entry>.seed (preseed/stackops.seed.j2).
+- `initrd_files`: what is appended to install/initrd.gz: preseed.cfg (locale, keyboard, the
+  early/late commands) and /stackops/ (early.sh, late.sh, the debconf templates and the question
+  table rendered from roles/). One initrd serves every entry: the roles come from the kernel
+  command line.
+
+Nothing here starts a process; checking is seed/check.py's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from distro_builder import __version__
+from distro_builder.errors import ConfigError
+from distro_builder.model import BootEntry, Deployment, Question, RoleSet, SystemSettings
+from distro_builder.seed.render import render_template
+
+INSTALLER_DIR = "stackops"  # in the initrd's root
+EARLY_COMMAND = f"sh /{INSTALLER_DIR}/early.sh"
+LATE_COMMAND = f"sh /{INSTALLER_DIR}/late.sh"
+AGENT_PACKAGE = "stackops-agent"
+# base-installer/kernel/override-image per architecture (lucid-and-nova.md §2.3)
+KERNEL_IMAGES = {"amd64": "linux-server", "i386": "linux-generic-pae"}
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedSeed:
+    """One entry's preseed and what a reader must know about it."""
+
+    entry: BootEntry
+    text: str
+    unanswered: tuple[str, ...]  # questions the installer will still ask
+    plaintext_secrets: tuple[str, ...]  # secret keys readable on the disc in this seed
+
+
+def debconf_type(q: Question) -> str:
+    return {"password": "password", "choice": "select"}.get(q.type, "string")
+
+
+def metapackage(role: str) -> str:
+    return f"stackops-{role}"
+
+
+def boot_entries(roleset: RoleSet, deployment: Deployment | None = None) -> tuple[BootEntry, ...]:
+    """Every StackOps boot entry, in menu order; ConfigError on a name used twice.
+
+    Order: most roles first (all-in-one, the dual-node controller), then one entry per role in
+    the contract's order, then the deployment's nodes, then "choose roles later".
+    """
+    by_roles: dict[tuple[str, ...], BootEntry] = {}
+    nodes = [node for arch in roleset.architectures for node in arch.nodes]
+    for role in roleset.roles:
+        node = next((n for n in nodes if n.roles == (role.name,)), None)
+        name, label = (node.name, node.label) if node else (role.name, "")
+        by_roles[(role.name,)] = BootEntry(
+            name, label or f"Install StackOps {role.name} node", (role.name,)
+        )
+    for node in nodes:
+        by_roles.setdefault(node.roles, BootEntry(node.name, node.label, node.roles))
+    idx = {r.name: i for i, r in enumerate(roleset.roles)}
+    entries = sorted(
+        by_roles.values(),
+        key=lambda e: (-len(e.roles), tuple(idx.get(r, len(idx)) for r in e.roles)),
+    )
+    if deployment is not None:
+        for n in deployment.nodes:
+            entries.append(
+                BootEntry(
+                    name=f"node-{n.name}".lower(),
+                    label=f"Install StackOps node {n.name}",
+                    roles=n.roles,
+                    answers=n.answers,
+                )
+            )
+    if roleset.first_boot_entry is not None:
+        fb = roleset.first_boot_entry
+        entries.append(BootEntry(fb.name, fb.label, ()))
+    seen: set[str] = set()
+    for e in entries:
+        if e.name in seen:
+            raise ConfigError(
+                f"boot entry {e.name!r} is made twice",
+                hint="rename the reference-architecture node or the deployment node",
+            )
+        seen.add(e.name)
+    return tuple(entries)
+
+
+def find_entry(entries: tuple[BootEntry, ...], name: str) -> BootEntry:
+    """The entry called `name`; ConfigError listing the entries otherwise."""
+    for e in entries:
+        if e.name == name:
+            return e
+    raise ConfigError(
+        f"no boot entry {name!r}", hint="entries: " + ", ".join(e.name for e in entries)
+    )
+
+
+def entry_answers(
+    entry: BootEntry, roleset: RoleSet, deployment: Deployment | None
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """(answers baked into the entry's preseed, questions left for the installer to ask)."""
+    questions = roleset.questions_for(entry.roles) if entry.roles else roleset.questions
+    wanted = {q.key for q in questions}
+    baked: dict[str, str] = {}
+    if deployment is not None:
+        for key, value in (*deployment.answers, *entry.answers):
+            if key in wanted:
+                baked[key] = value
+        if entry.roles:  # zero-touch: the defaults are answers too
+            for q in questions:
+                if q.key not in baked and q.default is not None:
+                    baked[q.key] = q.default
+    # A question with a fallback takes d-i's own answer (e.g. netcfg/get_hostname).
+    unanswered = tuple(q.key for q in questions if q.key not in baked and not q.fallback)
+    return baked, (unanswered if entry.roles else ())
+
+
+def render_preseed(
+    data_dir: Path,
+    entry: BootEntry,
+    *,
+    roleset: RoleSet,
+    deployment: Deployment | None,
+    codename: str,
+    flavor_version: str,
+    arch: str,
+    allow_unauthenticated: bool,
+) -> RenderedSeed:
+    """The preseed of `entry` (preseed/stackops.seed.j2)."""
+    system = deployment.system if deployment else SystemSettings()
+    baked, unanswered = entry_answers(entry, roleset, deployment)
+    answers = []
+    for q in roleset.questions:
+        if q.key in baked:
+            answers.append(
+                {
+                    "key": q.key,
+                    "value": baked[q.key],
+                    "debconf_type": debconf_type(q),
+                    "secret": q.secret,
+                }
+            )
+    mysql_password = baked.get("mysql_root_password") if "controller" in entry.roles else None
+    packages = [metapackage(r) for r in entry.roles] or [AGENT_PACKAGE]
+    hostname = dict(entry.answers).get("hostname")
+    if hostname is None and deployment is not None:
+        hostname = entry.name if entry.roles else "stackops"
+    text = render_template(
+        data_dir / "preseed",
+        "stackops.seed.j2",
+        entry=entry,
+        version=__version__,
+        codename=codename,
+        flavor_version=flavor_version,
+        system=system,
+        hostname=hostname,
+        unattended=deployment is not None,
+        domain="",
+        allow_unauthenticated=allow_unauthenticated,
+        kernel_image=KERNEL_IMAGES.get(arch, "linux-server"),
+        packages=packages,
+        mysql="controller" in entry.roles,
+        mysql_root_password=mysql_password,
+        deployment_file=Path(deployment.path).name if deployment else "",
+        answers=answers,
+        late_command=LATE_COMMAND,
+    )
+    secrets = tuple(a["key"] for a in answers if a["secret"])
+    return RenderedSeed(entry, text, unanswered, secrets)
+
+
+def render_initrd_preseed(data_dir: Path, system: SystemSettings) -> str:
+    """The initrd's preseed.cfg (preseed/initrd-preseed.cfg.j2)."""
+    return render_template(
+        data_dir / "preseed",
+        "initrd-preseed.cfg.j2",
+        version=__version__,
+        system=system,
+        early_command=EARLY_COMMAND,
+        late_command=LATE_COMMAND,
+    )
+
+
+def _asked_by(roleset: RoleSet, q: Question) -> tuple[str, ...]:
+    return tuple(r.name for r in roleset.roles if q.key in r.questions)
+
+
+def render_debconf_templates(data_dir: Path, roleset: RoleSet) -> str:
+    """debconf templates for every question (installer/stackops.templates.j2)."""
+    items = [_question_view(roleset, q) for q in roleset.questions]
+    return render_template(data_dir / "installer", "stackops.templates.j2", questions=items)
+
+
+def render_question_table(data_dir: Path, roleset: RoleSet) -> str:
+    """The question table late.sh reads (installer/questions.j2)."""
+    items = [_question_view(roleset, q) for q in roleset.questions]
+    for q in items:
+        for field in ("key", "type", "fallback"):
+            if "|" in str(q[field] or ""):
+                raise ConfigError(f"{q['defined_in']}: questions.{q['key']}: '|' in {field}")
+    return render_template(data_dir / "installer", "questions.j2", questions=items)
+
+
+def _question_view(roleset: RoleSet, q: Question) -> dict[str, object]:
+    return {
+        "key": q.key,
+        "type": q.type,
+        "debconf_type": debconf_type(q),
+        "prompt": q.prompt,
+        "description": q.description,
+        "default": q.default,
+        "choices": q.choices,
+        "minimum": q.minimum,
+        "maximum": q.maximum,
+        "confirm": q.confirm,
+        "skip_with": q.skip_with,
+        "fallback": q.fallback,
+        "asked_by": _asked_by(roleset, q),
+        "defined_in": q.defined_in,
+    }
+
+
+def initrd_files(
+    data_dir: Path, roleset: RoleSet, system: SystemSettings
+) -> Mapping[str, bytes | tuple[bytes, int]]:
+    """Path in the initrd -> content (or (content, mode)) appended to install/initrd.gz."""
+    folder = data_dir / "installer"
+    scripts = {}
+    for name in ("early.sh", "late.sh"):
+        path = folder / name
+        if not path.is_file():
+            raise ConfigError(f"{path}: missing installer script", hint="check --data-dir")
+        scripts[f"{INSTALLER_DIR}/{name}"] = (path.read_bytes(), 0o755)
+    return {
+        "preseed.cfg": render_initrd_preseed(data_dir, system).encode(),
+        **scripts,
+        f"{INSTALLER_DIR}/stackops.templates": render_debconf_templates(data_dir, roleset).encode(),
+        f"{INSTALLER_DIR}/questions": render_question_table(data_dir, roleset).encode(),
+    }

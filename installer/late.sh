@@ -1,0 +1,299 @@
+#!/bin/sh
+# StackOps: preseed/late_command (d-i, busybox ash, cdebconf). Runs in the installer environment,
+# not in-target, so debconf questions reach the installer's frontend (reference/lucid-and-nova.md
+# §2.4). For the roles on the kernel command line (stackops/roles=...) it asks every question
+# that has no answer yet at critical priority, checks each answer and asks again on a bad one,
+# then writes /target/etc/stackops/answers (0600, key='value' lines, POSIX single quotes) and
+# checks that the node agent is installed. Answers come, in this order, from the kernel command
+# line (stackops/<key>=value), the preseed (stackops/<key>, e.g. from a deployment file), the
+# question's fallback (d-i's own answer, e.g. netcfg/get_hostname), then the person installing.
+# Secrets never reach the console or the log.
+DIR=${STACKOPS_DIR:-$(dirname "$0")}
+TARGET=${STACKOPS_TARGET:-/target}
+CMDLINE=${STACKOPS_CMDLINE:-/proc/cmdline}
+CONSOLE=${STACKOPS_CONSOLE:-/dev/console}
+QUESTIONS=$DIR/questions
+TEMPLATES=$DIR/stackops.templates
+ANSWERS=$TARGET/etc/stackops/answers
+NL='
+'
+set -f # no globbing: command-line words and answers are data
+
+say() {
+	echo "$*" >&2
+	[ -c "$CONSOLE" ] && echo "$*" >"$CONSOLE" 2>/dev/null
+	logger -t stackops "$*" 2>/dev/null
+	return 0
+}
+
+# The value of stackops/<key>=... on the kernel command line; status 1 when absent.
+cmdline_value() {
+	# shellcheck disable=SC2013 # words, not lines
+	for word in $(cat "$CMDLINE" 2>/dev/null); do
+		case "$word" in
+		"stackops/$1="*)
+			echo "${word#stackops/"$1"=}"
+			return 0
+			;;
+		esac
+	done
+	return 1
+}
+
+has_any_role() { # has_any_role "a,b" -> one of them is a role of this node
+	old_ifs=$IFS
+	IFS=,
+	for r in $1; do
+		case ",$roles," in *",$r,"*)
+			IFS=$old_ifs
+			return 0
+			;;
+		esac
+	done
+	IFS=$old_ifs
+	return 1
+}
+
+is_uint() {
+	case "$1" in '' | *[!0-9]*) return 1 ;; esac
+	[ ${#1} -le 9 ]
+}
+
+ipv4_octets_ok() {
+	case "$1" in *[!0-9.]* | .* | *. | *..*) return 1 ;; esac
+	old_ifs=$IFS
+	IFS=.
+	# shellcheck disable=SC2086 # split on the dots
+	set -- $1
+	IFS=$old_ifs
+	[ $# -eq 4 ] || return 1
+	for o in "$@"; do
+		is_uint "$o" || return 1
+		case "$o" in 0?*) return 1 ;; esac
+		[ "$o" -le 255 ] || return 1
+	done
+	return 0
+}
+
+# Why $2 is not a valid answer of type $1 (empty output: it is valid). $3/$4: int min/max.
+why_invalid() {
+	t=$1
+	v=$2
+	if [ -z "$v" ]; then
+		echo "the answer is empty"
+		return
+	fi
+	case "$t" in
+	ipv4)
+		ipv4_octets_ok "$v" || echo "not an IPv4 address (like 10.0.0.1)"
+		;;
+	cidr)
+		addr=${v%/*}
+		prefix=${v#*/}
+		if [ "$addr" = "$v" ] || ! ipv4_octets_ok "$addr" || ! is_uint "$prefix" ||
+			[ "$prefix" -gt 32 ]; then
+			echo "not an IPv4 network in CIDR form (like 192.168.100.0/24)"
+			return
+		fi
+		old_ifs=$IFS
+		IFS=.
+		# shellcheck disable=SC2086 # split on the dots
+		set -- $addr
+		IFS=$old_ifs
+		i=0
+		for o in "$@"; do
+			n=$((prefix - 8 * i))
+			[ $n -lt 0 ] && n=0
+			[ $n -gt 8 ] && n=8
+			if [ $((o % (1 << (8 - n)))) -ne 0 ]; then
+				echo "host bits are set (the network address of it is wanted)"
+				return
+			fi
+			i=$((i + 1))
+		done
+		;;
+	int)
+		if ! is_uint "$v"; then
+			echo "not a whole number"
+		elif [ -n "$3" ] && [ "$v" -lt "$3" ]; then
+			echo "below $3"
+		elif [ -n "$4" ] && [ "$v" -gt "$4" ]; then
+			echo "above $4"
+		fi
+		;;
+	interface)
+		case "$v" in *[!A-Za-z0-9_.:-]*)
+			echo "not a network interface name (like eth1)"
+			return
+			;;
+		esac
+		[ ${#v} -le 15 ] || echo "longer than 15 characters"
+		;;
+	device)
+		case "$v" in /dev/?*) ;; *)
+			echo "not a device path (like /dev/sdb)"
+			return
+			;;
+		esac
+		case "$v" in *[!A-Za-z0-9_/.-]*) echo "not a device path (like /dev/sdb)" ;; esac
+		;;
+	hostname)
+		case "$v" in -* | *- | *[!A-Za-z0-9-]*)
+			echo "not a host name (letters, digits and '-')"
+			return
+			;;
+		esac
+		[ ${#v} -le 63 ] || echo "longer than 63 characters"
+		;;
+	esac
+}
+
+# Ask stackops/$1 (type $2) at critical priority until the answer is valid; sets ANSWER.
+ask() {
+	key=$1
+	type=$2
+	while :; do
+		if [ "$type" = password ]; then
+			db_set "stackops/$key" ""
+			[ -n "$5" ] && db_set "stackops/${key}_again" ""
+		fi
+		db_fset "stackops/$key" seen false
+		db_input critical "stackops/$key" || true
+		if [ -n "$5" ]; then
+			db_fset "stackops/${key}_again" seen false
+			db_input critical "stackops/${key}_again" || true
+		fi
+		db_go || true
+		db_get "stackops/$key"
+		ANSWER=$RET
+		if [ -n "$5" ]; then
+			db_get "stackops/${key}_again"
+			if [ "$RET" != "$ANSWER" ]; then
+				say "stackops: $key: the two passwords differ, asking again"
+				db_subst stackops/mismatch question "$key"
+				db_fset stackops/mismatch seen false
+				db_input critical stackops/mismatch || true
+				db_go || true
+				continue
+			fi
+		fi
+		reason=$(why_invalid "$type" "$ANSWER" "$3" "$4")
+		[ -z "$reason" ] && return 0
+		if [ "$type" = password ]; then
+			say "stackops: $key: $reason, asking again"
+		else
+			say "stackops: $key: '$ANSWER' is invalid ($reason), asking again"
+		fi
+		db_subst stackops/invalid question "$key"
+		db_subst stackops/invalid reason "$reason"
+		db_fset stackops/invalid seen false
+		db_input critical stackops/invalid || true
+		db_go || true
+	done
+}
+
+# A value from the command line, the preseed or the fallback, if it is valid; sets ANSWER.
+known_answer() {
+	key=$1
+	type=$2
+	if ANSWER=$(cmdline_value "$key"); then
+		reason=$(why_invalid "$type" "$ANSWER" "$3" "$4")
+		[ -z "$reason" ] && return 0
+		say "stackops: $key on the kernel command line is invalid ($reason), asking"
+	fi
+	db_fget "stackops/$key" seen
+	if [ "$RET" = true ]; then
+		db_get "stackops/$key"
+		ANSWER=$RET
+		reason=$(why_invalid "$type" "$ANSWER" "$3" "$4")
+		[ -z "$reason" ] && return 0
+		say "stackops: preseeded $key is invalid ($reason), asking"
+	fi
+	if [ -n "$6" ] && db_get "$6" 2>/dev/null && [ -n "$RET" ]; then
+		ANSWER=$RET
+		[ -z "$(why_invalid "$type" "$ANSWER" "$3" "$4")" ] && return 0
+	fi
+	return 1
+}
+
+quote() { # POSIX single quotes: ' becomes '\''
+	printf "%s" "$1" | sed "s/'/'\\\\''/g"
+}
+
+write_answer() {
+	printf "%s='%s'\n" "$1" "$(quote "$2")" >>"$ANSWERS.tmp"
+}
+
+if ! roles=$(cmdline_value roles); then
+	say "stackops: not a StackOps boot entry (no stackops/roles= on the command line)"
+	exit 0
+fi
+say "stackops: roles=${roles:-(chosen on first boot)}"
+
+# shellcheck source=/dev/null
+. /usr/share/debconf/confmodule
+if ! debconf-loadtemplate stackops "$TEMPLATES"; then
+	say "STACKOPS-LATE failed: cannot load $TEMPLATES"
+	exit 1
+fi
+db_settitle stackops/title || true
+
+umask 077
+mkdir -p "$TARGET/etc/stackops"
+: >"$ANSWERS.tmp"
+chmod 600 "$ANSWERS.tmp"
+{
+	echo "# StackOps node answers, written by the installer (preseed/late_command)."
+	echo "# Read with: . /etc/stackops/answers"
+} >>"$ANSWERS.tmp"
+write_answer roles "$roles"
+
+lines=$(grep -v '^#' "$QUESTIONS")
+old_ifs=$IFS
+IFS=$NL
+for line in $lines; do
+	IFS='|'
+	# shellcheck disable=SC2086 # split on the bars
+	set -- $line
+	IFS=$NL
+	key=$1 type=$2 asked_by=$3 skip_with=$4 min=$5 max=$6 confirm=$7 fallback=$8
+	[ -n "$key" ] || continue
+	if [ -z "$roles" ]; then
+		# Roles chosen on first boot: keep whatever was given, ask nothing.
+		if known_answer "$key" "$type" "$min" "$max" "$confirm" "$fallback"; then
+			write_answer "$key" "$ANSWER"
+		fi
+		continue
+	fi
+	has_any_role "$asked_by" || continue
+	[ -n "$skip_with" ] && has_any_role "$skip_with" && continue
+	if known_answer "$key" "$type" "$min" "$max" "$confirm" "$fallback"; then
+		:
+	else
+		IFS=$old_ifs
+		ask "$key" "$type" "$min" "$max" "$confirm"
+		IFS=$NL
+	fi
+	write_answer "$key" "$ANSWER"
+	if [ "$type" = password ]; then
+		say "stackops: $key set"
+	else
+		say "stackops: $key=$ANSWER"
+	fi
+done
+IFS=$old_ifs
+mv "$ANSWERS.tmp" "$ANSWERS"
+chmod 600 "$ANSWERS"
+say "stackops: wrote $ANSWERS"
+
+# The node agent arrives through the role metapackage's Depends.
+if [ ! -e "$TARGET/var/lib/dpkg/info/stackops-agent.list" ] && command -v apt-install >/dev/null; then
+	apt-install stackops-agent || true
+fi
+if [ -e "$TARGET/var/lib/dpkg/info/stackops-agent.list" ]; then
+	say "stackops: stackops-agent is installed"
+else
+	say "stackops: WARNING: stackops-agent is not installed; the node will not configure itself"
+fi
+say "STACKOPS-LATE done"
+exit 0
