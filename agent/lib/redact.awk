@@ -1,0 +1,36 @@
+# Replace each secret (environment SO_R1..SO_R4) and its URL-encoded form by "*****".
+# Secrets come from the environment so they never appear on a command line. mawk/gawk.
+function urlencode(s,    out, i, c) {
+    out = ""
+    for (i = 1; i <= length(s); i++) {
+        c = substr(s, i, 1)
+        if (c ~ /[A-Za-z0-9._~-]/) out = out c
+        else out = out sprintf("%%%02X", ord[c])
+    }
+    return out
+}
+function cut(line, s,    out, p) {
+    out = ""
+    while ((p = index(line, s)) > 0) {
+        out = out substr(line, 1, p - 1) "*****"
+        line = substr(line, p + length(s))
+    }
+    return out line
+}
+BEGIN {
+    for (i = 1; i < 256; i++) ord[sprintf("%c", i)] = i
+    n = 0
+    for (i = 1; i <= 4; i++) {
+        s = ENVIRON["SO_R" i]
+        if (s == "") continue
+        sec[++n] = s
+        e = urlencode(s)
+        if (e != s) sec[++n] = e
+    }
+}
+{
+    line = $0
+    for (i = 1; i <= n; i++) line = cut(line, sec[i])
+    print line
+    fflush()
+}

@@ -1,0 +1,41 @@
+# Fill a template: @name@ becomes the environment variable SO_V_name, @name|url@ its URL-encoded
+# form (for passwords inside mysql:// URLs). Values come from the environment, never argv.
+# With -v flags=1 a line `--flag=` whose value came out empty is dropped (an unset flag).
+function urlencode(s,    out, i, c) {
+    out = ""
+    for (i = 1; i <= length(s); i++) {
+        c = substr(s, i, 1)
+        if (c ~ /[A-Za-z0-9._~-]/) out = out c
+        else out = out sprintf("%%%02X", ord[c])
+    }
+    return out
+}
+BEGIN { for (i = 1; i < 256; i++) ord[sprintf("%c", i)] = i }
+{
+    line = $0
+    out = ""
+    while ((p = index(line, "@")) > 0) {
+        rest = substr(line, p + 1)
+        q = index(rest, "@")
+        name = substr(rest, 1, q - 1)
+        if (q == 0 || name !~ /^[a-z_][a-z0-9_]*(\|url)?$/) {
+            out = out substr(line, 1, p)
+            line = rest
+            continue
+        }
+        filter = ""
+        if (name ~ /\|url$/) { filter = "url"; name = substr(name, 1, length(name) - 4) }
+        if (!(("SO_V_" name) in ENVIRON)) {
+            printf "template %s line %d: no value for @%s@\n", FILENAME, FNR, name > "/dev/stderr"
+            bad = 1
+        }
+        v = ENVIRON["SO_V_" name]
+        if (filter == "url") v = urlencode(v)
+        out = out substr(line, 1, p - 1) v
+        line = substr(rest, q + 1)
+    }
+    out = out line
+    if (flags && out ~ /^--[a-z_0-9]+=$/) next
+    print out
+}
+END { if (bad) exit 1 }

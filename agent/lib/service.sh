@@ -1,0 +1,100 @@
+# shellcheck shell=sh
+# StackOps node agent: enabling and restarting services under upstart 0.6.5 (lucid), sysv
+# init scripts, or systemd (newer bases). Upstart 0.6.5 has no .override and no `manual`: a job
+# is disabled by renaming its .conf (StackOps shipped nova jobs as .conf.disabled).
+
+# upstart | systemd | none: the init system this node boots with.
+so_init_system() {
+    if [ -d /etc/init ] && command -v initctl >/dev/null 2>&1; then
+        echo upstart
+    elif command -v systemctl >/dev/null 2>&1; then
+        echo systemd
+    else
+        echo none
+    fi
+}
+
+# How service $1 is managed here: upstart | sysv | systemd; fails when it is not installed.
+so_service_kind() {
+    if [ "$(so_init_system)" = upstart ] &&
+        { [ -f "/etc/init/$1.conf" ] || [ -f "/etc/init/$1.conf.disabled" ]; }; then
+        echo upstart
+    elif [ "$(so_init_system)" = systemd ] &&
+        { [ -f "/lib/systemd/system/$1.service" ] || [ -f "/etc/systemd/system/$1.service" ]; }; then
+        echo systemd
+    elif [ -x "/etc/init.d/$1" ]; then
+        echo sysv
+    else
+        so_fail "service $1 is not installed (no upstart job, systemd unit or init script)"
+    fi
+}
+
+# Make service $1 start at boot.
+so_service_enable() {
+    _kind=$(so_service_kind "$1") || return 1
+    case $_kind in
+    upstart)
+        if [ -f "/etc/init/$1.conf.disabled" ] && [ ! -f "/etc/init/$1.conf" ]; then
+            echo "enable $1: /etc/init/$1.conf.disabled -> $1.conf"
+            mv "/etc/init/$1.conf.disabled" "/etc/init/$1.conf"
+        fi
+        ;;
+    sysv) update-rc.d "$1" defaults ;;
+    systemd) systemctl enable "$1.service" ;;
+    esac
+}
+
+# (Re)start service $1 so it reads its new configuration.
+so_service_restart() {
+    _kind=$(so_service_kind "$1") || return 1
+    echo "restart $1 ($_kind)"
+    case $_kind in
+    upstart)
+        # restart fails on a stopped job: stop (may fail) then start (must work).
+        initctl stop "$1" || true
+        initctl start "$1"
+        ;;
+    sysv) service "$1" restart ;;
+    systemd) systemctl restart "$1.service" ;;
+    esac
+}
+
+so_service_stop() {
+    _kind=$(so_service_kind "$1") || return 1
+    case $_kind in
+    upstart) initctl stop "$1" || true ;;
+    sysv) service "$1" stop || true ;;
+    systemd) systemctl stop "$1.service" || true ;;
+    esac
+}
+
+so_service_start() {
+    _kind=$(so_service_kind "$1") || return 1
+    case $_kind in
+    upstart) initctl start "$1" ;;
+    sysv) service "$1" start ;;
+    systemd) systemctl start "$1.service" ;;
+    esac
+}
+
+# Enable then restart each service named.
+so_services_up() {
+    for _svc in "$@"; do
+        so_service_enable "$_svc" || return 1
+        so_service_restart "$_svc" || return 1
+    done
+}
+
+# The agent's own job: disabled after a successful run so it does not run on the next boot.
+so_job_disable() {
+    if [ -f "$SO_JOB" ]; then
+        mv -f "$SO_JOB" "$SO_JOB.disabled"
+        so_log "disabled the upstart job: $SO_JOB -> $SO_JOB.disabled"
+    fi
+    for _wants in /etc/systemd/system/*.wants/"$SO_UNIT"; do
+        [ -e "$_wants" ] || [ -L "$_wants" ] || continue
+        systemctl disable "$SO_UNIT" >/dev/null 2>&1 || true
+        rm -f "$_wants"
+        so_log "disabled the systemd unit $SO_UNIT"
+    done
+}
