@@ -1,0 +1,186 @@
+"""The package cache against a real HTTP server on loopback: verified downloads, a tampered file
+refused, an interrupted download resumed with Range, a corrupt cache entry fetched again, offline
+mode naming what is missing, and index paths that escape the repository refused.
+
+The server is Python's http.server with a small Range handler (the stdlib one has none); it is a
+real HTTP peer on 127.0.0.1, not a mock of the fetcher.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from distro_builder.archive.fetch import Fetcher, Progress
+from distro_builder.errors import ArchiveError
+from distro_builder.model import IndexPackage
+
+pytestmark = pytest.mark.integration
+
+PAYLOAD = bytes(range(256)) * 800  # 200 KiB
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    root: Path
+    requests: list[tuple[str, str | None]]
+    cut_first: set[str]
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        rng = self.headers.get("Range")
+        self.requests.append((self.path, rng))
+        path = self.root / self.path.lstrip("/")
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        start = 0
+        if rng:
+            m = re.fullmatch(r"bytes=(\d+)-", rng)
+            assert m, rng
+            start = int(m.group(1))
+            if start >= len(data):
+                self.send_error(416)
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.path in self.cut_first:  # die half way, once
+            self.cut_first.discard(self.path)
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, type[_Handler]]]:
+    root = tmp_path / "www"
+    (root / "pool/main/n/nova").mkdir(parents=True)
+    (root / "pool/main/n/nova/nova-api_1_all.deb").write_bytes(PAYLOAD)
+    handler = type("H", (_Handler,), {"root": root, "requests": [], "cut_first": set()})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", handler
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _pkg(url: str, **kw: object) -> IndexPackage:
+    fields: dict[str, object] = {
+        "name": "nova-api", "version": "1", "arch": "all", "origin": "lucid/main",
+        "filename": "pool/main/n/nova/nova-api_1_all.deb", "size": len(PAYLOAD),
+        "sha256": hashlib.sha256(PAYLOAD).hexdigest(), "md5": hashlib.md5(PAYLOAD).hexdigest(),
+        "repo": url,
+    }  # fmt: skip
+    fields.update(kw)
+    return IndexPackage(**fields)  # type: ignore[arg-type]
+
+
+def test_download_is_verified_cached_and_reported(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url, handler = server
+    events: list[Progress] = []
+    f = Fetcher(tmp_path / "cache")
+    paths = f.fetch_all([_pkg(url)], events.append)
+    (path,) = paths.values()
+    assert path.read_bytes() == PAYLOAD
+    assert path == tmp_path / "cache/by-hash/SHA256" / hashlib.sha256(PAYLOAD).hexdigest()
+    assert events[-1].files_done == 1 and events[-1].bytes_done == len(PAYLOAD)
+    assert events[-1].bytes_total == len(PAYLOAD)
+    n = len(handler.requests)
+    f.fetch_all([_pkg(url)])  # a cache hit: no request
+    assert len(handler.requests) == n
+
+
+def test_md5_is_used_only_when_the_index_has_nothing_stronger(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url, _ = server
+    (path,) = Fetcher(tmp_path / "c").fetch_all([_pkg(url, sha256="")]).values()
+    assert path.parent.name == "MD5Sum"
+    with pytest.raises(ArchiveError, match="no SHA256 or MD5sum"):
+        Fetcher(tmp_path / "c2").fetch_all([_pkg(url, sha256="", md5="")])
+
+
+def test_tampered_file_is_rejected_after_a_second_try(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url, handler = server
+    bad = _pkg(url, sha256=hashlib.sha256(b"other").hexdigest())
+    with pytest.raises(ArchiveError, match="corrupt or tampered"):
+        Fetcher(tmp_path / "cache").fetch_all([bad])
+    assert len(handler.requests) == 2  # fetched again once, then refused
+    assert not list((tmp_path / "cache" / "by-hash").rglob("*"))[1:]  # nothing cached
+
+
+def test_corrupt_cache_entry_is_discarded_and_fetched_again(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url, handler = server
+    f = Fetcher(tmp_path / "cache")
+    (path,) = f.fetch_all([_pkg(url)]).values()
+    path.write_bytes(PAYLOAD[:-1] + b"\0")
+    (again,) = f.fetch_all([_pkg(url)]).values()
+    assert again.read_bytes() == PAYLOAD
+    assert len(handler.requests) == 2
+
+
+def test_interrupted_download_resumes_with_range(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url, handler = server
+    handler.cut_first.add("/pool/main/n/nova/nova-api_1_all.deb")
+    (path,) = Fetcher(tmp_path / "cache").fetch_all([_pkg(url)]).values()
+    assert path.read_bytes() == PAYLOAD
+    (first, second) = handler.requests
+    assert first[1] is None
+    assert second[1] == f"bytes={len(PAYLOAD) // 2}-"
+
+
+def test_partial_file_from_an_earlier_run_is_resumed(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url, handler = server
+    part = tmp_path / "cache/partial" / f"SHA256-{hashlib.sha256(PAYLOAD).hexdigest()}"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(PAYLOAD[:1000])
+    (path,) = Fetcher(tmp_path / "cache").fetch_all([_pkg(url)]).values()
+    assert path.read_bytes() == PAYLOAD
+    assert handler.requests == [("/pool/main/n/nova/nova-api_1_all.deb", "bytes=1000-")]
+
+
+def test_offline_uses_the_cache_and_names_what_is_missing(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url, handler = server
+    Fetcher(tmp_path / "cache").fetch_all([_pkg(url)])
+    n = len(handler.requests)
+    other = _pkg(url, name="nova-compute", sha256=hashlib.sha256(b"x").hexdigest(), size=1)
+    offline = Fetcher(tmp_path / "cache", offline=True)
+    assert len(offline.fetch_all([_pkg(url)])) == 1
+    with pytest.raises(ArchiveError, match=r"offline: 1 package\(s\) missing .*nova-compute_1_all"):
+        offline.fetch_all([_pkg(url), other])
+    assert len(handler.requests) == n
+
+
+@pytest.mark.parametrize("filename", ["../secret.deb", "/etc/passwd", "pool/../../x.deb"])
+def test_filename_escaping_the_repository_is_refused(server, tmp_path: Path, filename: str) -> None:  # type: ignore[no-untyped-def]
+    url, handler = server
+    with pytest.raises(ArchiveError, match="escapes the repository root"):
+        Fetcher(tmp_path / "cache").fetch_all([replace(_pkg(url), filename=filename)])
+    assert handler.requests == []
+
+
+def test_http_index_is_cached_for_offline_use(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url, _ = server
+    target = f"{url}/pool/main/n/nova/nova-api_1_all.deb"
+    assert Fetcher(tmp_path / "c").read(target) == PAYLOAD
+    assert Fetcher(tmp_path / "c", offline=True).read(target) == PAYLOAD
+    assert Fetcher(tmp_path / "c").read(f"{url}/nope", optional=True) is None
+    with pytest.raises(ArchiveError, match="offline: .* is not in the cache"):
+        Fetcher(tmp_path / "c", offline=True).read(f"{url}/other")
