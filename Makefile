@@ -13,7 +13,8 @@ PYTEST_ARGS ?=
 # Debian 12 packages: the ISO tools, the demo base's boot parts, QEMU, and the independent checkers.
 APT_PACKAGES := python3 python3-venv python3-pip genisoimage xorriso isolinux syslinux-common \
 	syslinux-utils debian-installer-12-netboot-amd64 memtest86+ qemu-system-x86 qemu-utils \
-	debconf-utils dpkg-dev cpio busybox shellcheck time
+	debconf-utils dpkg-dev cpio busybox shellcheck time \
+	gnupg gpgv dose-distcheck apt lz4
 
 .PHONY: help deps venv iso demo-base test test-unit test-integration test-qemu bench lint clean
 
@@ -70,6 +71,7 @@ test-qemu: venv
 
 bench: venv
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/resolve.py
 
 lint: venv
 	$(BIN)/ruff check distro_builder tests benchmarks
