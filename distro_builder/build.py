@@ -1,0 +1,421 @@
+"""The distro build pipeline (library entry point): base ISO + roles + deployment -> StackOps ISO.
+
+1. Load and check every input before slow work: roles/, the deployment file (cross-field rules),
+   preseed/ and installer/ templates, the tools (debconf-set-selections), the output path.
+2. Open the base, detect its flavor, make the boot entries and render one preseed per entry;
+   each must pass `debconf-set-selections --checkonly`.
+3. Packages: resolve, fetch and stage the extras component with the role metapackages and the
+   node agent (packageset.stage_package_overlay).
+4. Stage the overlay: preseeds, isolinux menu files, install/initrd.gz with preseed.cfg and the
+   installer scripts appended, the build manifest.
+5. remaster() (atomic, reproducible under SOURCE_DATE_EPOCH), SHA256SUMS and the manifest
+   beside the ISO.
+6. Verify the written ISO: every file the boot menu names exists, every StackOps entry is there
+   with its preseed, the initrd carries our preseed.cfg.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distro_builder import __version__
+from distro_builder.config.deployment import load_deployment
+from distro_builder.config.roles import load_roles
+from distro_builder.errors import ConfigError, DistroBuilderError, IsoError, OutputError
+from distro_builder.log import step
+from distro_builder.media.bootmenu import parse_boot_menu
+from distro_builder.media.initrd import append_to_initrd, read_initrd_file
+from distro_builder.media.iso import IsoImage, check_output_path
+from distro_builder.media.layout import detect_flavor
+from distro_builder.media.menu import missing_references, plan_menu
+from distro_builder.model import (
+    BootEntry,
+    Deployment,
+    EntryKind,
+    Flavor,
+    PublishResult,
+    RepoSpec,
+    RoleSet,
+    SystemSettings,
+)
+from distro_builder.remaster import remaster
+from distro_builder.seed.check import check_preseed, require_checker
+from distro_builder.seed.crypt import hash_login_password
+from distro_builder.seed.preseed import (
+    RenderedSeed,
+    boot_entries,
+    find_entry,
+    initrd_files,
+    render_preseed,
+)
+
+log = logging.getLogger(__name__)
+
+BUILD_MANIFEST_PATH = "/.disk/stackops-build.json"
+DEFAULT_MTIME = 1302825600  # 2011-04-15, the Cactus release, when no SOURCE_DATE_EPOCH is set
+INPUT_FOLDERS = ("roles", "package_lists", "preseed", "installer", "agent")
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    base: Path
+    output: Path
+    deployment: Path | None = None
+    serial_console: bool = False
+    default_entry: str | None = None
+    timeout: int = 0  # seconds; 0: the menu waits
+    hybrid: bool = False
+    sign_key: str | None = None  # None: unsigned Release, allow_unauthenticated in the preseeds
+    packages: bool = True  # False: skip the package step (menus and preseeds only)
+    specs: tuple[RepoSpec, ...] = ()
+    cache: Path | None = None
+    offline: bool = False
+    source_date_epoch: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    output: str
+    size: int
+    sha256: str
+    sha256sums: str
+    manifest: str
+    entries: tuple[BootEntry, ...]
+    seeds: tuple[RenderedSeed, ...]
+    default_entry: str
+    serial_console: bool
+    packages: PublishResult | None
+    plaintext_secrets: tuple[str, ...]
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """Everything loaded and checked before the base is opened."""
+
+    data_dir: Path
+    roleset: RoleSet
+    deployment: Deployment | None
+    system: SystemSettings
+
+
+def load_inputs(data_dir: Path, deployment: Path | None) -> Inputs:
+    """roles/ and the deployment file, checked; ConfigError naming file, line and key."""
+    roleset = load_roles(data_dir)
+    dep = None
+    if deployment is not None:
+        dep = load_deployment(deployment, roleset, hash_login_password)
+    return Inputs(data_dir, roleset, dep, dep.system if dep else SystemSettings())
+
+
+def render_seeds(
+    inputs: Inputs, flavor: Flavor, *, allow_unauthenticated: bool, check: bool = True
+) -> tuple[tuple[BootEntry, ...], tuple[RenderedSeed, ...]]:
+    """Every entry's preseed, each checked with debconf-set-selections --checkonly."""
+    entries = boot_entries(inputs.roleset, inputs.deployment)
+    seeds = []
+    for entry in entries:
+        seed = render_preseed(
+            inputs.data_dir,
+            entry,
+            roleset=inputs.roleset,
+            deployment=inputs.deployment,
+            codename=flavor.codename,
+            flavor_version=flavor.version,
+            arch=flavor.architectures[0] if flavor.architectures else "amd64",
+            allow_unauthenticated=allow_unauthenticated,
+        )
+        if check:
+            check_preseed(seed.text, entry.seed_path)
+        seeds.append(seed)
+    return entries, tuple(seeds)
+
+
+def render_entry_seed(
+    data_dir: Path,
+    entry_name: str,
+    *,
+    deployment: Path | None = None,
+    codename: str = "lucid",
+    version: str = "10.04",
+    arch: str = "amd64",
+    allow_unauthenticated: bool = True,
+) -> RenderedSeed:
+    """One entry's preseed without a base ISO (the `preseed` command), checked."""
+    inputs = load_inputs(data_dir, deployment)
+    entries = boot_entries(inputs.roleset, inputs.deployment)
+    entry = find_entry(entries, entry_name)
+    seed = render_preseed(
+        data_dir,
+        entry,
+        roleset=inputs.roleset,
+        deployment=inputs.deployment,
+        codename=codename,
+        flavor_version=version,
+        arch=arch,
+        allow_unauthenticated=allow_unauthenticated,
+    )
+    check_preseed(seed.text, entry.seed_path)
+    return seed
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _input_hashes(data_dir: Path, deployment: Path | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for folder in INPUT_FOLDERS:
+        root = data_dir / folder
+        if not root.is_dir():
+            continue
+        for p in sorted(root.rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts:
+                out[p.relative_to(data_dir).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+    if deployment is not None:
+        out[f"deployment:{deployment.name}"] = hashlib.sha256(deployment.read_bytes()).hexdigest()
+    return out
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _update_sha256sums(path: Path, name: str, digest: str) -> None:
+    lines: list[str] = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            parts = line.split(None, 1)
+            if len(parts) == 2 and parts[1].lstrip("*") != name:
+                lines.append(line)
+    lines.append(f"{digest}  {name}")
+    _write_atomic(path, ("\n".join(sorted(lines, key=lambda s: s.split()[-1])) + "\n").encode())
+
+
+def _stage(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    os.chmod(path, mode)
+
+
+def _verify(out: Path, entries: Sequence[BootEntry], seeds: Sequence[RenderedSeed],
+            initrd_path: str, preseed_cfg: bytes) -> list[str]:  # fmt: skip
+    problems: list[str] = []
+    with IsoImage(out) as image:
+        image.require_bootable()
+
+        def exists(p: str) -> bool:
+            e = image.lookup(p)
+            return e is not None and e.kind is EntryKind.file
+
+        menu = parse_boot_menu(image.read_text, "/isolinux/isolinux.cfg")
+        problems += missing_references(exists, menu)
+        labels = {e.label: e for e in menu.entries}
+        for entry, seed in zip(entries, seeds, strict=True):
+            m = labels.get(entry.name)
+            if m is None:
+                problems.append(f"entry {entry.name} is not in the boot menu")
+            elif f"stackops/roles={','.join(entry.roles)}" not in m.append.split():
+                problems.append(f"entry {entry.name} does not name its roles")
+            if image.read_text(entry.seed_path) != seed.text:
+                problems.append(f"{entry.seed_path} differs from the checked preseed")
+        if read_initrd_file(image.read(initrd_path), "preseed.cfg") != preseed_cfg:
+            problems.append(f"{initrd_path} does not carry our preseed.cfg")
+    return problems
+
+
+def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
+    """Build the StackOps ISO described by `opts`. Raises DistroBuilderError subclasses."""
+    base, out = Path(opts.base), Path(opts.output)
+    warnings: list[str] = []
+    with step("Checking the inputs"):
+        inputs = load_inputs(data_dir, opts.deployment)
+        require_checker()
+        if not base.is_file():
+            raise IsoError(f"{base}: no such file", hint="give the base ISO with --base")
+        check_output_path(out, base)
+        if opts.packages and not opts.specs:
+            raise ConfigError(
+                "no package repositories given",
+                hint="pass --repo/--sources (for the demo: distro-builder demo-repo), "
+                "or --no-packages for menus and preseeds only",
+            )
+        if opts.timeout < 0:
+            raise ConfigError(f"--timeout {opts.timeout}: must be 0 (wait) or more seconds")
+    dep = inputs.deployment
+    if dep is not None and dep.plaintext_on_disc:
+        msg = (
+            "plaintext secrets on the disc: "
+            + ", ".join(dep.plaintext_on_disc)
+            + f" (from {Path(dep.path).name}; debconf and the answers file take them only in "
+            "plain text). Anyone who can read the ISO can read them; keep it private."
+        )
+        log.warning("WARNING: %s", msg)
+        warnings.append(msg)
+    mtime = opts.source_date_epoch if opts.source_date_epoch is not None else DEFAULT_MTIME
+    result_pkgs: PublishResult | None = None
+    with tempfile.TemporaryDirectory(prefix="distro-builder-", dir=out.parent) as tmp:
+        pkg_overlay = Path(tmp) / "packages"
+        overlay = Path(tmp) / "stackops"
+        pkg_overlay.mkdir()
+        overlay.mkdir()
+        with IsoImage(base) as image:
+            image.require_bootable()
+            image.require_rock_ridge()
+            flavor = detect_flavor(image)
+            with step("Rendering and checking the preseeds"):
+                entries, seeds = render_seeds(
+                    inputs, flavor, allow_unauthenticated=opts.sign_key is None
+                )
+                for s in seeds:
+                    if dep is not None and s.unanswered:
+                        msg = f"entry {s.entry.name} will still ask: {', '.join(s.unanswered)}"
+                        log.warning("WARNING: %s", msg)
+                        warnings.append(msg)
+
+            def exists(p: str) -> bool:
+                return image.lookup(p) is not None
+
+            menu = plan_menu(
+                data_dir,
+                image.read_text,
+                exists,
+                flavor,
+                entries,
+                inputs.system,
+                default_entry=opts.default_entry,
+                timeout=opts.timeout,
+                serial=opts.serial_console,
+            )
+            # packages: the extras component, role metapackages, node agent (packageset.py)
+            if opts.packages:
+                from distro_builder.archive.fetch import Fetcher
+                from distro_builder.packageset import stage_package_overlay
+
+                _, result_pkgs = stage_package_overlay(
+                    data_dir,
+                    image,
+                    flavor,
+                    pkg_overlay,
+                    specs=opts.specs,
+                    fetcher=Fetcher(opts.cache, offline=opts.offline),
+                    sign_key=opts.sign_key,
+                    mtime=mtime,
+                )
+                if result_pkgs.allow_unauthenticated != (opts.sign_key is None):
+                    raise DistroBuilderError(
+                        "the package step and the preseeds disagree on signing",
+                        hint="report this as a bug",
+                    )
+            else:
+                msg = "--no-packages: the disc has no stackops-* packages; installs will fail"
+                log.warning("WARNING: %s", msg)
+                warnings.append(msg)
+            with step("Staging preseeds, boot menu and the installer's initrd"):
+                for s in seeds:
+                    _stage(overlay / s.entry.seed_path.lstrip("/"), s.text)
+                for path, text in menu.files.items():
+                    _stage(overlay / path.lstrip("/"), text)
+                files = initrd_files(data_dir, inputs.roleset, inputs.system)
+                initrd = append_to_initrd(image.read(menu.initrd), files, mtime=mtime)
+                _stage(overlay / menu.initrd.lstrip("/"), initrd)
+            base_name, volume_id = base.name, image.volume_id
+        manifest: dict[str, Any] = {
+            "generator": "distro-builder",
+            "version": __version__,
+            "source_date_epoch": opts.source_date_epoch,
+            "base": {
+                "file": base_name,
+                "sha256": _sha256_file(base),
+                "volume_id": volume_id,
+                "codename": flavor.codename,
+                "version": flavor.version,
+                "menu_style": flavor.menu_style,
+            },
+            "inputs": _input_hashes(data_dir, opts.deployment),
+            "options": {
+                "serial_console": opts.serial_console,
+                "default_entry": menu.default,
+                "timeout": opts.timeout,
+                "hybrid": opts.hybrid,
+                "signed": opts.sign_key is not None,
+                "packages": opts.packages,
+            },
+            "entries": [
+                {
+                    "name": s.entry.name,
+                    "label": s.entry.label,
+                    "roles": list(s.entry.roles),
+                    "preseed": s.entry.seed_path,
+                    "preseed_sha256": hashlib.sha256(s.text.encode()).hexdigest(),
+                    "asks": list(s.unanswered),
+                    "plaintext_secrets": list(s.plaintext_secrets),
+                }
+                for s in seeds
+            ],
+            "packages": None
+            if result_pkgs is None
+            else {
+                "component": result_pkgs.component,
+                "metapackages": list(result_pkgs.metapackages),
+                "packages": list(result_pkgs.packages),
+                "signed": result_pkgs.signed,
+            },
+        }
+        manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+        _stage(overlay / BUILD_MANIFEST_PATH.lstrip("/"), manifest_bytes)
+        res = remaster(
+            base,
+            out,
+            [pkg_overlay, overlay],
+            hybrid=opts.hybrid,
+            source_date_epoch=opts.source_date_epoch,
+        )
+    with step("Writing SHA256SUMS and the build manifest"):
+        digest = _sha256_file(out)
+        sums = out.parent / "SHA256SUMS"
+        _update_sha256sums(sums, out.name, digest)
+        manifest_path = out.with_name(out.name + ".build.json")
+        _write_atomic(manifest_path, manifest_bytes)
+    with step("Verifying the written ISO"):
+        problems = _verify(out, entries, seeds, menu.initrd, files["preseed.cfg"])  # type: ignore[arg-type]
+        if problems:
+            raise OutputError(
+                f"{out}: verification failed: " + "; ".join(problems),
+                hint="the ISO was written but is wrong; report this with the build manifest",
+            )
+    secrets = tuple(sorted({k for s in seeds for k in s.plaintext_secrets}))
+    return BuildResult(
+        output=str(out),
+        size=res.size,
+        sha256=digest,
+        sha256sums=str(sums),
+        manifest=str(manifest_path),
+        entries=entries,
+        seeds=seeds,
+        default_entry=menu.default,
+        serial_console=opts.serial_console,
+        packages=result_pkgs,
+        plaintext_secrets=secrets,
+        warnings=tuple(warnings),
+    )

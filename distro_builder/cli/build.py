@@ -1,0 +1,194 @@
+"""Commands of the distro build: build, preseed, entries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from distro_builder.cli import data_dir, emit_json, main
+from distro_builder.errors import ConfigError
+
+
+@main.command()
+@click.option(
+    "--base", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="The base ISO (ubuntu-10.04.x-server-<arch>.iso, or the demo base).",
+)  # fmt: skip
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="The StackOps ISO to write (SHA256SUMS and <output>.build.json go beside it).",
+)  # fmt: skip
+@click.option(
+    "--deployment", type=click.Path(dir_okay=False, path_type=Path),
+    help="deployment.yaml: answers baked into every entry so the installer asks nothing.",
+)  # fmt: skip
+@click.option(
+    "--serial-console", is_flag=True,
+    help="QA disc: isolinux on the serial port, no gfxboot, console=ttyS0 for the installer.",
+)  # fmt: skip
+@click.option("--default-entry", metavar="NAME", help="The menu's default entry (see `entries`).")
+@click.option(
+    "--timeout", type=int, default=0, show_default=True,
+    help="Seconds before the default entry boots; 0 waits for a key.",
+)  # fmt: skip
+@click.option("--hybrid", is_flag=True, help="Also bootable from a USB stick (isohybrid MBR).")
+@click.option("--sign-key", metavar="KEYID", help="Sign the disc's Release with this key.")
+@click.option(
+    "--unsigned", is_flag=True,
+    help="Leave the Release unsigned (the default); the preseeds allow unauthenticated packages.",
+)  # fmt: skip
+@click.option("--repo", "repos", multiple=True, metavar="SPEC", help="A package repository.")
+@click.option(
+    "--sources", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="A sources.list-style file of repositories (repeatable).",
+)  # fmt: skip
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), help="Package cache.")
+@click.option("--offline", is_flag=True, help="Use the package cache only.")
+@click.option(
+    "--no-packages", is_flag=True,
+    help="Skip the package step (menus and preseeds only; installs will lack stackops-*).",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.pass_context
+def build(
+    ctx: click.Context,
+    base: Path,
+    output: Path,
+    deployment: Path | None,
+    serial_console: bool,
+    default_entry: str | None,
+    timeout: int,
+    hybrid: bool,
+    sign_key: str | None,
+    unsigned: bool,
+    repos: tuple[str, ...],
+    sources: tuple[Path, ...],
+    cache: Path | None,
+    offline: bool,
+    no_packages: bool,
+    as_json: bool,
+) -> None:
+    """Build the StackOps distro ISO from a base Ubuntu 10.04 server ISO.
+
+    The boot menu gets one entry per role and per reference-architecture node, each with its
+    preseed; the installer's initrd gets preseed.cfg and the question scripts; the extras
+    component gets the role metapackages and the node agent. With SOURCE_DATE_EPOCH set the
+    ISO is byte-identical from run to run.
+    """
+    from distro_builder.build import BuildOptions, build_iso
+    from distro_builder.remaster import source_date_epoch_from_env
+
+    if sign_key and unsigned:
+        raise ConfigError("--sign-key and --unsigned contradict each other", hint="pick one")
+    specs: tuple[Any, ...] = ()
+    if not no_packages and (repos or sources):
+        from distro_builder.packageset import collect_specs
+
+        specs = tuple(collect_specs(repos, sources))
+    opts = BuildOptions(
+        base=base,
+        output=output,
+        deployment=deployment,
+        serial_console=serial_console,
+        default_entry=default_entry,
+        timeout=timeout,
+        hybrid=hybrid,
+        sign_key=sign_key,
+        packages=not no_packages,
+        specs=specs,
+        cache=cache,
+        offline=offline,
+        source_date_epoch=source_date_epoch_from_env(),
+    )
+    result = build_iso(data_dir(ctx), opts)
+    if as_json:
+        emit_json(
+            {
+                "output": result.output,
+                "size": result.size,
+                "sha256": result.sha256,
+                "sha256sums": result.sha256sums,
+                "manifest": result.manifest,
+                "default_entry": result.default_entry,
+                "serial_console": result.serial_console,
+                "entries": [
+                    {
+                        "name": s.entry.name,
+                        "label": s.entry.label,
+                        "roles": list(s.entry.roles),
+                        "preseed": s.entry.seed_path,
+                        "asks": list(s.unanswered),
+                    }
+                    for s in result.seeds
+                ],
+                "plaintext_secrets": list(result.plaintext_secrets),
+                "warnings": list(result.warnings),
+            }
+        )
+        return
+    click.echo(f"{result.output}: {result.size:,} bytes, sha256 {result.sha256}")
+    click.echo(f"  {result.sha256sums}, {result.manifest}")
+    for s in result.seeds:
+        mark = "*" if s.entry.name == result.default_entry else " "
+        roles = ",".join(s.entry.roles) or "(first boot)"
+        asks = f"asks {len(s.unanswered)}" if s.unanswered else "asks nothing"
+        click.echo(f"  {mark} {s.entry.name:<18} {roles:<34} {asks}")
+    if result.plaintext_secrets:
+        click.echo(
+            "  WARNING: plaintext secrets on the disc: " + ", ".join(result.plaintext_secrets)
+        )
+
+
+@main.command()
+@click.option("--entry", required=True, metavar="NAME", help="The boot entry (see `entries`).")
+@click.option("--deployment", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--codename", default="lucid", show_default=True, help="The base's codename.")
+@click.option("--arch", default="amd64", show_default=True)
+@click.option("--signed", is_flag=True, help="Render as for a signed disc (no allow_unauth...).")
+@click.pass_context
+def preseed(
+    ctx: click.Context,
+    entry: str,
+    deployment: Path | None,
+    codename: str,
+    arch: str,
+    signed: bool,
+) -> None:
+    """Print the rendered preseed of one boot entry (checked with debconf-set-selections)."""
+    from distro_builder.build import render_entry_seed
+
+    seed = render_entry_seed(
+        data_dir(ctx),
+        entry,
+        deployment=deployment,
+        codename=codename,
+        arch=arch,
+        allow_unauthenticated=not signed,
+    )
+    click.echo(seed.text, nl=False)
+
+
+@main.command()
+@click.option("--deployment", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON on stdout.")
+@click.pass_context
+def entries(ctx: click.Context, deployment: Path | None, as_json: bool) -> None:
+    """List the StackOps boot entries, their roles and the questions each asks."""
+    from distro_builder.build import load_inputs
+    from distro_builder.seed.preseed import boot_entries, entry_answers
+
+    inputs = load_inputs(data_dir(ctx), deployment)
+    rows = []
+    for e in boot_entries(inputs.roleset, inputs.deployment):
+        _, asks = entry_answers(e, inputs.roleset, inputs.deployment)
+        rows.append({"name": e.name, "label": e.label, "roles": list(e.roles), "asks": list(asks)})
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        roles = ",".join(r["roles"]) or "(first boot)"
+        click.echo(f"{r['name']:<18} {r['label']:<40} {roles}")
+        if r["asks"]:
+            click.echo(f"{'':<18} asks: {', '.join(r['asks'])}")
