@@ -84,3 +84,5 @@ def data_dir(ctx: click.Context) -> Path:
 # Command modules register themselves on `main` when imported.
 from distro_builder.cli import media  # noqa: E402,F401,I001
 from distro_builder.cli import packages  # noqa: E402,F401
+from distro_builder.cli import qa  # noqa: E402,F401
+from distro_builder.cli import build  # noqa: E402,F401

@@ -1,0 +1,174 @@
+"""QA commands: smoke (boot the disc in QEMU and drive its serial console through the stages)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from distro_builder.cli import emit_json, main
+from distro_builder.errors import OutputError
+
+if TYPE_CHECKING:
+    from distro_builder.qa.smoke import SmokeReport, SmokeStage
+
+
+@main.command()
+@click.argument("iso", type=click.Path(path_type=Path))
+@click.option(
+    "--entry", "entries", multiple=True, metavar="NAME",
+    help="Boot this StackOps entry (its isolinux label; repeatable). Default: the menu's default.",
+)  # fmt: skip
+@click.option("--all-entries", is_flag=True, help="Boot every StackOps entry, one VM each.")
+@click.option(
+    "--full", is_flag=True,
+    help="Also install to a temporary disk and check the first boot (stages 4-5; a real disc).",
+)  # fmt: skip
+@click.option(
+    "--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto", show_default=True,
+    help="QEMU accelerator; auto uses KVM only after a probe guest really runs under it.",
+)  # fmt: skip
+@click.option(
+    "--timeout-scale", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+    metavar="X", help="Multiply every stage timeout by X (slow machines: 2-3).",
+)  # fmt: skip
+@click.option(
+    "--junit", type=click.Path(dir_okay=False, path_type=Path),
+    help="Write JUnit XML here (one testsuite per entry, one testcase per stage).",
+)  # fmt: skip
+@click.option(
+    "--log-dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Where the full console logs go (default: a new directory under $TMPDIR).",
+)  # fmt: skip
+@click.option(
+    "--keep", is_flag=True, help="Keep the temporary install disk of --full (its path is shown)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+def smoke(
+    iso: Path,
+    entries: tuple[str, ...],
+    all_entries: bool,
+    full: bool,
+    accel: str,
+    timeout_scale: float,
+    junit: Path | None,
+    log_dir: Path | None,
+    keep: bool,
+    as_json: bool,
+) -> None:
+    """Boot ISO in QEMU and check each StackOps boot entry, stage by stage.
+
+    \b
+    Stages (each with its own timeout; wall seconds are reported):
+      1 menu       the boot menu lists every StackOps entry
+      2 boot       the entry is selected over the serial line; the kernel
+                   starts with its stackops/roles= on the command line
+      3 preseed    the installer loaded our preseed (STACKOPS-PRESEED marker)
+      4 install    --full: the install ends (STACKOPS-LATE) and reboots
+      5 firstboot  --full: the first-boot agent reports its roles done
+
+    Stages 4-5 need a disc made from a real Ubuntu ISO; on the DEMO base they are skipped and the
+    reason is shown. A failure names the stage, shows the last 40 console lines and the full log's
+    path, and the exit status is 1. Ctrl-C stops QEMU and removes the temporary disk.
+    """
+    from distro_builder.qa.smoke import junit_xml, smoke_test
+
+    if entries and all_entries:
+        raise click.UsageError("--entry and --all-entries exclude each other")
+    if junit is not None:
+        _check_writable(junit)
+    if log_dir is None:
+        log_dir = Path(tempfile.mkdtemp(prefix=f"distro-builder-smoke-{iso.stem}-"))
+    live = not as_json
+
+    def on_stage(label: str, stage: SmokeStage) -> None:
+        if live:
+            click.echo(
+                f"  {label}: {stage.name:<10} {_status(stage.status):<7} {stage.seconds:6.1f} s"
+                + (f"  {stage.summary}" if stage.status == "skipped" else ""),
+                err=True,
+            )
+
+    report = smoke_test(
+        iso,
+        entries=list(entries) or None,
+        all_entries=all_entries,
+        full=full,
+        accel=accel,
+        timeout_scale=timeout_scale,
+        log_dir=log_dir,
+        keep=keep,
+        on_stage=on_stage,
+    )
+    if junit is not None:
+        _write_atomic(junit, junit_xml(report))
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        _print_report(report, junit)
+    if not report.passed:
+        sys.exit(1)
+
+
+def _status(status: str) -> str:
+    return {"pass": "PASS", "fail": "FAIL", "skipped": "skipped"}.get(status, status)
+
+
+def _print_report(report: SmokeReport, junit: Path | None) -> None:
+    click.echo(f"ISO:   {report.iso}")
+    click.echo(f"accel: {report.accel} ({report.accel_note})")
+    click.echo("")
+    click.echo(f"{'entry':<14} {'stage':<10} {'status':<8} {'at':>7} {'seconds':>8}  note")
+    for e in report.entries:
+        for s in e.stages:
+            at = "" if s.started_at is None else f"{s.started_at:.1f}"
+            note = s.summary if s.status != "pass" else ""
+            if len(note) > 90:
+                note = note[:87] + "..."
+            click.echo(
+                f"{e.label:<14} {s.name:<10} {_status(s.status):<8} {at:>7} {s.seconds:8.1f}  "
+                f"{note}".rstrip()
+            )
+    reasons = sorted({s.message for e in report.entries for s in e.stages if s.status == "skipped"})
+    for reason in reasons:
+        click.echo(f"skipped: {reason}")
+    for e in report.entries:
+        for s in e.stages:
+            if s.status == "fail":
+                click.echo("")
+                click.echo(f"FAILED {e.label} / stage {s.name}:")
+                click.echo(s.message)
+    click.echo("")
+    click.echo(f"console logs: {report.log_dir}")
+    if junit is not None:
+        click.echo(f"JUnit XML:    {junit}")
+    verdict = "PASSED" if report.passed else "FAILED"
+    click.echo(f"smoke {verdict} in {report.seconds:.1f} s")
+
+
+def _check_writable(path: Path) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(
+            f"{path}: the directory {parent} does not exist", hint="create it or choose another"
+        )
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{path}: {parent} is not writable", hint="choose another --junit path")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", dir=path.parent if str(path.parent) else "."
+    )
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
