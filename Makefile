@@ -9,12 +9,15 @@ BASE_ISO ?=
 DEMO_ISO := $(BUILD)/demo-base.iso
 OUT_ISO  ?= $(BUILD)/stackops-amd64.iso
 PYTEST_ARGS ?=
+# Extra `distro-builder build` options, e.g. BUILD_ARGS='--serial-console --deployment d.yaml'
+# (with a real BASE_ISO also the repositories: --sources my-sources.list).
+BUILD_ARGS ?=
 
 # Debian 12 packages: the ISO tools, the demo base's boot parts, QEMU, and the independent checkers.
 APT_PACKAGES := python3 python3-venv python3-pip genisoimage xorriso isolinux syslinux-common \
 	syslinux-utils debian-installer-12-netboot-amd64 memtest86+ qemu-system-x86 qemu-utils \
 	debconf-utils dpkg-dev cpio busybox shellcheck time \
-	gnupg gpgv dose-distcheck apt lz4
+	gnupg gpgv dose-distcheck apt lz4 cdebconf openssl util-linux
 
 .PHONY: help deps venv iso demo-base test test-unit test-integration test-qemu bench lint clean
 
@@ -49,11 +52,13 @@ demo-base: venv
 
 ifeq ($(BASE_ISO),)
 iso: demo-base
-	$(BIN)/distro-builder remaster $(DEMO_ISO) -o $(OUT_ISO)
+	$(BIN)/distro-builder demo-repo -o $(BUILD)/demo-repo
+	$(BIN)/distro-builder build --base $(DEMO_ISO) -o $(OUT_ISO) \
+		--sources $(BUILD)/demo-repo/sources.list $(BUILD_ARGS)
 	$(BIN)/distro-builder inspect $(OUT_ISO)
 else
 iso: venv
-	$(BIN)/distro-builder remaster $(BASE_ISO) -o $(OUT_ISO)
+	$(BIN)/distro-builder build --base $(BASE_ISO) -o $(OUT_ISO) $(BUILD_ARGS)
 	$(BIN)/distro-builder inspect $(OUT_ISO)
 endif
 
