@@ -87,6 +87,7 @@ def build_agent_deb(data_dir: Path, *, version: str, mtime: int) -> tuple[str, b
     ArchiveError on an invalid version.
     """
     src = data_dir / "agent"
+    files = agent_files(data_dir)
     control = _parse_control(src / "debian" / "control")
     if control.get("Package") != PACKAGE:
         raise ConfigError(
@@ -102,7 +103,7 @@ def build_agent_deb(data_dir: Path, *, version: str, mtime: int) -> tuple[str, b
     }
     data = build_deb(
         control,
-        agent_files(data_dir),
+        files,
         directories=["/var/lib/stackops", "/var/log/stackops"],
         maintainer_scripts=scripts,
         mtime=mtime,

@@ -172,7 +172,7 @@ class Node:
             else:
                 self.write(
                     f"/lib/systemd/system/{job}.service",
-                    f"[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
+                    "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
                 )
         for script in ("rabbitmq-server", "iscsitarget"):
             self.write(f"/etc/init.d/{script}", "#!/bin/sh\nexit 0\n", 0o755)

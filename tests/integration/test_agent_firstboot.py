@@ -1,0 +1,459 @@
+"""The first-boot agent run for real, under dash and bash, in a debootstrap'd Debian root file
+system (tests/integration/rootfs.py): installed with dpkg from the .deb the tool builds, then run
+for every role and reference architecture. Only service control, the Nova/MySQL/RabbitMQ tools
+and kernel/disk commands are recorded instead of run (the boundary, see rootfs.py)."""
+
+from __future__ import annotations
+
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from distro_builder.agent import build_agent_deb
+from tests.integration.rootfs import Node, Run
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+SHELLS = ["dash", "bash"]
+SECRETS = {
+    "mysql_root_password": "r00t'Secret#1",
+    "nova_db_password": "n@va/Secret:2",
+    "rabbit_password": 'rabbit"Secret\\3',
+    "admin_password": "adm1n Secret 4",
+}
+BASE_ANSWERS = {
+    "hostname": "node1",
+    "controller_address": "10.0.0.1",
+    "floating_range": "10.0.1.0/24",
+    **SECRETS,
+}
+STEPS = {
+    "controller": [
+        "mysql",
+        "nova-db",
+        "rabbitmq",
+        "glance",
+        "db-sync",
+        "admin",
+        "network-create",
+        "services",
+    ],
+    "network": ["ip-forward", "flat-interface", "nova-network", "floating"],
+    "volume": ["iscsitarget", "volume-group", "nova-volume"],
+    "compute": ["libvirt", "nova-compute"],
+}
+ORDER = ["controller", "network", "volume", "compute"]
+# Reference architectures (roles/architectures.yaml): node name -> roles.
+NODES = {
+    "single-node/all-in-one": "controller,network,volume,compute",
+    "dual-node/cloud-controller": "controller,network,volume",
+    "dual-node/compute": "compute",
+    "multi-node/controller": "controller",
+    "multi-node/network": "network",
+    "multi-node/volume": "volume",
+    "multi-node/compute": "compute",
+}
+# Flags each role must put in nova.conf (beyond the common ones).
+ROLE_FLAGS = {
+    "controller": {"my_ip", "fixed_range", "network_size", "scheduler_driver"},
+    "network": {"flat_interface", "public_interface", "fixed_range", "network_size"}
+    | {"floating_range"},
+    "volume": {"volume_group"},
+    "compute": {"libvirt_type", "flat_interface", "fixed_range"},
+}
+COMMON_FLAGS = {
+    "sql_connection",
+    "rabbit_host",
+    "rabbit_password",
+    "network_manager",
+    "glance_host",
+    "image_service",
+    "dhcpbridge_flagfile",
+    "state_path",
+    "logdir",
+    "verbose",
+}
+# The services each role must restart, in this order.
+ROLE_SERVICES = {
+    "controller": ["mysql", "rabbitmq-server", "glance-registry", "glance-api", "nova-api"]
+    + ["nova-scheduler", "nova-objectstore"],
+    "network": ["nova-network"],
+    "volume": ["iscsitarget", "nova-volume"],
+    "compute": ["libvirt-bin", "nova-compute"],
+}
+STEP_LINE = re.compile(
+    r"^STACKOPS step=(\d+)/(\d+) role=(\w+) name=([\w-]+) status=(ok|failed) t=\d+\.\d+s$"
+)
+
+
+def plan(roles: str) -> list[tuple[str, str]]:
+    rs = [r for r in ORDER if r in roles.split(",")]
+    return [(rs[0], "nova-conf")] + [(r, s) for r in rs for s in STEPS[r]]
+
+
+def flags_list() -> set[str]:
+    text = (ROOT / "agent" / "nova-2011.2-flags.txt").read_text()
+    return {ln.split()[0] for ln in text.splitlines() if ln.strip() and not ln.startswith("#")}
+
+
+@pytest.fixture(scope="session")
+def agent_deb(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    name, data = build_agent_deb(data_dir, version="0.1.0", mtime=1302652800)
+    path = tmp_path_factory.mktemp("agent") / name
+    path.write_bytes(data)
+    return path
+
+
+def make_node(tmp_path: Path, agent_deb: Path, roles: str, *, init: str = "upstart") -> Node:
+    node = Node.create(tmp_path, init=init)
+    out = node.install_deb(agent_deb)
+    assert "Setting up stackops-agent (0.1.0)" in out, out
+    node.write_answers({"roles": roles, **BASE_ANSWERS})
+    healthy_cloud(node)
+    return node
+
+
+def healthy_cloud(node: Node) -> None:
+    """The recorder's answers when everything works: no VG yet, RabbitMQ has user nova."""
+    node.rule("1", "vgs nova-volumes")
+    node.rule("0", "rabbitmqctl list_users", "Listing users ...\nnova\n...done.\n")
+
+
+def step_lines(run: Run) -> list[tuple[int, int, str, str, str]]:
+    found = []
+    for line in run.output.splitlines():
+        m = STEP_LINE.match(line)
+        if m:
+            found.append((int(m[1]), int(m[2]), m[3], m[4], m[5]))
+    return found
+
+
+def services_restarted(actions: list[str]) -> list[str]:
+    names = []
+    for a in actions:
+        m = re.match(r"^(?:initctl start|service) (\S+)(?: restart| start)?$", a)
+        m = m or re.match(r"^systemctl (?:re)?start (\S+)\.service$", a)
+        if m and m[1] not in names:
+            names.append(m[1])
+    return names
+
+
+def assert_no_secret(node: Node, run: Run) -> None:
+    places = {"console": run.output, "argv": "\n".join(node.actions()), **node.logs()}
+    for where, text in places.items():
+        for key, secret in SECRETS.items():
+            assert secret not in text, f"{key} leaked into {where}"
+            assert secret.replace("@", "%40").replace("/", "%2F") not in text, where
+
+
+def parse_nova_conf(text: str) -> dict[str, str]:
+    flags: dict[str, str] = {}
+    for line in text.splitlines():
+        assert re.fullmatch(r"--[a-z_0-9]+(=.*)?", line), f"not a Cactus flag line: {line!r}"
+        name, _, value = line[2:].partition("=")
+        assert name not in flags, f"--{name} twice"
+        flags[name] = value
+    return flags
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("arch_node", list(NODES))
+def test_architecture_node(tmp_path: Path, agent_deb: Path, arch_node: str, shell: str) -> None:
+    roles = NODES[arch_node]
+    node = make_node(tmp_path, agent_deb, roles)
+    assert node.path("/etc/init/stackops-agent.conf").is_file(), "postinst enables the job"
+
+    run = node.run_agent(shell, "--non-interactive")
+    assert run.returncode == 0, run.output
+    expected = plan(roles)
+    n = len(expected)
+    assert step_lines(run) == [(i, n, r, s, "ok") for i, (r, s) in enumerate(expected, 1)]
+    assert run.output.rstrip().endswith(f"STACKOPS-FIRSTBOOT done roles={roles}")
+
+    # nova.conf: Cactus format, only 2011.2 flags, the role's flags, 0640 root:nova
+    conf = node.path("/etc/nova/nova.conf")
+    flags = parse_nova_conf(conf.read_text())
+    assert set(flags) <= flags_list(), set(flags) - flags_list()
+    want = set(COMMON_FLAGS)
+    for r in roles.split(","):
+        want |= ROLE_FLAGS[r]
+    assert want <= set(flags), want - set(flags)
+    assert flags["sql_connection"] == "mysql://nova:n%40va%2FSecret%3A2@10.0.0.1/nova"
+    assert flags["network_manager"] == "nova.network.manager.FlatDHCPManager"
+    assert ("my_ip" in flags) == ("controller" in roles)
+    if "compute" in roles:
+        assert flags["libvirt_type"] == "qemu"  # the test CPU has no vmx/svm
+    st = conf.stat()
+    assert stat.S_IMODE(st.st_mode) == 0o640
+    assert st.st_uid == 0
+    nova_gid = node.chroot(["getent", "group", "nova"]).stdout.split(":")[2]
+    assert st.st_gid == int(nova_gid)
+    assert stat.S_IMODE(node.path("/etc/stackops/answers").stat().st_mode) == 0o600
+
+    # service actions in order, role by role
+    want_services = [s for r in ORDER if r in roles.split(",") for s in ROLE_SERVICES[r]]
+    assert services_restarted(node.actions()) == want_services
+
+    # files the roles change
+    if "controller" in roles:
+        assert "bind-address\t\t= 10.0.0.1" in node.path("/etc/mysql/my.cnf").read_text()
+        glance = node.path("/etc/glance/glance.conf").read_text()
+        assert "[app:glance-api]" in glance and "[app:glance-registry]" in glance
+        acts = node.actions()
+        assert (
+            "nova-manage --flagfile=/etc/nova/nova.conf network create 192.168.100.0/24 1 256"
+            in acts
+        )
+        assert "nova-manage --flagfile=/etc/nova/nova.conf db sync" in acts
+        sql = node.recorded_stdin()
+        assert "CREATE DATABASE IF NOT EXISTS nova;" in sql
+        assert "GRANT ALL PRIVILEGES ON nova.* TO 'nova'@'%' IDENTIFIED BY 'n@va/Secret:2';" in sql
+        assert "SET secret_key = 'adm1n Secret 4' WHERE id = 'admin'" in sql
+        assert not list(node.path("/var/lib/stackops/run").glob("*")), "mysql option file left"
+    if "network" in roles:
+        assert "\nnet.ipv4.ip_forward=1\n" in node.path("/etc/sysctl.conf").read_text()
+        assert "iface eth1 inet manual" in node.path("/etc/network/interfaces").read_text()
+        assert "nova-manage --flagfile=/etc/nova/nova.conf floating create node1 10.0.1.0/24" in (
+            node.actions()
+        )
+    if "volume" in roles:
+        text = node.path("/etc/default/iscsitarget").read_text()
+        assert text == "ISCSITARGET_ENABLE=true\n"
+        acts = node.actions()
+        assert acts.index("pvcreate -ff -y /dev/sdb") < acts.index("vgcreate nova-volumes /dev/sdb")
+
+    # the job disabled itself, the status says done, no secret anywhere
+    assert not node.path("/etc/init/stackops-agent.conf").exists()
+    assert node.path("/etc/init/stackops-agent.conf.disabled").is_file()
+    status = node.path("/var/lib/stackops/status").read_text()
+    assert "state='done'" in status and f"roles='{roles}'" in status
+    assert_no_secret(node, run)
+
+    # a second run changes nothing: no action, no file
+    before = node.snapshot()
+    node.reset_actions()
+    again = node.run_agent(shell, "--non-interactive")
+    assert again.returncode == 0, again.output
+    assert node.actions() == []
+    assert node.snapshot() == before
+    assert again.output.rstrip().endswith(f"STACKOPS-FIRSTBOOT done roles={roles}")
+
+
+# A command of each single-node step that the recorder can make fail (or a missing group for
+# the one step that only writes a file).
+FAIL_AT = {
+    "nova-conf": None,
+    "mysql": "initctl start mysql",
+    "nova-db": "mysql --defaults-extra-file=*-root.cnf",
+    "rabbitmq": "service rabbitmq-server start",
+    "glance": "initctl start glance-api",
+    "db-sync": "nova-manage * db sync",
+    "admin": "nova-manage * project create *",
+    "network-create": "nova-manage * network create *",
+    "services": "initctl start nova-scheduler",
+    "ip-forward": "sysctl *",
+    "flat-interface": "ifup eth1",
+    "nova-network": "initctl start nova-network",
+    "floating": "nova-manage * floating create *",
+    "iscsitarget": "service iscsitarget restart",
+    "volume-group": "vgcreate *",
+    "nova-volume": "initctl start nova-volume",
+    "libvirt": "initctl start libvirt-bin",
+    "nova-compute": "initctl start nova-compute",
+}
+
+
+@pytest.mark.parametrize("step", list(FAIL_AT))
+def test_resume_after_failure_at_each_step(tmp_path: Path, agent_deb: Path, step: str) -> None:
+    roles = NODES["single-node/all-in-one"]
+    shell = SHELLS[list(FAIL_AT).index(step) % 2]  # alternate shells over the steps
+    node = make_node(tmp_path, agent_deb, roles)
+    names = [s for _, s in plan(roles)]
+    k = names.index(step)
+    if FAIL_AT[step] is None:
+        node.chroot(["groupdel", "nova"])
+    else:
+        node.clear_rules()
+        node.rule("1", FAIL_AT[step])
+        healthy_cloud(node)
+
+    failed = node.run_agent(shell, "--non-interactive")
+    assert failed.returncode == 1, failed.output
+    lines = step_lines(failed)
+    assert [s for *_, s, st in lines if st == "ok"] == names[:k]
+    assert lines[-1][3:] == (step, "failed")
+    log = f"/var/log/stackops/steps/{step}.log"
+    assert failed.output.rstrip().endswith(f"STACKOPS-FIRSTBOOT failed step={step} log={log}")
+    assert "error" in node.path(log).read_text() or "failure" in node.path(log).read_text()
+    assert node.path("/etc/init/stackops-agent.conf").is_file(), "stays enabled for a retry"
+    status = node.path("/var/lib/stackops/status").read_text()
+    assert "state='failed'" in status and f"failed_step='{step}'" in status
+    assert_no_secret(node, failed)
+
+    # fixed: the next run (next boot) resumes at the failed step
+    if FAIL_AT[step] is None:
+        node.chroot(["groupadd", "--system", "nova"])
+    node.clear_rules()
+    healthy_cloud(node)
+    node.reset_actions()
+    resumed = node.run_agent(shell, "--non-interactive")
+    assert resumed.returncode == 0, resumed.output
+    assert [s for *_, s, st in step_lines(resumed) if st == "ok"] == names
+    assert f"STACKOPS-FIRSTBOOT done roles={roles}" in resumed.output
+    # the steps before the failed one did not run again; the failed one ran twice
+    for i, name in enumerate(names):
+        runs = node.path(f"/var/log/stackops/steps/{name}.log").read_text().count("=== exit")
+        assert runs == (2 if i == k else 1), (name, runs)
+    assert not node.path("/etc/init/stackops-agent.conf").exists()
+    assert_no_secret(node, resumed)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_power_cut_mid_step_resumes(tmp_path: Path, agent_deb: Path, shell: str) -> None:
+    roles = "controller"
+    node = make_node(tmp_path, agent_deb, roles)
+    node.clear_rules()
+    node.rule("kill", "nova-manage * project create *")
+    healthy_cloud(node)
+    cut = node.run_agent(shell, "--non-interactive")
+    assert cut.returncode != 0
+    assert "STACKOPS-FIRSTBOOT" not in cut.output
+    # /var/run -> /run in the rootfs: look at /run (a power cut leaves the pid file behind)
+    assert node.path("/run/stackops-agent.pid").exists()
+    assert "state='running'" in node.path("/var/lib/stackops/status").read_text()
+
+    node.clear_rules()
+    healthy_cloud(node)
+    node.reset_actions()
+    resumed = node.run_agent(shell, "--non-interactive")
+    assert resumed.returncode == 0, resumed.output
+    acts = node.actions()
+    # the admin step resumes after its parts that had finished (user, secret)
+    assert not any(" user admin " in a for a in acts), acts
+    assert any(" project create stackops admin" in a for a in acts)
+    assert not any("db sync" in a for a in acts)
+    assert "STACKOPS-FIRSTBOOT done roles=controller" in resumed.output
+
+
+def test_secrets_in_tool_output_are_redacted(tmp_path: Path, agent_deb: Path) -> None:
+    """A tool that prints nova.conf (passwords included) into the step log: the log gets *****."""
+    node = make_node(tmp_path, agent_deb, "compute")
+    node.clear_rules()
+    node.rule("pass", "nova-manage *")  # no real nova-manage: exit 127 after the output below
+    conf_dump = "--sql_connection=mysql://nova:n%40va%2FSecret%3A2@10.0.0.1/nova\n"
+    node.rule("1", "initctl start nova-compute", conf_dump + f"pw={SECRETS['rabbit_password']}\n")
+    run = node.run_agent("dash", "--non-interactive")
+    assert run.returncode == 1
+    log = node.path("/var/log/stackops/steps/nova-compute.log").read_text()
+    assert "mysql://nova:*****@10.0.0.1/nova" in log
+    assert "pw=*****" in log
+    assert_no_secret(node, run)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_role_selector_plain_prompt(tmp_path: Path, agent_deb: Path, shell: str) -> None:
+    """No roles and no passwords answered: the numbered prompt (stdin is not a terminal) asks,
+    re-asks on bad input, validates and saves the answers (0600) before configuring."""
+    node = Node.create(tmp_path)
+    node.install_deb(agent_deb)
+    node.write_answers({"roles": "", "hostname": "c1"})
+    healthy_cloud(node)
+    typed = "\n".join(
+        [
+            "9",  # not a role
+            "4",  # compute
+            "10.0.0.300",  # not an IPv4 address
+            "10.0.0.1",
+            "pw-one",
+            "pw-two",  # the pair differs: asked again
+            "nova-pw",
+            "nova-pw",
+            "rabbit-pw",
+            "rabbit-pw",
+        ]
+    )
+    run = node.run_agent(shell, stdin=typed + "\n")
+    assert run.returncode == 0, run.output
+    assert "Please answer with numbers from 1 to 4" in run.output
+    assert "Invalid value for controller_address" in run.output
+    assert "The two passwords differ" in run.output
+    answers = node.path("/etc/stackops/answers")
+    text = answers.read_text()
+    assert "roles='compute'" in text and "controller_address='10.0.0.1'" in text
+    assert "nova_db_password='nova-pw'" in text and "rabbit_password='rabbit-pw'" in text
+    assert stat.S_IMODE(answers.stat().st_mode) == 0o600
+    assert "STACKOPS-FIRSTBOOT done roles=compute" in run.output
+    for text in node.logs().values():
+        assert "nova-pw" not in text and "rabbit-pw" not in text
+
+
+def test_missing_answer_without_console_fails_clearly(tmp_path: Path, agent_deb: Path) -> None:
+    node = Node.create(tmp_path)
+    node.install_deb(agent_deb)
+    node.write_answers({"roles": "volume", "controller_address": "10.0.0.1"})
+    run = node.run_agent("dash", "--non-interactive")
+    assert run.returncode == 1
+    assert "no valid answer for nova_db_password" in run.output
+    assert "STACKOPS-FIRSTBOOT failed step=answers log=/var/log/stackops/agent.log" in run.output
+    assert node.path("/etc/init/stackops-agent.conf").is_file()
+    assert node.actions() == []
+
+
+def test_invalid_answers_file_is_refused(tmp_path: Path, agent_deb: Path) -> None:
+    node = Node.create(tmp_path)
+    node.install_deb(agent_deb)
+    node.write("/etc/stackops/answers", "roles=compute\n", 0o600)  # not quoted
+    run = node.run_agent("bash", "--non-interactive")
+    assert run.returncode == 1
+    assert "line 1 is not key='value'" in run.output
+
+
+@pytest.mark.parametrize(("flags", "kind"), [("fpu vmx sse2", "kvm_intel"), ("fpu svm", "kvm_amd")])
+def test_kvm_when_the_cpu_can(tmp_path: Path, agent_deb: Path, flags: str, kind: str) -> None:
+    node = make_node(tmp_path, agent_deb, "compute")
+    node.set_cpu_flags(flags)
+    run = node.run_agent("dash", "--non-interactive")
+    assert run.returncode == 0, run.output
+    assert "--libvirt_type=kvm" in node.path("/etc/nova/nova.conf").read_text().splitlines()
+    assert f"modprobe {kind}" in node.actions()
+
+
+def test_controller_finds_its_own_address(tmp_path: Path, agent_deb: Path) -> None:
+    """roles/base.yaml skips controller_address on a controller: the agent takes eth0's."""
+    node = make_node(tmp_path, agent_deb, "controller")
+    answers = {"roles": "controller", **SECRETS}
+    node.write_answers(answers)
+    node.rule(
+        "0",
+        "ip -4 -o addr show dev eth0",
+        "2: eth0    inet 10.9.8.7/24 brd 10.9.8.255 scope global eth0\n",
+    )
+    run = node.run_agent("bash", "--non-interactive")
+    assert run.returncode == 0, run.output
+    assert "controller_address='10.9.8.7'" in node.path("/etc/stackops/answers").read_text()
+    assert "--rabbit_host=10.9.8.7" in node.path("/etc/nova/nova.conf").read_text()
+
+
+def test_systemd_base(tmp_path: Path, agent_deb: Path) -> None:
+    """On a systemd base (no upstart): postinst enables the unit with the real systemctl, the
+    agent restarts services with systemctl and disables its unit after success."""
+    node = Node.create(tmp_path, init="systemd")
+    node.rule("pass", "systemctl enable stackops-agent.service")
+    node.rule("pass", "systemctl disable stackops-agent.service")
+    out = node.install_deb(agent_deb)
+    wants = node.path("/etc/systemd/system/multi-user.target.wants/stackops-agent.service")
+    assert wants.is_symlink(), out
+    assert not node.path("/etc/init/stackops-agent.conf").exists()
+    node.write_answers({"roles": "compute", **BASE_ANSWERS})
+    healthy_cloud(node)
+    run = node.run_agent("dash", "--non-interactive")
+    assert run.returncode == 0, run.output
+    acts = node.actions()
+    assert acts.index("systemctl restart libvirt-bin.service") < acts.index(
+        "systemctl restart nova-compute.service"
+    )
+    assert "systemctl disable stackops-agent.service" in acts
+    assert not wants.exists() and not wants.is_symlink()

@@ -1,0 +1,100 @@
+"""build_agent_deb: the agent's .deb from the agent/ data folder (read back with tarfile)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from distro_builder.agent import build_agent_deb
+from distro_builder.errors import ArchiveError, ConfigError
+
+
+def _members(deb: bytes) -> dict[str, bytes]:
+    assert deb.startswith(b"!<arch>\n")
+    out, pos = {}, 8
+    while pos < len(deb):
+        header = deb[pos : pos + 60]
+        name = header[:16].decode().strip()
+        size = int(header[48:58].decode().strip())
+        out[name] = deb[pos + 60 : pos + 60 + size]
+        pos += 60 + size + (size % 2)
+    return out
+
+
+def _tar(data: bytes) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def _read(data: bytes, name: str) -> str:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        f = tar.extractfile(name)
+        assert f is not None
+        return f.read().decode()
+
+
+def test_name_control_and_reproducible(data_dir: Path) -> None:
+    name, deb = build_agent_deb(data_dir, version="0.1.0", mtime=1302652800)
+    assert name == "stackops-agent_0.1.0_all.deb"
+    assert build_agent_deb(data_dir, version="0.1.0", mtime=1302652800)[1] == deb
+    assert build_agent_deb(data_dir, version="0.1.0", mtime=1302652801)[1] != deb
+    ctrl = _members(deb)["control.tar.gz"]
+    control = _read(ctrl, "./control")
+    assert "Package: stackops-agent\n" in control
+    assert "Version: 0.1.0\n" in control and "Architecture: all\n" in control
+    assert "Recommends: whiptail\n" in control
+    members = _tar(ctrl)
+    for script in ("./postinst", "./prerm", "./postrm"):
+        assert members[script].mode == 0o755
+    assert "./conffiles" not in members  # the job file is placed by postinst, not a conffile
+
+
+def test_files_and_modes(data_dir: Path) -> None:
+    _, deb = build_agent_deb(data_dir, version="0.1.0", mtime=0)
+    data = _tar(_members(deb)["data.tar.gz"])
+    assert data["./usr/sbin/stackops-agent"].mode == 0o755
+    for lib in ("common", "answers", "service", "render", "steps"):
+        assert data[f"./usr/share/stackops/lib/{lib}.sh"].mode == 0o644
+    for role in ("controller", "network", "volume", "compute"):
+        assert f"./usr/share/stackops/lib/{role}.sh" in data
+        assert f"./usr/share/stackops/templates/nova.conf/{role}.flags" in data
+    for path in (
+        "./usr/share/stackops/templates/glance.conf",
+        "./usr/share/stackops/upstart/stackops-agent.conf",
+        "./usr/share/stackops/nova-2011.2-flags.txt",
+        "./usr/share/stackops/questions",
+        "./lib/systemd/system/stackops-agent.service",
+        "./var/lib/stackops",
+    ):
+        assert path in data, path
+    assert all(m.uid == 0 and m.gid == 0 for m in data.values())
+    assert not any(n.startswith("./etc/init/") for n in data), "postinst places the job"
+
+
+def test_upstart_job_is_lucid_syntax(data_dir: Path) -> None:
+    job = (data_dir / "agent/upstart/stackops-agent.conf").read_text()
+    stanzas = {ln.split()[0] for ln in job.splitlines() if ln.strip() and ln[0] != "#"}
+    # upstart 0.6.5 stanzas only: no `manual`, no `console log`, no `setuid`, no `kill signal`
+    assert stanzas <= {"description", "author", "start", "stop", "task", "console", "exec"}
+    assert "console output" in job and "\ntask\n" in job
+
+
+def test_missing_agent_folder_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no agent here"):
+        build_agent_deb(tmp_path, version="0.1.0", mtime=0)
+
+
+def test_incomplete_agent_folder_names_the_file(tmp_path: Path, data_dir: Path) -> None:
+    shutil.copytree(data_dir / "agent", tmp_path / "agent")
+    (tmp_path / "agent" / "questions").unlink()
+    with pytest.raises(ConfigError, match="questions: cannot read"):
+        build_agent_deb(tmp_path, version="0.1.0", mtime=0)
+
+
+def test_bad_version(data_dir: Path) -> None:
+    with pytest.raises(ArchiveError, match="Invalid version"):
+        build_agent_deb(data_dir, version="latest", mtime=0)
