@@ -17,7 +17,8 @@ BUILD_ARGS ?=
 APT_PACKAGES := python3 python3-venv python3-pip genisoimage xorriso isolinux syslinux-common \
 	syslinux-utils debian-installer-12-netboot-amd64 memtest86+ qemu-system-x86 qemu-utils \
 	debconf-utils dpkg-dev cpio busybox shellcheck time \
-	gnupg gpgv dose-distcheck apt lz4 cdebconf openssl util-linux
+	gnupg gpgv dose-distcheck apt lz4 cdebconf openssl util-linux \
+	debootstrap dash bash coreutils
 
 .PHONY: help deps venv iso demo-base test test-unit test-integration test-qemu bench lint clean
 
