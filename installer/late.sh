@@ -40,6 +40,30 @@ cmdline_value() {
 	return 1
 }
 
+# The value of `d-i stackops/<key> <type> <value>` in the entry's preseed file; status 1 if none.
+seed_value() {
+	seed=$(cmdline_value_raw file) || return 1
+	[ -r "$seed" ] || return 1
+	line=$(grep "^[^#]*[[:space:]]stackops/$1[[:space:]]" "$seed" | tail -n 1)
+	[ -n "$line" ] || return 1
+	# owner, question and type are single words; the rest of the line is the value.
+	echo "$line" | sed 's/^[[:space:]]*[^[:space:]]*[[:space:]]*[^[:space:]]*[[:space:]]*[^[:space:]]*[[:space:]]\{0,1\}//'
+}
+
+# The value of <name>=... (no stackops/ prefix) on the kernel command line.
+cmdline_value_raw() {
+	# shellcheck disable=SC2013 # words, not lines
+	for word in $(cat "$CMDLINE" 2>/dev/null); do
+		case "$word" in
+		"$1="*)
+			echo "${word#"$1"=}"
+			return 0
+			;;
+		esac
+	done
+	return 1
+}
+
 has_any_role() { # has_any_role "a,b" -> one of them is a role of this node
 	old_ifs=$IFS
 	IFS=,
@@ -152,7 +176,13 @@ why_invalid() {
 ask() {
 	key=$1
 	type=$2
+	tries=0
 	while :; do
+		tries=$((tries + 1))
+		if [ $tries -gt 30 ]; then
+			say "STACKOPS-LATE failed: no valid answer for $key after 30 tries"
+			exit 1
+		fi
 		if [ "$type" = password ]; then
 			db_set "stackops/$key" ""
 			[ -n "$5" ] && db_set "stackops/${key}_again" ""
@@ -209,6 +239,13 @@ known_answer() {
 		[ -z "$reason" ] && return 0
 		say "stackops: preseeded $key is invalid ($reason), asking"
 	fi
+	# The entry's preseed file itself (file= on the command line), in case d-i dropped the
+	# answer because our templates were not loaded yet when the preseed was read.
+	if ANSWER=$(seed_value "$key"); then
+		reason=$(why_invalid "$type" "$ANSWER" "$3" "$4")
+		[ -z "$reason" ] && return 0
+		say "stackops: $key in the preseed file is invalid ($reason), asking"
+	fi
 	if [ -n "$6" ] && db_get "$6" 2>/dev/null && [ -n "$RET" ]; then
 		ANSWER=$RET
 		[ -z "$(why_invalid "$type" "$ANSWER" "$3" "$4")" ] && return 0
@@ -255,7 +292,7 @@ for line in $lines; do
 	IFS='|'
 	# shellcheck disable=SC2086 # split on the bars
 	set -- $line
-	IFS=$NL
+	IFS=$old_ifs # the word list of the loop is already split
 	key=$1 type=$2 asked_by=$3 skip_with=$4 min=$5 max=$6 confirm=$7 fallback=$8
 	[ -n "$key" ] || continue
 	if [ -z "$roles" ]; then
@@ -270,9 +307,7 @@ for line in $lines; do
 	if known_answer "$key" "$type" "$min" "$max" "$confirm" "$fallback"; then
 		:
 	else
-		IFS=$old_ifs
 		ask "$key" "$type" "$min" "$max" "$confirm"
-		IFS=$NL
 	fi
 	write_answer "$key" "$ANSWER"
 	if [ "$type" = password ]; then
