@@ -137,6 +137,22 @@ def _apply(image: IsoImage, items: Sequence[_OverlayItem]) -> list[OverlayChange
     return changes
 
 
+def _remove(image: IsoImage, paths: Sequence[str], overlaid: set[str]) -> list[OverlayChange]:
+    changes = []
+    for raw in sorted(set(paths)):
+        path = "/" + raw.strip("/")
+        entry = image.lookup(path)
+        if entry is None:
+            raise IsoError(f"cannot remove {path}: not on the base", hint="check the path")
+        if entry.kind is EntryKind.dir:
+            raise IsoError(f"cannot remove {path}: it is a directory", hint="name files only")
+        if path in overlaid:
+            continue  # the overlay replaces it anyway
+        image.remove(path)
+        changes.append(OverlayChange(path, "removed", entry.kind))
+    return changes
+
+
 def _manifest(
     base: Path,
     image: IsoImage,
@@ -198,11 +214,16 @@ def remaster(
     out: Path,
     overlays: Sequence[Path] = (),
     *,
+    remove: Sequence[str] = (),
     hybrid: bool = False,
     source_date_epoch: int | None = None,
     progress: Progress | None = None,
 ) -> RemasterResult:
-    """Remaster `base` into `out` with `overlays` laid over its root."""
+    """Remaster `base` into `out` with `overlays` laid over its root.
+
+    `remove` names base files (Rock Ridge paths) to drop first, e.g. a Release.gpg that no
+    longer matches a rewritten Release; a path that is absent or a directory is an error.
+    """
     base, out = Path(base), Path(out)
     check_output_path(out, base)
     items = collect_overlays(overlays)
@@ -218,8 +239,9 @@ def remaster(
             flavor.codename,
             flavor.menu_style,
         )
+        removed = _remove(image, remove, {i.path for i in items})
         with step(f"Applying {len(items)} overlay entries"):
-            changes = _apply(image, items)
+            changes = removed + _apply(image, items)
         _put(
             image, MANIFEST_PATH, _manifest(base, image, flavor, changes, items, source_date_epoch)
         )

@@ -53,9 +53,18 @@ def demo_base(ctx: click.Context, output: Path, as_json: bool) -> None:
 @click.option(
     "--hybrid", is_flag=True, help="Also make the ISO bootable from a USB stick (isohybrid MBR)."
 )
+@click.option(
+    "--remove", "removals", multiple=True, metavar="PATH",
+    help="A base file to drop, e.g. /dists/lucid/Release.gpg (repeatable).",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 def remaster(
-    base: Path, output: Path, overlays: tuple[Path, ...], hybrid: bool, as_json: bool
+    base: Path,
+    output: Path,
+    overlays: tuple[Path, ...],
+    hybrid: bool,
+    removals: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Remaster BASE into a new ISO with the overlay directories added.
 
@@ -79,7 +88,13 @@ def remaster(
 
     try:
         result = run_remaster(
-            base, output, overlays, hybrid=hybrid, source_date_epoch=epoch, progress=progress
+            base,
+            output,
+            overlays,
+            remove=removals,
+            hybrid=hybrid,
+            source_date_epoch=epoch,
+            progress=progress,
         )
     finally:
         if bar_ctx is not None:
@@ -98,10 +113,12 @@ def remaster(
             }
         )
         return
-    added = sum(1 for c in result.changes if c.action == "added")
-    replaced = len(result.changes) - added
+    n = {
+        a: sum(1 for c in result.changes if c.action == a) for a in ("added", "replaced", "removed")
+    }
     click.echo(
-        f"{result.output}: {result.size:,} bytes, {added} added, {replaced} replaced, "
+        f"{result.output}: {result.size:,} bytes, {n['added']} added, "
+        f"{n['replaced']} replaced, {n['removed']} removed, "
         f"md5sum.txt lists {result.md5sum_files} files" + (", hybrid" if hybrid else "")
     )
 
@@ -168,9 +185,10 @@ def _format_report(r: dict[str, Any]) -> str:
         lines.append(
             f"Changes:     written by distro-builder {db.get('version', '?')}: "
             f"{sum(1 for c in changes if c.get('action') == 'added')} added, "
-            f"{sum(1 for c in changes if c.get('action') == 'replaced')} replaced"
+            f"{sum(1 for c in changes if c.get('action') == 'replaced')} replaced, "
+            f"{sum(1 for c in changes if c.get('action') == 'removed')} removed"
         )
         for c in changes:
-            mark = "+" if c.get("action") == "added" else "~"
+            mark = {"added": "+", "removed": "-"}.get(c.get("action", ""), "~")
             lines.append(f"  {mark} {c.get('path')}" + ("/" if c.get("kind") == "dir" else ""))
     return "\n".join(lines)

@@ -223,3 +223,24 @@ def test_hybrid_mbr_points_at_isolinux(demo_base: Path, tmp_path: Path) -> None:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert "MBR" in report and "isohybrid" in report
+
+
+def test_remove_drops_a_base_file_and_says_so(demo_base: Path, tmp_path: Path) -> None:
+    require_tool_or_skip("isoinfo")
+    out = tmp_path / "rm.iso"
+    result = remaster(demo_base, out, remove=["/preseed/cli.seed", "dists/lucid/Release"])
+    assert {(c.path, c.action) for c in result.changes} == {
+        ("/preseed/cli.seed", "removed"),
+        ("/dists/lucid/Release", "removed"),
+    }
+    paths = isocheck.isoinfo_paths(out, "rr")
+    assert paths == isocheck.isoinfo_paths(demo_base, "rr") - {
+        "/preseed/cli.seed",
+        "/dists/lucid/Release",
+    } | {"/.disk/distro-builder.json"}
+    assert len(isocheck.isoinfo_paths(out, "iso")) == len(paths)
+    assert "/preseed/cli.seed" not in {p.lower() for p in isocheck.isoinfo_paths(out, "joliet")}
+    with pytest.raises(Exception, match="not on the base"):
+        remaster(demo_base, tmp_path / "x.iso", remove=["/nope"])
+    with pytest.raises(Exception, match="directory"):
+        remaster(demo_base, tmp_path / "x.iso", remove=["/preseed"])
