@@ -78,6 +78,7 @@ test-qemu: venv
 bench: venv
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/resolve.py
+	$(BIN)/python benchmarks/smoke.py
 
 lint: venv
 	$(BIN)/ruff check distro_builder tests benchmarks

@@ -79,7 +79,9 @@ _CMDLINE_RE = re.compile(r"Command line: ?([^\n]*)\n")
 _PRESEED_RE = re.compile(PRESEED_MARKER + r" roles=(\S*)[ \t]*\n")
 # a d-i dialog title ("┤ [!!] Select a language ├"): the installer asks a question
 _DI_QUESTION_RE = re.compile(r"┤ (\[(?:!!|!|\?|\.)\] [^├\n]*?) ?├")
-_NO_KERNEL = "Could not find kernel image"
+# ISOLINUX 6 under menu.c32 prints "Loading /x... failed: ..." and redraws the menu; at its own
+# boot: prompt (and in older versions) it says "Could not find kernel image: /x"
+_NO_KERNEL = re.compile(r"Loading \S+\.\.\. ?failed[^\n]*|Could not find kernel image[^\n]*")
 _MENU_ROWS_RE = re.compile(r"^\s*menu\s+rows\s+(\d+)", re.IGNORECASE | re.MULTILINE)
 _LABEL_RE = re.compile(r"^\s*label\s+(\S+)", re.IGNORECASE)
 _MENU_LABEL_RE = re.compile(r"^\s*menu\s+label\s+(.*?)\s*$", re.IGNORECASE)
@@ -681,12 +683,14 @@ def _stage_boot(
     roles = entry_roles(entry)
     i = console.expect([_CMDLINE_RE, _NO_KERNEL], what="the kernel's 'Command line:'")
     if i == 1:
+        said = console.match.group(0).strip() if console.match else ""
         console.drain(0.5)
+        what = f"the kernel {entry.kernel}" if entry.kernel and entry.kernel in said else said
         raise _fail(
             console,
-            f"Stage 'boot': ISOLINUX could not find the kernel {entry.kernel} of entry "
-            f"{entry.label!r} ({entry.config_file})",
-            hint="the entry's `kernel` path does not exist on the disc",
+            f"Stage 'boot': ISOLINUX could not find {what} of entry {entry.label!r} "
+            f"({entry.config_file}): {said!r}",
+            hint="the entry's `kernel`/`initrd=` path does not exist on the disc",
         )
     assert console.match is not None
     cmdline = console.match.group(1).split()
@@ -746,10 +750,16 @@ def _preseed_diagnosis(plan: SmokePlan, entry: MenuEntry) -> str | None:
         return f"cannot read {entry.initrd}: {e}"
     if data is None:
         return f"{entry.initrd} has no /preseed.cfg (d-i's initrd-preseed loads that file)"
-    text = data.decode("utf-8", "replace")
-    if "preseed/early_command" not in text:
+    # debconf preseed lines: comments start with '#', a trailing backslash continues a line
+    text = data.decode("utf-8", "replace").replace("\\\n", " ")
+    early = [
+        line
+        for line in text.splitlines()
+        if not line.lstrip().startswith("#") and "preseed/early_command" in line.split()[1:2]
+    ]
+    if not early:
         return f"/preseed.cfg in {entry.initrd} sets no preseed/early_command"
-    if PRESEED_MARKER not in text:
+    if not any(PRESEED_MARKER in line for line in early):
         return f"the early_command in {entry.initrd}:/preseed.cfg never prints {PRESEED_MARKER}"
     return None
 
