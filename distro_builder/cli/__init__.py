@@ -86,3 +86,4 @@ from distro_builder.cli import media  # noqa: E402,F401,I001
 from distro_builder.cli import packages  # noqa: E402,F401
 from distro_builder.cli import qa  # noqa: E402,F401
 from distro_builder.cli import build  # noqa: E402,F401
+from distro_builder.cli import installer  # noqa: E402,F401

@@ -1,0 +1,334 @@
+"""Smart Installer commands: `serve` (the service) and `installer ...` (the admin's operations).
+
+The `installer` subcommands work on the database directly (the same store the service uses), so
+they need no running service and no login: whoever can open the database is its admin. They are
+what a script uses; the browser UI and the JSON API offer the same operations over HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from distro_builder.cli import data_dir, emit_json, main
+from distro_builder.errors import OutputError
+
+DB_OPTION = click.option(
+    "--db", "db_url", envvar="DISTRO_BUILDER_INSTALLER_DB", metavar="URL",
+    help="sqlite:///path or postgresql://user:pass@host/db "
+    "(default: $XDG_DATA_HOME/distro-builder/installer.sqlite).",
+)  # fmt: skip
+
+
+def _store(ctx: click.Context, db_url: str | None) -> Any:
+    from distro_builder.config.roles import load_roles
+    from distro_builder.installer.db import Database
+    from distro_builder.installer.store import Store
+
+    return Store(Database(db_url), load_roles(data_dir(ctx)))
+
+
+@main.command()
+@DB_OPTION
+@click.option(
+    "--listen", default="127.0.0.1:8080", show_default=True, metavar="ADDR:PORT",
+    help="Address and port (port 0: any free one; 0.0.0.0 for every interface).",
+)  # fmt: skip
+@click.option(
+    "--tls-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Serve HTTPS with this PEM certificate (its SHA-256 fingerprint goes on the disc).",
+)  # fmt: skip
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    db_url: str | None,
+    listen: str,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> None:
+    """Run the Smart Installer: the admin's UI and API, and the nodes' agent API.
+
+    \b
+    Nodes built with --installer-url register here, wait for their roles, fetch their answers
+    and report progress. Create the first admin with `distro-builder installer admin create`.
+    Stop with Ctrl-C or SIGTERM; everything is in the database, nothing is lost on restart.
+    """
+    from distro_builder.installer.server import make_server, serve_forever
+
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    tls = (tls_cert, tls_key) if tls_cert and tls_key else None
+    server, store, fingerprint = make_server(db_url, listen, data_dir(ctx), tls=tls)
+    host, port = server.server_address[:2]
+    scheme = "https" if tls else "http"
+    click.echo(f"Smart Installer listening on {scheme}://{host}:{port}/", err=True)
+    click.echo(f"database: {store.db.shown_url}", err=True)
+    if fingerprint:
+        click.echo(f"certificate SHA-256 fingerprint: {fingerprint}", err=True)
+    if store.admin_count() == 0:
+        click.echo(
+            "no admin yet: create one with `distro-builder installer admin create NAME`", err=True
+        )
+    sys.stderr.flush()
+    serve_forever(server)
+
+
+@main.group()
+def installer() -> None:
+    """The Smart Installer's admin operations, on its database (no running service needed)."""
+
+
+@installer.group()
+def admin() -> None:
+    """Admin accounts of the browser UI and the JSON API."""
+
+
+@admin.command("create")
+@DB_OPTION
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin (scripts).")
+@click.option("--reset", is_flag=True, help="Set a new password for an existing admin.")
+@click.pass_context
+def admin_create(
+    ctx: click.Context, db_url: str | None, username: str, password_stdin: bool, reset: bool
+) -> None:
+    """Create an admin (the password is stored as a scrypt hash)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    _store(ctx, db_url).create_admin(username, password, replace=reset)
+    click.echo(f"admin {username} {'updated' if reset else 'created'}")
+
+
+@installer.group()
+def deployment() -> None:
+    """Deployments: a reference architecture, its global parameters, its nodes."""
+
+
+def _print_deployment(dep: dict[str, Any]) -> None:
+    click.echo(f"deployment {dep['name']} (id {dep['id']}): {dep['architecture']}")
+    click.echo("parameters:")
+    for key, p in dep["params"].items():
+        value = p["value"] if p["set"] else f"(unset, default {p['default']})"
+        if not p["set"] and p["default"] is None:
+            value = "(unset)"
+        click.echo(f"  {key:22} {value}")
+    if "nodes" in dep:
+        click.echo(f"nodes: {len(dep['nodes'])}")
+        _print_nodes(dep["nodes"])
+    for problem in dep.get("problems", []):
+        click.echo(f"todo: {problem}")
+
+
+def _print_nodes(nodes: list[dict[str, Any]]) -> None:
+    for n in nodes:
+        inv = n["inventory"]
+        roles = ",".join(n["roles"]) or "-"
+        click.echo(
+            f"  {n['id']:>4}  {n['hostname']:20} {n['mac']}  {inv['cpus']} cpu {inv['virt']:4} "
+            f"{inv['mem_mb']} MB  {roles:30} {n['state']} {n['step']}".rstrip()
+        )
+        for note in n["notes"]:
+            click.echo(f"        note: {note}")
+
+
+@deployment.command("create")
+@DB_OPTION
+@click.argument("name")
+@click.option(
+    "--architecture", "-a", required=True,
+    type=click.Choice(["single-node", "dual-node", "multi-node"]),
+    help="The reference architecture.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the deployment and token as JSON.")
+@click.pass_context
+def deployment_create(
+    ctx: click.Context, db_url: str | None, name: str, architecture: str, as_json: bool
+) -> None:
+    """Create a deployment; prints its enrolment token (shown this once: it goes on the discs)."""
+    dep, token = _store(ctx, db_url).create_deployment(name, architecture)
+    if as_json:
+        emit_json({"deployment": dep, "enrolment_token": token})
+        return
+    click.echo(f"deployment {dep['name']} created ({architecture})")
+    click.echo(f"enrolment token: {token}")
+    click.echo("(shown only now; build the discs with --installer-url URL and this token)")
+
+
+@deployment.command("list")
+@DB_OPTION
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def deployment_list(ctx: click.Context, db_url: str | None, as_json: bool) -> None:
+    """List the deployments."""
+    deps = _store(ctx, db_url).list_deployments()
+    if as_json:
+        emit_json(deps)
+        return
+    for d in deps:
+        click.echo(f"{d['id']:>4}  {d['name']:24} {d['architecture']:12} {d['node_count']} nodes")
+
+
+@deployment.command("show")
+@DB_OPTION
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def deployment_show(ctx: click.Context, db_url: str | None, name: str, as_json: bool) -> None:
+    """A deployment's parameters (secrets masked), nodes and what is still missing."""
+    dep = _store(ctx, db_url).deployment(name)
+    emit_json(dep) if as_json else _print_deployment(dep)
+
+
+@deployment.command("set")
+@DB_OPTION
+@click.argument("name")
+@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
+@click.pass_context
+def deployment_set(
+    ctx: click.Context, db_url: str | None, name: str, assignments: tuple[str, ...]
+) -> None:
+    """Set global parameters (KEY= clears one; KEY=- asks for it without echo, for secrets).
+
+    The values are checked with the deployment file's rules (the same messages).
+    """
+    values: dict[str, str | None] = {}
+    for a in assignments:
+        key, sep, value = a.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{a!r} is not KEY=VALUE", param_hint="assignments")
+        if value == "-":
+            value = click.prompt(key, hide_input=True, confirmation_prompt=True)
+        values[key] = value or None
+    dep = _store(ctx, db_url).set_params(name, values)
+    click.echo(f"deployment {dep['name']}: set {', '.join(values)}")
+
+
+@deployment.command("token")
+@DB_OPTION
+@click.argument("name")
+@click.pass_context
+def deployment_token(ctx: click.Context, db_url: str | None, name: str) -> None:
+    """Make a new enrolment token (discs with the old one can no longer register nodes)."""
+    click.echo(f"enrolment token: {_store(ctx, db_url).rotate_token(name)}")
+
+
+@deployment.command("export")
+@DB_OPTION
+@click.argument("name")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here (mode 0600) instead of stdout.",
+)  # fmt: skip
+@click.option(
+    "--with-secrets", is_flag=True,
+    help="Include the passwords (else the installer asks them on each node).",
+)  # fmt: skip
+@click.pass_context
+def deployment_export(
+    ctx: click.Context, db_url: str | None, name: str, output: Path | None, with_secrets: bool
+) -> None:
+    """Write the deployment as a deployment.yaml that `build --deployment` accepts."""
+    text = _store(ctx, db_url).export(name, with_secrets=with_secrets)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    tmp = output.with_name(f".{output.name}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, output)
+    except OSError as e:
+        raise OutputError(f"cannot write {output}: {e.strerror}") from e
+    click.echo(f"wrote {output}", err=True)
+
+
+@installer.group()
+def node() -> None:
+    """Nodes that registered: inventory, roles, progress."""
+
+
+@node.command("list")
+@DB_OPTION
+@click.argument("deployment_name", metavar="DEPLOYMENT")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def node_list(ctx: click.Context, db_url: str | None, deployment_name: str, as_json: bool) -> None:
+    """The deployment's nodes with their inventory, roles and state."""
+    nodes = _store(ctx, db_url).nodes(deployment_name)
+    emit_json(nodes) if as_json else _print_nodes(nodes)
+
+
+@node.command("show")
+@DB_OPTION
+@click.argument("deployment_name", metavar="DEPLOYMENT")
+@click.argument("node_ref", metavar="NODE")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def node_show(
+    ctx: click.Context, db_url: str | None, deployment_name: str, node_ref: str, as_json: bool
+) -> None:
+    """One node (by id or host name): inventory, roles, notes and its progress lines."""
+    n = _store(ctx, db_url).node(deployment_name, node_ref)
+    if as_json:
+        emit_json(n)
+        return
+    _print_nodes([n])
+    for nic in n["inventory"]["nics"]:
+        click.echo(f"        nic  {nic['name']:8} {nic['mac']} {nic['state']}")
+    for disk in n["inventory"]["disks"]:
+        free = "free" if disk["free"] else "in use"
+        click.echo(f"        disk {disk['name']:8} {disk['size_mb']} MB {free}")
+    for e in n["events"]:
+        click.echo(f"        {e['kind']:6} {e['line']}")
+
+
+@node.command("assign")
+@DB_OPTION
+@click.argument("deployment_name", metavar="DEPLOYMENT")
+@click.argument("node_ref", metavar="NODE")
+@click.option(
+    "--roles", required=True, metavar="ROLES",
+    help="Comma list: controller,network,volume,compute ('' removes the roles).",
+)  # fmt: skip
+@click.option(
+    "--set", "values", multiple=True, metavar="KEY=VALUE",
+    help="A per-node value (hostname, public_interface, flat_interface, volume_device, "
+    "libvirt_type); repeatable.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def node_assign(
+    ctx: click.Context,
+    db_url: str | None,
+    deployment_name: str,
+    node_ref: str,
+    roles: str,
+    values: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Give a node its roles, after the fitness checks (prints what they decided)."""
+    wanted = {}
+    for v in values:
+        key, sep, value = v.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{v!r} is not KEY=VALUE", param_hint="--set")
+        wanted[key] = value
+    n = _store(ctx, db_url).assign(deployment_name, node_ref, roles, wanted)
+    if as_json:
+        emit_json(n)
+        return
+    click.echo(f"node {n['id']} ({n['hostname']}): roles {','.join(n['roles']) or 'none'}")
+    for key, value in n["answers"].items():
+        click.echo(f"  {key} = {value}")
+    for note in n["notes"]:
+        click.echo(f"  note: {note}")
+    if n["missing"]:
+        click.echo(f"  waiting for parameters: {', '.join(n['missing'])}")

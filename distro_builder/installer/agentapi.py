@@ -1,0 +1,56 @@
+"""The agent's API: plain `key='value'` text that lucid's sh and wget can speak.
+
+    POST /agent/v1/register              Authorization: Bearer <enrolment token>; body: inventory
+         -> node_id='7' node_token='...' poll_seconds='5'
+    GET  /agent/v1/nodes/<id>/assignment Authorization: Bearer <node token>
+         -> state='unassigned'|'waiting'|'ready' [roles='...'] [reason='...']
+    GET  /agent/v1/nodes/<id>/answers    -> the node's answers-file lines (its own only)
+    POST /agent/v1/nodes/<id>/progress   body: the agent's STACKOPS lines -> lines='N'
+
+Errors are 4xx with `error='...'` (and `hint='...'`) lines.
+"""
+
+from __future__ import annotations
+
+from distro_builder.installer import textfmt
+from distro_builder.installer.http import Request, Response, Route, route
+from distro_builder.installer.store import Store
+
+POLL_SECONDS = 5
+MAX_BODY = 16 * 1024
+
+
+def routes(store: Store) -> list[Route]:
+    def register(req: Request) -> Response:
+        pairs = textfmt.parse(req.text())
+        node_id, token = store.register(req.bearer() or "", pairs)
+        body = textfmt.render(
+            [("node_id", str(node_id)), ("node_token", token), ("poll_seconds", str(POLL_SECONDS))]
+        )
+        return Response.text(body, 201)
+
+    def assignment(req: Request) -> Response:
+        return Response.text(textfmt.render(store.poll(req.params["node"], req.bearer())))
+
+    def answers(req: Request) -> Response:
+        pairs = store.answers(req.params["node"], req.bearer())
+        header = "# StackOps answers from the Smart Installer (POSIX sh quoting)\n"
+        return Response.text(header + textfmt.render(pairs))
+
+    def progress(req: Request) -> Response:
+        n = store.report(req.params["node"], req.bearer(), req.text())
+        return Response.text(textfmt.render([("lines", str(n))]))
+
+    return [
+        route("POST", "/agent/v1/register", register),
+        route("GET", "/agent/v1/nodes/<node>/assignment", assignment),
+        route("GET", "/agent/v1/nodes/<node>/answers", answers),
+        route("POST", "/agent/v1/nodes/<node>/progress", progress),
+    ]
+
+
+def error_body(message: str, hint: str | None) -> str:
+    pairs = [("error", " ".join(message.split()))]
+    if hint:
+        pairs.append(("hint", " ".join(hint.split())))
+    return textfmt.render(pairs)

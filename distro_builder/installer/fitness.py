@@ -1,0 +1,205 @@
+"""A node's inventory, and whether (and how) it fits the roles an admin gives it.
+
+The node's client sends its inventory as key=value pairs (textfmt): `hostname`, `cpus`,
+`virt` (vmx, svm or none: the /proc/cpuinfo flag), `mem_kb`, one `nic=<name> <mac> <up|down>`
+per interface and one `disk=<name> <size_kb> <free|used>` per whole disk. check_roles() applies
+the rules of a reference architecture's node (the same ones config/deployment.py applies to a
+deployment file) and the hardware rules: compute without virtualization extensions falls back to
+qemu and says so; volume needs a free disk; interfaces must exist.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from distro_builder.config.roles import NODE_ROLES, canonical_roles, validate_value
+from distro_builder.installer.errors import BadRequest, Conflict
+from distro_builder.model import RoleSet
+
+_MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,15}")
+MAX_NICS = 64
+MAX_DISKS = 128
+
+# The shapes a node may have in each reference architecture, and how many nodes may have it
+# (None: any number).
+ARCH_SHAPES: dict[str, dict[tuple[str, ...], int | None]] = {
+    "single-node": {("controller", "network", "volume", "compute"): 1},
+    "dual-node": {("controller", "network", "volume"): 1, ("compute",): None},
+    "multi-node": {("controller",): 1, ("network",): 1, ("volume",): None, ("compute",): None},
+}
+
+
+def _int(key: str, value: str, *, low: int = 0, high: int = 2**53) -> int:
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise BadRequest(f"inventory: {key} must be a whole number ({low}..{high})")
+    return int(value)
+
+
+def parse_inventory(pairs: list[tuple[str, str]], roleset: RoleSet) -> dict[str, Any]:
+    """The inventory record stored for a node; BadRequest on anything malformed."""
+    inv: dict[str, Any] = {"hostname": "", "cpus": 0, "virt": "none", "mem_mb": 0}
+    nics: list[dict[str, str]] = []
+    disks: list[dict[str, Any]] = []
+    for key, value in pairs:
+        if key == "hostname":
+            why = validate_value(roleset.question("hostname"), value)
+            if why:
+                raise BadRequest(f"inventory: hostname {value[:64]!r}: {why}")
+            inv["hostname"] = value
+        elif key == "cpus":
+            inv["cpus"] = _int(key, value, low=1, high=100000)
+        elif key == "virt":
+            if value not in ("vmx", "svm", "none"):
+                raise BadRequest("inventory: virt must be vmx, svm or none")
+            inv["virt"] = value
+        elif key == "mem_kb":
+            inv["mem_mb"] = _int(key, value, high=2**44) // 1024
+        elif key == "nic":
+            parts = value.split()
+            if len(parts) != 3 or not _NAME_RE.fullmatch(parts[0]):
+                raise BadRequest(f"inventory: nic {value[:64]!r} is not '<name> <mac> <up|down>'")
+            name, mac, state = parts[0], parts[1].lower(), parts[2]
+            if not _MAC_RE.fullmatch(mac) or state not in ("up", "down", "unknown"):
+                raise BadRequest(f"inventory: nic {value[:64]!r} is not '<name> <mac> <up|down>'")
+            nics.append({"name": name, "mac": mac, "state": state})
+        elif key == "disk":
+            parts = value.split()
+            if (
+                len(parts) != 3
+                or not _NAME_RE.fullmatch(parts[0])
+                or parts[2]
+                not in (
+                    "free",
+                    "used",
+                )
+            ):
+                raise BadRequest(
+                    f"inventory: disk {value[:64]!r} is not '<name> <size_kb> <free|used>'"
+                )
+            size = _int("disk size", parts[1], high=2**50)
+            disks.append({"name": parts[0], "size_mb": size // 1024, "free": parts[2] == "free"})
+        elif key in ("token", "client"):
+            continue
+        else:
+            raise BadRequest(f"inventory: unknown key {key!r}")
+    if not nics:
+        raise BadRequest("inventory: no network interface (nic=<name> <mac> <state>)")
+    if len(nics) > MAX_NICS or len(disks) > MAX_DISKS:
+        raise BadRequest("inventory: too many interfaces or disks")
+    if len({n["name"] for n in nics}) != len(nics) or len({d["name"] for d in disks}) != len(disks):
+        raise BadRequest("inventory: an interface or disk is named twice")
+    inv["nics"] = sorted(nics, key=lambda n: n["name"])
+    inv["disks"] = sorted(disks, key=lambda d: d["name"])
+    return inv
+
+
+def primary_mac(inv: dict[str, Any]) -> str:
+    """The MAC that identifies a node across re-registrations: the lowest one."""
+    return min(n["mac"] for n in inv["nics"])
+
+
+def parse_roles(text: str | list[str]) -> tuple[str, ...]:
+    """'compute,network' or a list -> canonical roles; () unassigns."""
+    names = text if isinstance(text, list) else [r.strip() for r in text.split(",") if r.strip()]
+    if not all(isinstance(r, str) for r in names):
+        raise BadRequest("roles must be role names")
+    unknown = [r for r in names if r not in NODE_ROLES]
+    if unknown:
+        raise BadRequest(f"unknown role {unknown[0]!r} (roles: {', '.join(NODE_ROLES)})")
+    if len(set(names)) != len(names):
+        raise BadRequest("a role is named twice")
+    return canonical_roles(list(names))
+
+
+def check_architecture(
+    architecture: str, roles: tuple[str, ...], others: list[tuple[str, ...]]
+) -> None:
+    """Conflict when a node with `roles` does not fit `architecture` given the other nodes."""
+    shapes = ARCH_SHAPES[architecture]
+    if roles not in shapes:
+        allowed = " | ".join("+".join(s) for s in shapes)
+        raise Conflict(
+            f"{architecture} nodes are {allowed}, not {'+'.join(roles)}",
+            hint="pick one of the architecture's node shapes",
+        )
+    limit = shapes[roles]
+    if limit is not None and sum(1 for o in others if o == roles) >= limit:
+        raise Conflict(
+            f"{architecture} has {limit} {'+'.join(roles)} node(s) already",
+            hint="unassign the other node first",
+        )
+
+
+@dataclass
+class Fit:
+    """What assigning roles to a node means: per-node answers, notes for the admin."""
+
+    answers: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def check_roles(
+    roles: tuple[str, ...], inv: dict[str, Any], wanted: dict[str, str], roleset: RoleSet
+) -> Fit:
+    """Fill in the node's own answers from its inventory; Conflict when the hardware cannot."""
+    fit = Fit()
+    nics = {n["name"]: n for n in inv["nics"]}
+    names = [n["name"] for n in inv["nics"]]
+    for key, value in wanted.items():
+        why = validate_value(roleset.question(key), value)
+        if why:
+            raise BadRequest(f"{key}: {value[:64]!r}: {why}")
+    fit.answers["hostname"] = wanted.get("hostname") or inv["hostname"]
+    if not fit.answers["hostname"]:
+        raise Conflict("the node reported no host name", hint="give one: hostname=...")
+
+    public = wanted.get("public_interface") or ("eth0" if "eth0" in nics else names[0])
+    if public not in nics:
+        raise Conflict(f"public_interface {public} is not one of the node's NICs: {names}")
+    fit.answers["public_interface"] = public
+    if nics[public]["state"] != "up":
+        fit.notes.append(f"public interface {public} has no link")
+
+    if "network" in roles or "compute" in roles:
+        others = [n for n in names if n != public]
+        flat = wanted.get("flat_interface") or ("eth1" if "eth1" in others else None)
+        flat = flat or (others[0] if others else public)
+        if flat not in nics:
+            raise Conflict(f"flat_interface {flat} is not one of the node's NICs: {names}")
+        if flat == public:
+            fit.notes.append(
+                f"one NIC only: the instances' flat network shares {public} with the public one"
+            )
+        fit.answers["flat_interface"] = flat
+
+    if "compute" in roles:
+        hv = wanted.get("libvirt_type", "auto")
+        if inv["virt"] == "none":
+            if hv == "kvm":
+                raise Conflict(
+                    "libvirt_type kvm needs vmx or svm, and this node's CPU has neither",
+                    hint="use libvirt_type qemu (or auto), or enable VT-x/AMD-V in the firmware",
+                )
+            hv = "qemu"
+            fit.notes.append(
+                "no virtualization extensions (vmx/svm): compute falls back to qemu (slow)"
+            )
+        fit.answers["libvirt_type"] = hv
+
+    if "volume" in roles:
+        free = [d["name"] for d in inv["disks"] if d["free"]]
+        device = wanted.get("volume_device")
+        if device is None:
+            if not free:
+                raise Conflict(
+                    "volume needs a free disk (one without partitions) and this node has none",
+                    hint="add a disk to the node, or give it another role",
+                )
+            device = f"/dev/{free[0]}"
+        elif device.removeprefix("/dev/") not in free:
+            raise Conflict(f"volume_device {device} is not a free disk of this node: {free}")
+        fit.answers["volume_device"] = device
+    return fit

@@ -1,0 +1,108 @@
+"""The HTTP plumbing shared by the JSON API, the agent API and the UI: requests, responses, routes.
+
+Kept free of the standard library's server classes so the routes can be called directly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
+
+from distro_builder.installer.errors import BadRequest
+
+SESSION_COOKIE = "stackops_session"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes = b""
+    params: dict[str, str] = field(default_factory=dict)  # from the route's pattern
+    client: str = ""
+
+    @classmethod
+    def build(cls, method: str, target: str, headers: dict[str, str], body: bytes, client: str):
+        path, _, qs = target.partition("?")
+        try:
+            query = {k: v[-1] for k, v in parse_qs(qs, strict_parsing=False).items()}
+        except ValueError as e:
+            raise BadRequest("malformed query string") from e
+        return cls(
+            method, path, query, {k.lower(): v for k, v in headers.items()}, body, {}, client
+        )
+
+    def bearer(self) -> str | None:
+        value = self.headers.get("authorization", "")
+        scheme, _, token = value.partition(" ")
+        return token.strip() or None if scheme.lower() == "bearer" else None
+
+    def cookie(self, name: str) -> str | None:
+        raw = self.headers.get("cookie")
+        if not raw:
+            return None
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(raw)
+        except CookieError:
+            return None
+        morsel = jar.get(name)
+        return morsel.value if morsel else None
+
+    def text(self) -> str:
+        try:
+            return self.body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise BadRequest("the request body is not UTF-8") from e
+
+    def json(self) -> dict[str, Any]:
+        ctype = self.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            raise BadRequest("send the body as application/json")
+        try:
+            data = json.loads(self.text())
+        except json.JSONDecodeError as e:
+            raise BadRequest(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
+        if not isinstance(data, dict):
+            raise BadRequest("the JSON body must be an object")
+        return data
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200) -> Response:
+        text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+        return cls(status, text.encode(), "application/json")
+
+    @classmethod
+    def text(cls, text: str, status: int = 200, content_type: str = "text/plain") -> Response:
+        return cls(status, text.encode(), f"{content_type}; charset=utf-8")
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+def route(method: str, pattern: str, handler: Handler) -> Route:
+    """`pattern` with <name> segments ([A-Za-z0-9_.-]+)."""
+    regex = re.sub(r"<(\w+)>", r"(?P<\1>[A-Za-z0-9_.-]{1,64})", pattern)
+    return Route(method, re.compile(f"{regex}/?"), handler)

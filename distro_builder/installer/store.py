@@ -1,0 +1,582 @@
+"""Every operation of the Smart Installer, over the database. The HTTP server and the CLI both call
+these, so the rules live in one place.
+
+Records leave this module as JSON-ready dicts with secrets masked (auth.mask); the only ways to
+read a secret back are a node's own answers (agent API) and `export(with_secrets=True)` (CLI).
+The global parameters are stored in the database in clear text because nodes must receive them;
+the SQLite file is created 0600 and PostgreSQL access is the site's to protect.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from distro_builder import __version__
+from distro_builder.config.deployment import PER_NODE_KEYS
+from distro_builder.config.installer import check_deployment, render_deployment
+from distro_builder.config.roles import ARCHITECTURES
+from distro_builder.errors import ConfigError
+from distro_builder.installer import auth, fitness
+from distro_builder.installer.db import Database, Row, Tx, now_ms
+from distro_builder.installer.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from distro_builder.model import RoleSet
+
+SESSION_SECONDS = 12 * 3600
+MAX_EVENTS_SHOWN = 200
+MAX_REPORT_LINES = 200
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_USER_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+# Node states, in order.
+STATES = ("registered", "assigned", "configuring", "done", "failed")
+_STEP_RE = re.compile(
+    r"STACKOPS step=(\d+)/(\d+) role=([a-z]+) name=([A-Za-z0-9_.-]+) status=(ok|failed) t=[0-9.]+s"
+)
+_DONE_RE = re.compile(r"STACKOPS-FIRSTBOOT done roles=([a-z,]*)")
+_FAILED_RE = re.compile(r"STACKOPS-FIRSTBOOT failed step=(\S+) log=(\S+)")
+# A hash to verify against when the user does not exist (same time either way).
+_DUMMY_HASH = auth.hash_password("not a password of anyone")
+
+
+class Store:
+    def __init__(self, db: Database, roleset: RoleSet) -> None:
+        self.db = db
+        self.roleset = roleset
+        self.global_keys = tuple(
+            q.key for q in roleset.questions if q.key not in PER_NODE_KEYS
+        )  # fmt: skip
+
+    # --- admins and sessions ------------------------------------------------------------------
+
+    def create_admin(self, username: str, password: str, *, replace: bool = False) -> None:
+        if not _USER_RE.fullmatch(username or ""):
+            raise BadRequest("user name: 1-64 letters, digits, '_', '.', '@' or '-'")
+        if not auth.MIN_PASSWORD <= len(password) <= 1024:
+            raise BadRequest(f"the password must have {auth.MIN_PASSWORD} to 1024 characters")
+        hashed = auth.hash_password(password)
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT id FROM admins WHERE username = ?", (username,))
+            if row and not replace:
+                raise Conflict(f"admin {username!r} exists", hint="--reset to set a new password")
+            if row:
+                tx.execute("UPDATE admins SET password_hash = ? WHERE id = ?", (hashed, row["id"]))
+                tx.execute("DELETE FROM sessions WHERE admin_id = ?", (row["id"],))
+            else:
+                tx.execute(
+                    "INSERT INTO admins (username, password_hash, created_at) VALUES (?, ?, ?)",
+                    (username, hashed, now_ms()),
+                )
+
+    def admin_count(self) -> int:
+        with self.db.transaction() as tx:
+            return int(tx.value("SELECT COUNT(*) AS n FROM admins"))
+
+    def login(self, username: str, password: str) -> str:
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT id, password_hash FROM admins WHERE username = ?", (username,))
+        stored = row["password_hash"] if row else _DUMMY_HASH
+        if not auth.verify_password(password, stored) or row is None:
+            raise Unauthorized("wrong user name or password")
+        token = auth.new_token()
+        now = now_ms()
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
+            tx.execute(
+                "INSERT INTO sessions (token_hash, admin_id, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (auth.token_hash(token), row["id"], now, now + SESSION_SECONDS * 1000),
+            )
+        return token
+
+    def session_admin(self, token: str | None) -> str:
+        """The admin's user name for a session token; Unauthorized when none or expired."""
+        if not token:
+            raise Unauthorized("log in first", hint="POST /api/login, or open / in a browser")
+        with self.db.transaction() as tx:
+            row = tx.one(
+                "SELECT a.username FROM sessions s JOIN admins a ON a.id = s.admin_id"
+                " WHERE s.token_hash = ? AND s.expires_at > ?",
+                (auth.token_hash(token), now_ms()),
+            )
+        if row is None:
+            raise Unauthorized("the session is unknown or expired", hint="log in again")
+        return str(row["username"])
+
+    def logout(self, token: str) -> None:
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM sessions WHERE token_hash = ?", (auth.token_hash(token),))
+
+    # --- deployments --------------------------------------------------------------------------
+
+    def create_deployment(self, name: str, architecture: str) -> tuple[dict[str, Any], str]:
+        """The new deployment and its enrolment token (shown this once; only its hash is kept)."""
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+            raise BadRequest("name: lower-case letters, digits and '-', at most 63")
+        if architecture not in ARCHITECTURES:
+            raise BadRequest(
+                f"unknown reference architecture {architecture!r}",
+                hint="architectures: " + ", ".join(ARCHITECTURES),
+            )
+        token = auth.new_token()
+        now = now_ms()
+        with self.db.transaction() as tx:
+            if tx.one("SELECT id FROM deployments WHERE name = ?", (name,)):
+                raise Conflict(f"deployment {name!r} exists")
+            tx.execute(
+                "INSERT INTO deployments (name, architecture, enrol_token_hash, params,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (name, architecture, auth.token_hash(token), "{}", now, now),
+            )
+        return self.deployment(name), token
+
+    def rotate_token(self, ref: str) -> str:
+        dep = self._deployment_row(ref)
+        token = auth.new_token()
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE deployments SET enrol_token_hash = ?, updated_at = ? WHERE id = ?",
+                (auth.token_hash(token), now_ms(), dep["id"]),
+            )
+        return token
+
+    def _deployment_row(self, ref: str | int, tx: Tx | None = None) -> Row:
+        if tx is None:
+            with self.db.transaction() as t:
+                return self._deployment_row(ref, t)
+        text = str(ref)
+        if text.isdigit() and len(text) < 18:
+            row = tx.one("SELECT * FROM deployments WHERE id = ?", (int(text),))
+        else:
+            row = tx.one("SELECT * FROM deployments WHERE name = ?", (text,))
+        if row is None:
+            raise NotFound(
+                f"no deployment {text[:64]!r}", hint="list them: installer deployment list"
+            )
+        return row
+
+    def list_deployments(self) -> list[dict[str, Any]]:
+        with self.db.transaction() as tx:
+            rows = tx.all("SELECT * FROM deployments ORDER BY id")
+            counts = {
+                r["deployment_id"]: int(r["n"])
+                for r in tx.all(
+                    "SELECT deployment_id, COUNT(*) AS n FROM nodes GROUP BY deployment_id"
+                )
+            }
+        return [self._deployment_view(r, counts.get(r["id"], 0)) for r in rows]
+
+    def deployment(self, ref: str | int) -> dict[str, Any]:
+        with self.db.transaction() as tx:
+            row = self._deployment_row(ref, tx)
+            nodes = tx.all("SELECT * FROM nodes WHERE deployment_id = ? ORDER BY id", (row["id"],))
+        view = self._deployment_view(row, len(nodes))
+        view["nodes"] = [self._node_view(n, row) for n in nodes]
+        view["problems"] = self._problems(row, nodes)
+        return view
+
+    def _params(self, dep: Row) -> dict[str, str]:
+        return dict(json.loads(dep["params"]))
+
+    def _deployment_view(self, row: Row, node_count: int) -> dict[str, Any]:
+        params = self._params(row)
+        shown = {}
+        for q in self.roleset.questions:
+            if q.key not in self.global_keys:
+                continue
+            value = params.get(q.key)
+            shown[q.key] = {
+                "value": (auth.mask(value) if q.secret else value) if value is not None else None,
+                "set": value is not None,
+                "secret": q.secret,
+                "default": q.default,
+                "type": q.type,
+                "prompt": q.prompt,
+                "choices": list(q.choices),
+            }
+        return {
+            "id": row["id"],
+            "name": row["name"],
+            "architecture": row["architecture"],
+            "params": shown,
+            "node_count": node_count,
+            "created_at": row["created_at"] / 1000,
+            "updated_at": row["updated_at"] / 1000,
+        }
+
+    def set_params(self, ref: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Set (a value) or clear (None or "") global parameters; checked like a deployment file."""
+        if not isinstance(values, dict) or not values:
+            raise BadRequest("give the parameters to set as a mapping of key to value")
+        with self.db.transaction() as tx:
+            dep = self._deployment_row(ref, tx)
+            params = self._params(dep)
+            for key, value in values.items():
+                if key in PER_NODE_KEYS:
+                    raise BadRequest(
+                        f"{key} is a per-node value",
+                        hint="set it when assigning roles to a node",
+                    )
+                if key not in self.global_keys:
+                    raise BadRequest(
+                        f"unknown parameter {str(key)[:64]!r}",
+                        hint="parameters: " + ", ".join(self.global_keys),
+                    )
+                if value is None or value == "":
+                    params.pop(key, None)
+                elif isinstance(value, bool) or not isinstance(value, str | int):
+                    raise BadRequest(f"{key} must be a string")
+                elif len(str(value)) > 1024:
+                    raise BadRequest(f"{key} is longer than 1024 characters")
+                else:
+                    params[key] = str(value)
+            # The deployment file's rules: each value by its question, then the cross-field ones.
+            try:
+                check_deployment(render_deployment(None, params), self.roleset, label="parameters")
+            except ConfigError as e:
+                # "parameters:6: answers.floating_range: ..." -> "floating_range: ..."
+                message = re.sub(r"^parameters(:\d+)?: (answers\.)?", "", str(e))
+                raise BadRequest(message, hint=e.hint) from e
+            tx.execute(
+                "UPDATE deployments SET params = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(params, sort_keys=True), now_ms(), dep["id"]),
+            )
+        return self.deployment(dep["id"])
+
+    def _missing(self, dep: Row, roles: tuple[str, ...], node_answers: dict[str, str]) -> list[str]:
+        """The questions a node with `roles` would have to ask on its console."""
+        params = self._params(dep)
+        missing = []
+        for q in self.roleset.questions_for(roles):
+            if set(q.skip_with) & set(roles):
+                continue
+            if q.key in params or q.key in node_answers or q.default is not None:
+                continue
+            missing.append(q.key)
+        return missing
+
+    def _problems(self, dep: Row, nodes: list[Row]) -> list[str]:
+        problems = []
+        assigned = [tuple(n["roles"].split(",")) for n in nodes if n["roles"]]
+        for shape, limit in fitness.ARCH_SHAPES[dep["architecture"]].items():
+            if limit == 1 and shape not in assigned:
+                problems.append(f"no node has the {'+'.join(shape)} roles yet")
+        if dep["architecture"] == "dual-node" and ("compute",) not in assigned:
+            problems.append("no compute node yet")
+        if dep["architecture"] == "multi-node":
+            for role in ("volume", "compute"):
+                if (role,) not in assigned:
+                    problems.append(f"no {role} node yet")
+        keys: set[str] = set()
+        for n in nodes:
+            if n["roles"]:
+                keys.update(
+                    self._missing(dep, tuple(n["roles"].split(",")), json.loads(n["answers"]))
+                )
+        if keys:
+            problems.append("parameters still missing: " + ", ".join(sorted(keys)))
+        return problems
+
+    def export(self, ref: str, *, with_secrets: bool = False) -> str:
+        """deployment.yaml for `build --deployment`; checked by the build's own loader."""
+        with self.db.transaction() as tx:
+            dep = self._deployment_row(ref, tx)
+            nodes = tx.all(
+                "SELECT * FROM nodes WHERE deployment_id = ? AND roles IS NOT NULL ORDER BY id",
+                (dep["id"],),
+            )
+        params = self._params(dep)
+        secret = {q.key for q in self.roleset.questions if q.secret}
+        omitted = sorted(k for k in params if k in secret) if not with_secrets else []
+        answers = {k: v for k, v in params.items() if k not in omitted}
+        specs = []
+        for n in nodes:
+            own = json.loads(n["answers"])
+            specs.append((own.get("hostname", n["hostname"]), n["roles"].split(","), own))
+        header = (
+            f"deployment {dep['name']} ({dep['architecture']}), exported by the Smart Installer"
+            f" (distro-builder {__version__})"
+        )
+        if omitted:
+            header += (
+                "\nsecrets left out (the installer asks them): "
+                + ", ".join(omitted)
+                + "\nexport with --with-secrets to include them"
+            )
+        text = render_deployment(dep["architecture"], answers, specs, header=header)
+        try:
+            check_deployment(text, self.roleset, label=f"deployment {dep['name']}")
+        except ConfigError as e:
+            raise Conflict(str(e), hint=e.hint) from e
+        return text
+
+    # --- nodes (admin side) -------------------------------------------------------------------
+
+    def _node_row(self, dep: Row, node_id: str | int, tx: Tx) -> Row:
+        text = str(node_id)
+        row = None
+        if text.isdigit() and len(text) < 18:
+            row = tx.one(
+                "SELECT * FROM nodes WHERE id = ? AND deployment_id = ?", (int(text), dep["id"])
+            )
+        if row is None:
+            row = tx.one(
+                "SELECT * FROM nodes WHERE hostname = ? AND deployment_id = ? ORDER BY id",
+                (text, dep["id"]),
+            )
+        if row is None:
+            raise NotFound(f"no node {text[:64]!r} in deployment {dep['name']!r}")
+        return row
+
+    def nodes(self, ref: str) -> list[dict[str, Any]]:
+        return list(self.deployment(ref)["nodes"])
+
+    def node(self, ref: str, node_id: str | int, *, events: int = MAX_EVENTS_SHOWN) -> dict:
+        with self.db.transaction() as tx:
+            dep = self._deployment_row(ref, tx)
+            row = self._node_row(dep, node_id, tx)
+            evs = tx.all(
+                "SELECT at, kind, line FROM events WHERE node_id = ? ORDER BY id DESC LIMIT ?",
+                (row["id"], events),
+            )
+        view = self._node_view(row, dep)
+        view["events"] = [
+            {"at": e["at"] / 1000, "kind": e["kind"], "line": e["line"]} for e in reversed(evs)
+        ]
+        return view
+
+    def _node_view(self, row: Row, dep: Row) -> dict[str, Any]:
+        roles = tuple(row["roles"].split(",")) if row["roles"] else ()
+        answers = json.loads(row["answers"])
+        return {
+            "id": row["id"],
+            "deployment": dep["name"],
+            "hostname": answers.get("hostname", row["hostname"]),
+            "mac": row["mac"],
+            "inventory": json.loads(row["inventory"]),
+            "roles": list(roles),
+            "answers": answers,  # per-node values only: none of them is a secret
+            "notes": [n for n in row["notes"].split("\n") if n],
+            "state": row["state"],
+            "step": row["step"],
+            "missing": self._missing(dep, roles, answers) if roles else [],
+            "registered_at": row["registered_at"] / 1000,
+            "last_seen": row["last_seen"] / 1000,
+            "fetched_at": row["fetched_at"] / 1000 if row.get("fetched_at") else None,
+        }
+
+    def assign(
+        self, ref: str, node_id: str | int, roles: Any, wanted: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Give a node its roles (empty: unassign) and its own values, after the fitness checks."""
+        role_tuple = fitness.parse_roles(roles if isinstance(roles, list) else str(roles))
+        wanted = wanted or {}
+        if not isinstance(wanted, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in wanted.items()
+        ):
+            raise BadRequest("per-node values must map names to strings")
+        bad = sorted(set(wanted) - set(PER_NODE_KEYS))
+        if bad:
+            raise BadRequest(
+                f"{bad[0]} is not a per-node value", hint="per-node: " + ", ".join(PER_NODE_KEYS)
+            )
+        with self.db.transaction() as tx:
+            dep = self._deployment_row(ref, tx)
+            row = self._node_row(dep, node_id, tx)
+            if row["state"] in ("configuring", "done"):
+                raise Conflict(
+                    f"node {row['id']} is {row['state']}: its roles can no longer change",
+                    hint="reinstall the node to give it other roles",
+                )
+            if not role_tuple:
+                tx.execute(
+                    "UPDATE nodes SET roles = NULL, answers = ?, notes = '', state = 'registered'"
+                    " WHERE id = ?",
+                    ("{}", row["id"]),
+                )
+                _event(tx, row["id"], "admin", "roles removed")
+                return self._node_view(self._node_row(dep, row["id"], tx), dep)
+            others = [
+                tuple(r["roles"].split(","))
+                for r in tx.all(
+                    "SELECT roles FROM nodes WHERE deployment_id = ? AND id <> ?"
+                    " AND roles IS NOT NULL",
+                    (dep["id"], row["id"]),
+                )
+            ]
+            fitness.check_architecture(dep["architecture"], role_tuple, others)
+            fit = fitness.check_roles(
+                role_tuple, json.loads(row["inventory"]), dict(wanted), self.roleset
+            )
+            host = fit.answers["hostname"]
+            for other in tx.all(
+                "SELECT id, answers FROM nodes WHERE deployment_id = ? AND id <> ?"
+                " AND roles IS NOT NULL",
+                (dep["id"], row["id"]),
+            ):
+                if json.loads(other["answers"]).get("hostname") == host:
+                    raise Conflict(
+                        f"node {other['id']} already has the host name {host}",
+                        hint="give this node another hostname",
+                    )
+            tx.execute(
+                "UPDATE nodes SET roles = ?, answers = ?, notes = ?, state = 'assigned'"
+                " WHERE id = ?",
+                (
+                    ",".join(role_tuple),
+                    json.dumps(fit.answers, sort_keys=True),
+                    "\n".join(fit.notes),
+                    row["id"],
+                ),
+            )
+            _event(tx, row["id"], "admin", "roles " + ",".join(role_tuple))
+            return self._node_view(self._node_row(dep, row["id"], tx), dep)
+
+    # --- nodes (agent side) -------------------------------------------------------------------
+
+    def register(self, enrol_token: str, pairs: list[tuple[str, str]]) -> tuple[int, str]:
+        """A node registers its inventory; (node id, the node's own token)."""
+        if not enrol_token:
+            raise Unauthorized("no enrolment token", hint="the disc's installer_token")
+        inv = fitness.parse_inventory(pairs, self.roleset)
+        mac = fitness.primary_mac(inv)
+        token = auth.new_token()
+        now = now_ms()
+        with self.db.transaction() as tx:
+            dep = tx.one(
+                "SELECT * FROM deployments WHERE enrol_token_hash = ?",
+                (auth.token_hash(enrol_token),),
+            )
+            if dep is None:
+                raise Unauthorized("the enrolment token is not any deployment's")
+            hostname = inv["hostname"] or "node-" + mac.replace(":", "")[-6:]
+            old = tx.one(
+                "SELECT id FROM nodes WHERE deployment_id = ? AND mac = ?", (dep["id"], mac)
+            )
+            if old:
+                tx.execute(
+                    "UPDATE nodes SET token_hash = ?, inventory = ?, hostname = ?, last_seen = ?"
+                    " WHERE id = ?",
+                    (auth.token_hash(token), json.dumps(inv), hostname, now, old["id"]),
+                )
+                node_id = int(old["id"])
+                _event(tx, node_id, "agent", "registered again (new node token)")
+            else:
+                node_id = int(
+                    tx.value(
+                        "INSERT INTO nodes (deployment_id, token_hash, mac, hostname, inventory,"
+                        " roles, answers, notes, state, step, registered_at, last_seen)"
+                        " VALUES (?, ?, ?, ?, ?, NULL, '{}', '', 'registered', '', ?, ?)"
+                        " RETURNING id",
+                        (
+                            dep["id"],
+                            auth.token_hash(token),
+                            mac,
+                            hostname,
+                            json.dumps(inv),
+                            now,
+                            now,
+                        ),
+                    )
+                )
+                _event(tx, node_id, "agent", "registered")
+        return node_id, token
+
+    def _agent_node(self, tx: Tx, node_id: str, token: str | None) -> tuple[Row, Row]:
+        if not token:
+            raise Unauthorized("no node token", hint="register first")
+        row = tx.one("SELECT * FROM nodes WHERE token_hash = ?", (auth.token_hash(token),))
+        if row is None:
+            raise Unauthorized("the node token is unknown (the node registered again?)")
+        if str(row["id"]) != str(node_id):
+            raise Forbidden("this token belongs to another node")
+        dep = tx.one("SELECT * FROM deployments WHERE id = ?", (row["deployment_id"],))
+        assert dep is not None
+        return row, dep
+
+    def poll(self, node_id: str, token: str | None) -> list[tuple[str, str]]:
+        """What the node should do: state unassigned | waiting (reason) | ready (roles)."""
+        with self.db.transaction() as tx:
+            row, dep = self._agent_node(tx, node_id, token)
+            tx.execute("UPDATE nodes SET last_seen = ? WHERE id = ?", (now_ms(), row["id"]))
+        if not row["roles"]:
+            return [("state", "unassigned"), ("reason", "waiting for the admin to assign roles")]
+        roles = tuple(row["roles"].split(","))
+        missing = self._missing(dep, roles, json.loads(row["answers"]))
+        if missing:
+            return [
+                ("state", "waiting"),
+                ("roles", row["roles"]),
+                ("reason", "parameters still missing: " + ",".join(missing)),
+            ]
+        return [("state", "ready"), ("roles", row["roles"])]
+
+    def answers(self, node_id: str, token: str | None) -> list[tuple[str, str]]:
+        """The node's answers (global parameters injected, its own filled in): its alone."""
+        with self.db.transaction() as tx:
+            row, dep = self._agent_node(tx, node_id, token)
+            if not row["roles"]:
+                raise Conflict("no roles assigned yet", hint="poll until state=ready")
+            roles = tuple(row["roles"].split(","))
+            own = json.loads(row["answers"])
+            missing = self._missing(dep, roles, own)
+            if missing:
+                raise Conflict("parameters still missing: " + ", ".join(missing))
+            now = now_ms()
+            state = "configuring" if row["state"] == "assigned" else row["state"]
+            tx.execute(
+                "UPDATE nodes SET fetched_at = ?, last_seen = ?, state = ? WHERE id = ?",
+                (now, now, state, row["id"]),
+            )
+            _event(tx, row["id"], "agent", "fetched its answers")
+        params = self._params(dep)
+        keys = {q.key for q in self.roleset.questions_for(roles)}
+        out = [("roles", row["roles"])]
+        for q in self.roleset.questions:
+            if q.key not in keys or (set(q.skip_with) & set(roles)):
+                continue
+            if q.key in own:
+                out.append((q.key, own[q.key]))
+            elif q.key in params:
+                out.append((q.key, params[q.key]))
+        return out
+
+    def report(self, node_id: str, token: str | None, text: str) -> int:
+        """The agent's STACKOPS lines; the node's state and step follow them. Lines stored."""
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        if not lines:
+            raise BadRequest("no progress lines")
+        if len(lines) > MAX_REPORT_LINES:
+            raise BadRequest(f"more than {MAX_REPORT_LINES} lines in one report")
+        for ln in lines:
+            if not ln.startswith("STACKOPS") or len(ln) > 400 or not ln.isprintable():
+                raise BadRequest(f"not an agent progress line: {ln[:60]!r}")
+        with self.db.transaction() as tx:
+            row, _dep = self._agent_node(tx, node_id, token)
+            state, step = row["state"], row["step"]
+            assigned = bool(row["roles"])  # progress of a node on its local answers: shown only
+            for ln in lines:
+                kind = "info"
+                if m := _STEP_RE.fullmatch(ln):
+                    kind = "step"
+                    step = f"{m[1]}/{m[2]} {m[3]} {m[4]} {m[5]}"
+                    state = "failed" if m[5] == "failed" else "configuring"
+                elif _DONE_RE.fullmatch(ln):
+                    kind, state = "done", "done"
+                elif m := _FAILED_RE.fullmatch(ln):
+                    kind, state, step = "failed", "failed", f"failed at {m[1]} (log {m[2]})"
+                _event(tx, row["id"], kind, ln)
+            if not assigned:
+                state = row["state"]
+            tx.execute(
+                "UPDATE nodes SET state = ?, step = ?, last_seen = ? WHERE id = ?",
+                (state, step, now_ms(), row["id"]),
+            )
+        return len(lines)
+
+
+def _event(tx: Tx, node_id: int, kind: str, line: str) -> None:
+    tx.execute(
+        "INSERT INTO events (node_id, at, kind, line) VALUES (?, ?, ?, ?)",
+        (node_id, now_ms(), kind, line),
+    )

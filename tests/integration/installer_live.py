@@ -1,0 +1,161 @@
+"""The Smart Installer as the tests meet it: a real `distro-builder serve` process on loopback
+over a real database (an SQLite file, or PostgreSQL when DISTRO_BUILDER_TEST_PG_URL is set), and a
+small HTTP client. Shared by tests/integration/test_installer_*.py and benchmarks/installer.py.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_ENV = "DISTRO_BUILDER_TEST_PG_URL"
+ADMIN, ADMIN_PASSWORD = "admin", "correct horse battery"
+PG_TABLES = ("events", "nodes", "deployments", "sessions", "admins", "schema_migrations")
+
+
+def reset_postgres(url: str) -> None:
+    """An empty database: drop the installer's tables."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for t in PG_TABLES:
+            conn.execute(f"DROP TABLE IF EXISTS {t} CASCADE")
+
+
+def cli(*args: str, db: str, stdin: str | None = None, check: bool = True):
+    proc = subprocess.run(
+        [sys.executable, "-m", "distro_builder", *args, "--db", db],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}): {proc.stderr}")
+    return proc
+
+
+class Service:
+    """`distro-builder serve` on 127.0.0.1, any free port."""
+
+    def __init__(self, db: str, log: Path, *, extra: tuple[str, ...] = ()) -> None:
+        self.db, self.log, self.extra = db, log, extra
+        self.proc: subprocess.Popen[str] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.logf = open(self.log, "a")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "distro_builder", "serve", "--db", self.db,
+             "--listen", "127.0.0.1:0", *self.extra],
+            stdout=self.logf, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        )  # fmt: skip
+        assert self.proc.stderr is not None
+        deadline = time.monotonic() + 60
+        lines = []
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            m = re.search(r"listening on (https?)://127\.0\.0\.1:(\d+)/", line)
+            if m:
+                self.scheme, self.port = m[1], int(m[2])
+                self.url = f"{self.scheme}://127.0.0.1:{self.port}"
+                # Keep draining stderr into the log so the server never blocks on it.
+                import threading
+
+                def drain(stream=self.proc.stderr, out=self.logf) -> None:
+                    for ln in stream:
+                        out.write(ln)
+                        out.flush()
+
+                threading.Thread(target=drain, daemon=True).start()
+                return
+        raise AssertionError("the service did not start:\n" + "".join(lines))
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=30)
+        self.logf.close()
+        return rc
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | str | None = None,
+        json_body: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> tuple[int, dict[str, str], bytes]:
+        h = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body)
+            h.setdefault("Content-Type", "application/json")
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        if isinstance(body, str):
+            body = body.encode()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=h)
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def json(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        status, headers, body = self.request(method, path, **kw)
+        assert headers.get("content-type", "").startswith("application/json"), (status, body)
+        return status, json.loads(body)
+
+    def login(self, user: str = ADMIN, password: str = ADMIN_PASSWORD) -> str:
+        status, data = self.json(
+            "POST", "/api/login", json_body={"username": user, "password": password}
+        )
+        assert status == 200, data
+        return str(data["token"])
+
+
+def parse_pairs(body: bytes) -> dict[str, str]:
+    """key='value' lines (as the agent reads them)."""
+    out = {}
+    for line in body.decode().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, raw = line.partition("=")
+        assert raw.startswith("'") and raw.endswith("'"), line
+        out[key] = raw[1:-1].replace("'\\''", "'")
+    return out
+
+
+def inventory(
+    hostname: str,
+    macs: list[str],
+    *,
+    virt: str = "vmx",
+    disks: tuple[str, ...] = ("sda 20971520 used", "sdb 10485760 free"),
+) -> str:
+    lines = [f"hostname={hostname}", "cpus=4", f"virt={virt}", "mem_kb=8388608"]
+    lines += [f"nic=eth{i} {mac} up" for i, mac in enumerate(macs)]
+    lines += [f"disk={d}" for d in disks]
+    return "\n".join(lines) + "\n"

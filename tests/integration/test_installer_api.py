@@ -1,0 +1,483 @@
+"""The Smart Installer's API against the real service on loopback, on a real SQLite file and (when
+DISTRO_BUILDER_TEST_PG_URL is set; required in CI) on PostgreSQL: the admin's and the agent's
+flows, auth failures, malformed and oversized requests, restart with nothing lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from distro_builder.config.installer import check_deployment
+from distro_builder.config.roles import load_roles
+from tests.helpers import IN_CI, require_tool_or_skip
+from tests.integration.installer_live import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    PG_ENV,
+    Service,
+    cli,
+    inventory,
+    parse_pairs,
+    reset_postgres,
+)
+
+pytestmark = pytest.mark.integration
+
+SECRETS = {
+    "nova_db_password": "nova'db pass",  # a quote: the sh quoting must hold
+    "rabbit_password": "rabbit-secret-1",
+    "mysql_root_password": "mysql-root-secret",
+    "admin_password": "admin-secret-key",
+}
+PARAMS = {
+    "controller_address": "10.0.0.10",
+    "fixed_range": "192.168.100.0/24",
+    "floating_range": "172.24.4.0/24",
+    **SECRETS,
+}
+
+
+def db_url(kind: str, tmp_path: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'installer.sqlite'}"
+    url = os.environ.get(PG_ENV)
+    if not url:
+        if IN_CI:
+            pytest.fail(f"{PG_ENV} is not set: .ci/run must start PostgreSQL")
+        pytest.skip(f"{PG_ENV} not set (PostgreSQL tests)")
+    reset_postgres(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
+    url = db_url(request.param, tmp_path)
+    cli("installer", "admin", "create", ADMIN, "--password-stdin", db=url, stdin=ADMIN_PASSWORD)
+    svc = Service(url, tmp_path / "serve.log")
+    yield svc
+    assert svc.stop() == 0
+
+
+def make_deployment(svc: Service, admin: str, name: str, arch: str) -> str:
+    status, data = svc.json(
+        "POST", "/api/deployments", token=admin, json_body={"name": name, "architecture": arch}
+    )
+    assert status == 201, data
+    assert len(data["enrolment_token"]) >= 40
+    return str(data["enrolment_token"])
+
+
+def register(svc: Service, enrol: str, inv: str) -> tuple[int, str]:
+    status, _, body = svc.request("POST", "/agent/v1/register", body=inv, token=enrol)
+    assert status == 201, body
+    pairs = parse_pairs(body)
+    return int(pairs["node_id"]), pairs["node_token"]
+
+
+def test_admin_and_agent_flow(service: Service) -> None:
+    svc = service
+    admin = svc.login()
+    enrol = make_deployment(svc, admin, "lab", "dual-node")
+
+    # Global parameters: the deployment file's rules, with its messages.
+    status, err = svc.json(
+        "PUT", "/api/deployments/lab/params", token=admin,
+        json_body={"controller_address": "10.0.0.300"},
+    )  # fmt: skip
+    assert status == 400 and "controller_address" in err["error"], err
+    assert "IPv4" in err["error"]
+    status, err = svc.json(
+        "PUT", "/api/deployments/lab/params", token=admin,
+        json_body={"fixed_range": "10.0.0.0/8", "floating_range": "10.1.0.0/16"},
+    )  # fmt: skip
+    assert status == 400 and "overlaps" in err["error"], err
+    status, err = svc.json(
+        "PUT", "/api/deployments/lab/params", token=admin, json_body={"hostname": "x"}
+    )
+    assert status == 400 and "per-node" in err["error"]
+    status, dep = svc.json("PUT", "/api/deployments/lab/params", token=admin, json_body=PARAMS)
+    assert status == 200, dep
+    # Secrets are never listed back in full.
+    status, _, raw = svc.request("GET", "/api/deployments/lab", token=admin)
+    for secret in SECRETS.values():
+        assert secret.encode() not in raw
+        assert json.dumps(secret)[1:-1].encode() not in raw
+    dep = json.loads(raw)
+    assert dep["params"]["nova_db_password"] == {**dep["params"]["nova_db_password"],
+                                                 "value": "********", "set": True}  # fmt: skip
+    assert dep["params"]["controller_address"]["value"] == "10.0.0.10"
+
+    # Two nodes register their inventory: one with vmx and a free disk, one with neither.
+    a_id, a_tok = register(svc, enrol, inventory("ctl", ["52:54:00:00:00:0a", "52:54:00:00:01:0a"]))
+    b_id, b_tok = register(
+        svc, enrol,
+        inventory("cmp", ["52:54:00:00:00:0b", "52:54:00:00:01:0b"], virt="none",
+                  disks=("sda 20971520 used",)),
+    )  # fmt: skip
+    status, nodes = svc.json("GET", "/api/deployments/lab/nodes", token=admin)
+    assert [n["hostname"] for n in nodes] == ["ctl", "cmp"]
+    assert nodes[0]["inventory"]["virt"] == "vmx" and nodes[1]["inventory"]["virt"] == "none"
+    assert nodes[0]["inventory"]["nics"][1] == {
+        "name": "eth1", "mac": "52:54:00:00:01:0a", "state": "up",
+    }  # fmt: skip
+    assert nodes[0]["inventory"]["disks"][1] == {"name": "sdb", "size_mb": 10240, "free": True}
+    assert nodes[0]["inventory"]["mem_mb"] == 8192
+
+    # Before roles: the node waits.
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{b_id}/assignment", token=b_tok)
+    assert status == 200 and parse_pairs(body)["state"] == "unassigned"
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{b_id}/answers", token=b_tok)
+    assert status == 409 and b"error=" in body
+
+    # Fitness: volume needs a free disk; the architecture's node counts hold.
+    cnv = ["controller", "network", "volume"]
+    path_b = f"/api/deployments/lab/nodes/{b_id}/roles"
+    status, err = svc.json("PUT", path_b, token=admin, json_body={"roles": cnv})
+    assert status == 409 and "free disk" in err["error"], err
+    status, err = svc.json("PUT", path_b, token=admin, json_body={"roles": ["controller"]})
+    assert status == 409 and "dual-node nodes are" in err["error"], err
+    status, node_a = svc.json(
+        "PUT", f"/api/deployments/lab/nodes/{a_id}/roles", token=admin, json_body={"roles": cnv}
+    )
+    assert status == 200, node_a
+    assert node_a["answers"]["volume_device"] == "/dev/sdb"
+    assert node_a["answers"]["flat_interface"] == "eth1"
+    status, err = svc.json("PUT", path_b, token=admin, json_body={"roles": cnv})
+    assert status == 409 and "already" in err["error"], err
+    # Compute without vmx/svm falls back to qemu and says so; kvm is refused.
+    status, err = svc.json(
+        "PUT", path_b, token=admin,
+        json_body={"roles": ["compute"], "answers": {"libvirt_type": "kvm"}},
+    )  # fmt: skip
+    assert status == 409 and "vmx" in err["error"], err
+    status, node_b = svc.json("PUT", path_b, token=admin, json_body={"roles": ["compute"]})
+    assert status == 200, node_b
+    assert node_b["answers"]["libvirt_type"] == "qemu"
+    assert any("qemu" in n and "vmx/svm" in n for n in node_b["notes"]), node_b["notes"]
+
+    # The node's answers: global parameters injected, its own filled in, in sh quoting.
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{b_id}/assignment", token=b_tok)
+    assert parse_pairs(body) == {"state": "ready", "roles": "compute"}
+    status, headers, body = svc.request("GET", f"/agent/v1/nodes/{b_id}/answers", token=b_tok)
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+    answers = parse_pairs(body)
+    assert answers["roles"] == "compute"
+    assert answers["hostname"] == "cmp" and answers["libvirt_type"] == "qemu"
+    assert answers["nova_db_password"] == SECRETS["nova_db_password"]
+    assert answers["controller_address"] == "10.0.0.10"
+    assert "mysql_root_password" not in answers  # a compute node does not get the DB root
+    require_tool_or_skip("dash")
+    sourced = subprocess.run(
+        ["dash", "-c", '. /dev/stdin; printf "%s|%s" "$nova_db_password" "$roles"'],
+        input=body.decode(), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert sourced.stdout == SECRETS["nova_db_password"] + "|compute"
+
+    # Progress: the agent's structured lines move the node's state.
+    lines = (
+        "STACKOPS step=1/2 role=compute name=packages status=ok t=3.1s\n"
+        "STACKOPS step=2/2 role=compute name=nova-conf status=ok t=0.4s\n"
+    )
+    status, _, body = svc.request(
+        "POST", f"/agent/v1/nodes/{b_id}/progress", body=lines, token=b_tok
+    )
+    assert status == 200 and parse_pairs(body) == {"lines": "2"}
+    status, node = svc.json("GET", f"/api/deployments/lab/nodes/{b_id}", token=admin)
+    assert node["state"] == "configuring" and node["step"] == "2/2 compute nova-conf ok"
+    svc.request(
+        "POST", f"/agent/v1/nodes/{b_id}/progress", token=b_tok,
+        body="STACKOPS-FIRSTBOOT done roles=compute\n",
+    )  # fmt: skip
+    status, node = svc.json("GET", f"/api/deployments/lab/nodes/{b_id}", token=admin)
+    assert node["state"] == "done"
+    assert [e["line"] for e in node["events"] if e["kind"] in ("step", "done")] == [
+        *lines.splitlines(), "STACKOPS-FIRSTBOOT done roles=compute",
+    ]  # fmt: skip
+    # A node that is done keeps its roles.
+    status, err = svc.json("PUT", path_b, token=admin, json_body={"roles": []})
+    assert status == 409
+
+    # Export: a deployment.yaml that the build's loader accepts, without the secrets.
+    status, headers, body = svc.request("GET", "/api/deployments/lab/export", token=admin)
+    assert status == 200, body
+    text = body.decode()
+    for secret in SECRETS.values():
+        assert secret not in text
+    roleset = load_roles(Path(__file__).resolve().parents[2])
+    loaded = check_deployment(text, roleset)
+    assert loaded.architecture == "dual-node"
+    assert [(n.name, n.roles) for n in loaded.nodes] == [
+        ("ctl", ("controller", "network", "volume")), ("cmp", ("compute",)),
+    ]  # fmt: skip
+    assert dict(loaded.nodes[1].answers)["libvirt_type"] == "qemu"
+    assert dict(loaded.answers)["controller_address"] == "10.0.0.10"
+    # The CLI export with secrets: the same loader, passwords included, file 0600.
+    out = Path(svc.log).with_name("deployment.yaml")
+    cli("installer", "deployment", "export", "lab", "--with-secrets", "-o", str(out), db=svc.db)
+    assert out.stat().st_mode & 0o777 == 0o600
+    full = check_deployment(out.read_text(), roleset)
+    assert dict(full.answers)["nova_db_password"] == SECRETS["nova_db_password"]
+
+
+def test_auth_failures(service: Service) -> None:
+    svc = service
+    # No session: 401 on every admin route; a wrong password too.
+    for method, path in [("GET", "/api/deployments"), ("GET", "/api/whoami"),
+                         ("GET", "/api/deployments/x/export")]:  # fmt: skip
+        status, err = svc.json(method, path)
+        assert status == 401 and err["error"], (path, err)
+    status, err = svc.json("GET", "/api/deployments", token="forged-session-token")
+    assert status == 401
+    status, err = svc.json(
+        "POST", "/api/login", json_body={"username": ADMIN, "password": "wrong password"}
+    )
+    assert status == 401 and err["error"] == "wrong user name or password"
+    status, err = svc.json("POST", "/api/login", json_body={"username": "nobody", "password": "x"})
+    assert status == 401 and err["error"] == "wrong user name or password"
+
+    admin = svc.login()
+    enrol_a = make_deployment(svc, admin, "alpha", "multi-node")
+    enrol_b = make_deployment(svc, admin, "beta", "multi-node")
+    inv1 = inventory("n1", ["52:54:00:00:00:01"])
+    # Registration needs a deployment's enrolment token.
+    status, _, body = svc.request("POST", "/agent/v1/register", body=inv1)
+    assert status == 401 and body.startswith(b"error='no enrolment token")
+    status, _, body = svc.request("POST", "/agent/v1/register", body=inv1, token="guessed")
+    assert status == 401 and b"not any deployment" in body
+    n1, t1 = register(svc, enrol_a, inv1)
+    n2, t2 = register(svc, enrol_a, inventory("n2", ["52:54:00:00:00:02"]))
+    n3, t3 = register(svc, enrol_b, inventory("n3", ["52:54:00:00:00:03"]))
+    svc.json("PUT", "/api/deployments/alpha/params", token=admin, json_body=PARAMS)
+    for node, roles in ((n1, "controller"), (n2, "compute")):
+        status, data = svc.json(
+            "PUT", f"/api/deployments/alpha/nodes/{node}/roles", token=admin,
+            json_body={"roles": [roles]},
+        )  # fmt: skip
+        assert status == 200, data
+
+    # A node reads only its own answers.
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{n2}/answers", token=t2)
+    assert status == 200 and b"nova_db_password=" in body
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{n2}/answers", token=t1)
+    assert status == 403 and b"another node" in body and b"nova_db_password" not in body
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{n2}/answers", token=t3)
+    assert status == 403  # a node of the other deployment
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{n2}/answers")
+    assert status == 401 and b"no node token" in body
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{n2}/answers", token=enrol_a)
+    assert status == 401  # the enrolment token is not a node token
+    status, _, body = svc.request(
+        "POST", f"/agent/v1/nodes/{n1}/progress", token=t2,
+        body="STACKOPS-FIRSTBOOT done roles=controller\n",
+    )  # fmt: skip
+    assert status == 403
+    # The admin sees a deployment's nodes only under that deployment.
+    status, err = svc.json("GET", f"/api/deployments/beta/nodes/{n1}", token=admin)
+    assert status == 404 and "beta" in err["error"]
+    status, err = svc.json(
+        "PUT", f"/api/deployments/beta/nodes/{n2}/roles", token=admin,
+        json_body={"roles": ["compute"]},
+    )  # fmt: skip
+    assert status == 404
+    # Registering again (same MAC) gives a new token; the old one stops working.
+    n1b, t1b = register(svc, enrol_a, inv1)
+    assert n1b == n1 and t1b != t1
+    status, _, _ = svc.request("GET", f"/agent/v1/nodes/{n1}/assignment", token=t1)
+    assert status == 401
+    # A rotated enrolment token locks out discs with the old one.
+    status, data = svc.json("POST", "/api/deployments/alpha/token", token=admin)
+    status, _, _ = svc.request("POST", "/agent/v1/register", body=inv1, token=enrol_a)
+    assert status == 401
+    register(svc, data["enrolment_token"], inv1)
+    # Logging out ends the session.
+    status, _ = svc.json("POST", "/api/logout", token=admin)
+    assert status == 200
+    status, _ = svc.json("GET", "/api/deployments", token=admin)
+    assert status == 401
+
+
+def _raw(svc: Service, data: bytes) -> int:
+    """Send raw bytes; the status code of the answer (0: connection closed without one)."""
+    with socket.create_connection(("127.0.0.1", svc.port), timeout=30) as s:
+        s.sendall(data)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    if not reply.startswith(b"HTTP/"):
+        return 0
+    return int(reply.split(b" ", 2)[1])
+
+
+def test_malformed_and_oversized_requests(service: Service) -> None:
+    svc = service
+    admin = svc.login()
+    enrol = make_deployment(svc, admin, "lab", "single-node")
+    node, ntok = register(svc, enrol, inventory("n1", ["52:54:00:00:00:01"]))
+    cases = [
+        # (method, path, body, headers, token, expected status, words in the error)
+        ("POST", "/api/login", "{not json", {"Content-Type": "application/json"}, None, 400,
+         "malformed JSON"),
+        ("POST", "/api/login", "[1, 2]", {"Content-Type": "application/json"}, None, 400,
+         "object"),
+        ("POST", "/api/login", '{"username": 1}', {"Content-Type": "application/json"}, None,
+         400, "username"),
+        ("POST", "/api/login", '{"username": "a", "password": "b"}',
+         {"Content-Type": "text/plain"}, None, 400, "application/json"),
+        ("POST", "/api/deployments", b"\xff\xfe", {"Content-Type": "application/json"}, admin,
+         400, "UTF-8"),
+        ("POST", "/api/deployments", '{"name": "Bad Name!", "architecture": "single-node"}',
+         {"Content-Type": "application/json"}, admin, 400, "name"),
+        ("POST", "/api/deployments", '{"name": "ok", "architecture": "twelve-node"}',
+         {"Content-Type": "application/json"}, admin, 400, "architecture"),
+        ("POST", "/api/deployments", '{"name": "lab", "architecture": "single-node"}',
+         {"Content-Type": "application/json"}, admin, 409, "exists"),
+        ("PUT", "/api/deployments/lab/params", '{"network_size": "many"}',
+         {"Content-Type": "application/json"}, admin, 400, "network_size"),
+        ("PUT", "/api/deployments/lab/params", '{"nope": "1"}',
+         {"Content-Type": "application/json"}, admin, 400, "unknown parameter"),
+        ("PUT", "/api/deployments/lab/params", '{"project": ["a"]}',
+         {"Content-Type": "application/json"}, admin, 400, "string"),
+        ("PUT", f"/api/deployments/lab/nodes/{node}/roles", '{"roles": "compute"}',
+         {"Content-Type": "application/json"}, admin, 400, "list"),
+        ("PUT", f"/api/deployments/lab/nodes/{node}/roles", '{"roles": ["web"]}',
+         {"Content-Type": "application/json"}, admin, 400, "unknown role"),
+        ("PUT", f"/api/deployments/lab/nodes/{node}/roles",
+         '{"roles": ["compute", "compute"]}', {"Content-Type": "application/json"}, admin, 400,
+         "twice"),
+        ("PUT", f"/api/deployments/lab/nodes/{node}/roles",
+         '{"roles": [], "answers": {"mysql_root_password": "x"}}',
+         {"Content-Type": "application/json"}, admin, 400, "per-node"),
+        ("GET", "/api/deployments/nope", None, {}, admin, 404, "no deployment"),
+        ("GET", "/api/deployments/lab/nodes/99999", None, {}, admin, 404, "no node"),
+        ("GET", "/api/nothing-here", None, {}, admin, 404, "no such path"),
+        ("DELETE", "/api/deployments/lab", None, {}, admin, 405, "not allowed"),
+        ("POST", "/api/login", "x" * 70000, {"Content-Type": "application/json"}, None, 413,
+         "at most"),
+        ("POST", "/agent/v1/register", "hostname=a\n" * 2000, {}, enrol, 413, "at most"),
+        ("POST", "/agent/v1/register", "no equals sign\n", {}, enrol, 400, "key=value"),
+        ("POST", "/agent/v1/register", "hostname='unterminated\n", {}, enrol, 400, "quoting"),
+        ("POST", "/agent/v1/register", "hostname=a\ncpus=2\n", {}, enrol, 400,
+         "no network interface"),
+        ("POST", "/agent/v1/register", "nic=eth0 zz:zz:zz:zz:zz:zz up\n", {}, enrol, 400,
+         "nic"),
+        ("POST", "/agent/v1/register", "nic=eth0 52:54:00:00:00:09 up\nshell=rm -rf /\n", {},
+         enrol, 400, "unknown key"),
+        ("POST", "/agent/v1/register", "hostname=bad_host!\nnic=eth0 52:54:00:00:00:09 up\n",
+         {}, enrol, 400, "hostname"),
+        ("POST", "/agent/v1/register", "cpus=-1\nnic=eth0 52:54:00:00:00:09 up\n", {}, enrol,
+         400, "cpus"),
+        ("POST", "/agent/v1/register", "hostname=a\x01b\n", {}, enrol, 400, "control"),
+        ("POST", f"/agent/v1/nodes/{node}/progress", "rm -rf /\n", {}, ntok, 400,
+         "not an agent progress line"),
+        ("POST", f"/agent/v1/nodes/{node}/progress", "", {}, ntok, 400, "no progress"),
+        ("POST", f"/agent/v1/nodes/{node}/progress", "STACKOPS x\n" * 300, {}, ntok, 400,
+         "lines"),
+        ("GET", "/agent/v1/nodes/../../etc/passwd/answers", None, {}, ntok, 404, "no such"),
+    ]  # fmt: skip
+    for method, path, body, headers, token, want, words in cases:
+        status, h, raw = svc.request(method, path, body=body, headers=headers, token=token)
+        text = raw.decode(errors="replace")
+        assert status == want, (method, path, status, text)
+        assert "error" in text and words in text, (method, path, text)
+    # No Content-Length / chunked: 411 / 400; a broken request line: 400; never a 500.
+    head = b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    assert _raw(svc, head + b"\r\n") == 411
+    assert _raw(svc, head + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n") == 400
+    assert _raw(svc, head + b"Content-Length: 9999999999999999999999\r\n\r\n") == 413
+    assert _raw(svc, b"GET /api/whoami HTTP/x.y\r\n\r\n") == 400
+    assert _raw(svc, b"GARBAGE\r\n\r\n") == 400
+    assert _raw(svc, b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n") in (400, 414)
+    # Random bytes at every endpoint: a 4xx every time.
+    rng = random.Random(7)
+    paths = ["/api/login", "/api/deployments", "/api/deployments/lab/params",
+             "/agent/v1/register", f"/agent/v1/nodes/{node}/progress"]  # fmt: skip
+    for i in range(60):
+        blob = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+        path = paths[i % len(paths)]
+        method = "PUT" if path.endswith("params") else "POST"
+        tok = admin if path.startswith("/api/") else (enrol if "register" in path else ntok)
+        ctype = rng.choice(["application/json", "text/plain"])
+        status, _, _ = svc.request(
+            method, path, body=blob, token=tok, headers={"Content-Type": ctype}
+        )
+        assert 400 <= status < 500, (path, blob, status)
+    assert "Traceback" not in svc.log.read_text()
+
+
+def test_restart_loses_nothing(service: Service) -> None:
+    svc = service
+    admin = svc.login()
+    enrol = make_deployment(svc, admin, "lab", "single-node")
+    svc.json("PUT", "/api/deployments/lab/params", token=admin, json_body=PARAMS)
+    node, ntok = register(svc, enrol, inventory("aio", ["52:54:00:00:00:01", "52:54:00:00:00:02"]))
+    status, _ = svc.json(
+        "PUT", f"/api/deployments/lab/nodes/{node}/roles", token=admin,
+        json_body={"roles": ["controller", "network", "volume", "compute"]},
+    )  # fmt: skip
+    assert status == 200
+    svc.request(
+        "POST", f"/agent/v1/nodes/{node}/progress", token=ntok,
+        body="STACKOPS step=1/9 role=controller name=mysql status=ok t=2.0s\n",
+    )  # fmt: skip
+    status, before = svc.json("GET", "/api/deployments/lab", token=admin)
+    _, _, answers_before = svc.request("GET", f"/agent/v1/nodes/{node}/answers", token=ntok)
+
+    svc.restart()
+    # The same session, node token and enrolment token still work; every record is there.
+    status, after = svc.json("GET", "/api/deployments/lab", token=admin)
+    assert status == 200
+    for n in before["nodes"] + after["nodes"]:
+        n.pop("last_seen")
+        n.pop("fetched_at")
+        n["state"] = "*"
+    assert after["nodes"] == before["nodes"]
+    assert after["params"] == before["params"]
+    _, _, answers_after = svc.request("GET", f"/agent/v1/nodes/{node}/answers", token=ntok)
+    assert answers_after == answers_before
+    status, n = svc.json("GET", f"/api/deployments/lab/nodes/{node}", token=admin)
+    assert [e["line"] for e in n["events"] if e["kind"] == "step"] == [
+        "STACKOPS step=1/9 role=controller name=mysql status=ok t=2.0s"
+    ]
+    assert register(svc, enrol, inventory("aio", ["52:54:00:00:00:01"]))[0] == node
+    # The migrations ran once.
+    assert "applied migration 1" not in Path(svc.log).read_text().split("listening")[-1]
+
+
+def test_cli_operations(service: Service) -> None:
+    """The CLI's subcommands over the same database as the running service."""
+    svc = service
+    out = cli("installer", "deployment", "create", "cli-lab", "-a", "dual-node", "--json",
+              db=svc.db).stdout  # fmt: skip
+    enrol = json.loads(out)["enrolment_token"]
+    listing = cli("installer", "deployment", "list", db=svc.db).stdout
+    assert "cli-lab" in listing and "dual-node" in listing
+    bad = cli("installer", "deployment", "set", "cli-lab", "floating_range=10.0.0.0",
+              db=svc.db, check=False)  # fmt: skip
+    assert bad.returncode == 1 and bad.stderr.startswith("error: floating_range")
+    cli("installer", "deployment", "set", "cli-lab",
+        *(f"{k}={v}" for k, v in PARAMS.items()), db=svc.db)  # fmt: skip
+    shown = cli("installer", "deployment", "show", "cli-lab", db=svc.db).stdout
+    assert "********" in shown and SECRETS["rabbit_password"] not in shown
+    node, _ = register(svc, enrol, inventory("cmp1", ["52:54:00:00:00:0c"], virt="svm"))
+    res = cli("installer", "node", "assign", "cli-lab", "cmp1", "--roles", "compute",
+              "--set", "flat_interface=eth0", db=svc.db)  # fmt: skip
+    assert "flat_interface = eth0" in res.stdout and "shares eth0" in res.stdout
+    listed = json.loads(cli("installer", "node", "list", "cli-lab", "--json", db=svc.db).stdout)
+    assert listed[0]["roles"] == ["compute"] and listed[0]["inventory"]["virt"] == "svm"
+    # ...and the service sees what the CLI did.
+    admin = svc.login()
+    status, n = svc.json("GET", f"/api/deployments/cli-lab/nodes/{node}", token=admin)
+    assert n["roles"] == ["compute"]
+    missing = cli("installer", "node", "show", "cli-lab", "nope", db=svc.db, check=False)
+    assert missing.returncode == 1 and "no node 'nope'" in missing.stderr
+    dup = cli("installer", "admin", "create", ADMIN, "--password-stdin", db=svc.db,
+              stdin="another password", check=False)  # fmt: skip
+    assert dup.returncode == 1 and "exists" in dup.stderr
