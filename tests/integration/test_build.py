@@ -1,0 +1,252 @@
+"""`distro-builder build`: checked preseeds, menus per flavor, the initrd, reproducibility.
+
+Real tools: debconf-set-selections (--checkonly), openssl (crypt), genisoimage (a txt.cfg-flavored
+base), zcat + cpio (the appended initrd), the CLI as a process.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from distro_builder.build import BuildOptions, build_iso, load_inputs, render_seeds
+from distro_builder.errors import ConfigError
+from distro_builder.media.initrd import list_initrd
+from distro_builder.media.iso import IsoImage
+from distro_builder.media.layout import detect_flavor, read_boot_menu
+from distro_builder.seed.check import check_preseed
+from distro_builder.seed.crypt import sha512_crypt
+from tests.helpers import require_tool_or_skip
+
+pytestmark = pytest.mark.integration
+
+DEPLOYMENT = """\
+architecture: multi-node
+answers:
+  controller_address: 10.0.0.1
+  mysql_root_password: "r00t'pw"
+  nova_db_password: n0va
+  rabbit_password: r4bbit
+  admin_password: adm1n
+  floating_range: 172.16.0.0/28
+system:
+  username: ops
+  password: correct-horse
+"""
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "distro_builder", *args],
+        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("dep") / "deployment.yaml"
+    path.write_text(DEPLOYMENT)
+    return path
+
+
+def test_sha512_crypt_reference_vector() -> None:
+    require_tool_or_skip("openssl")
+    # The reference vector of the SHA-crypt specification (Drepper).
+    assert sha512_crypt("Hello world!", "saltstring") == (
+        "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbY"
+        "EdFCoEOfaS35inz1"
+    )
+
+
+def test_checker_rejects_bad_lines() -> None:
+    require_tool_or_skip("debconf-set-selections")
+    check_preseed("d-i a/b string x\n", "ok.seed")
+    with pytest.raises(ConfigError, match="bad.seed.*parse error"):
+        check_preseed("d-i a/b string x\nbad\n", "bad.seed")
+    with pytest.raises(ConfigError, match="Unknown type"):  # exit 0 but a warning: rejected
+        check_preseed("d-i a/b bogus x\n", "warn.seed")
+
+
+@pytest.mark.parametrize("with_deployment", [False, True])
+@pytest.mark.parametrize("unsigned", [True, False])
+def test_every_entry_of_every_architecture_passes_checkonly(
+    data_dir: Path, demo_base: Path, deployment: Path, with_deployment: bool, unsigned: bool
+) -> None:
+    require_tool_or_skip("debconf-set-selections", "openssl")
+    inputs = load_inputs(data_dir, deployment if with_deployment else None)
+    with IsoImage(demo_base) as image:
+        flavor = detect_flavor(image)
+    entries, seeds = render_seeds(inputs, flavor, allow_unauthenticated=unsigned)  # checks each
+    names = {e.name for e in entries}
+    for arch in inputs.roleset.architectures:
+        assert {n.name for n in arch.nodes} <= names
+    for seed in seeds:
+        text = seed.text
+        pkgs = " ".join(f"stackops-{r}" for r in seed.entry.roles) or "stackops-agent"
+        assert f"d-i pkgsel/include string {pkgs}\n" in text
+        assert ("allow_unauthenticated boolean true" in text) == unsigned
+        assert ("mysql-server/root_password password" in text) == ("controller" in seed.entry.roles)
+        if with_deployment:
+            assert "correct-horse" not in text
+            assert "d-i passwd/user-password-crypted password $6$" in text
+            if seed.entry.roles:
+                assert seed.unanswered == ()  # zero-touch
+            if "controller" in seed.entry.roles:
+                assert "mysql-server/root_password password r00t'pw\n" in text
+                assert "WARNING: plaintext secret on the disc" in text
+        else:
+            assert "user-password-crypted" not in text
+
+
+def test_preseed_command_prints_a_checked_preseed(deployment: Path) -> None:
+    require_tool_or_skip("debconf-set-selections", "openssl")
+    out = _cli("preseed", "--entry", "compute", "--deployment", str(deployment))
+    assert out.returncode == 0, out.stderr
+    assert "d-i stackops/controller_address string 10.0.0.1" in out.stdout
+    assert "stackops/mysql_root_password" not in out.stdout  # compute does not need it
+    bad = _cli("preseed", "--entry", "storage")
+    assert bad.returncode == 1 and "no boot entry 'storage'" in bad.stderr
+    assert "hint: entries: all-in-one," in bad.stderr
+
+
+def test_deployment_errors_stop_the_build_before_slow_work(tmp_path: Path, demo_base: Path) -> None:
+    dep = tmp_path / "d.yaml"
+    dep.write_text(DEPLOYMENT.replace("  controller_address: 10.0.0.1\n", ""))
+    out = tmp_path / "out.iso"
+    proc = _cli("build", "--base", str(demo_base), "-o", str(out), "--no-packages",
+                "--deployment", str(dep))  # fmt: skip
+    assert proc.returncode == 1
+    assert "d.yaml:1: architecture: network needs controller_address" in proc.stderr
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, demo_base: Path) -> Path:
+    require_tool_or_skip("debconf-set-selections")
+    out = tmp_path_factory.mktemp("built") / "stackops.iso"
+    opts = BuildOptions(base=demo_base, output=out, packages=False, source_date_epoch=1300000000,
+                        default_entry="compute", timeout=30)  # fmt: skip
+    build_iso(data_dir, opts)
+    return out
+
+
+def test_lucid_menu(built: Path, demo_base: Path) -> None:
+    with IsoImage(built) as image:
+        menu = read_boot_menu(image)
+        text_cfg = image.read_text("/isolinux/text.cfg") or ""
+        assert image.read_text("/isolinux/lang") == "en\n"
+        assert image.lookup("/isolinux/txt.cfg") is None
+    assert menu.default == "compute" and menu.timeout == 300
+    assert menu.gfxboot == "bootlogo" and menu.serial is None  # not a QA disc
+    by_label = {e.label: e for e in menu.entries}
+    compute = by_label["compute"]
+    assert compute.menu_label == "Install StackOps compute node"
+    assert compute.append.split() == [
+        "file=/cdrom/preseed/stackops-compute.seed", "stackops/roles=compute", "locale=en_US",
+        "console-setup/ask_detect=false", "console-setup/layoutcode=us",
+        "initrd=/install/initrd.gz", "quiet", "---",
+    ]  # fmt: skip
+    assert by_label["all-in-one"].menu_label == "Install StackOps all-in-one"
+    assert "stackops/roles=controller,network,volume,compute" in by_label["all-in-one"].append
+    assert "install" in by_label and by_label["install"].menu_label == "Install Ubuntu Server"
+    assert by_label["compute-expert"].submenu == "Advanced options"
+    assert "priority=low" in by_label["compute-expert"].append
+    assert text_cfg.count("\ndefault ") + text_cfg.startswith("default ") == 1
+
+
+def test_initrd_unpacks_to_the_original_files_plus_ours(
+    built: Path, demo_base: Path, tmp_path: Path
+) -> None:
+    require_tool_or_skip("cpio", "zcat")
+    with IsoImage(demo_base) as image:
+        original = image.read("/install/initrd.gz")
+    with IsoImage(built) as image:
+        new = image.read("/install/initrd.gz")
+    assert new.startswith(original)
+    listings = []
+    for data in (original, new[len(original) :]):
+        part = tmp_path / "part.gz"
+        part.write_bytes(data)
+        proc = subprocess.run(f"zcat {part} | cpio -it --quiet", shell=True, capture_output=True,
+                              text=True, check=True)  # fmt: skip
+        listings.append(proc.stdout.split())
+    ours = {"preseed.cfg", "stackops", "stackops/early.sh", "stackops/late.sh",
+            "stackops/questions", "stackops/stackops.templates"}  # fmt: skip
+    assert set(listings[1]) == ours
+    assert sorted(list_initrd(new)) == sorted(n for n in listings[0] + listings[1] if n != ".")
+    extract = tmp_path / "x"
+    extract.mkdir()
+    subprocess.run(f"zcat {part} | cpio -id --quiet", shell=True, cwd=extract, check=True)
+    assert (
+        "preseed/early_command string sh /stackops/early.sh"
+        in (extract / "preseed.cfg").read_text()
+    )
+    assert os.access(extract / "stackops" / "late.sh", os.X_OK)
+    assert gzip.decompress(new[len(original) :])  # a gzip member of its own
+
+
+def test_build_is_reproducible_and_writes_sums(built: Path, data_dir: Path, demo_base: Path,
+                                               tmp_path: Path) -> None:  # fmt: skip
+    again = tmp_path / "stackops.iso"
+    opts = BuildOptions(base=demo_base, output=again, packages=False, source_date_epoch=1300000000,
+                        default_entry="compute", timeout=30)  # fmt: skip
+    build_iso(data_dir, opts)
+    assert again.read_bytes() == built.read_bytes()
+    sums = (built.parent / "SHA256SUMS").read_text().split()
+    import hashlib
+
+    assert sums == [hashlib.sha256(built.read_bytes()).hexdigest(), "stackops.iso"]
+    manifest = (built.parent / "stackops.iso.build.json").read_text()
+    with IsoImage(built) as image:
+        assert image.read_text("/.disk/stackops-build.json") == manifest
+    assert '"roles/compute.yaml"' in manifest
+
+
+@pytest.fixture(scope="module")
+def txt_base(tmp_path_factory: pytest.TempPathFactory, demo_base: Path) -> Path:
+    """A 10.10+-flavored base: txt.cfg/adtxt.cfg instead of text.cfg/adtext.cfg."""
+    require_tool_or_skip("xorriso", "genisoimage")
+    root = tmp_path_factory.mktemp("txt")
+    tree = root / "tree"
+    subprocess.run(["xorriso", "-osirrox", "on", "-indev", str(demo_base), "-extract", "/",
+                    str(tree)], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(["chmod", "-R", "u+w", str(tree)], check=True)
+    iso = tree / "isolinux"
+    (iso / "text.cfg").rename(iso / "txt.cfg")
+    (iso / "adtext.cfg").rename(iso / "adtxt.cfg")
+    for name in ("menu.cfg",):
+        p = iso / name
+        p.write_text(p.read_text().replace("text.cfg", "txt.cfg").replace("adtxt.cfg", "adtxt.cfg")
+                     .replace("adtext.cfg", "adtxt.cfg"))  # fmt: skip
+    shutil.rmtree(tree / "isolinux" / "boot.cat", ignore_errors=True)
+    (tree / "isolinux" / "boot.cat").unlink(missing_ok=True)
+    out = root / "txt-base.iso"
+    subprocess.run([
+        "genisoimage", "-quiet", "-r", "-J", "-l", "-V", "Ubuntu-Server 10.10 amd64",
+        "-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat", "-no-emul-boot",
+        "-boot-load-size", "4", "-boot-info-table", "-o", str(out), str(tree),
+    ], check=True)  # fmt: skip
+    return out
+
+
+def test_txt_flavor_menu_and_serial_console(txt_base: Path, data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "txt.iso"
+    build_iso(data_dir, BuildOptions(base=txt_base, output=out, packages=False,
+                                     serial_console=True))  # fmt: skip
+    with IsoImage(out) as image:
+        assert detect_flavor(image).menu_style == "txt"
+        assert image.lookup("/isolinux/text.cfg") is None
+        menu = read_boot_menu(image)
+        txt = image.read_text("/isolinux/txt.cfg") or ""
+    assert "label all-in-one" in txt and "Install Ubuntu Server" in txt
+    assert menu.serial == "0 115200" and menu.gfxboot is None and menu.ui == "menu.c32"
+    compute = next(e for e in menu.entries if e.label == "compute")
+    assert compute.append.endswith("--- console=ttyS0,115200n8")
+    assert " quiet " not in compute.append
+    assert any(e.label == "network-expert" for e in menu.entries)

@@ -1,0 +1,140 @@
+"""roles/ and deployment files: the real data loads; every bad input names file, line and key."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from distro_builder.config.deployment import load_deployment
+from distro_builder.config.roles import load_roles, validate_value
+from distro_builder.errors import ConfigError
+from distro_builder.model import Question
+from distro_builder.seed.preseed import boot_entries
+
+
+def _no_hash(password: str, source: str) -> str:
+    raise AssertionError("no login password in this deployment")
+
+
+@pytest.fixture
+def roles_copy(tmp_path: Path, data_dir: Path) -> Path:
+    shutil.copytree(data_dir / "roles", tmp_path / "roles")
+    return tmp_path
+
+
+def test_real_roles_and_entries(data_dir: Path) -> None:
+    rs = load_roles(data_dir)
+    assert [r.name for r in rs.roles] == ["controller", "network", "volume", "compute"]
+    assert [e.name for e in boot_entries(rs)] == [
+        "all-in-one", "cloud-controller", "controller", "network", "volume", "compute",
+        "first-boot",
+    ]  # fmt: skip
+    keys = {q.key for q in rs.questions_for(("compute",))}
+    assert {"controller_address", "flat_interface", "libvirt_type"} <= keys
+    assert "controller_address" not in {q.key for q in rs.questions_for(("controller",))}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("compute.yaml", "services:", "servcies:"), "compute.yaml: unknown key servcies"),
+        (("compute.yaml", "includes: [base]", "includes: [bsae]"), "unknown role 'bsae'"),
+        (("base.yaml", "abstract: true", "abstract: true\nincludes: [compute]"), "include cycle"),
+        (("compute.yaml", "type: choice", "type: colour"), "unknown type 'colour'"),
+        (("network.yaml", "default: eth1", "default: eth2"), "defined differently"),
+        (("architectures.yaml", "roles: [compute]}", "roles: [storage]}"), "unknown role"),
+    ],
+)
+def test_role_errors_name_file_and_key(roles_copy: Path, edit: tuple[str, str, str],
+                                       message: str) -> None:  # fmt: skip
+    name, old, new = edit
+    path = roles_copy / "roles" / name
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError, match=message):
+        load_roles(roles_copy)
+
+
+@pytest.mark.parametrize(
+    ("qtype", "good", "bad"),
+    [
+        ("ipv4", "10.0.0.1", ["10.0.0.256", "10.0.0", "a.b.c.d", "010.0.0.1", ""]),
+        ("cidr", "192.168.100.0/24", ["192.168.100.7/24", "10.0.0.0/33", "10.0.0.0"]),
+        ("interface", "eth1", ["bad/if", "a" * 16]),
+        ("device", "/dev/sdb", ["sdb", "/dev/"]),
+        ("hostname", "node-1", ["-x", "a_b", "x" * 64]),
+    ],
+)
+def test_validation(qtype: str, good: str, bad: list[str]) -> None:
+    q = Question(key="k", type=qtype, prompt="p", description="d")
+    assert validate_value(q, good) is None
+    for value in bad:
+        assert validate_value(q, value) is not None, value
+
+
+def _deploy(tmp_path: Path, data_dir: Path, text: str) -> object:
+    path = tmp_path / "deployment.yaml"
+    path.write_text(text)
+    return load_deployment(path, load_roles(data_dir), _no_hash)
+
+
+DUAL = """\
+architecture: dual-node
+answers:
+  controller_address: 10.0.0.1
+  nova_db_password: n0va
+  rabbit_password: r4bbit
+  fixed_range: 192.168.100.0/24
+  floating_range: 172.16.0.0/28
+nodes:
+  - name: cc1
+    roles: [controller, network, volume]
+  - name: cn1
+    roles: [compute]
+    answers: {flat_interface: eth2}
+"""
+
+
+def test_good_deployment(tmp_path: Path, data_dir: Path) -> None:
+    dep = _deploy(tmp_path, data_dir, DUAL)
+    assert dep.architecture == "dual-node"  # type: ignore[attr-defined]
+    assert [n.name for n in dep.nodes] == ["cc1", "cn1"]  # type: ignore[attr-defined]
+    assert dep.plaintext_on_disc == ("nova_db_password", "rabbit_password")  # type: ignore[attr-defined]
+    entries = boot_entries(load_roles(data_dir), dep)  # type: ignore[arg-type]
+    node = next(e for e in entries if e.name == "node-cn1")
+    assert node.roles == ("compute",) and ("flat_interface", "eth2") in node.answers
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("  - name: cn1\n    roles: [compute]", "  - name: cn1\n    roles: [controller]",
+         r"deployment.yaml:12: nodes\[1\]\.roles: dual-node needs exactly one controller"),
+        ("  controller_address: 10.0.0.1\n", "",
+         r"deployment.yaml:11: nodes\[1\]\.roles: compute needs controller_address"),
+        ("10.0.0.1", "10.0.0.300", r"deployment.yaml:3: answers\.controller_address"),
+        ("  fixed_range:", "  fixd_range:", r"deployment.yaml:6: answers\.fixd_range: unknown key"),
+        ("172.16.0.0/28", "192.168.100.0/28", "overlaps fixed_range"),
+        ("{flat_interface: eth2}", "{controller_address: 10.0.0.2}",
+         r"deployment.yaml:13: nodes\[1\]\.answers\.controller_address"),
+        ("architecture: dual-node", "architecture: triple-node", "unknown reference architecture"),
+        ("  - name: cc1", "  - name: cn1", "named twice"),
+    ],
+)  # fmt: skip
+def test_deployment_errors_name_the_line(
+    tmp_path: Path, data_dir: Path, old: str, new: str, message: str
+) -> None:
+    assert old in DUAL
+    with pytest.raises(ConfigError, match=message):
+        _deploy(tmp_path, data_dir, DUAL.replace(old, new, 1))
+
+
+def test_architecture_without_nodes_still_needs_controller_address(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    with pytest.raises(ConfigError, match="architecture: network needs controller_address"):
+        _deploy(tmp_path, data_dir, "architecture: multi-node\nanswers: {rabbit_password: x}\n")
+    _deploy(tmp_path, data_dir, "architecture: single-node\nanswers: {rabbit_password: x}\n")
