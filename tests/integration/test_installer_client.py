@@ -1,0 +1,242 @@
+"""The node's Smart Installer client (installer/client/stackops-installer-client) under dash,
+bash and busybox ash, with GNU wget, against the live service on loopback: registration with a
+fake machine's inventory, waiting for roles, merging the answers, progress reports, and the
+fallbacks (unreachable service, refused token, no roles in time) that keep a boot from blocking.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import require_tool_or_skip
+from tests.integration.installer_live import ADMIN, ADMIN_PASSWORD, ROOT, Service, cli
+
+pytestmark = pytest.mark.integration
+
+CLIENT = ROOT / "installer" / "client" / "stackops-installer-client"
+SHELLS = {"dash": ["dash"], "bash": ["bash", "--posix"], "busybox-ash": ["busybox", "ash"]}
+PARAMS = {
+    "controller_address": "10.0.0.10",
+    "floating_range": "172.24.4.0/24",
+    "nova_db_password": "it's a secret",
+    "rabbit_password": "rabbit-pass-1",
+    "mysql_root_password": "mysql-root-pw",
+    "admin_password": "admin-secret",
+}
+
+
+def fake_machine(root: Path, *, vmx: bool, disks: dict[str, list[str]], nics: dict[str, str]):
+    """/proc and /sys of a machine: CPUs, memory, NICs (name -> mac), disks (-> partitions)."""
+    (root / "proc/sys/kernel").mkdir(parents=True)
+    (root / "proc/sys/kernel/hostname").write_text("node-a\n")
+    flags = "fpu vme de pse tsc msr pae" + (" vmx" if vmx else "") + " sse sse2"
+    cpu = "".join(f"processor\t: {i}\nflags\t\t: {flags}\n\n" for i in range(2))
+    (root / "proc/cpuinfo").write_text(cpu)
+    (root / "proc/meminfo").write_text("MemTotal:        2048000 kB\nMemFree: 1 kB\n")
+    parts = "major minor  #blocks  name\n\n"
+    for disk, partitions in disks.items():
+        parts += f"   8        0   10485760 {disk}\n"
+        for p in partitions:
+            parts += f"   8        1    1048576 {p}\n"
+    (root / "proc/partitions").write_text(parts)
+    (root / "proc/mounts").write_text("/dev/sda1 / ext3 rw 0 0\n")
+    (root / "proc/swaps").write_text("Filename Type Size Used Priority\n")
+    for name, mac in {"lo": "00:00:00:00:00:00", **nics}.items():
+        d = root / "sys/class/net" / name
+        d.mkdir(parents=True)
+        (d / "address").write_text(mac + "\n")
+        (d / "operstate").write_text(("unknown" if name == "lo" else "up") + "\n")
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    require_tool_or_skip("dash", "wget", "busybox", "bash")
+    tmp = tmp_path_factory.mktemp("installer")
+    url = f"sqlite:///{tmp / 'installer.sqlite'}"
+    cli("installer", "admin", "create", ADMIN, "--password-stdin", db=url, stdin=ADMIN_PASSWORD)
+    svc = Service(url, tmp / "serve.log")
+    yield svc
+    svc.stop()
+
+
+class Node:
+    """One fake node: its root, answers file and state dir; runs the client in a shell."""
+
+    def __init__(self, tmp: Path, shell: str, url: str, token: str) -> None:
+        self.tmp, self.shell = tmp, SHELLS[shell]
+        self.root = tmp / "root"
+        self.answers = tmp / "etc/stackops/answers"
+        self.answers.parent.mkdir(parents=True)
+        self.answers.write_text(
+            "# written by the installer\n"
+            "roles=''\n"
+            "public_interface='eth0'\n"
+            f"installer_url='{url}'\n"
+            f"installer_token='{token}'\n"
+        )
+        self.answers.chmod(0o600)
+
+    def run(self, *args: str, timeout: float = 90, stdin: str | None = None):
+        env = {
+            "PATH": os.environ["PATH"],
+            "STACKOPS_ROOT": str(self.root),
+            "STACKOPS_INSTALLER_STATE": str(self.tmp / "state"),
+            "TMPDIR": str(self.tmp),
+        }
+        return subprocess.run(
+            [*self.shell, str(CLIENT), "--answers", str(self.answers), *args],
+            env=env, capture_output=True, text=True, timeout=timeout, input=stdin,
+        )  # fmt: skip
+
+
+def _deployment(svc: Service, name: str) -> str:
+    admin = svc.login()
+    status, data = svc.json(
+        "POST", "/api/deployments", token=admin,
+        json_body={"name": name, "architecture": "dual-node"},
+    )  # fmt: skip
+    assert status == 201, data
+    status, _ = svc.json("PUT", f"/api/deployments/{name}/params", token=admin, json_body=PARAMS)
+    assert status == 200
+    return str(data["enrolment_token"])
+
+
+@pytest.mark.parametrize("shell", list(SHELLS))
+def test_register_wait_fetch_report(service: Service, tmp_path: Path, shell: str) -> None:
+    svc = service
+    name = f"c-{shell}"
+    enrol = _deployment(svc, name)
+    node = Node(tmp_path, shell, svc.url, enrol)
+    fake_machine(
+        node.root, vmx=False, disks={"sda": ["sda1"], "sdb": []},
+        nics={"eth0": "52:54:00:aa:00:01", "eth1": "52:54:00:aa:00:02"},
+    )  # fmt: skip
+    admin = svc.login()
+
+    # The admin assigns roles while the client waits.
+    def assign_when_registered() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            _, nodes = svc.json("GET", f"/api/deployments/{name}/nodes", token=admin)
+            if nodes:
+                time.sleep(1.5)  # let the client see "unassigned" first
+                svc.json(
+                    "PUT", f"/api/deployments/{name}/nodes/{nodes[0]['id']}/roles",
+                    token=admin, json_body={"roles": ["controller", "network", "volume"]},
+                )  # fmt: skip
+                return
+            time.sleep(0.2)
+
+    t = threading.Thread(target=assign_when_registered)
+    t.start()
+    res = node.run("run")
+    t.join()
+    assert res.returncode == 0, res.stderr
+    assert "STACKOPS-INSTALLER registered node=" in res.stdout
+    assert "state=unassigned" in res.stdout
+    assert res.stdout.rstrip().endswith("roles=controller,network,volume")
+
+    # The service saw the fake machine's inventory.
+    _, nodes = svc.json("GET", f"/api/deployments/{name}/nodes", token=admin)
+    inv = nodes[0]["inventory"]
+    assert inv["hostname"] == "node-a" and inv["cpus"] == 2 and inv["virt"] == "none"
+    assert inv["mem_mb"] == 2000
+    assert [(n["name"], n["mac"]) for n in inv["nics"]] == [
+        ("eth0", "52:54:00:aa:00:01"), ("eth1", "52:54:00:aa:00:02"),
+    ]  # fmt: skip
+    assert [(d["name"], d["free"]) for d in inv["disks"]] == [("sda", False), ("sdb", True)]
+
+    # The answers file: merged, 0600, the installer's lines kept, sourceable by sh.
+    assert node.answers.stat().st_mode & 0o777 == 0o600
+    text = node.answers.read_text()
+    assert text.count("roles=") == 1 and "installer_url=" in text
+    assert text.startswith("# written by the installer\n")
+    out = subprocess.run(
+        ["dash", "-c", '. "$1"; printf "%s|%s|%s|%s" "$roles" "$nova_db_password" '
+         '"$volume_device" "$installer_token"', "sh", str(node.answers)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert out.stdout == f"controller,network,volume|it's a secret|/dev/sdb|{enrol}"
+
+    # Progress lines, from arguments and from stdin (only STACKOPS lines are sent).
+    res = node.run("report", "STACKOPS step=1/2 role=controller name=mysql status=ok t=1.0s")
+    assert res.returncode == 0, res.stderr
+    res = node.run(
+        "report", "-",
+        stdin="noise\nSTACKOPS step=2/2 role=volume name=vg status=ok t=0.5s\n"
+        "STACKOPS-FIRSTBOOT done roles=controller,network,volume\n",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    _, n = svc.json("GET", f"/api/deployments/{name}/nodes/{nodes[0]['id']}", token=admin)
+    assert n["state"] == "done"
+    assert "noise" not in [e["line"] for e in n["events"]]
+
+    # A second run reuses the node's token (no new registration) and changes nothing.
+    res = node.run("run")
+    assert res.returncode == 0, res.stderr
+    assert "registered" not in res.stdout
+    _, nodes = svc.json("GET", f"/api/deployments/{name}/nodes", token=admin)
+    assert len(nodes) == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("shell", ["dash", "busybox-ash"])
+def test_unreachable_service_falls_back(tmp_path: Path, shell: str) -> None:
+    require_tool_or_skip("dash", "wget", "busybox")
+    node = Node(tmp_path, shell, f"http://127.0.0.1:{_closed_port()}", "some-token")
+    fake_machine(node.root, vmx=True, disks={"sda": []}, nics={"eth0": "52:54:00:aa:00:09"})
+    before = node.answers.read_text()
+    t0 = time.monotonic()
+    res = node.run("--connect-timeout", "4", "run", timeout=60)
+    took = time.monotonic() - t0
+    assert res.returncode == 3, (res.stdout, res.stderr)
+    assert "unreachable" in res.stdout and "using the local answers" in res.stdout
+    assert "cannot reach" in res.stderr
+    assert 4 <= took < 20, took  # bounded: the boot goes on
+    assert node.answers.read_text() == before
+
+
+def test_refused_token_and_no_roles_in_time(service: Service, tmp_path: Path) -> None:
+    svc = service
+    node = Node(tmp_path / "a", "dash", svc.url, "not-a-real-token")
+    fake_machine(node.root, vmx=True, disks={"sda": []}, nics={"eth0": "52:54:00:aa:00:0a"})
+    res = node.run("run")
+    assert res.returncode == 4 and "refused" in res.stderr, res.stderr
+
+    enrol = _deployment(svc, "c-timeout")
+    node = Node(tmp_path / "b", "dash", svc.url, enrol)
+    fake_machine(node.root, vmx=True, disks={"sda": []}, nics={"eth0": "52:54:00:aa:00:0b"})
+    before = node.answers.read_text()
+    t0 = time.monotonic()
+    res = node.run("--wait-timeout", "3", "run")
+    assert res.returncode == 5, (res.stdout, res.stderr)
+    assert time.monotonic() - t0 < 30
+    assert "timeout" in res.stdout and "no roles assigned within 3s" in res.stderr
+    assert node.answers.read_text() == before
+
+    # Missing settings: a usage error, not a hang.
+    node.answers.write_text("roles=''\n")
+    res = node.run("run")
+    assert res.returncode == 2 and "no installer_url" in res.stderr
+
+
+def test_client_passes_shellcheck() -> None:
+    require_tool_or_skip("shellcheck")
+    for shell in ("sh", "dash", "bash"):
+        res = subprocess.run(
+            ["shellcheck", "-s", shell, str(CLIENT)], capture_output=True, text=True
+        )
+        assert res.returncode == 0, res.stdout
