@@ -1,0 +1,160 @@
+"""The admin UI in headless Chromium (Debian's chromium + chromium-driver, driven by selenium)
+against the live service: log in, create a deployment, enter parameters, see a node register,
+assign its roles, watch its progress live.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import require_tool_or_skip
+from tests.integration.installer_live import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    Service,
+    cli,
+    inventory,
+    parse_pairs,
+)
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--window-size=1400,1000",
+)  # fmt: skip
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    require_tool_or_skip("chromium", "chromedriver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp_path)
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(
+        options=opts,
+        service=DriverService(executable_path=shutil.which("chromedriver") or "chromedriver"),
+    )
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    url = f"sqlite:///{tmp_path / 'installer.sqlite'}"
+    cli("installer", "admin", "create", ADMIN, "--password-stdin", db=url, stdin=ADMIN_PASSWORD)
+    svc = Service(url, tmp_path / "serve.log")
+    yield svc
+    svc.stop()
+
+
+def test_create_assign_and_watch(browser, service: Service) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, service
+    wait = WebDriverWait(d, 30)
+
+    def visible(css: str):
+        return wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+    def text_in(css: str, text: str) -> None:
+        wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text))
+
+    d.get(svc.url + "/")
+    # A wrong password is refused with the service's message.
+    visible("#login-user").send_keys(ADMIN)
+    d.find_element(By.ID, "login-password").send_keys("wrong password")
+    d.find_element(By.ID, "login-submit").click()
+    text_in("#error", "wrong user name or password")
+    d.find_element(By.ID, "login-password").clear()
+    d.find_element(By.ID, "login-password").send_keys(ADMIN_PASSWORD)
+    d.find_element(By.ID, "login-submit").click()
+
+    # Create a deployment from a reference architecture; the token is shown once.
+    visible("#new-name").send_keys("webdemo")
+    Select(d.find_element(By.ID, "new-arch")).select_by_value("dual-node")
+    d.find_element(By.ID, "new-submit").click()
+    visible("#token-box")
+    token = d.find_element(By.ID, "token-value").text
+    assert len(token) >= 40
+    visible("a.dep-link[data-name='webdemo']").click()
+    text_in("#dep-arch", "dual-node")
+
+    # Parameters: a bad one is refused with the rule's message, good ones are saved (masked).
+    field = visible("input[name='param-controller_address']")
+    field.send_keys("10.0.0.999")
+    d.find_element(By.ID, "params-save").click()
+    text_in("#error", "controller_address")
+    field.clear()
+    field.send_keys("10.0.0.10")
+    values = {
+        "floating_range": "172.24.4.0/24",
+        "nova_db_password": "ui-nova-secret",
+        "rabbit_password": "ui-rabbit-secret",
+        "mysql_root_password": "ui-mysql-secret",
+        "admin_password": "ui-admin-secret",
+    }
+    for key, value in values.items():
+        d.find_element(By.CSS_SELECTOR, f"input[name='param-{key}']").send_keys(value)
+    d.find_element(By.ID, "params-save").click()
+    text_in("#params-msg", "saved")
+    secret = d.find_element(By.CSS_SELECTOR, "input[name='param-nova_db_password']")
+    assert secret.get_attribute("value") == ""
+    assert "set" in (secret.get_attribute("placeholder") or "")
+    assert "ui-nova-secret" not in d.page_source
+
+    # A node registers (as its client would); the page shows it without a reload.
+    status, _, body = svc.request(
+        "POST", "/agent/v1/register", token=token,
+        body=inventory("cmp-7", ["52:54:00:00:07:01", "52:54:00:00:07:02"], virt="none"),
+    )  # fmt: skip
+    assert status == 201
+    node = parse_pairs(body)
+    row = f"tr[data-node='{node['node_id']}']"
+    visible(row)
+    text_in(row, "no vmx/svm")
+    text_in(row, "52:54:00:00:07:02")
+
+    # Assign: the architecture's shapes are the choices; compute without vmx falls back to qemu.
+    Select(d.find_element(By.CSS_SELECTOR, f"{row} select.roles")).select_by_value("compute")
+    d.find_element(By.CSS_SELECTOR, f"{row} button.assign").click()
+    text_in("#assign-msg", "falls back to qemu")
+    text_in(f"{row} td.state", "assigned")
+
+    # The node fetches its answers and reports progress: the row follows, live.
+    nt = node["node_token"]
+    status, _, answers = svc.request("GET", f"/agent/v1/nodes/{node['node_id']}/answers", token=nt)
+    assert status == 200 and parse_pairs(answers)["libvirt_type"] == "qemu"
+    text_in(f"{row} td.state", "configuring")
+    svc.request(
+        "POST", f"/agent/v1/nodes/{node['node_id']}/progress", token=nt,
+        body="STACKOPS step=3/7 role=compute name=libvirt status=ok t=4.2s\n",
+    )  # fmt: skip
+    text_in(f"{row} td.step", "3/7 compute libvirt ok")
+    svc.request(
+        "POST", f"/agent/v1/nodes/{node['node_id']}/progress", token=nt,
+        body="STACKOPS-FIRSTBOOT done roles=compute\n",
+    )  # fmt: skip
+    text_in(f"{row} td.state", "done")
+
+    # The export link serves a deployment.yaml (secrets left out).
+    href = d.find_element(By.ID, "export-link").get_attribute("href")
+    assert href.endswith("/api/deployments/webdemo/export")
+    d.get(href)
+    assert "architecture: dual-node" in d.page_source
+    assert "ui-nova-secret" not in d.page_source

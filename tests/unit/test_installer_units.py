@@ -1,0 +1,163 @@
+"""Smart Installer pieces without a service: the agent's wire format, inventory and fitness
+rules, password hashing, and the database's numbered migrations on a real SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from distro_builder.config.roles import load_roles
+from distro_builder.installer import auth, fitness, textfmt
+from distro_builder.installer.db import SCHEMA_VERSION, Database
+from distro_builder.installer.errors import BadRequest, Conflict, DatabaseError
+from distro_builder.installer.store import Store
+
+DATA = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def roleset():
+    return load_roles(DATA)
+
+
+def test_textfmt_round_trip() -> None:
+    pairs = [("a", "plain"), ("b", "it's"), ("c", "'''"), ("d", ""), ("e", "$(rm -rf /) `x`")]
+    text = textfmt.render(pairs)
+    assert text.splitlines()[1] == "b='it'\\''s'"
+    assert textfmt.parse(text) == pairs
+    assert textfmt.parse("nic=eth0 52:54:00:00:00:01 up\n# comment\n\n") == [
+        ("nic", "eth0 52:54:00:00:00:01 up")
+    ]
+    for bad in ("novalue", "Key=1", "k='open", "k='a'b'", "k=a\x07b"):
+        with pytest.raises(BadRequest):
+            textfmt.parse(bad)
+    with pytest.raises(BadRequest, match="too many lines"):
+        textfmt.parse("a=1\n" * 300)
+    with pytest.raises(ValueError):
+        textfmt.render([("k", "two\nlines")])
+
+
+def test_passwords_and_tokens() -> None:
+    h = auth.hash_password("correct horse")
+    assert h.startswith("scrypt$") and "correct horse" not in h
+    assert auth.verify_password("correct horse", h)
+    assert not auth.verify_password("correct hors", h)
+    assert not auth.verify_password("x", "garbage")
+    assert auth.hash_password("correct horse") != h  # salted
+    t = auth.new_token()
+    assert len(t) >= 40 and auth.token_hash(t) != t and len(auth.token_hash(t)) == 64
+
+
+def _inv(roleset, *, virt="vmx", nics=("eth0", "eth1"), disks=("sda 1024 used",)):
+    pairs = [("hostname", "n1"), ("cpus", "2"), ("virt", virt), ("mem_kb", "2097152")]
+    pairs += [("nic", f"{n} 52:54:00:00:00:0{i} up") for i, n in enumerate(nics)]
+    pairs += [("disk", d) for d in disks]
+    return fitness.parse_inventory(pairs, roleset)
+
+
+def test_fitness_rules(roleset) -> None:
+    inv = _inv(roleset, virt="none")
+    fit = fitness.check_roles(("compute",), inv, {}, roleset)
+    assert fit.answers == {
+        "hostname": "n1", "public_interface": "eth0", "flat_interface": "eth1",
+        "libvirt_type": "qemu",
+    }  # fmt: skip
+    assert any("falls back to qemu" in n for n in fit.notes)
+    with pytest.raises(Conflict, match="vmx"):
+        fitness.check_roles(("compute",), inv, {"libvirt_type": "kvm"}, roleset)
+    assert (
+        fitness.check_roles(("compute",), _inv(roleset), {}, roleset).answers["libvirt_type"]
+        == "auto"
+    )
+    with pytest.raises(Conflict, match="free disk"):
+        fitness.check_roles(("volume",), inv, {}, roleset)
+    inv2 = _inv(roleset, disks=("sda 1024 used", "sdc 4096 free", "sdb 2048 free"))
+    assert fitness.check_roles(("volume",), inv2, {}, roleset).answers["volume_device"] == (
+        "/dev/sdb"
+    )
+    with pytest.raises(Conflict, match="not a free disk"):
+        fitness.check_roles(("volume",), inv2, {"volume_device": "/dev/sda"}, roleset)
+    one = _inv(roleset, nics=("eth0",))
+    fit = fitness.check_roles(("network",), one, {}, roleset)
+    assert fit.answers["flat_interface"] == "eth0" and "one NIC only" in fit.notes[0]
+    with pytest.raises(Conflict, match="not one of the node's NICs"):
+        fitness.check_roles(("network",), one, {"flat_interface": "eth7"}, roleset)
+    with pytest.raises(BadRequest, match="interface"):
+        fitness.check_roles(("network",), one, {"flat_interface": "eth 7"}, roleset)
+
+
+def test_architecture_counts() -> None:
+    fitness.check_architecture("dual-node", ("compute",), [("compute",)] * 5)
+    with pytest.raises(Conflict, match="already"):
+        fitness.check_architecture(
+            "dual-node", ("controller", "network", "volume"), [("controller", "network", "volume")]
+        )
+    with pytest.raises(Conflict, match="single-node nodes are"):
+        fitness.check_architecture("single-node", ("compute",), [])
+    with pytest.raises(Conflict, match="already"):
+        fitness.check_architecture("multi-node", ("network",), [("network",)])
+    assert fitness.parse_roles("compute,controller") == ("controller", "compute")
+    with pytest.raises(BadRequest):
+        fitness.parse_roles("web")
+
+
+def test_inventory_rejects_nonsense(roleset) -> None:
+    for pairs in (
+        [("cpus", "2")],
+        [("nic", "eth0 52:54:00:00:00:01")],
+        [("nic", "eth0 52:54:00:00:00:01 up"), ("nic", "eth0 52:54:00:00:00:02 up")],
+        [("nic", "eth0 52:54:00:00:00:01 up"), ("virt", "maybe")],
+        [("nic", "eth0 52:54:00:00:00:01 up"), ("disk", "sdb big free")],
+    ):
+        with pytest.raises(BadRequest):
+            fitness.parse_inventory(pairs, roleset)
+
+
+def test_migrations_are_numbered_and_resumable(tmp_path: Path, roleset) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    old = Database(url, migrate=False)
+    assert old.migrate(upto=1) == [1]
+    with old.transaction() as tx:
+        tx.execute(
+            "INSERT INTO deployments (name, architecture, enrol_token_hash, params, created_at,"
+            " updated_at) VALUES ('kept', 'single-node', 'h', '{}', 1, 1)"
+        )
+    old.close()
+    db = Database(url)  # applies migration 2, keeps the row
+    assert db.version() == SCHEMA_VERSION == 2
+    assert Database(url).migrate() == []  # nothing twice
+    assert [d["name"] for d in Store(db, roleset).list_deployments()] == ["kept"]
+    assert (tmp_path / "db.sqlite").stat().st_mode & 0o777 == 0o600
+    db.close()
+    conn = sqlite3.connect(tmp_path / "db.sqlite")
+    conn.execute("INSERT INTO schema_migrations VALUES (99, 'future', 0)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(DatabaseError, match="schema version 99"):
+        Database(url)
+    with pytest.raises(DatabaseError, match="unsupported database URL"):
+        Database("mysql://x/y")
+
+
+def test_store_rules_on_sqlite(tmp_path: Path, roleset) -> None:
+    store = Store(Database(f"sqlite:///{tmp_path / 'db.sqlite'}"), roleset)
+    dep, token = store.create_deployment("lab", "multi-node")
+    with pytest.raises(Conflict):
+        store.create_deployment("lab", "multi-node")
+    with pytest.raises(BadRequest, match="overlaps"):
+        store.set_params("lab", {"fixed_range": "10.0.0.0/8", "floating_range": "10.2.0.0/16"})
+    store.set_params("lab", {"nova_db_password": "s3cret-pw", "controller_address": "10.0.0.1"})
+    shown = store.deployment("lab")["params"]
+    assert shown["nova_db_password"]["value"] == "********"
+    store.set_params("lab", {"controller_address": None})
+    assert store.deployment("lab")["params"]["controller_address"]["set"] is False
+    node_id, node_token = store.register(
+        token, [("hostname", "c1"), ("nic", "eth0 52:54:00:00:00:01 up")]
+    )
+    store.assign("lab", node_id, ["controller"])
+    poll = dict(store.poll(str(node_id), node_token))
+    assert poll["state"] == "waiting" and "rabbit_password" in poll["reason"]
+    with pytest.raises(Conflict, match="missing"):
+        store.answers(str(node_id), node_token)
