@@ -18,7 +18,8 @@ APT_PACKAGES := python3 python3-venv python3-pip genisoimage xorriso isolinux sy
 	syslinux-utils debian-installer-12-netboot-amd64 memtest86+ qemu-system-x86 qemu-utils \
 	debconf-utils dpkg-dev cpio busybox shellcheck time \
 	gnupg gpgv dose-distcheck apt lz4 cdebconf openssl util-linux \
-	debootstrap dash bash coreutils
+	debootstrap dash bash coreutils \
+	wget postgresql chromium chromium-driver
 
 .PHONY: help deps venv iso demo-base test test-unit test-integration test-qemu bench lint clean
 
@@ -79,6 +80,7 @@ bench: venv
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/resolve.py
 	$(BIN)/python benchmarks/smoke.py
+	$(BIN)/python benchmarks/installer.py
 
 lint: venv
 	$(BIN)/ruff check distro_builder tests benchmarks
