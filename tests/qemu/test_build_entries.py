@@ -37,8 +37,14 @@ ROLES = {
 def qa_iso(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, demo_base: Path) -> Path:
     require_tool_or_skip("debconf-set-selections")
     out = tmp_path_factory.mktemp("qa") / "stackops-qa.iso"
-    build_iso(data_dir, BuildOptions(base=demo_base, output=out, packages=False,
-                                     serial_console=True, source_date_epoch=1300000000))  # fmt: skip
+    opts = BuildOptions(
+        base=demo_base,
+        output=out,
+        packages=False,
+        serial_console=True,
+        source_date_epoch=1300000000,
+    )
+    build_iso(data_dir, opts)
     return out
 
 
