@@ -240,3 +240,47 @@ def test_client_passes_shellcheck() -> None:
             ["shellcheck", "-s", shell, str(CLIENT)], capture_output=True, text=True
         )
         assert res.returncode == 0, res.stdout
+
+
+def test_tls_fingerprint_is_checked(tmp_path: Path) -> None:
+    """An https service: the client talks to it only when its certificate has the fingerprint
+    the disc carries (installer_fingerprint)."""
+    require_tool_or_skip("dash", "wget", "openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=installer.test", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'installer.sqlite'}"
+    created = cli("installer", "deployment", "create", "tls", "-a", "dual-node", db=url).stdout
+    enrol = created.split("enrolment token: ")[1].split()[0]
+    svc = Service(
+        url, tmp_path / "serve.log", extra=("--tls-cert", str(cert), "--tls-key", str(key))
+    )
+    try:
+        assert svc.scheme == "https"
+        fp = subprocess.run(
+            ["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", str(cert)],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip().split("=")[1]  # fmt: skip
+        assert f"certificate SHA-256 fingerprint: {fp}" in (tmp_path / "serve.log").read_text()
+
+        wrong = Node(tmp_path / "wrong", "dash", svc.url, enrol)
+        fake_machine(wrong.root, vmx=True, disks={"sda": []}, nics={"eth0": "52:54:00:aa:01:01"})
+        with wrong.answers.open("a") as f:
+            f.write("installer_fingerprint='" + "AB:" * 31 + "AB'\n")
+        res = wrong.run("run")
+        assert res.returncode == 4 and "not the one this disc trusts" in res.stderr, res.stderr
+
+        right = Node(tmp_path / "right", "dash", svc.url, enrol)
+        fake_machine(right.root, vmx=True, disks={"sda": []}, nics={"eth0": "52:54:00:aa:01:02"})
+        with right.answers.open("a") as f:
+            f.write(f"installer_fingerprint='{fp.lower()}'\n")
+        res = right.run("--wait-timeout", "2", "run")
+        assert res.returncode == 5, (res.stdout, res.stderr)  # registered, then no roles in time
+        assert "STACKOPS-INSTALLER registered node=1" in res.stdout
+        listed = cli("installer", "node", "list", "tls", "--json", db=url).stdout
+        assert "52:54:00:aa:01:02" in listed and "52:54:00:aa:01:01" not in listed
+    finally:
+        svc.stop()
