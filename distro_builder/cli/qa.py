@@ -89,7 +89,7 @@ def smoke(
         if live:
             click.echo(
                 f"  {label}: {stage.name:<10} {_status(stage.status):<7} {stage.seconds:6.1f} s"
-                + (f"  {stage.summary}" if stage.status == "skipped" else ""),
+                + (f"  {stage.summary[:70]}..." if stage.status == "skipped" else ""),
                 err=True,
             )
 
@@ -122,7 +122,8 @@ def _print_report(report: SmokeReport, junit: Path | None) -> None:
     click.echo(f"ISO:   {report.iso}")
     click.echo(f"accel: {report.accel} ({report.accel_note})")
     click.echo("")
-    click.echo(f"{'entry':<14} {'stage':<10} {'status':<8} {'at':>7} {'seconds':>8}  note")
+    w = max([5, *(len(e.label) for e in report.entries)])
+    click.echo(f"{'entry':<{w}} {'stage':<10} {'status':<8} {'at':>7} {'seconds':>8}  note")
     for e in report.entries:
         for s in e.stages:
             at = "" if s.started_at is None else f"{s.started_at:.1f}"
@@ -130,7 +131,7 @@ def _print_report(report: SmokeReport, junit: Path | None) -> None:
             if len(note) > 90:
                 note = note[:87] + "..."
             click.echo(
-                f"{e.label:<14} {s.name:<10} {_status(s.status):<8} {at:>7} {s.seconds:8.1f}  "
+                f"{e.label:<{w}} {s.name:<10} {_status(s.status):<8} {at:>7} {s.seconds:8.1f}  "
                 f"{note}".rstrip()
             )
     reasons = sorted({s.message for e in report.entries for s in e.stages if s.status == "skipped"})

@@ -269,7 +269,15 @@ def plan_smoke(
             )
         by_label = {e.label: e for e in menu.entries}
         if all_entries:
-            chosen = stackops
+            # entries in a submenu or hidden cannot be reached from the top-level menu yet
+            chosen = tuple(e for e in stackops if e.submenu is None and not e.hidden)
+            left = [e.label for e in stackops if e not in chosen]
+            if left:
+                log.warning(
+                    "Not booting %d StackOps entries outside the top-level menu: %s",
+                    len(left),
+                    ", ".join(left),
+                )
         elif entries:
             chosen = tuple(_pick(iso, by_label, stackops, name) for name in entries)
         else:
