@@ -205,7 +205,7 @@ def test_unreachable_service_falls_back(tmp_path: Path, shell: str) -> None:
     assert res.returncode == 3, (res.stdout, res.stderr)
     assert "unreachable" in res.stdout and "using the local answers" in res.stdout
     assert "cannot reach" in res.stderr
-    assert 4 <= took < 20, took  # bounded: the boot goes on
+    assert 3 <= took < 20, took  # bounded (whole seconds of date +%s): the boot goes on
     assert node.answers.read_text() == before
 
 
