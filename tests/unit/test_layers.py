@@ -25,6 +25,7 @@ TOP = {
     "distro_builder.remaster",
     "distro_builder.demo",
     "distro_builder.describe",
+    "distro_builder.build",
 }
 
 
