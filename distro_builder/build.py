@@ -388,6 +388,8 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
             base,
             out,
             [pkg_overlay, overlay],
+            # e.g. the base's Release.gpg, which no longer matches the rewritten Release
+            remove=result_pkgs.stale_paths if result_pkgs is not None else (),
             hybrid=opts.hybrid,
             source_date_epoch=opts.source_date_epoch,
         )

@@ -250,3 +250,33 @@ def test_txt_flavor_menu_and_serial_console(txt_base: Path, data_dir: Path, tmp_
     assert compute.append.endswith("--- console=ttyS0,115200n8")
     assert " quiet " not in compute.append
     assert any(e.label == "network-expert" for e in menu.entries)
+
+
+def test_unsigned_build_drops_the_base_release_signature(demo_base: Path, tmp_path: Path) -> None:
+    """A real disc carries dists/<c>/Release.gpg; after Release is rewritten it must go."""
+    import subprocess
+    import sys
+
+    from distro_builder.remaster import remaster
+    from tests import isocheck
+
+    overlay = tmp_path / "gpg"
+    (overlay / "dists" / "lucid").mkdir(parents=True)
+    (overlay / "dists" / "lucid" / "Release.gpg").write_text("-----BEGIN PGP SIGNATURE-----\n")
+    signed_base = tmp_path / "signed-base.iso"
+    remaster(demo_base, signed_base, [overlay])
+
+    def cli(*args: str) -> None:
+        proc = subprocess.run([sys.executable, "-m", "distro_builder", *args],
+                              capture_output=True, text=True)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+
+    cli("demo-repo", "-o", str(tmp_path / "repo"))
+    out = tmp_path / "out.iso"
+    sources = tmp_path / "repo" / "sources.list"
+    cli("build", "--base", str(signed_base), "-o", str(out), "--unsigned",
+        "--sources", str(sources), "--cache", str(tmp_path / "cache"))  # fmt: skip
+    paths = isocheck.isoinfo_paths(out, "rr")
+    assert "/dists/lucid/Release" in paths
+    assert "/dists/lucid/Release.gpg" not in paths
+    cli("verify", str(out))
