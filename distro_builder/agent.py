@@ -5,6 +5,9 @@ lucid nodes) lives in `agent/` as data, never in Python strings. The .deb format
 archive/debs.py's.
 
   agent/stackops-agent            -> /usr/sbin/stackops-agent (0755)
+  installer/client/stackops-installer-client
+                                  -> /usr/sbin/stackops-installer-client (0755), the Smart
+                                     Installer's node side (the agent runs it)
   agent/lib/*.sh, *.awk           -> /usr/share/stackops/lib/
   agent/questions, nova-2011.2-flags.txt, templates/**, upstart/*.conf
                                   -> /usr/share/stackops/...
@@ -26,6 +29,7 @@ SHARE = "/usr/share/stackops"
 SHARED_FILES = ("questions", "nova-2011.2-flags.txt")
 SHARED_DIRS = ("lib", "templates", "upstart")
 MAINTAINER_SCRIPTS = ("postinst", "prerm", "postrm")
+CLIENT = ("installer", "client", "stackops-installer-client")
 
 
 def _read(path: Path) -> bytes:
@@ -68,6 +72,7 @@ def agent_files(data_dir: Path) -> dict[str, FileContent]:
         )
     files: dict[str, FileContent] = {
         "/usr/sbin/stackops-agent": (_read(src / "stackops-agent"), 0o755),
+        "/usr/sbin/stackops-installer-client": (_read(data_dir.joinpath(*CLIENT)), 0o755),
     }
     for name in SHARED_FILES:
         files[f"{SHARE}/{name}"] = _read(src / name)

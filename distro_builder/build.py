@@ -41,6 +41,7 @@ from distro_builder.model import (
     Deployment,
     EntryKind,
     Flavor,
+    InstallerSettings,
     PublishResult,
     RepoSpec,
     RoleSet,
@@ -79,6 +80,7 @@ class BuildOptions:
     cache: Path | None = None
     offline: bool = False
     source_date_epoch: int | None = None
+    installer: InstallerSettings | None = None  # the Smart Installer (--installer-url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +119,12 @@ def load_inputs(data_dir: Path, deployment: Path | None) -> Inputs:
 
 
 def render_seeds(
-    inputs: Inputs, flavor: Flavor, *, allow_unauthenticated: bool, check: bool = True
+    inputs: Inputs,
+    flavor: Flavor,
+    *,
+    allow_unauthenticated: bool,
+    check: bool = True,
+    installer: InstallerSettings | None = None,
 ) -> tuple[tuple[BootEntry, ...], tuple[RenderedSeed, ...]]:
     """Every entry's preseed, each checked with debconf-set-selections --checkonly."""
     entries = boot_entries(inputs.roleset, inputs.deployment)
@@ -132,6 +139,7 @@ def render_seeds(
             flavor_version=flavor.version,
             arch=flavor.architectures[0] if flavor.architectures else "amd64",
             allow_unauthenticated=allow_unauthenticated,
+            installer=installer,
         )
         if check:
             check_preseed(seed.text, entry.seed_path)
@@ -148,6 +156,7 @@ def render_entry_seed(
     version: str = "10.04",
     arch: str = "amd64",
     allow_unauthenticated: bool = True,
+    installer: InstallerSettings | None = None,
 ) -> RenderedSeed:
     """One entry's preseed without a base ISO (the `preseed` command), checked."""
     inputs = load_inputs(data_dir, deployment)
@@ -162,6 +171,7 @@ def render_entry_seed(
         flavor_version=version,
         arch=arch,
         allow_unauthenticated=allow_unauthenticated,
+        installer=installer,
     )
     check_preseed(seed.text, entry.seed_path)
     return seed
@@ -272,6 +282,21 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
         )
         log.warning("WARNING: %s", msg)
         warnings.append(msg)
+    if opts.installer is not None:
+        msg = (
+            f"the Smart Installer's enrolment token for {opts.installer.url} is on the disc in "
+            "plain text (installer_token in every preseed): anyone who can read the ISO can "
+            "register nodes with the deployment. Keep it private; a new token makes it useless."
+        )
+        log.warning("WARNING: %s", msg)
+        warnings.append(msg)
+        if opts.installer.url.startswith("https:") and not opts.installer.fingerprint:
+            msg = (
+                "--installer-url is https without --installer-fingerprint: the nodes check the "
+                "service's certificate against their CA certificates (a self-signed one fails)"
+            )
+            log.warning("WARNING: %s", msg)
+            warnings.append(msg)
     mtime = opts.source_date_epoch if opts.source_date_epoch is not None else DEFAULT_MTIME
     result_pkgs: PublishResult | None = None
     with tempfile.TemporaryDirectory(prefix="distro-builder-", dir=out.parent) as tmp:
@@ -285,7 +310,10 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
             flavor = detect_flavor(image)
             with step("Rendering and checking the preseeds"):
                 entries, seeds = render_seeds(
-                    inputs, flavor, allow_unauthenticated=opts.sign_key is None
+                    inputs,
+                    flavor,
+                    allow_unauthenticated=opts.sign_key is None,
+                    installer=opts.installer,
                 )
                 for s in seeds:
                     if dep is not None and s.unanswered:
@@ -360,6 +388,9 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
                 "hybrid": opts.hybrid,
                 "signed": opts.sign_key is not None,
                 "packages": opts.packages,
+                # the URL only: the token is a secret
+                "installer_url": opts.installer.url if opts.installer else None,
+                "installer_fingerprint": opts.installer.fingerprint if opts.installer else None,
             },
             "entries": [
                 {

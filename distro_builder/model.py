@@ -413,6 +413,15 @@ class SystemSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class InstallerSettings:
+    """The Smart Installer a disc's nodes ask for their roles (build --installer-url)."""
+
+    url: str  # http(s)://host[:port][/path], no trailing slash
+    token: str  # the deployment's enrolment token: a secret, on the disc in plain text
+    fingerprint: str | None = None  # SHA-256 of the service's certificate, "AB:CD:..." (https)
+
+
+@dataclass(frozen=True, slots=True)
 class Deployment:
     """deployment.yaml: a deployment's global answers, once, plus optional per-node values."""
 

@@ -317,6 +317,20 @@ for line in $lines; do
 	fi
 done
 IFS=$old_ifs
+
+# The Smart Installer (build --installer-url): not questions, handed to the node agent as they
+# are. The token is a secret: only the URL reaches the console.
+for key in installer_url installer_token installer_fingerprint; do
+	ANSWER=
+	if ! ANSWER=$(cmdline_value "$key"); then
+		db_get "stackops/$key" 2>/dev/null && ANSWER=$RET
+		[ -n "$ANSWER" ] || ANSWER=$(seed_value "$key") || ANSWER=
+	fi
+	if [ -n "$ANSWER" ]; then
+		write_answer "$key" "$ANSWER"
+		[ "$key" = installer_url ] && say "stackops: Smart Installer $ANSWER"
+	fi
+done
 mv "$ANSWERS.tmp" "$ANSWERS"
 chmod 600 "$ANSWERS"
 say "stackops: wrote $ANSWERS"

@@ -9,9 +9,10 @@ SO_Q="'"
 # key='value' with POSIX single-quote quoting ('\'' inside a value).
 SO_ANSWER_RE="^[a-z_][a-z0-9_]*=${SO_Q}([^${SO_Q}]|${SO_Q}\\\\${SO_Q}${SO_Q})*${SO_Q}\$"
 
-# Every key of the contract.
+# Every key of the contract (the installer_* keys are the Smart Installer's, never asked).
 so_answer_keys() {
     echo roles hostname
+    echo "$SO_INSTALLER_KEYS"
     grep -v '^#' "$SO_LIB/questions" | cut -d'|' -f1
 }
 

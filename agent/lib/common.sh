@@ -13,7 +13,8 @@ SO_RUN=/var/run/stackops-agent.pid
 SO_JOB=/etc/init/stackops-agent.conf
 SO_UNIT=stackops-agent.service
 SO_ROLES_ALL="controller network volume compute"
-SO_SECRET_KEYS="mysql_root_password nova_db_password rabbit_password admin_password"
+SO_SECRET_KEYS="mysql_root_password nova_db_password rabbit_password admin_password installer_token"
+SO_INSTALLER_KEYS="installer_url installer_token installer_fingerprint"
 
 # Milliseconds since the epoch (GNU date: %N).
 so_ms() {
@@ -50,7 +51,7 @@ so_warn() {
 so_redact() {
     # shellcheck disable=SC2154 # set by so_answers_load
     SO_R1=${mysql_root_password-} SO_R2=${nova_db_password-} SO_R3=${rabbit_password-} \
-        SO_R4=${admin_password-} awk -f "$SO_LIB/lib/redact.awk"
+        SO_R4=${admin_password-} SO_R5=${installer_token-} awk -f "$SO_LIB/lib/redact.awk"
 }
 
 # Write stdin to $1 atomically (temp file in the same directory, then rename), mode $2.

@@ -1,4 +1,4 @@
-# Replace each secret (environment SO_R1..SO_R4) and its URL-encoded form by "*****".
+# Replace each secret (environment SO_R1..SO_R5) and its URL-encoded form by "*****".
 # Secrets come from the environment so they never appear on a command line. mawk/gawk.
 function urlencode(s,    out, i, c) {
     out = ""
@@ -20,7 +20,7 @@ function cut(line, s,    out, p) {
 BEGIN {
     for (i = 1; i < 256; i++) ord[sprintf("%c", i)] = i
     n = 0
-    for (i = 1; i <= 4; i++) {
+    for (i = 1; i <= 5; i++) {
         s = ENVIRON["SO_R" i]
         if (s == "") continue
         sec[++n] = s

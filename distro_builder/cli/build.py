@@ -50,6 +50,20 @@ from distro_builder.errors import ConfigError
     "--no-packages", is_flag=True,
     help="Skip the package step (menus and preseeds only; installs will lack stackops-*).",
 )  # fmt: skip
+@click.option(
+    "--installer-url", metavar="URL",
+    help="The Smart Installer (`distro-builder serve`) the nodes ask for their roles and "
+    "answers on first boot; unreachable in time, they use the local answers.",
+)  # fmt: skip
+@click.option(
+    "--installer-token", metavar="TOKEN", envvar="STACKOPS_INSTALLER_TOKEN",
+    help="The deployment's enrolment token (also $STACKOPS_INSTALLER_TOKEN). A secret: it is "
+    "on the disc in plain text.",
+)  # fmt: skip
+@click.option(
+    "--installer-fingerprint", metavar="SHA256",
+    help="SHA-256 fingerprint of the service's TLS certificate (https URL), as `serve` prints it.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_context
 def build(
@@ -68,6 +82,9 @@ def build(
     cache: Path | None,
     offline: bool,
     no_packages: bool,
+    installer_url: str | None,
+    installer_token: str | None,
+    installer_fingerprint: str | None,
     as_json: bool,
 ) -> None:
     """Build the StackOps distro ISO from a base Ubuntu 10.04 server ISO.
@@ -82,6 +99,13 @@ def build(
 
     if sign_key and unsigned:
         raise ConfigError("--sign-key and --unsigned contradict each other", hint="pick one")
+    installer = None
+    if installer_url is not None:
+        from distro_builder.seed.preseed import installer_settings
+
+        installer = installer_settings(installer_url, installer_token, installer_fingerprint)
+    elif installer_fingerprint:
+        raise ConfigError("--installer-fingerprint needs --installer-url")
     specs: tuple[Any, ...] = ()
     if not no_packages and (repos or sources):
         from distro_builder.packageset import collect_specs
@@ -101,6 +125,7 @@ def build(
         cache=cache,
         offline=offline,
         source_date_epoch=source_date_epoch_from_env(),
+        installer=installer,
     )
     result = build_iso(data_dir(ctx), opts)
     if as_json:
@@ -123,6 +148,7 @@ def build(
                     }
                     for s in result.seeds
                 ],
+                "installer_url": installer.url if installer else None,
                 "plaintext_secrets": list(result.plaintext_secrets),
                 "warnings": list(result.warnings),
             }
@@ -147,6 +173,9 @@ def build(
 @click.option("--codename", default="lucid", show_default=True, help="The base's codename.")
 @click.option("--arch", default="amd64", show_default=True)
 @click.option("--signed", is_flag=True, help="Render as for a signed disc (no allow_unauth...).")
+@click.option("--installer-url", metavar="URL", help="As for `build`.")
+@click.option("--installer-token", metavar="TOKEN", envvar="STACKOPS_INSTALLER_TOKEN")
+@click.option("--installer-fingerprint", metavar="SHA256")
 @click.pass_context
 def preseed(
     ctx: click.Context,
@@ -155,9 +184,17 @@ def preseed(
     codename: str,
     arch: str,
     signed: bool,
+    installer_url: str | None,
+    installer_token: str | None,
+    installer_fingerprint: str | None,
 ) -> None:
     """Print the rendered preseed of one boot entry (checked with debconf-set-selections)."""
     from distro_builder.build import render_entry_seed
+    from distro_builder.seed.preseed import installer_settings
+
+    installer = None
+    if installer_url is not None:
+        installer = installer_settings(installer_url, installer_token, installer_fingerprint)
 
     seed = render_entry_seed(
         data_dir(ctx),
@@ -166,6 +203,7 @@ def preseed(
         codename=codename,
         arch=arch,
         allow_unauthenticated=not signed,
+        installer=installer,
     )
     click.echo(seed.text, nl=False)
 

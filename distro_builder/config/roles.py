@@ -32,8 +32,11 @@ ANSWER_KEYS = (
     "roles", "hostname", "controller_address", "mysql_root_password", "nova_db_password",
     "rabbit_password", "admin_user", "admin_password", "project", "public_interface",
     "flat_interface", "fixed_range", "network_size", "floating_range", "volume_device",
-    "libvirt_type",
+    "libvirt_type", "installer_url", "installer_token", "installer_fingerprint",
 )  # fmt: skip
+# Answers-file keys that are not questions: the Smart Installer's (build --installer-url), read
+# by the node agent's client. Never asked of the admin.
+INSTALLER_KEYS = ("installer_url", "installer_token", "installer_fingerprint")
 
 _ROLE_KEYS = {
     "description", "abstract", "includes", "package_lists", "services", "questions", "config",
@@ -95,10 +98,11 @@ def validate_value(q: Question, value: str) -> str | None:
 def _question(path: Path, key: str, data: Any) -> Question:
     where = f"questions.{key}"
     f = Fields(path, where, data, _QUESTION_KEYS)
-    if key not in ANSWER_KEYS or key == "roles":
+    askable = [k for k in ANSWER_KEYS if k != "roles" and k not in INSTALLER_KEYS]
+    if key not in askable:
         raise ConfigError(
             f"{path}: {where}: unknown answers key {key!r}",
-            hint="question keys are answers-file keys: " + ", ".join(ANSWER_KEYS[1:]),
+            hint="question keys are answers-file keys: " + ", ".join(askable),
         )
     qtype = f.str("type")
     if qtype not in QUESTION_TYPES:

@@ -13,13 +13,22 @@ Nothing here starts a process; checking is seed/check.py's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from distro_builder import __version__
 from distro_builder.errors import ConfigError
-from distro_builder.model import BootEntry, Deployment, Question, RoleSet, SystemSettings
+from distro_builder.model import (
+    BootEntry,
+    Deployment,
+    InstallerSettings,
+    Question,
+    RoleSet,
+    SystemSettings,
+)
 from distro_builder.seed.render import render_template
 
 INSTALLER_DIR = "stackops"  # in the initrd's root
@@ -28,6 +37,8 @@ LATE_COMMAND = f"sh /{INSTALLER_DIR}/late.sh"
 AGENT_PACKAGE = "stackops-agent"
 # base-installer/kernel/override-image per architecture (lucid-and-nova.md §2.3)
 KERNEL_IMAGES = {"amd64": "linux-server", "i386": "linux-generic-pae"}
+_TOKEN_RE = re.compile(r"[A-Za-z0-9._~+/=-]{8,200}")
+_HOST_RE = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")  # a name, IPv4, or IPv6 (in [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +49,63 @@ class RenderedSeed:
     text: str
     unanswered: tuple[str, ...]  # questions the installer will still ask
     plaintext_secrets: tuple[str, ...]  # secret keys readable on the disc in this seed
+
+
+def installer_settings(
+    url: str, token: str | None, fingerprint: str | None = None
+) -> InstallerSettings:
+    """`build --installer-url/--installer-token/--installer-fingerprint`, checked: ConfigError
+    naming the option. The fingerprint is normalized to openssl's form (AB:CD:..., 32 bytes)."""
+    parts = urlsplit(url)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not _HOST_RE.fullmatch(parts.hostname)
+        or any(c.isspace() or not c.isprintable() or c in "'\"\\" for c in url)
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigError(
+            f"--installer-url {url!r}: not an http(s) URL of the Smart Installer",
+            hint="like http://10.0.0.2:8080 or https://installer.example.com "
+            "(what `distro-builder serve` prints as 'listening on')",
+        )
+    if parts.username or parts.password:
+        raise ConfigError(
+            "--installer-url: no user or password in the URL (it would be on the disc)",
+            hint="the nodes authenticate with the deployment's enrolment token",
+        )
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ConfigError(f"--installer-url {url!r}: the port is not a number") from None
+    if not token:
+        raise ConfigError(
+            "--installer-url needs --installer-token (the deployment's enrolment token)",
+            hint="`distro-builder installer deployment create` prints it, the admin UI shows it; "
+            "it can also come from the environment variable STACKOPS_INSTALLER_TOKEN",
+        )
+    if not _TOKEN_RE.fullmatch(token):
+        raise ConfigError(
+            "--installer-token: not an enrolment token (8-200 letters, digits or ._~+/=-)",
+            hint="copy it from `distro-builder installer deployment show`",
+        )
+    fp = None
+    if fingerprint:
+        if parts.scheme != "https":
+            raise ConfigError(
+                "--installer-fingerprint is for an https --installer-url",
+                hint="the service uses TLS when started with --tls-cert/--tls-key",
+            )
+        hexdigits = fingerprint.replace(":", "").upper()
+        if not re.fullmatch(r"[0-9A-F]{64}", hexdigits):
+            raise ConfigError(
+                f"--installer-fingerprint {fingerprint!r}: not a SHA-256 fingerprint",
+                hint="64 hex digits, with or without colons: what `distro-builder serve` prints "
+                "as 'certificate SHA-256 fingerprint'",
+            )
+        fp = ":".join(hexdigits[i : i + 2] for i in range(0, 64, 2))
+    return InstallerSettings(url.rstrip("/"), token, fp)
 
 
 def debconf_type(q: Question) -> str:
@@ -133,8 +201,10 @@ def render_preseed(
     flavor_version: str,
     arch: str,
     allow_unauthenticated: bool,
+    installer: InstallerSettings | None = None,
 ) -> RenderedSeed:
-    """The preseed of `entry` (preseed/stackops.seed.j2)."""
+    """The preseed of `entry` (preseed/stackops.seed.j2). With `installer`, the Smart
+    Installer's URL, token and fingerprint become stackops/installer_* answers."""
     system = deployment.system if deployment else SystemSettings()
     baked, unanswered = entry_answers(entry, roleset, deployment)
     answers = []
@@ -171,9 +241,12 @@ def render_preseed(
         mysql_root_password=mysql_password,
         deployment_file=Path(deployment.path).name if deployment else "",
         answers=answers,
+        installer=installer,
         late_command=LATE_COMMAND,
     )
     secrets = tuple(a["key"] for a in answers if a["secret"])
+    if installer is not None:
+        secrets += ("installer_token",)
     return RenderedSeed(entry, text, unanswered, secrets)
 
 

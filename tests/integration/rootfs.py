@@ -33,7 +33,7 @@ from tests.helpers import IN_CI, require_tool_or_skip
 
 SUITE = "bookworm"
 MIRROR = os.environ.get("DISTRO_BUILDER_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-INCLUDE = ("whiptail", "systemd")
+INCLUDE = ("whiptail", "systemd", "wget")  # wget: the agent Depends on it (Smart Installer)
 CACHE_NAME = f"{SUITE}-minbase-{'-'.join(INCLUDE)}-v1"
 RECORDER = Path(__file__).with_name("agent_recorder.sh")
 RECORDED = (

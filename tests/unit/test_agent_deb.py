@@ -46,7 +46,9 @@ def test_name_control_and_reproducible(data_dir: Path) -> None:
     control = _read(ctrl, "./control")
     assert "Package: stackops-agent\n" in control
     assert "Version: 0.1.0\n" in control and "Architecture: all\n" in control
-    assert "Recommends: whiptail\n" in control
+    assert "Recommends: whiptail, openssl\n" in control
+    # the Smart Installer client runs GNU wget (lucid main)
+    assert "Depends: mawk | awk, sed, grep, coreutils, wget\n" in control
     members = _tar(ctrl)
     for script in ("./postinst", "./prerm", "./postrm"):
         assert members[script].mode == 0o755
@@ -57,6 +59,12 @@ def test_files_and_modes(data_dir: Path) -> None:
     _, deb = build_agent_deb(data_dir, version="0.1.0", mtime=0)
     data = _tar(_members(deb)["data.tar.gz"])
     assert data["./usr/sbin/stackops-agent"].mode == 0o755
+    assert data["./usr/sbin/stackops-installer-client"].mode == 0o755
+    client = (data_dir / "installer/client/stackops-installer-client").read_bytes()
+    with tarfile.open(fileobj=io.BytesIO(_members(deb)["data.tar.gz"]), mode="r:gz") as tar:
+        f = tar.extractfile("./usr/sbin/stackops-installer-client")
+        assert f is not None and f.read() == client
+    assert data["./usr/share/stackops/lib/installer.sh"].mode == 0o644
     for lib in ("common", "answers", "service", "render", "steps"):
         assert data[f"./usr/share/stackops/lib/{lib}.sh"].mode == 0o644
     for role in ("controller", "network", "volume", "compute"):
@@ -90,6 +98,9 @@ def test_missing_agent_folder_is_a_config_error(tmp_path: Path) -> None:
 
 def test_incomplete_agent_folder_names_the_file(tmp_path: Path, data_dir: Path) -> None:
     shutil.copytree(data_dir / "agent", tmp_path / "agent")
+    with pytest.raises(ConfigError, match="stackops-installer-client: cannot read"):
+        build_agent_deb(tmp_path, version="0.1.0", mtime=0)
+    shutil.copytree(data_dir / "installer/client", tmp_path / "installer/client")
     (tmp_path / "agent" / "questions").unlink()
     with pytest.raises(ConfigError, match="questions: cannot read"):
         build_agent_deb(tmp_path, version="0.1.0", mtime=0)
