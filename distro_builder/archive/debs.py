@@ -143,9 +143,9 @@ def _check_arch(arch: str) -> str:
     return arch
 
 
-def _fold(name: str, value: str) -> str:
-    """One `Name: value` control line, continuation lines indented, empty ones written ' .'."""
-    first, *rest = value.rstrip("\n").split("\n")
+def fold_field(name: str, value: str) -> str:
+    """One deb822 `Name: value` field (control files and indexes): folded, empty lines ' .'."""
+    first, *rest = str(value).rstrip("\n").split("\n")
     lines = [f"{name}: {first.strip()}" if first.strip() else f"{name}:"]
     for line in rest:
         if not line.strip() or line.strip() == ".":
@@ -173,7 +173,7 @@ def order_control_fields(control: Mapping[str, str]) -> list[tuple[str, str]]:
 def render_control(control: Mapping[str, str]) -> str:
     """The text of a DEBIAN/control file for `control` (validated, canonical order)."""
     _validate_control(control)
-    return "".join(_fold(name, value) for name, value in order_control_fields(control))
+    return "".join(fold_field(name, value) for name, value in order_control_fields(control))
 
 
 def _validate_control(control: Mapping[str, str]) -> None:

@@ -27,6 +27,7 @@ from debian import arfile, debfile
 from debian.deb822 import Packages, Release
 from debian.debian_support import version_compare
 
+from distro_builder.archive.debs import fold_field
 from distro_builder.errors import ArchiveError
 
 Source = (
@@ -110,22 +111,8 @@ def decompress(data: bytes, name: str) -> bytes:
     return data
 
 
-def _fold(name: str, value: str) -> str:
-    """One `Name: value` field, continuation lines indented, empty ones written ' .'."""
-    first, *rest = str(value).rstrip("\n").split("\n")
-    lines = [f"{name}: {first.strip()}" if first.strip() else f"{name}:"]
-    for line in rest:
-        if not line.strip() or line.strip() == ".":
-            lines.append(" .")
-        elif line[0] in " \t":
-            lines.append(line.rstrip())
-        else:
-            lines.append(" " + line.rstrip())
-    return "\n".join(lines) + "\n"
-
-
 def _paragraph(fields: Mapping[str, str]) -> str:
-    return "".join(_fold(k, v) for k, v in fields.items())
+    return "".join(fold_field(k, v) for k, v in fields.items())
 
 
 def _check_relpath(path: str, what: str) -> str:
