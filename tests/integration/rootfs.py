@@ -220,10 +220,18 @@ class Node:
             raise AssertionError(f"{argv} failed: {proc.stdout}{proc.stderr}")
         return proc
 
-    def run_agent(self, shell: str, *args: str, stdin: str = "", timeout: float = 120) -> Run:
+    def run_agent(
+        self,
+        shell: str,
+        *args: str,
+        stdin: str = "",
+        timeout: float = 120,
+        env: dict[str, str] | None = None,
+    ) -> Run:
         """Run /usr/sbin/stackops-agent under `shell` (its own process group, so a `kill`
-        rule can cut the power of the whole agent and nothing else)."""
-        env = {"PATH": PATH, "LC_ALL": "C", "HOME": "/root", "TERM": "dumb"}
+        rule can cut the power of the whole agent and nothing else); `env` is added to the
+        agent's environment."""
+        env = {"PATH": PATH, "LC_ALL": "C", "HOME": "/root", "TERM": "dumb", **(env or {})}
         proc = subprocess.Popen(
             ["chroot", str(self.root), shell, "/usr/sbin/stackops-agent", *args],
             stdin=subprocess.PIPE,
