@@ -299,3 +299,39 @@ def test_installer_scripts_pass_shellcheck() -> None:
         text=True,
     )
     assert proc.returncode == 0, proc.stdout
+
+
+@pytest.mark.parametrize("via_debconf", [True, False], ids=["debconf", "seed-file"])
+def test_smart_installer_settings_reach_the_answers_file(
+    installer: Installer, via_debconf: bool
+) -> None:
+    """build --installer-url: the preseed's stackops/installer_* become answers (never asked,
+    the token never printed), for a role entry and for the first-boot entry alike."""
+    from distro_builder.seed.preseed import installer_settings
+
+    settings = installer_settings("https://10.0.0.2:8443", "Enrol-T0ken_secret", "ab" * 32)
+    for entry in boot_entries(installer.roleset):
+        if entry.roles and entry.name != "compute":  # compute and the first-boot entry
+            continue
+        seed = render_preseed(
+            installer.data_dir, entry, roleset=installer.roleset, deployment=None,
+            codename="lucid", flavor_version="10.04", arch="amd64",
+            allow_unauthenticated=True, installer=settings,
+        )  # fmt: skip
+        seed_file = installer.root / f"{entry.name}.seed"
+        seed_file.write_text(seed.text)
+        roles = ",".join(entry.roles)
+        cmdline = f"file={seed_file} stackops/roles={roles} stackops/controller_address=10.0.0.1"
+        typed = "" if not entry.roles else "\n".join(["cn1", "pw", "pw", "rb", "rb"]) + "\n"
+        if via_debconf:
+            proc = installer.run(cmdline.replace(f"file={seed_file} ", ""), typed, seed.text)
+        else:
+            proc = installer.run(cmdline, typed)
+        assert proc.returncode == 0, proc.stderr
+        text = installer.answers_path.read_text()
+        assert "installer_url='https://10.0.0.2:8443'\n" in text, entry.name
+        assert "installer_token='Enrol-T0ken_secret'\n" in text
+        assert f"installer_fingerprint='{settings.fingerprint}'\n" in text
+        assert "stackops: Smart Installer https://10.0.0.2:8443" in proc.stderr
+        assert "Enrol-T0ken_secret" not in proc.stderr + proc.stdout
+        assert stat.S_IMODE(installer.answers_path.stat().st_mode) == 0o600
