@@ -11,29 +11,42 @@ from collections.abc import Sequence
 class DistroBuilderError(Exception):
     """An error the user can act on; `hint` says how."""
 
+    # What to do when the raiser gave no specific hint; each kind of fault has its own.
+    default_hint: str | None = None
+
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
-        self.hint = hint
+        self.hint = hint if hint is not None else self.default_hint
 
 
 class ConfigError(DistroBuilderError):
     """Bad input data (spec, roles, package lists): always names file and key."""
 
+    default_hint = "fix the file and key named above (see README.md for the formats)"
+
 
 class IsoError(DistroBuilderError):
     """A source ISO is unreadable, not bootable or of an unsupported layout."""
+
+    default_hint = "give a bootable Ubuntu server install ISO (`distro-builder inspect ISO`)"
 
 
 class OutputError(DistroBuilderError):
     """The output cannot be written where asked."""
 
+    default_hint = "choose an output path in a writable directory"
+
 
 class ArchiveError(DistroBuilderError):
     """A package index or .deb is malformed or inconsistent."""
 
+    default_hint = "the package index or .deb named above is malformed; rebuild or re-fetch it"
+
 
 class DependencyError(DistroBuilderError):
     """A package cannot be satisfied; the message shows the chain that pulled it in."""
+
+    default_hint = "add a repository that has the package (--repo/--sources) or drop it"
 
 
 class ToolError(DistroBuilderError):
@@ -56,3 +69,5 @@ class ToolError(DistroBuilderError):
 
 class SmokeTestError(DistroBuilderError):
     """A VM did not reach an expected console state; names the stage and the log."""
+
+    default_hint = "read the console log named above; raise --timeout-scale on a slow machine"
