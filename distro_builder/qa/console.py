@@ -93,6 +93,11 @@ _DEC_GRAPHICS = dict(zip("jklmnqtuvwx`a", "┘┐┌└┼─├┤┴┬│◆�
 _PLAIN = re.compile(r"[^\x00-\x1f\x7f]+")
 
 
+def line_pattern(prefix: str) -> re.Pattern[str]:
+    """A regex for the rest of a complete line after the literal `prefix` (group 1, trimmed)."""
+    return re.compile(re.escape(prefix) + r"[ \t]*([^\n]*?)[ \t]*\r?\n")
+
+
 class AnsiCleaner:
     """Incremental terminal-stream cleaner: feed() raw chunks, get plain text back.
 
@@ -458,6 +463,16 @@ class SerialConsole:
         except KeyboardInterrupt:
             self.close()
             raise
+
+    def expect_line(self, prefix: str, timeout: float | None = None) -> str:
+        """Wait for a whole console line containing `prefix`; return the rest of that line.
+
+        Serial output arrives in pieces, so a pattern that stops at "whatever came so far" can
+        match half a line; this waits for the line's end. Raises like `expect`.
+        """
+        self.expect(line_pattern(prefix), timeout, what=f"a line with {prefix!r}")
+        assert self.match is not None
+        return self.match.group(1)
 
     def drain(self, seconds: float) -> None:
         """Keep reading the console for `seconds` (not scaled), so the guest never blocks on it.

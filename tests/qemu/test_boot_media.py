@@ -5,7 +5,6 @@ Driven through the same harness as `smoke` (distro_builder.qa): serial console, 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -55,9 +54,7 @@ def qa_overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _kernel_command_line(console: SerialConsole) -> str:
     with console.stage("kernel", timeout=KERNEL_TIMEOUT):
         console.expect("Linux version")
-        console.expect(re.compile(r"Command line: (.*)"))
-        assert console.match is not None
-        return console.match.group(1)
+        return console.expect_line("Command line:")
 
 
 def test_demo_base_boots_to_menu_and_install_starts_the_kernel(

@@ -8,7 +8,6 @@ the roles from the kernel command line.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -64,13 +63,9 @@ def test_entry_boots_the_installer_with_its_roles(
         console.drain(0.3)
     console.send_key("enter")
     with console.stage("kernel", timeout=60):
-        console.expect(re.compile(r"Command line: ([^\r\n]*)[\r\n]"))
-        assert console.match is not None
-        cmdline = console.match.group(1)
+        cmdline = console.expect_line("Command line:")
     assert f"stackops/roles={ROLES[entry]} " in cmdline
     assert cmdline.rstrip().endswith("--- console=ttyS0,115200n8")
     with console.stage("preseed marker", timeout=MARKER_TIMEOUT):
-        # up to the line end: the serial line may deliver the marker in pieces
-        console.expect(re.compile(r"STACKOPS-PRESEED roles=(\S*)[ \t]*[\r\n]"))
-        assert console.match is not None
-    assert console.match.group(1) == ROLES[entry]
+        marker = console.expect_line("STACKOPS-PRESEED roles=")
+    assert marker == ROLES[entry]

@@ -274,6 +274,19 @@ def _script(tmp_path: Path, body: str) -> list[str]:
     return [sys.executable, "-u", str(script)]
 
 
+def test_expect_line_waits_for_the_end_of_a_line_that_arrives_in_pieces(tmp_path: Path) -> None:
+    # The serial line delivered "Command line: BO" and the rest later in CI: a pattern ending in
+    # an open group matched the fragment. expect_line must wait for the newline.
+    guest = _script(
+        tmp_path,
+        "sys.stdout.write('Command line: BO'); sys.stdout.flush(); time.sleep(1.0)\n"
+        "sys.stdout.write('OT_IMAGE=/install/vmlinuz  \\r\\nnext'); sys.stdout.flush()\n"
+        "time.sleep(30)",
+    )
+    with SerialConsole(guest, tmp_path / "console.log") as console:
+        assert console.expect_line("Command line:", timeout=10) == "BOOT_IMAGE=/install/vmlinuz"
+
+
 def test_console_matches_across_escapes_and_records_stages(tmp_path: Path) -> None:
     guest = _script(
         tmp_path,
@@ -290,7 +303,7 @@ def test_console_matches_across_escapes_and_records_stages(tmp_path: Path) -> No
         console.send_key("enter")
         with console.stage("kernel", timeout=10):
             console.expect("got go")
-            console.expect(re.compile(r"Command line: (\S+)"))
+            console.expect(re.compile(r"Command line: (\S+)\s"))
             assert console.match is not None
             assert console.match.group(1) == "BOOT_IMAGE=/install/linux"
         assert console.tail(2)[-1].endswith("console=ttyS0,115200n8 ---")
