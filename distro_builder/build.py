@@ -1,7 +1,7 @@
 """The distro build pipeline (library entry point): base ISO + roles + deployment -> StackOps ISO.
 
 1. Load and check every input before slow work: roles/, the deployment file (cross-field rules),
-   preseed/ and installer/ templates, the tools (debconf-set-selections), the output path.
+   preseed/ and d-i/ templates, the tools (debconf-set-selections), the output path.
 2. Open the base, detect its flavor, make the boot entries and render one preseed per entry;
    each must pass `debconf-set-selections --checkonly`.
 3. Packages: resolve, fetch and stage the extras component with the role metapackages and the
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 BUILD_MANIFEST_PATH = "/.disk/stackops-build.json"
 DEFAULT_MTIME = 1302825600  # 2011-04-15, the Cactus release, when no SOURCE_DATE_EPOCH is set
-INPUT_FOLDERS = ("roles", "package_lists", "preseed", "installer", "agent")
+INPUT_FOLDERS = ("roles", "package_lists", "preseed", "d-i", "installer", "agent")
 
 
 @dataclass(frozen=True, slots=True)

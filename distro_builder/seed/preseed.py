@@ -267,19 +267,19 @@ def _asked_by(roleset: RoleSet, q: Question) -> tuple[str, ...]:
 
 
 def render_debconf_templates(data_dir: Path, roleset: RoleSet) -> str:
-    """debconf templates for every question (installer/stackops.templates.j2)."""
+    """debconf templates for every question (d-i/stackops.templates.j2)."""
     items = [_question_view(roleset, q) for q in roleset.questions]
-    return render_template(data_dir / "installer", "stackops.templates.j2", questions=items)
+    return render_template(data_dir / "d-i", "stackops.templates.j2", questions=items)
 
 
 def render_question_table(data_dir: Path, roleset: RoleSet) -> str:
-    """The question table late.sh reads (installer/questions.j2)."""
+    """The question table late.sh reads (d-i/questions.j2)."""
     items = [_question_view(roleset, q) for q in roleset.questions]
     for q in items:
         for field in ("key", "type", "fallback"):
             if "|" in str(q[field] or ""):
                 raise ConfigError(f"{q['defined_in']}: questions.{q['key']}: '|' in {field}")
-    return render_template(data_dir / "installer", "questions.j2", questions=items)
+    return render_template(data_dir / "d-i", "questions.j2", questions=items)
 
 
 def _question_view(roleset: RoleSet, q: Question) -> dict[str, object]:
@@ -305,7 +305,7 @@ def initrd_files(
     data_dir: Path, roleset: RoleSet, system: SystemSettings
 ) -> Mapping[str, bytes | tuple[bytes, int]]:
     """Path in the initrd -> content (or (content, mode)) appended to install/initrd.gz."""
-    folder = data_dir / "installer"
+    folder = data_dir / "d-i"
     scripts = {}
     for name in ("early.sh", "late.sh"):
         path = folder / name

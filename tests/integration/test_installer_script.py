@@ -1,4 +1,4 @@
-"""The installer's question script (installer/late.sh) under busybox sh against real cdebconf.
+"""The installer's question script (d-i/late.sh) under busybox sh against real cdebconf.
 
 cdebconf is the installer's own debconf (Debian packages it as `cdebconf`). Its text frontend
 reads answers from stdin, so the person installing is played by the test's stdin: answered
@@ -279,7 +279,7 @@ def test_first_boot_entry_asks_nothing_and_keeps_given_values(installer: Install
 
 def test_early_script_prints_the_marker_only_on_stackops_entries(tmp_path: Path) -> None:
     require_tool_or_skip("busybox")
-    script = Path(__file__).resolve().parents[2] / "installer" / "early.sh"
+    script = Path(__file__).resolve().parents[2] / "d-i" / "early.sh"
     cmdline = tmp_path / "cmdline"
     env = {**os.environ, "STACKOPS_CMDLINE": str(cmdline)}
     cmdline.write_text("stackops/roles=controller,network quiet ---\n")
@@ -292,7 +292,7 @@ def test_early_script_prints_the_marker_only_on_stackops_entries(tmp_path: Path)
 
 def test_installer_scripts_pass_shellcheck() -> None:
     require_tool_or_skip("shellcheck")
-    folder = Path(__file__).resolve().parents[2] / "installer"
+    folder = Path(__file__).resolve().parents[2] / "d-i"
     proc = subprocess.run(
         ["shellcheck", "-s", "sh", folder / "late.sh", folder / "early.sh"],
         capture_output=True,

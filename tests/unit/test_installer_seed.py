@@ -80,7 +80,7 @@ def test_installer_keys_are_answers_but_not_questions(data_dir: Path, tmp_path: 
     assert "SO_INSTALLER_KEYS" in (data_dir / "agent/lib/answers.sh").read_text()
     for key in INSTALLER_KEYS:
         assert key in (data_dir / "agent/lib/common.sh").read_text()
-        assert key in (data_dir / "installer/late.sh").read_text()
+        assert key in (data_dir / "d-i/late.sh").read_text()
     # a role cannot ask one
     import shutil
 
