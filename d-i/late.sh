@@ -320,7 +320,7 @@ IFS=$old_ifs
 
 # The Smart Installer (build --installer-url): not questions, handed to the node agent as they
 # are. The token is a secret: only the URL reaches the console.
-for key in installer_url installer_token installer_fingerprint; do
+for key in installer_url installer_token installer_fingerprint installer_wait; do
 	ANSWER=
 	if ! ANSWER=$(cmdline_value "$key"); then
 		db_get "stackops/$key" 2>/dev/null && ANSWER=$RET

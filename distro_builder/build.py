@@ -391,6 +391,7 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
                 # the URL only: the token is a secret
                 "installer_url": opts.installer.url if opts.installer else None,
                 "installer_fingerprint": opts.installer.fingerprint if opts.installer else None,
+                "installer_wait": opts.installer.wait if opts.installer else None,
             },
             "entries": [
                 {

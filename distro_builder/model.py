@@ -412,6 +412,9 @@ class SystemSettings:
     password_crypted: str | None = None  # SHA-512 crypt; None: the installer asks
 
 
+DEFAULT_INSTALLER_WAIT = 3600  # seconds; the node client's default too
+
+
 @dataclass(frozen=True, slots=True)
 class InstallerSettings:
     """The Smart Installer a disc's nodes ask for their roles (build --installer-url)."""
@@ -419,6 +422,7 @@ class InstallerSettings:
     url: str  # http(s)://host[:port][/path], no trailing slash
     token: str  # the deployment's enrolment token: a secret, on the disc in plain text
     fingerprint: str | None = None  # SHA-256 of the service's certificate, "AB:CD:..." (https)
+    wait: int = DEFAULT_INSTALLER_WAIT  # seconds a node waits for its roles, then falls back
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ SO_JOB=/etc/init/stackops-agent.conf
 SO_UNIT=stackops-agent.service
 SO_ROLES_ALL="controller network volume compute"
 SO_SECRET_KEYS="mysql_root_password nova_db_password rabbit_password admin_password installer_token"
-SO_INSTALLER_KEYS="installer_url installer_token installer_fingerprint"
+SO_INSTALLER_KEYS="installer_url installer_token installer_fingerprint installer_wait"
 
 # Milliseconds since the epoch (GNU date: %N).
 so_ms() {

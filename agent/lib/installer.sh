@@ -7,7 +7,8 @@
 # or assigns nothing in time, the agent says so and goes on with the local answers (or the
 # console selector when they name no role). It reports its STACKOPS lines to the service.
 # POSIX sh (dash, bash 4.1). The client's bounds: STACKOPS_INSTALLER_CONNECT_TIMEOUT (120 s)
-# and STACKOPS_INSTALLER_WAIT_TIMEOUT (3600 s) in the environment.
+# and STACKOPS_INSTALLER_WAIT_TIMEOUT in the environment; the wait defaults to installer_wait
+# (build --installer-wait), else 3600 s.
 
 SO_CLIENT=${STACKOPS_INSTALLER_CLIENT:-/usr/sbin/stackops-installer-client}
 # 'merged' once the service's answers are in the answers file (then it is not asked again).

@@ -2,13 +2,63 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from distro_builder.cli import data_dir, emit_json, main
 from distro_builder.errors import ConfigError
+
+if TYPE_CHECKING:
+    from distro_builder.model import InstallerSettings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def installer_options(func: F) -> F:
+    """The Smart Installer options shared by `build` and `preseed`."""
+    options = [
+        click.option(
+            "--installer-url", metavar="URL",
+            help="The Smart Installer (`distro-builder serve`) the nodes ask for their roles and "
+            "answers on first boot; unreachable in time, they use the local answers.",
+        ),
+        click.option(
+            "--installer-token", metavar="TOKEN", envvar="STACKOPS_INSTALLER_TOKEN",
+            help="The deployment's enrolment token (also $STACKOPS_INSTALLER_TOKEN). A secret: "
+            "it is on the disc in plain text.",
+        ),
+        click.option(
+            "--installer-fingerprint", metavar="SHA256",
+            help="SHA-256 fingerprint of the service's TLS certificate (https URL), as `serve` "
+            "prints it.",
+        ),
+        click.option(
+            "--installer-wait", metavar="SECONDS", type=int,
+            help="How long a node waits for the admin to assign its roles before it goes on "
+            "with the local answers (or the console selector). Default 3600.",
+        ),
+    ]  # fmt: skip
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def installer_from_options(
+    url: str | None, token: str | None, fingerprint: str | None, wait: int | None
+) -> InstallerSettings | None:
+    """The checked InstallerSettings, or None without --installer-url (then the others are errors;
+    the token alone may come from the environment)."""
+    from distro_builder.seed.preseed import installer_settings
+
+    if url is not None:
+        return installer_settings(url, token, fingerprint, wait)
+    for name, value in (("--installer-fingerprint", fingerprint), ("--installer-wait", wait)):
+        if value is not None:
+            raise ConfigError(f"{name} needs --installer-url", hint="or leave it out")
+    return None
 
 
 @main.command()
@@ -50,20 +100,7 @@ from distro_builder.errors import ConfigError
     "--no-packages", is_flag=True,
     help="Skip the package step (menus and preseeds only; installs will lack stackops-*).",
 )  # fmt: skip
-@click.option(
-    "--installer-url", metavar="URL",
-    help="The Smart Installer (`distro-builder serve`) the nodes ask for their roles and "
-    "answers on first boot; unreachable in time, they use the local answers.",
-)  # fmt: skip
-@click.option(
-    "--installer-token", metavar="TOKEN", envvar="STACKOPS_INSTALLER_TOKEN",
-    help="The deployment's enrolment token (also $STACKOPS_INSTALLER_TOKEN). A secret: it is "
-    "on the disc in plain text.",
-)  # fmt: skip
-@click.option(
-    "--installer-fingerprint", metavar="SHA256",
-    help="SHA-256 fingerprint of the service's TLS certificate (https URL), as `serve` prints it.",
-)  # fmt: skip
+@installer_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.pass_context
 def build(
@@ -85,6 +122,7 @@ def build(
     installer_url: str | None,
     installer_token: str | None,
     installer_fingerprint: str | None,
+    installer_wait: int | None,
     as_json: bool,
 ) -> None:
     """Build the StackOps distro ISO from a base Ubuntu 10.04 server ISO.
@@ -99,13 +137,9 @@ def build(
 
     if sign_key and unsigned:
         raise ConfigError("--sign-key and --unsigned contradict each other", hint="pick one")
-    installer = None
-    if installer_url is not None:
-        from distro_builder.seed.preseed import installer_settings
-
-        installer = installer_settings(installer_url, installer_token, installer_fingerprint)
-    elif installer_fingerprint:
-        raise ConfigError("--installer-fingerprint needs --installer-url")
+    installer = installer_from_options(
+        installer_url, installer_token, installer_fingerprint, installer_wait
+    )
     specs: tuple[Any, ...] = ()
     if not no_packages and (repos or sources):
         from distro_builder.packageset import collect_specs
@@ -149,6 +183,7 @@ def build(
                     for s in result.seeds
                 ],
                 "installer_url": installer.url if installer else None,
+                "installer_wait": installer.wait if installer else None,
                 "plaintext_secrets": list(result.plaintext_secrets),
                 "warnings": list(result.warnings),
             }
@@ -173,9 +208,7 @@ def build(
 @click.option("--codename", default="lucid", show_default=True, help="The base's codename.")
 @click.option("--arch", default="amd64", show_default=True)
 @click.option("--signed", is_flag=True, help="Render as for a signed disc (no allow_unauth...).")
-@click.option("--installer-url", metavar="URL", help="As for `build`.")
-@click.option("--installer-token", metavar="TOKEN", envvar="STACKOPS_INSTALLER_TOKEN")
-@click.option("--installer-fingerprint", metavar="SHA256")
+@installer_options
 @click.pass_context
 def preseed(
     ctx: click.Context,
@@ -187,14 +220,14 @@ def preseed(
     installer_url: str | None,
     installer_token: str | None,
     installer_fingerprint: str | None,
+    installer_wait: int | None,
 ) -> None:
     """Print the rendered preseed of one boot entry (checked with debconf-set-selections)."""
     from distro_builder.build import render_entry_seed
-    from distro_builder.seed.preseed import installer_settings
 
-    installer = None
-    if installer_url is not None:
-        installer = installer_settings(installer_url, installer_token, installer_fingerprint)
+    installer = installer_from_options(
+        installer_url, installer_token, installer_fingerprint, installer_wait
+    )
 
     seed = render_entry_seed(
         data_dir(ctx),

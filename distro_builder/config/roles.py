@@ -32,11 +32,11 @@ ANSWER_KEYS = (
     "roles", "hostname", "controller_address", "mysql_root_password", "nova_db_password",
     "rabbit_password", "admin_user", "admin_password", "project", "public_interface",
     "flat_interface", "fixed_range", "network_size", "floating_range", "volume_device",
-    "libvirt_type", "installer_url", "installer_token", "installer_fingerprint",
+    "libvirt_type", "installer_url", "installer_token", "installer_fingerprint", "installer_wait",
 )  # fmt: skip
 # Answers-file keys that are not questions: the Smart Installer's (build --installer-url), read
 # by the node agent's client. Never asked of the admin.
-INSTALLER_KEYS = ("installer_url", "installer_token", "installer_fingerprint")
+INSTALLER_KEYS = ("installer_url", "installer_token", "installer_fingerprint", "installer_wait")
 
 _ROLE_KEYS = {
     "description", "abstract", "includes", "package_lists", "services", "questions", "config",

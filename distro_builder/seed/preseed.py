@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from distro_builder import __version__
 from distro_builder.errors import ConfigError
 from distro_builder.model import (
+    DEFAULT_INSTALLER_WAIT,
     BootEntry,
     Deployment,
     InstallerSettings,
@@ -37,6 +38,7 @@ LATE_COMMAND = f"sh /{INSTALLER_DIR}/late.sh"
 AGENT_PACKAGE = "stackops-agent"
 # base-installer/kernel/override-image per architecture (lucid-and-nova.md §2.3)
 KERNEL_IMAGES = {"amd64": "linux-server", "i386": "linux-generic-pae"}
+MAX_INSTALLER_WAIT = 86400  # a day: longer, the admin forgot the node
 _TOKEN_RE = re.compile(r"[A-Za-z0-9._~+/=-]{8,200}")
 _HOST_RE = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")  # a name, IPv4, or IPv6 (in [])
 
@@ -52,10 +54,10 @@ class RenderedSeed:
 
 
 def installer_settings(
-    url: str, token: str | None, fingerprint: str | None = None
+    url: str, token: str | None, fingerprint: str | None = None, wait: int | None = None
 ) -> InstallerSettings:
-    """`build --installer-url/--installer-token/--installer-fingerprint`, checked: ConfigError
-    naming the option. The fingerprint is normalized to openssl's form (AB:CD:..., 32 bytes)."""
+    """`build --installer-url/-token/-fingerprint/-wait`, checked: ConfigError naming the
+    option. The fingerprint is normalized to openssl's form (AB:CD:..., 32 bytes)."""
     parts = urlsplit(url)
     if (
         parts.scheme not in ("http", "https")
@@ -105,7 +107,14 @@ def installer_settings(
                 "as 'certificate SHA-256 fingerprint'",
             )
         fp = ":".join(hexdigits[i : i + 2] for i in range(0, 64, 2))
-    return InstallerSettings(url.rstrip("/"), token, fp)
+    if wait is None:
+        wait = DEFAULT_INSTALLER_WAIT
+    elif not 0 <= wait <= MAX_INSTALLER_WAIT:
+        raise ConfigError(
+            f"--installer-wait {wait}: not between 0 and {MAX_INSTALLER_WAIT} seconds",
+            hint="0 registers the node and goes on at once unless its roles are already assigned",
+        )
+    return InstallerSettings(url.rstrip("/"), token, fp, wait)
 
 
 def debconf_type(q: Question) -> str:

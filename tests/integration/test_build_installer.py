@@ -34,6 +34,7 @@ def test_build_bakes_the_installer_into_every_entry(demo_base: Path, tmp_path: P
     proc = _cli(
         "build", "--base", str(demo_base), "-o", str(out), "--no-packages",
         "--installer-url", "https://10.0.0.2:8443/", "--installer-fingerprint", FP.lower(),
+        "--installer-wait", "900",
         env={"STACKOPS_INSTALLER_TOKEN": TOKEN},  # the token from the environment
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -44,6 +45,7 @@ def test_build_bakes_the_installer_into_every_entry(demo_base: Path, tmp_path: P
     manifest = json.loads(out.with_name(out.name + ".build.json").read_text())
     assert manifest["options"]["installer_url"] == "https://10.0.0.2:8443"
     assert manifest["options"]["installer_fingerprint"] == FP
+    assert manifest["options"]["installer_wait"] == 900
     assert TOKEN not in json.dumps(manifest)
     with IsoImage(out) as image:
         for entry in manifest["entries"]:
@@ -51,6 +53,7 @@ def test_build_bakes_the_installer_into_every_entry(demo_base: Path, tmp_path: P
             assert "d-i stackops/installer_url string https://10.0.0.2:8443" in lines
             assert f"d-i stackops/installer_token password {TOKEN}" in lines
             assert f"d-i stackops/installer_fingerprint string {FP}" in lines
+            assert "d-i stackops/installer_wait string 900" in lines
             assert "installer_token" in entry["plaintext_secrets"]
 
 
@@ -65,4 +68,9 @@ def test_bad_installer_options_stop_the_build(demo_base: Path, tmp_path: Path) -
                 "--installer-fingerprint", FP)  # fmt: skip
     assert proc.returncode == 1 and "is for an https --installer-url" in proc.stderr
     assert TOKEN not in proc.stderr
+    proc = _cli(*base, "--installer-wait", "60")
+    assert proc.returncode == 1 and "--installer-wait needs --installer-url" in proc.stderr
+    proc = _cli(*base, "--installer-url", "http://h", "--installer-token", TOKEN,
+                "--installer-wait", "-5")  # fmt: skip
+    assert proc.returncode == 1 and "not between 0 and 86400 seconds" in proc.stderr
     assert not out.exists()

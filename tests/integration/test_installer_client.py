@@ -227,6 +227,15 @@ def test_refused_token_and_no_roles_in_time(service: Service, tmp_path: Path) ->
     assert "timeout" in res.stdout and "no roles assigned within 3s" in res.stderr
     assert node.answers.read_text() == before
 
+    # Without the option, the disc's installer_wait (build --installer-wait) bounds the wait.
+    node.answers.write_text(before + "installer_wait='2'\n")
+    res = node.run("run")
+    assert res.returncode == 5 and "no roles assigned within 2s" in res.stderr, res.stderr
+    node.answers.write_text(before + "installer_wait='soon'\n")
+    res = node.run("run")
+    assert res.returncode == 2 and "timeouts are whole seconds" in res.stderr
+    node.answers.write_text(before)
+
     # Missing settings: a usage error, not a hang.
     node.answers.write_text("roles=''\n")
     res = node.run("run")

@@ -309,7 +309,7 @@ def test_smart_installer_settings_reach_the_answers_file(
     the token never printed), for a role entry and for the first-boot entry alike."""
     from distro_builder.seed.preseed import installer_settings
 
-    settings = installer_settings("https://10.0.0.2:8443", "Enrol-T0ken_secret", "ab" * 32)
+    settings = installer_settings("https://10.0.0.2:8443", "Enrol-T0ken_secret", "ab" * 32, 420)
     for entry in boot_entries(installer.roleset):
         if entry.roles and entry.name != "compute":  # compute and the first-boot entry
             continue
@@ -332,6 +332,7 @@ def test_smart_installer_settings_reach_the_answers_file(
         assert "installer_url='https://10.0.0.2:8443'\n" in text, entry.name
         assert "installer_token='Enrol-T0ken_secret'\n" in text
         assert f"installer_fingerprint='{settings.fingerprint}'\n" in text
+        assert "installer_wait='420'\n" in text
         assert "stackops: Smart Installer https://10.0.0.2:8443" in proc.stderr
         assert "Enrol-T0ken_secret" not in proc.stderr + proc.stdout
         assert stat.S_IMODE(installer.answers_path.stat().st_mode) == 0o600

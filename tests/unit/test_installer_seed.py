@@ -19,7 +19,12 @@ FP = "ab" * 32
 
 def test_settings_are_checked_and_normalized() -> None:
     s = installer_settings("http://10.0.0.2:8080/", TOKEN)
-    assert (s.url, s.token, s.fingerprint) == ("http://10.0.0.2:8080", TOKEN, None)
+    assert (s.url, s.token, s.fingerprint, s.wait) == ("http://10.0.0.2:8080", TOKEN, None, 3600)
+    assert installer_settings("http://h", TOKEN, None, 0).wait == 0
+    assert installer_settings("http://h", TOKEN, None, 86400).wait == 86400
+    for bad in (-1, 86401):
+        with pytest.raises(ConfigError, match=f"--installer-wait {bad}: not between 0 and 86400"):
+            installer_settings("http://h", TOKEN, None, bad)
     s = installer_settings("https://installer.example.com", TOKEN, FP)
     assert s.fingerprint == ":".join(["AB"] * 32)
     colons = ":".join(["cd"] * 32)
@@ -52,7 +57,7 @@ def test_bad_settings(url: str, token: str | None, fp: str | None, message: str)
 
 def test_every_entry_carries_the_installer(data_dir: Path) -> None:
     inputs = load_inputs(data_dir, None)
-    s = installer_settings("https://10.0.0.2:8443", TOKEN, FP)
+    s = installer_settings("https://10.0.0.2:8443", TOKEN, FP, 600)
     entries = boot_entries(inputs.roleset)
     assert any(not e.roles for e in entries)  # the first-boot entry too
     for entry in entries:
@@ -64,6 +69,7 @@ def test_every_entry_carries_the_installer(data_dir: Path) -> None:
         assert "d-i stackops/installer_url string https://10.0.0.2:8443" in lines
         assert f"d-i stackops/installer_token password {TOKEN}" in lines
         assert f"d-i stackops/installer_fingerprint string {s.fingerprint}" in lines
+        assert "d-i stackops/installer_wait string 600" in lines
         assert "installer_token" in seed.plaintext_secrets
         plain = render_preseed(
             data_dir, entry, roleset=inputs.roleset, deployment=None, codename="lucid",
