@@ -26,31 +26,7 @@ say() {
 	return 0
 }
 
-# The value of stackops/<key>=... on the kernel command line; status 1 when absent.
-cmdline_value() {
-	# shellcheck disable=SC2013 # words, not lines
-	for word in $(cat "$CMDLINE" 2>/dev/null); do
-		case "$word" in
-		"stackops/$1="*)
-			echo "${word#stackops/"$1"=}"
-			return 0
-			;;
-		esac
-	done
-	return 1
-}
-
-# The value of `d-i stackops/<key> <type> <value>` in the entry's preseed file; status 1 if none.
-seed_value() {
-	seed=$(cmdline_value_raw file) || return 1
-	[ -r "$seed" ] || return 1
-	line=$(grep "^[^#]*[[:space:]]stackops/$1[[:space:]]" "$seed" | tail -n 1)
-	[ -n "$line" ] || return 1
-	# owner, question and type are single words; the rest of the line is the value.
-	echo "$line" | sed 's/^[[:space:]]*[^[:space:]]*[[:space:]]*[^[:space:]]*[[:space:]]*[^[:space:]]*[[:space:]]\{0,1\}//'
-}
-
-# The value of <name>=... (no stackops/ prefix) on the kernel command line.
+# The value of <name>=... (no stackops/ prefix) on the kernel command line; status 1 when absent.
 cmdline_value_raw() {
 	# shellcheck disable=SC2013 # words, not lines
 	for word in $(cat "$CMDLINE" 2>/dev/null); do
@@ -62,6 +38,21 @@ cmdline_value_raw() {
 		esac
 	done
 	return 1
+}
+
+# The value of stackops/<key>=... on the kernel command line; status 1 when absent.
+cmdline_value() {
+	cmdline_value_raw "stackops/$1"
+}
+
+# The value of `d-i stackops/<key> <type> <value>` in the entry's preseed file; status 1 if none.
+seed_value() {
+	seed=$(cmdline_value_raw file) || return 1
+	[ -r "$seed" ] || return 1
+	line=$(grep "^[^#]*[[:space:]]stackops/$1[[:space:]]" "$seed" | tail -n 1)
+	[ -n "$line" ] || return 1
+	# owner, question and type are single words; the rest of the line is the value.
+	echo "$line" | sed 's/^[[:space:]]*[^[:space:]]*[[:space:]]*[^[:space:]]*[[:space:]]*[^[:space:]]*[[:space:]]\{0,1\}//'
 }
 
 has_any_role() { # has_any_role "a,b" -> one of them is a role of this node
