@@ -451,16 +451,25 @@ class Store:
                 raise Unauthorized("the enrolment token is not any deployment's")
             hostname = inv["hostname"] or "node-" + mac.replace(":", "")[-6:]
             old = tx.one(
-                "SELECT id FROM nodes WHERE deployment_id = ? AND mac = ?", (dep["id"], mac)
+                "SELECT id, roles FROM nodes WHERE deployment_id = ? AND mac = ?",
+                (dep["id"], mac),
             )
             if old:
+                # A node registers only without a token of its own: a reinstall, or someone
+                # replaying the disc's enrolment token with this MAC. Either way it is a new
+                # machine as far as trust goes: its old token dies, and an assignment (and with
+                # it the answers and their secrets) waits for the admin to assign it again.
                 tx.execute(
-                    "UPDATE nodes SET token_hash = ?, inventory = ?, hostname = ?, last_seen = ?"
-                    " WHERE id = ?",
+                    "UPDATE nodes SET token_hash = ?, inventory = ?, hostname = ?, last_seen = ?,"
+                    " roles = NULL, answers = '{}', notes = '', state = 'registered', step = '',"
+                    " fetched_at = NULL WHERE id = ?",
                     (auth.token_hash(token), json.dumps(inv), hostname, now, old["id"]),
                 )
                 node_id = int(old["id"])
-                _event(tx, node_id, "agent", "registered again (new node token)")
+                line = "registered again (new node token)"
+                if old["roles"]:
+                    line += f"; roles {old['roles']} cleared until the admin assigns them again"
+                _event(tx, node_id, "agent", line)
             else:
                 node_id = int(
                     tx.value(

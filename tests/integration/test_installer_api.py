@@ -287,11 +287,30 @@ def test_auth_failures(service: Service) -> None:
         json_body={"roles": ["compute"]},
     )  # fmt: skip
     assert status == 404
-    # Registering again (same MAC) gives a new token; the old one stops working.
+    # Registering again (same MAC) gives a new token; the old one stops working. Whoever holds
+    # the disc's enrolment token could do that with a MAC seen on the network, so the assigned
+    # node's roles (and with them its answers and their secrets) wait for the admin again.
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{n1}/answers", token=t1)
+    assert status == 200 and b"roles='controller'" in body
     n1b, t1b = register(svc, enrol_a, inv1)
     assert n1b == n1 and t1b != t1
     status, _, _ = svc.request("GET", f"/agent/v1/nodes/{n1}/assignment", token=t1)
     assert status == 401
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{n1}/assignment", token=t1b)
+    assert status == 200 and b"state='unassigned'" in body
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{n1}/answers", token=t1b)
+    assert status == 409 and b"password" not in body
+    status, view = svc.json("GET", f"/api/deployments/alpha/nodes/{n1}", token=admin)
+    assert (view["roles"], view["state"], view["fetched_at"]) == ([], "registered", None)
+    last_event = view["events"][-1]["line"]
+    assert "roles controller cleared until the admin assigns them again" in last_event
+    status, view = svc.json(
+        "PUT", f"/api/deployments/alpha/nodes/{n1}/roles", token=admin,
+        json_body={"roles": ["controller"]},
+    )  # fmt: skip
+    assert status == 200 and view["state"] == "assigned"
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{n1}/answers", token=t1b)
+    assert status == 200 and b"roles='controller'" in body
     # A rotated enrolment token locks out discs with the old one.
     status, data = svc.json("POST", "/api/deployments/alpha/token", token=admin)
     status, _, _ = svc.request("POST", "/agent/v1/register", body=inv1, token=enrol_a)
