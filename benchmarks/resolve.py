@@ -70,9 +70,7 @@ def read_index(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def apt_simulate(
-    lists: Path, packages: Path, release: Path, names: list[str]
-) -> tuple[set[str], float]:
+def apt_simulate(packages: Path, release: Path, names: list[str]) -> tuple[set[str], float]:
     """apt-get's choice for `names` with an empty status and only this index."""
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)

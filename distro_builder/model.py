@@ -203,6 +203,8 @@ class IndexPackage:
     depends: str = ""
     pre_depends: str = ""
     provides: str = ""
+    conflicts: str = ""
+    breaks: str = ""
     multi_arch: str = ""
     source: str = ""
     section: str = ""

@@ -16,8 +16,12 @@ Follows what dpkg and apt do for an install with `--no-install-recommends`:
   chosen earlier, the resolution restarts with that constraint known (as apt's resolver would
   upgrade the pick); when no version satisfies every constraint, that is an error.
 
-Conflicts/Breaks are not checked (neither the disc nor the Nova set has any that bite); an
-unsatisfiable relation raises DependencyError with the chain that pulled it in.
+An unsatisfiable relation raises DependencyError with the chain that pulled it in. Conflicts and
+Breaks are checked on the closure as dpkg would on unpacking it together: a relation on a chosen
+package's name (a version in range), or an unversioned one on a name another chosen package
+provides; a package never conflicts with itself (the Provides+Conflicts+Replaces idiom). A
+conflict is reported with both chains, not resolved around (apt would try other alternatives;
+the Nova lists have no OR group where that matters).
 """
 
 from __future__ import annotations
@@ -274,7 +278,52 @@ def _closure(
                 provided[rel.name].append((choice, rel.version if rel.op == "=" else None))
         for dep in u.dependencies(choice):
             queue.append((dep, here))
+    _check_conflicts(selected, provided, chains)
     return Resolution(tuple(sorted(selected.values(), key=lambda p: p.name)), chains)
+
+
+def _check_conflicts(
+    selected: Mapping[str, IndexPackage],
+    provided: Mapping[str, list[tuple[IndexPackage, str | None]]],
+    chains: Mapping[str, tuple[str, ...]],
+) -> None:
+    """DependencyError naming both chains when a chosen package Conflicts/Breaks another."""
+    for pkg in sorted(selected.values(), key=lambda p: p.name):
+        for field, text in (("conflicts with", pkg.conflicts), ("breaks", pkg.breaks)):
+            for group in parse_relations(text) if text else ():
+                for rel in group:
+                    hit = _conflict_target(pkg, rel, selected, provided)
+                    if hit is None:
+                        continue
+                    how = f"{hit.name} {hit.version}"
+                    if hit.name != rel.name:
+                        how += f" (provides {rel.name})"
+                    raise DependencyError(
+                        f"{' -> '.join(chains[pkg.name])} {field} {rel}; {how} is pulled in by "
+                        f"{' -> '.join(chains[hit.name])}",
+                        hint="the two cannot be installed together: drop one from the package "
+                        "lists or add a repository with versions that fit",
+                    )
+
+
+def _conflict_target(
+    pkg: IndexPackage,
+    rel: Relation,
+    selected: Mapping[str, IndexPackage],
+    provided: Mapping[str, list[tuple[IndexPackage, str | None]]],
+) -> IndexPackage | None:
+    other = selected.get(rel.name)
+    if other is not None and other is not pkg:
+        if version_satisfies(other.version, rel.op, rel.version):
+            return other
+    for provider, version in provided.get(rel.name, ()):
+        if provider is pkg:
+            continue
+        if rel.op is None or (
+            version is not None and version_satisfies(version, rel.op, rel.version)
+        ):
+            return provider
+    return None
 
 
 def _explain(

@@ -169,6 +169,8 @@ def to_index_package(
         depends=_field(stanza, "Depends"),
         pre_depends=_field(stanza, "Pre-Depends"),
         provides=_field(stanza, "Provides"),
+        conflicts=_field(stanza, "Conflicts"),
+        breaks=_field(stanza, "Breaks"),
         multi_arch=_field(stanza, "Multi-Arch"),
         source=_field(stanza, "Source").split(" ", 1)[0],
         section=_field(stanza, "Section"),

@@ -177,7 +177,7 @@ def resolve(
 
     Resolves common + <role> package lists over the base disc's archive and the repositories
     (Depends, Pre-Depends, alternatives, Provides, versions, architectures). An unsatisfiable
-    package fails with the chain that pulled it in.
+    package fails with the chain that pulled it in; two that Conflict or Break fail with both.
     """
     from distro_builder.archive.fetch import Fetcher
     from distro_builder.media.layout import detect_flavor

@@ -264,3 +264,47 @@ def test_plan_splits_disc_and_additions_per_role_and_unions_them() -> None:
         "nova-network",
         "python-nova",
     ]
+
+
+def test_conflicts_in_the_closure_fail_with_both_chains() -> None:
+    repo = [
+        pkg("nova-compute", depends="python-nova, libvirt-bin"),
+        pkg("python-nova", depends="python-eventlet"),
+        pkg("python-eventlet", "0.9.10"),
+        pkg("libvirt-bin", conflicts="python-eventlet (<< 0.9.12)"),
+    ]
+    with pytest.raises(DependencyError) as e:
+        closure(["nova-compute"], repo)
+    msg = str(e.value)
+    assert "nova-compute -> libvirt-bin conflicts with python-eventlet (<< 0.9.12)" in msg
+    assert (
+        "python-eventlet 0.9.10 is pulled in by nova-compute -> python-nova -> python-eventlet"
+        in msg
+    )
+    assert e.value.hint
+    # Out of the conflicting range: no conflict.
+    repo[2] = pkg("python-eventlet", "0.9.12")
+    assert closure(["nova-compute"], repo)["python-eventlet"] == "0.9.12"
+
+
+def test_breaks_counts_like_conflicts() -> None:
+    repo = [pkg("a", depends="b, c"), pkg("b", breaks="c"), pkg("c")]
+    with pytest.raises(DependencyError, match=r"a -> b breaks c; c 1.0 is pulled in by a -> c"):
+        closure(["a"], repo)
+
+
+def test_conflict_on_a_virtual_name_hits_its_providers_but_not_the_package_itself() -> None:
+    # The Provides+Conflicts idiom (postfix: Provides/Conflicts mail-transport-agent) is fine
+    # alone, and stops a second provider.
+    mta = dict(provides="mail-transport-agent", conflicts="mail-transport-agent")
+    assert closure(["postfix"], [pkg("postfix", **mta)]) == {"postfix": "1.0"}
+    repo = [pkg("a", depends="postfix, exim4"), pkg("postfix", **mta), pkg("exim4", **mta)]
+    with pytest.raises(
+        DependencyError,
+        match=r"a -> exim4 conflicts with mail-transport-agent; "
+        r"postfix 1.0 \(provides mail-transport-agent\) is pulled in by a -> postfix",
+    ):
+        closure(["a"], repo)
+    # A versioned conflict is not hit by an unversioned Provides.
+    repo = [pkg("a", depends="b, c"), pkg("b", conflicts="v (<< 2)"), pkg("c", provides="v")]
+    assert set(closure(["a"], repo)) == {"a", "b", "c"}
