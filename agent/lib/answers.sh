@@ -218,11 +218,7 @@ so_ask() {
         fi
         so_valid "$_type" "$SO_REPLY" && return 0
         _hint=$(so_type_hint "$_type")
-        if so_use_whiptail; then
-            whiptail --title "StackOps" --msgbox "Invalid value for $_key: give $_hint." 8 70
-        else
-            echo "Invalid value for $_key: give $_hint."
-        fi
+        so_tell "Invalid value for $_key: give $_hint."
     done
 }
 
@@ -248,14 +244,23 @@ so_ask_secret() {
             [ "$_r" = 0 ] || return 1
         fi
         if [ -z "$_p1" ]; then
-            echo "The password must not be empty."
+            so_tell "The password must not be empty."
         elif [ "$_p1" != "$_p2" ]; then
-            echo "The two passwords differ; please type them again."
+            so_tell "The two passwords differ; please type them again."
         else
             SO_REPLY=$_p1
             return 0
         fi
     done
+}
+
+# A message to the person at the console: a box under whiptail (a line would be drawn over).
+so_tell() {
+    if so_use_whiptail; then
+        whiptail --title "StackOps" --msgbox "$1" 8 70
+    else
+        echo "$1"
+    fi
 }
 
 # Make sure roles and every answer the roles need are present and valid: ask what is missing

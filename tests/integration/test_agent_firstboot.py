@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from distro_builder.agent import build_agent_deb
-from tests.integration.rootfs import Node, Run
+from distro_builder.qa.console import SerialConsole
+from tests.integration.rootfs import PATH, Node, Run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -388,6 +389,57 @@ def test_role_selector_plain_prompt(tmp_path: Path, agent_deb: Path, shell: str)
     assert "STACKOPS-FIRSTBOOT done roles=compute" in run.output
     for text in node.logs().values():
         assert "nova-pw" not in text and "rabbit-pw" not in text
+
+
+def test_role_selector_whiptail_on_a_terminal(tmp_path: Path, agent_deb: Path) -> None:
+    """On the console (a terminal, whiptail installed as the .deb Recommends) the selector is a
+    checklist and the questions are input and password boxes: driven through a pty with the
+    smoke harness's console, keys as a person would press them."""
+    node = Node.create(tmp_path)
+    node.install_deb(agent_deb)
+    node.write_answers({"roles": "", "hostname": "c1"})
+    healthy_cloud(node)
+    argv = ["chroot", str(node.root), "dash", "/usr/sbin/stackops-agent"]
+    env = {"PATH": PATH, "LC_ALL": "C", "HOME": "/root", "TERM": "vt100"}
+    with SerialConsole(argv, tmp_path / "console.log", env=env, fatal_patterns=()) as con:
+        con.expect("Roles of this node", timeout=60)
+        con.expect("compute")
+        con.send_key("down", times=3)  # controller -> network -> volume -> compute
+        con.send_key("space")
+        con.send_key("enter")
+        con.expect("IPv4 address of the cloud controller", timeout=30)
+        con.send("10.0.0.300")
+        con.send_key("enter")
+        con.expect("Invalid value for controller_address", timeout=30)
+        con.send_key("enter")
+        con.expect("IPv4 address of the cloud controller", timeout=30)
+        con.send("10.0.0.1")
+        con.send_key("enter")
+        for secret in ("nova-pw", "rabbit-pw"):
+            con.expect("Password of the", timeout=30)
+            con.send(secret)
+            con.send_key("enter")
+            con.expect("(again)", timeout=30)
+            con.send(secret + ("x" if secret == "nova-pw" else ""))
+            con.send_key("enter")
+            if secret == "nova-pw":  # the pair differed: told in a box, asked again
+                con.expect("The two passwords differ", timeout=30)
+                con.send_key("enter")
+                con.expect("Password of the", timeout=30)
+                con.send(secret)
+                con.send_key("enter")
+                con.expect("(again)", timeout=30)
+                con.send(secret)
+                con.send_key("enter")
+        done = con.expect_line("STACKOPS-FIRSTBOOT done roles=", timeout=120)
+        screen = con.text()
+    assert done == "compute"
+    text = node.path("/etc/stackops/answers").read_text()
+    assert "roles='compute'" in text and "controller_address='10.0.0.1'" in text
+    assert "nova_db_password='nova-pw'" in text and "rabbit_password='rabbit-pw'" in text
+    assert "nova-pw" not in screen and "rabbit-pw" not in screen  # password boxes never echo
+    for log_text in node.logs().values():
+        assert "nova-pw" not in log_text and "rabbit-pw" not in log_text
 
 
 def test_missing_answer_without_console_fails_clearly(tmp_path: Path, agent_deb: Path) -> None:
