@@ -54,7 +54,8 @@ def emit_json(data: Any) -> None:
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="DISTRO_BUILDER_DATA",
-    help="Folder with demo/, preseed/, roles/, package_lists/ (default: the checkout or install).",
+    help="The folder holding demo/, roles/, preseed/, d-i/, agent/... (default: the checkout, "
+    "then the installed copy).",
 )
 @click.pass_context
 def main(
@@ -63,10 +64,19 @@ def main(
     """Turn a stock Ubuntu 10.04 LTS server ISO into an OpenStack Nova distro.
 
     \b
-    Commands for the release engineer:
-      demo-base   make the lucid-faithful demo base ISO (no Ubuntu download needed)
-      remaster    lay overlay directories over a base ISO and write a new bootable ISO
-      inspect     show what is on an ISO: flavor, boot catalog, boot menu, archive
+    Build (release engineer):
+      build --base ubuntu-10.04.4-server-amd64.iso -o stackops.iso --sources FILE
+      demo-base, demo-repo     a lucid-faithful base disc and repositories to try it with
+      resolve, fetch, extras   the package step alone: plan, download, stage
+      entries, preseed         the boot entries and the preseed each one gets
+      inspect, verify          what is on a disc; whether its archive holds together
+      remaster                 the engine: overlay directories on any install ISO
+    \b
+    Test (QA):
+      smoke ISO                boot the disc in QEMU and drive its serial console
+    \b
+    Deploy (admin):
+      serve, installer         the Smart Installer service and its operations
     """
     setup_logging(verbose=verbose or debug, quiet=quiet)
     ctx.ensure_object(dict)

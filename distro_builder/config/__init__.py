@@ -21,7 +21,7 @@ DATA_MARKER = "demo/disc.yaml"
 
 
 def find_data_dir(explicit: Path | None = None) -> Path:
-    """The folder holding demo/, preseed/, roles/, package_lists/.
+    """The folder holding the data folders: demo/, roles/, package_lists/, preseed/, d-i/, agent/...
 
     Order: --data-dir, $DISTRO_BUILDER_DATA, the source checkout, the installed share folder.
     """
