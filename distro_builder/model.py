@@ -66,6 +66,7 @@ class BootMenu:
     gfxboot: str | None
     entries: tuple[MenuEntry, ...]
     missing_includes: tuple[str, ...] = ()
+    menu_rows: int | None = None  # `menu rows`: lines the menu shows before it scrolls
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,7 @@ def parse_boot_menu(read: Reader, config: str = "/isolinux/isolinux.cfg") -> Boo
         gfxboot=g.get("gfxboot"),
         entries=entries,
         missing_includes=tuple(state.missing),
+        menu_rows=_int(g.get("menu_rows")),
     )
 
 
@@ -136,6 +137,8 @@ def _parse_file(state: _State, path: str, depth: int) -> None:
             elif sub == "begin":
                 current = None
                 state.submenus.append(arg or "submenu")
+            elif sub == "rows":
+                state.globals["menu_rows"] = arg  # in parse order: a later one wins
             elif sub == "title" and state.submenus:
                 state.submenus[-1] = arg
             elif sub == "end":

@@ -82,7 +82,6 @@ _DI_QUESTION_RE = re.compile(r"┤ (\[(?:!!|!|\?|\.)\] [^├\n]*?) ?├")
 # ISOLINUX 6 under menu.c32 prints "Loading /x... failed: ..." and redraws the menu; at its own
 # boot: prompt (and in older versions) it says "Could not find kernel image: /x"
 _NO_KERNEL = re.compile(r"Loading \S+\.\.\. ?failed[^\n]*|Could not find kernel image[^\n]*")
-_MENU_ROWS_RE = re.compile(r"^\s*menu\s+rows\s+(\d+)", re.IGNORECASE | re.MULTILINE)
 _LABEL_RE = re.compile(r"^\s*label\s+(\S+)", re.IGNORECASE)
 _MENU_LABEL_RE = re.compile(r"^\s*menu\s+label\s+(.*?)\s*$", re.IGNORECASE)
 
@@ -293,10 +292,7 @@ def plan_smoke(
         full_reason = _full_install_blocker(image, chosen) if full else None
     items = _menu_items(menu, texts)
     start = next((i for i, it in enumerate(items) if it.label == menu.default), 0)
-    rows = MENU_ROWS_DEFAULT
-    for path in menu.files:
-        for m in _MENU_ROWS_RE.finditer(texts[path]):
-            rows = int(m.group(1))
+    rows = menu.menu_rows if menu.menu_rows and menu.menu_rows > 0 else MENU_ROWS_DEFAULT
     return SmokePlan(
         iso=iso,
         menu=menu,

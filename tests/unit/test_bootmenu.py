@@ -42,6 +42,20 @@ def test_lucid_menu_follows_includes_and_submenus() -> None:
     assert by_label["hd"].localboot == "0x80" and by_label["hd"].kernel is None
     assert by_label["memtest"].kernel == "/install/mt86plus"
     assert menu.missing_includes == ()
+    assert menu.menu_rows == 10  # stdmenu.cfg
+
+
+def test_menu_rows_is_the_last_in_parse_order_not_in_file_order() -> None:
+    # isolinux.cfg includes stdmenu.cfg first and sets its own rows after: isolinux ends with 1,
+    # though stdmenu.cfg comes later in the list of files read.
+    files = {
+        "/isolinux/isolinux.cfg": "include stdmenu.cfg\nmenu rows 1\nlabel a\nkernel /k\n",
+        "/isolinux/stdmenu.cfg": "menu rows 10\n",
+    }
+    menu = parse_boot_menu(_reader(files))
+    assert menu.files == ("/isolinux/isolinux.cfg", "/isolinux/stdmenu.cfg")
+    assert menu.menu_rows == 1
+    assert parse_boot_menu(_reader({"/isolinux/isolinux.cfg": "label a\n"})).menu_rows is None
 
 
 def test_relative_paths_resolve_against_isolinux_dir() -> None:
