@@ -51,7 +51,8 @@ so_warn() {
 so_redact() {
     # shellcheck disable=SC2154 # set by so_answers_load
     SO_R1=${mysql_root_password-} SO_R2=${nova_db_password-} SO_R3=${rabbit_password-} \
-        SO_R4=${admin_password-} SO_R5=${installer_token-} awk -f "$SO_LIB/lib/redact.awk"
+        SO_R4=${admin_password-} SO_R5=${installer_token-} \
+        awk -f "$SO_LIB/lib/urlencode.awk" -f "$SO_LIB/lib/redact.awk"
 }
 
 # Write stdin to $1 atomically (temp file in the same directory, then rename), mode $2.

@@ -1,14 +1,6 @@
 # Replace each secret (environment SO_R1..SO_R5) and its URL-encoded form by "*****".
 # Secrets come from the environment so they never appear on a command line. mawk/gawk.
-function urlencode(s,    out, i, c) {
-    out = ""
-    for (i = 1; i <= length(s); i++) {
-        c = substr(s, i, 1)
-        if (c ~ /[A-Za-z0-9._~-]/) out = out c
-        else out = out sprintf("%%%02X", ord[c])
-    }
-    return out
-}
+# Needs urlencode.awk loaded first (awk -f urlencode.awk -f redact.awk).
 function cut(line, s,    out, p) {
     out = ""
     while ((p = index(line, s)) > 0) {
@@ -18,7 +10,6 @@ function cut(line, s,    out, p) {
     return out line
 }
 BEGIN {
-    for (i = 1; i < 256; i++) ord[sprintf("%c", i)] = i
     n = 0
     for (i = 1; i <= 5; i++) {
         s = ENVIRON["SO_R" i]

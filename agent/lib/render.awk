@@ -1,16 +1,7 @@
 # Fill a template: @name@ becomes the environment variable SO_V_name, @name|url@ its URL-encoded
 # form (for passwords inside mysql:// URLs). Values come from the environment, never argv.
 # With -v flags=1 a line `--flag=` whose value came out empty is dropped (an unset flag).
-function urlencode(s,    out, i, c) {
-    out = ""
-    for (i = 1; i <= length(s); i++) {
-        c = substr(s, i, 1)
-        if (c ~ /[A-Za-z0-9._~-]/) out = out c
-        else out = out sprintf("%%%02X", ord[c])
-    }
-    return out
-}
-BEGIN { for (i = 1; i < 256; i++) ord[sprintf("%c", i)] = i }
+# Needs urlencode.awk loaded first (awk -f urlencode.awk -f render.awk).
 {
     line = $0
     out = ""

@@ -13,7 +13,7 @@ so_render() {
             # shellcheck disable=SC2163 # exporting the variable named by $_k's value
             export "SO_V_$_k=$(so_get "$_k")"
         done
-        awk -v flags="$_flags" -f "$SO_LIB/lib/render.awk" "$@"
+        awk -v flags="$_flags" -f "$SO_LIB/lib/urlencode.awk" -f "$SO_LIB/lib/render.awk" "$@"
     )
 }
 
