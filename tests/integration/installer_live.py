@@ -9,6 +9,7 @@ import http.client
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -159,3 +160,27 @@ def inventory(
     lines += [f"nic=eth{i} {mac} up" for i, mac in enumerate(macs)]
     lines += [f"disk={d}" for d in disks]
     return "\n".join(lines) + "\n"
+
+
+def create_deployment(
+    svc: Service, name: str, params: dict[str, str], architecture: str = "dual-node"
+) -> str:
+    """Create a deployment through the JSON API, set its global parameters; its enrolment token."""
+    admin = svc.login()
+    status, data = svc.json(
+        "POST", "/api/deployments", token=admin,
+        json_body={"name": name, "architecture": architecture},
+    )  # fmt: skip
+    assert status == 201, data
+    status, data2 = svc.json(
+        "PUT", f"/api/deployments/{name}/params", token=admin, json_body=params
+    )  # fmt: skip
+    assert status == 200, data2
+    return str(data["enrolment_token"])
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound once, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

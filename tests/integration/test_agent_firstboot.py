@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from distro_builder.agent import build_agent_deb
 from distro_builder.qa.console import SerialConsole
 from tests.integration.rootfs import PATH, Node, Run
 
@@ -98,14 +97,6 @@ def plan(roles: str) -> list[tuple[str, str]]:
 def flags_list() -> set[str]:
     text = (ROOT / "agent" / "nova-2011.2-flags.txt").read_text()
     return {ln.split()[0] for ln in text.splitlines() if ln.strip() and not ln.startswith("#")}
-
-
-@pytest.fixture(scope="session")
-def agent_deb(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
-    name, data = build_agent_deb(data_dir, version="0.1.0", mtime=1302652800)
-    path = tmp_path_factory.mktemp("agent") / name
-    path.write_bytes(data)
-    return path
 
 
 def make_node(tmp_path: Path, agent_deb: Path, roles: str, *, init: str = "upstart") -> Node:

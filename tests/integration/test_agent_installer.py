@@ -15,7 +15,6 @@ the chroot shares the host's loopback). The node's /proc and /sys are files writ
 
 from __future__ import annotations
 
-import socket
 import stat
 import threading
 import time
@@ -24,9 +23,15 @@ from pathlib import Path
 
 import pytest
 
-from distro_builder.agent import build_agent_deb
 from tests.helpers import require_tool_or_skip
-from tests.integration.installer_live import ADMIN, ADMIN_PASSWORD, Service, cli
+from tests.integration.installer_live import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    Service,
+    cli,
+    closed_port,
+    create_deployment,
+)
 from tests.integration.rootfs import Node, Run
 from tests.integration.test_agent_firstboot import (
     BASE_ANSWERS,
@@ -49,14 +54,6 @@ PARAMS = {
 }
 # The client's bounds, small in tests (the defaults are 120 s and 3600 s).
 BOUNDS = {"STACKOPS_INSTALLER_CONNECT_TIMEOUT": "4", "STACKOPS_INSTALLER_WAIT_TIMEOUT": "60"}
-
-
-@pytest.fixture(scope="module")
-def agent_deb(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
-    name, data = build_agent_deb(data_dir, version="0.1.0", mtime=1302652800)
-    path = tmp_path_factory.mktemp("agent") / name
-    path.write_bytes(data)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -86,23 +83,7 @@ def fake_machine(node: Node, mac: str) -> None:
 
 
 def deployment(svc: Service, name: str) -> str:
-    admin = svc.login()
-    status, data = svc.json(
-        "POST", "/api/deployments", token=admin,
-        json_body={"name": name, "architecture": "dual-node"},
-    )  # fmt: skip
-    assert status == 201, data
-    status, data2 = svc.json(
-        "PUT", f"/api/deployments/{name}/params", token=admin, json_body=PARAMS
-    )  # fmt: skip
-    assert status == 200, data2
-    return str(data["enrolment_token"])
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return create_deployment(svc, name, PARAMS)
 
 
 def no_secret_anywhere(node: Node, run: Run, token: str) -> None:
@@ -203,7 +184,7 @@ def test_agent_falls_back_to_the_local_answers(
 ) -> None:
     require_tool_or_skip("wget")
     if why == "unreachable":
-        url, token = f"http://127.0.0.1:{_closed_port()}", "an-enrolment-token-1234"
+        url, token = f"http://127.0.0.1:{closed_port()}", "an-enrolment-token-1234"
         said = "Smart Installer unreachable: using the local answers"
     else:
         url, token = service.url, "not-the-deployments-token-5678"
@@ -237,7 +218,7 @@ def test_unreachable_without_roles_goes_to_the_console_selector(
     require_tool_or_skip("wget")
     node = Node.create(tmp_path)
     node.install_deb(agent_deb)
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{closed_port()}"
     node.write_answers(
         {"roles": "", **BASE_ANSWERS, "installer_url": url, "installer_token": "tok-12345678"}
     )

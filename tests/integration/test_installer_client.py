@@ -7,7 +7,6 @@ fallbacks (unreachable service, refused token, no roles in time) that keep a boo
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -17,7 +16,15 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import require_tool_or_skip
-from tests.integration.installer_live import ADMIN, ADMIN_PASSWORD, ROOT, Service, cli
+from tests.integration.installer_live import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    ROOT,
+    Service,
+    cli,
+    closed_port,
+    create_deployment,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -98,15 +105,7 @@ class Node:
 
 
 def _deployment(svc: Service, name: str) -> str:
-    admin = svc.login()
-    status, data = svc.json(
-        "POST", "/api/deployments", token=admin,
-        json_body={"name": name, "architecture": "dual-node"},
-    )  # fmt: skip
-    assert status == 201, data
-    status, _ = svc.json("PUT", f"/api/deployments/{name}/params", token=admin, json_body=PARAMS)
-    assert status == 200
-    return str(data["enrolment_token"])
+    return create_deployment(svc, name, PARAMS)
 
 
 @pytest.mark.parametrize("shell", list(SHELLS))
@@ -187,16 +186,10 @@ def test_register_wait_fetch_report(service: Service, tmp_path: Path, shell: str
     assert len(nodes) == 1
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("shell", ["dash", "busybox-ash"])
 def test_unreachable_service_falls_back(tmp_path: Path, shell: str) -> None:
     require_tool_or_skip("dash", "wget", "busybox")
-    node = Node(tmp_path, shell, f"http://127.0.0.1:{_closed_port()}", "some-token")
+    node = Node(tmp_path, shell, f"http://127.0.0.1:{closed_port()}", "some-token")
     fake_machine(node.root, vmx=True, disks={"sda": []}, nics={"eth0": "52:54:00:aa:00:09"})
     before = node.answers.read_text()
     t0 = time.monotonic()
