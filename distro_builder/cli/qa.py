@@ -89,7 +89,7 @@ def smoke(
         if live:
             click.echo(
                 f"  {label}: {stage.name:<10} {_status(stage.status):<7} {stage.seconds:6.1f} s"
-                + (f"  {stage.summary[:70]}..." if stage.status == "skipped" else ""),
+                + (f"  {_clip(stage.summary, 73)}" if stage.status == "skipped" else ""),
                 err=True,
             )
 
@@ -127,9 +127,7 @@ def _print_report(report: SmokeReport, junit: Path | None) -> None:
     for e in report.entries:
         for s in e.stages:
             at = "" if s.started_at is None else f"{s.started_at:.1f}"
-            note = s.summary if s.status != "pass" else ""
-            if len(note) > 90:
-                note = note[:87] + "..."
+            note = _clip(s.summary, 90) if s.status != "pass" else ""
             click.echo(
                 f"{e.label:<{w}} {s.name:<10} {_status(s.status):<8} {at:>7} {s.seconds:8.1f}  "
                 f"{note}".rstrip()
@@ -173,3 +171,8 @@ def _write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _clip(text: str, width: int) -> str:
+    """`text` cut to `width` characters, ending in "..." when it was longer."""
+    return text if len(text) <= width else text[: width - 3] + "..."
