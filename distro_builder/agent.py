@@ -5,7 +5,7 @@ lucid nodes) lives in `agent/` as data, never in Python strings. The .deb format
 archive/debs.py's.
 
   agent/stackops-agent            -> /usr/sbin/stackops-agent (0755)
-  installer/client/stackops-installer-client
+  smart_installer/client/stackops-installer-client
                                   -> /usr/sbin/stackops-installer-client (0755), the Smart
                                      Installer's node side (the agent runs it)
   agent/lib/*.sh, *.awk           -> /usr/share/stackops/lib/
@@ -29,7 +29,7 @@ SHARE = "/usr/share/stackops"
 SHARED_FILES = ("questions", "nova-2011.2-flags.txt")
 SHARED_DIRS = ("lib", "templates", "upstart")
 MAINTAINER_SCRIPTS = ("postinst", "prerm", "postrm")
-CLIENT = ("installer", "client", "stackops-installer-client")
+CLIENT = ("smart_installer", "client", "stackops-installer-client")
 
 
 def _read(path: Path) -> bytes:

@@ -1,7 +1,7 @@
 # shellcheck shell=sh
 # StackOps node agent: the Smart Installer. When the answers hold installer_url (a disc built
 # with `distro-builder build --installer-url`), the agent runs the installer client
-# (/usr/sbin/stackops-installer-client, from installer/client/) before it looks at the roles: the client
+# (/usr/sbin/stackops-installer-client, from smart_installer/client/) before it looks at the roles: the client
 # registers this node's inventory, waits (bounded) for the admin to assign its roles and merges
 # its answers into /etc/stackops/answers. When the service cannot be reached, refuses the node
 # or assigns nothing in time, the agent says so and goes on with the local answers (or the

@@ -26,8 +26,8 @@ DB_OPTION = click.option(
 
 def _store(ctx: click.Context, db_url: str | None) -> Any:
     from distro_builder.config.roles import load_roles
-    from distro_builder.installer.db import Database
-    from distro_builder.installer.store import Store
+    from distro_builder.smart_installer.db import Database
+    from distro_builder.smart_installer.store import Store
 
     return Store(Database(db_url), load_roles(data_dir(ctx)))
 
@@ -58,7 +58,7 @@ def serve(
     and report progress. Create the first admin with `distro-builder installer admin create`.
     Stop with Ctrl-C or SIGTERM; everything is in the database, nothing is lost on restart.
     """
-    from distro_builder.installer.server import make_server, serve_forever
+    from distro_builder.smart_installer.server import make_server, serve_forever
 
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")

@@ -1,4 +1,4 @@
-"""The StackOps boot menu: isolinux files for the base's flavor, from preseed/boot/ templates.
+"""The StackOps boot menu: isolinux files for the base's flavor, from bootmenu/ templates.
 
 Lucid keeps its entries in isolinux/text.cfg (+ adtext.cfg for the advanced menu); 10.10 and
 later in txt.cfg/adtxt.cfg (lucid-and-nova.md §1.3, trap 1). The StackOps entries go first in the
@@ -135,7 +135,7 @@ def plan_menu(
             )  # fmt: skip
         return out
 
-    boot = data_dir / "preseed" / "boot"
+    boot = data_dir / "bootmenu"
     files = {
         main_path: render_template(
             boot,

@@ -1,4 +1,4 @@
-"""The node's Smart Installer client (installer/client/stackops-installer-client) under dash,
+"""The node's Smart Installer client (smart_installer/client/stackops-installer-client) under dash,
 bash and busybox ash, with GNU wget, against the live service on loopback: registration with a
 fake machine's inventory, waiting for roles, merging the answers, progress reports, and the
 fallbacks (unreachable service, refused token, no roles in time) that keep a boot from blocking.
@@ -28,7 +28,7 @@ from tests.integration.installer_live import (
 
 pytestmark = pytest.mark.integration
 
-CLIENT = ROOT / "installer" / "client" / "stackops-installer-client"
+CLIENT = ROOT / "smart_installer" / "client" / "stackops-installer-client"
 SHELLS = {"dash": ["dash"], "bash": ["bash", "--posix"], "busybox-ash": ["busybox", "ash"]}
 PARAMS = {
     "controller_address": "10.0.0.10",

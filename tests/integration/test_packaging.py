@@ -23,7 +23,16 @@ from tests.helpers import IN_CI
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every top-level folder whose content the tool reads at run time (config.find_data_dir()).
-DATA_FOLDERS = ("demo", "package_lists", "roles", "preseed", "d-i", "agent", "installer")
+DATA_FOLDERS = (
+    "demo",
+    "package_lists",
+    "roles",
+    "preseed",
+    "bootmenu",
+    "d-i",
+    "agent",
+    "smart_installer",
+)
 SHARE = "share/distro-builder/"
 
 
@@ -65,7 +74,9 @@ def installed_share(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_ships_every_data_file(installed_share: Path) -> None:
     expected = _data_files(ROOT)
     shipped = _data_files(installed_share)
-    assert "d-i/late.sh" in expected and "installer/client/stackops-installer-client" in expected
+    assert (
+        "d-i/late.sh" in expected and "smart_installer/client/stackops-installer-client" in expected
+    )
     assert sorted(expected - shipped) == [], "add them to [options.data_files] in setup.cfg"
     assert sorted(shipped - expected) == []
     for rel in sorted(expected):

@@ -60,7 +60,7 @@ def test_files_and_modes(data_dir: Path) -> None:
     data = _tar(_members(deb)["data.tar.gz"])
     assert data["./usr/sbin/stackops-agent"].mode == 0o755
     assert data["./usr/sbin/stackops-installer-client"].mode == 0o755
-    client = (data_dir / "installer/client/stackops-installer-client").read_bytes()
+    client = (data_dir / "smart_installer/client/stackops-installer-client").read_bytes()
     with tarfile.open(fileobj=io.BytesIO(_members(deb)["data.tar.gz"]), mode="r:gz") as tar:
         f = tar.extractfile("./usr/sbin/stackops-installer-client")
         assert f is not None and f.read() == client
@@ -100,7 +100,7 @@ def test_incomplete_agent_folder_names_the_file(tmp_path: Path, data_dir: Path) 
     shutil.copytree(data_dir / "agent", tmp_path / "agent")
     with pytest.raises(ConfigError, match="stackops-installer-client: cannot read"):
         build_agent_deb(tmp_path, version="0.1.0", mtime=0)
-    shutil.copytree(data_dir / "installer/client", tmp_path / "installer/client")
+    shutil.copytree(data_dir / "smart_installer/client", tmp_path / "smart_installer/client")
     (tmp_path / "agent" / "questions").unlink()
     with pytest.raises(ConfigError, match="questions: cannot read"):
         build_agent_deb(tmp_path, version="0.1.0", mtime=0)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from distro_builder.config.roles import load_roles
-from distro_builder.installer import auth, fitness, textfmt
-from distro_builder.installer.db import SCHEMA_VERSION, Database
-from distro_builder.installer.errors import BadRequest, Conflict, DatabaseError
-from distro_builder.installer.store import Store
+from distro_builder.smart_installer import auth, fitness, textfmt
+from distro_builder.smart_installer.db import SCHEMA_VERSION, Database
+from distro_builder.smart_installer.errors import BadRequest, Conflict, DatabaseError
+from distro_builder.smart_installer.store import Store
 
 DATA = Path(__file__).resolve().parents[2]
 

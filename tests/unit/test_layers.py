@@ -17,8 +17,8 @@ OWNERS = {
     "debian": {"archive/debs.py", "archive/index.py", "archive/resolve.py", "archive/publish.py"},
     "subprocess": {"run.py"},
     "pexpect": {"qa/console.py"},
-    "sqlite3": {"installer/db.py"},
-    "psycopg": {"installer/db.py"},
+    "sqlite3": {"smart_installer/db.py"},
+    "psycopg": {"smart_installer/db.py"},
 }
 TOP = {
     "distro_builder.cli",

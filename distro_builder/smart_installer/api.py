@@ -22,10 +22,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from distro_builder.config.roles import ARCHITECTURES
-from distro_builder.installer.errors import BadRequest, NotFound
-from distro_builder.installer.fitness import ARCH_SHAPES
-from distro_builder.installer.http import SESSION_COOKIE, Request, Response, Route, route
-from distro_builder.installer.store import SESSION_SECONDS, Store
+from distro_builder.smart_installer.errors import BadRequest, NotFound
+from distro_builder.smart_installer.fitness import ARCH_SHAPES
+from distro_builder.smart_installer.http import SESSION_COOKIE, Request, Response, Route, route
+from distro_builder.smart_installer.store import SESSION_SECONDS, Store
 
 MAX_BODY = 64 * 1024
 # The UI's files (installer/web/): name -> content type. Nothing else is served.

@@ -12,9 +12,9 @@ Errors are 4xx with `error='...'` (and `hint='...'`) lines.
 
 from __future__ import annotations
 
-from distro_builder.installer import textfmt
-from distro_builder.installer.http import Request, Response, Route, route
-from distro_builder.installer.store import Store
+from distro_builder.smart_installer import textfmt
+from distro_builder.smart_installer.http import Request, Response, Route, route
+from distro_builder.smart_installer.store import Store
 
 POLL_SECONDS = 5
 MAX_BODY = 16 * 1024

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from distro_builder.installer.errors import Conflict, DatabaseError
+from distro_builder.smart_installer.errors import Conflict, DatabaseError
 
 log = logging.getLogger(__name__)
 

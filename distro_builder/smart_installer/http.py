@@ -13,7 +13,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
-from distro_builder.installer.errors import BadRequest
+from distro_builder.smart_installer.errors import BadRequest
 
 SESSION_COOKIE = "stackops_session"
 

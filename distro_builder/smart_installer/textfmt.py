@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from distro_builder.installer.errors import BadRequest
+from distro_builder.smart_installer.errors import BadRequest
 
 KEY_RE = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 _QUOTED_RE = re.compile(r"'((?:[^']|'\\'')*)'")

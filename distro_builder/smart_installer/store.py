@@ -18,10 +18,16 @@ from distro_builder.config.deployment import PER_NODE_KEYS
 from distro_builder.config.installer import check_deployment, render_deployment
 from distro_builder.config.roles import ARCHITECTURES
 from distro_builder.errors import ConfigError
-from distro_builder.installer import auth, fitness
-from distro_builder.installer.db import Database, Row, Tx, now_ms
-from distro_builder.installer.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from distro_builder.model import RoleSet
+from distro_builder.smart_installer import auth, fitness
+from distro_builder.smart_installer.db import Database, Row, Tx, now_ms
+from distro_builder.smart_installer.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+)
 
 SESSION_SECONDS = 12 * 3600
 MAX_EVENTS_SHOWN = 200

@@ -21,12 +21,12 @@ from typing import Any
 
 from distro_builder.config.roles import load_roles
 from distro_builder.errors import DistroBuilderError
-from distro_builder.installer import agentapi, api
-from distro_builder.installer.agentapi import error_body
-from distro_builder.installer.db import Database
-from distro_builder.installer.errors import BadRequest, InstallerError, TooLarge
-from distro_builder.installer.http import Request, Response, Route
-from distro_builder.installer.store import Store
+from distro_builder.smart_installer import agentapi, api
+from distro_builder.smart_installer.agentapi import error_body
+from distro_builder.smart_installer.db import Database
+from distro_builder.smart_installer.errors import BadRequest, InstallerError, TooLarge
+from distro_builder.smart_installer.http import Request, Response, Route
+from distro_builder.smart_installer.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,9 @@ def make_server(
     host, port = parse_listen(listen)
     db = Database(db_url)
     store = Store(db, load_roles(data_dir))
-    handler = type("Handler", (_Handler,), {"app": App(store, data_dir / "installer" / "web")})
+    handler = type(
+        "Handler", (_Handler,), {"app": App(store, data_dir / "smart_installer" / "web")}
+    )
     try:
         server = InstallerServer((host, port), handler)
     except OSError as e:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from distro_builder.config.roles import NODE_ROLES, canonical_roles, validate_value
-from distro_builder.installer.errors import BadRequest, Conflict
 from distro_builder.model import RoleSet
+from distro_builder.smart_installer.errors import BadRequest, Conflict
 
 _MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,15}")
