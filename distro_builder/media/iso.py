@@ -65,6 +65,8 @@ class IsoImage:
         self._fps: list[IO[bytes]] = []  # data sources that must stay open until write
         self._iso_paths: dict[str, str] = {}  # RR path -> ISO 9660 path (dirs)
         self._joliet_paths: dict[str, str | None] = {}  # RR path -> Joliet path (dirs)
+        # What this session put on the image, checked on the written file: RR path -> kind, size
+        self._changed: dict[str, tuple[EntryKind, int]] = {}
         self._open()
 
     # -- opening -------------------------------------------------------------------------------
@@ -344,6 +346,7 @@ class IsoImage:
         )
         self._iso_paths[path] = iso_path
         self._joliet_paths[path] = jpath
+        self._changed[path] = (EntryKind.dir, 0)
 
     def add_file(self, path: str, data: bytes | Path, *, executable: bool = False) -> None:
         """Add a new file at Rock Ridge `path` (parents are created)."""
@@ -364,11 +367,13 @@ class IsoImage:
             joliet_path=jpath,
             file_mode=EXEC_MODE if executable else FILE_MODE,
         )
+        self._changed[path] = (EntryKind.file, length)
 
     def replace_file(self, path: str, data: bytes | Path) -> None:
         """Replace the content of the existing file at `path`; its names and mode stay."""
         fp, length = self._source(data)
         self._call(self._iso.update_file_contents_fp, fp, length, rr_path=path)
+        self._changed[path] = (EntryKind.file, length)
 
     def add_symlink(self, path: str, target: str) -> None:
         """Add a Rock Ridge symlink `path` -> `target` (Joliet has no symlinks)."""
@@ -381,6 +386,7 @@ class IsoImage:
             rr_symlink_name=name,
             rr_path=target,
         )
+        self._changed[path] = (EntryKind.symlink, 0)
 
     def remove(self, path: str) -> None:
         """Remove the file or symlink at `path` (all of its names)."""
@@ -397,6 +403,7 @@ class IsoImage:
                     )
                     break
         self._call(self._iso.rm_file, **kwargs)
+        self._changed.pop(path, None)
 
     def _source(self, data: bytes | Path) -> tuple[IO[bytes], int]:
         if isinstance(data, bytes):
@@ -429,12 +436,15 @@ class IsoImage:
     ) -> int:
         """Write the image to `out` through a temporary file beside it; returns the size.
 
-        A failure or Ctrl-C leaves `out` as it was and no temporary file behind.
+        A failure or Ctrl-C leaves `out` as it was and no temporary file behind. The written
+        file is re-opened and every name this session put on it looked up before it is renamed
+        into place: a damaged image is an IsoError, never a success.
         """
         out = Path(out)
         check_output_path(out, self.path)
         if hybrid:
             self._call(self._make_hybrid, source_date_epoch)
+        self._call(self._settle_root_er)
         try:
             fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
         except OSError as e:
@@ -450,6 +460,7 @@ class IsoImage:
                     self._call(self._iso.write_fp, fh, blocksize=1 << 20, progress_cb=cb)
                 fh.flush()
                 os.fsync(fh.fileno())
+            self._check_written(tmp, out)
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
@@ -459,6 +470,67 @@ class IsoImage:
                 tmp.unlink()
             raise
         return out.stat().st_size
+
+    def _settle_root_er(self) -> None:
+        """Point the root's CE record at the block its Rock Ridge 'ER' area is really written to.
+
+        pycdlib gives the root's 'ER' area a sector of its own at layout time and points the
+        root's CE record there, but an added name too long for its directory record (117 bytes
+        and up here) gets its continuation area in the free end of the same block; that block is
+        then laid out with the other records' areas and written elsewhere, the ER with it, and the
+        root's CE record points at an empty sector: xorriso says "Damaged RR/SUSP information",
+        pycdlib "Invalid RR version 0". Following the block keeps the two together.
+        """
+        self._iso.force_consistency()
+        dot = self._iso.pvd.root_directory_record().children[0]
+        rr = dot.rock_ridge
+        if rr is None or rr.dr_entries.ce_record is None or not rr.ce_areas:
+            return
+        extent = rr.ce_areas[0].block.extent_location()
+        if extent >= 0 and extent != rr.dr_entries.ce_record.bl_cont_area:
+            rr.dr_entries.ce_record.update_extent(extent)
+
+    def _check_written(self, written: Path, out: Path) -> None:
+        """Re-open `written` with pycdlib and look up every name this session added or replaced.
+
+        Raises:
+            IsoError when the image does not read back or a name is missing or wrong.
+        """
+        check = pycdlib.PyCdlib()
+        problems: list[str] = []
+        try:
+            check.open(str(written))
+        except (pycdlib_errors.PyCdlibException, struct.error, ValueError, EOFError) as e:
+            problems.append(f"it does not read back: {str(e).strip() or type(e).__name__}")
+        else:
+            try:
+                for path, (kind, size) in sorted(self._changed.items()):
+                    problem = _check_record(check, path, kind, size)
+                    if problem:
+                        problems.append(f"{path}: {problem}")
+            finally:
+                with contextlib.suppress(Exception):
+                    check.close()
+        if not problems:
+            return
+        long_names = sorted(
+            p for p in self._changed if len(_parent(p)[1].encode()) >= _RR_NAME_INLINE_MAX
+        )
+        also = ""
+        if long_names:
+            more = " ..." if len(long_names) > 5 else ""
+            also = (
+                f" (names of {_RR_NAME_INLINE_MAX} bytes or more, which need a Rock Ridge "
+                f"continuation area: {', '.join(long_names[:5])}{more})"
+            )
+        shown = "; ".join(problems[:5]) + (
+            f"; ... {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
+        raise IsoError(
+            f"{out}: the image written is damaged, so it was not kept: {shown}{also}",
+            hint="this is a bug in distro-builder or pycdlib; run with --debug and report it "
+            "(shortening the names listed works around it)",
+        )
 
     def _make_hybrid(self, source_date_epoch: int | None) -> None:
         mbr_id = None
@@ -474,6 +546,32 @@ class IsoImage:
             ) from e
         # Without this the MBR gets boot LBA 0 when isohybrid is the only change (pycdlib-notes §4).
         self._iso.force_consistency()
+
+
+# The longest overlay file name whose Rock Ridge NM entry still fits in the directory record
+# beside the ISO 9660 name and the PX/TF entries; a longer one goes to a continuation area.
+_RR_NAME_INLINE_MAX = 117
+
+
+def _check_record(iso: Any, path: str, kind: EntryKind, size: int) -> str | None:
+    """What is wrong with `path` on the re-opened `iso`, or None."""
+    try:
+        rec = iso.get_record(rr_path=path)
+    except pycdlib_errors.PyCdlibException:
+        return "missing"
+    rr = rec.rock_ridge
+    if rr is None:
+        return "no Rock Ridge entry"
+    name = rr.name().decode("utf-8", errors="replace")
+    if name != _parent(path)[1]:
+        return f"the Rock Ridge name reads back as {name!r}"
+    if kind is EntryKind.dir and not rec.is_dir():
+        return "not a directory"
+    if kind is EntryKind.symlink and not rr.is_symlink():
+        return "not a symlink"
+    if kind is EntryKind.file and (rec.is_dir() or rec.get_data_length() != size):
+        return f"{rec.get_data_length()} bytes where {size} were written"
+    return None
 
 
 def _has_iso_signature(path: Path) -> bool:

@@ -244,3 +244,58 @@ def test_remove_drops_a_base_file_and_says_so(demo_base: Path, tmp_path: Path) -
         remaster(demo_base, tmp_path / "x.iso", remove=["/nope"])
     with pytest.raises(Exception, match="directory"):
         remaster(demo_base, tmp_path / "x.iso", remove=["/preseed"])
+
+
+@pytest.fixture(scope="module")
+def long_names(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """Files whose names are 116 (fits the directory record), 117, 200 and 255 bytes long."""
+    root = tmp_path_factory.mktemp("long-names")
+    paths = []
+    for n in (116, 117, 200, 255):
+        for folder in ("", "sub/", "deep/er/still/"):
+            name = f"{n}-" + "x" * (n - 8) + ".deb"
+            assert len(name.encode()) == n
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            (root / folder / name).write_bytes(name.encode())
+            paths.append("/" + folder + name)
+    return root, paths
+
+
+@pytest.mark.parametrize("hybrid", [False, True])
+def test_long_rock_ridge_names_read_back(
+    demo_base: Path, long_names: tuple[Path, list[str]], tmp_path: Path, hybrid: bool
+) -> None:
+    require_tool_or_skip("xorriso", "isoinfo")
+    root, paths = long_names
+    out = tmp_path / "long.iso"
+    remaster(demo_base, out, [root], hybrid=hybrid)
+    proc = subprocess.run(["xorriso", "-indev", out, "-find", "/", "-type", "f"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0 and "Damaged" not in proc.stderr, proc.stderr
+    assert set(paths) <= isocheck.xorriso_find(out, "f")
+    assert set(paths) <= isocheck.isoinfo_paths(out, "rr")
+    for p in (paths[3], paths[-1]):  # 117 at the root, 255 three folders down
+        data = isocheck.extract(out, p, tmp_path / "x").read_bytes()
+        assert data == p.rsplit("/", 1)[1].encode()
+    proc = _cli("inspect", str(out))
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_damaged_image_is_not_kept(
+    demo_base: Path,
+    long_names: tuple[Path, list[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The self-check on the written file, shown by taking the Rock Ridge fix away."""
+    from distro_builder.errors import IsoError
+    from distro_builder.media import iso
+
+    monkeypatch.setattr(iso.IsoImage, "_settle_root_er", lambda self: None)
+    out = tmp_path / "out.iso"
+    out.write_bytes(b"previous good build")
+    with pytest.raises(IsoError, match="damaged, so it was not kept") as e:
+        remaster(demo_base, out, [long_names[0]])
+    assert "Invalid RR version" in str(e.value) and "117-xxx" in str(e.value)
+    assert out.read_bytes() == b"previous good build"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.iso"]
