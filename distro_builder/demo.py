@@ -184,7 +184,7 @@ def build_demo_base(data_dir: Path, out: Path) -> Path:
     """Build the demo base ISO at `out` (atomically); returns `out`."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    check_output_path(out, out.with_suffix(".nonexistent"))
+    check_output_path(out)
     mkisofs = require_tool("genisoimage", reason="build the demo base ISO as Ubuntu's mkisofs did")
     disc = load_demo_disc(data_dir)
     with tempfile.TemporaryDirectory(prefix="demo-base.", dir=out.parent) as tmp:

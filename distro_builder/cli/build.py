@@ -133,10 +133,12 @@ def build(
     ISO is byte-identical from run to run.
     """
     from distro_builder.build import BuildOptions, build_iso
+    from distro_builder.media.iso import check_output_path
     from distro_builder.remaster import source_date_epoch_from_env
 
     if sign_key and unsigned:
         raise ConfigError("--sign-key and --unsigned contradict each other", hint="pick one")
+    check_output_path(output, base)  # before any slow work: a device, FIFO, unwritable dir
     installer = installer_from_options(
         installer_url, installer_token, installer_fingerprint, installer_wait
     )

@@ -235,6 +235,10 @@ def deployment_export(
     ctx: click.Context, db_url: str | None, name: str, output: Path | None, with_secrets: bool
 ) -> None:
     """Write the deployment as a deployment.yaml that `build --deployment` accepts."""
+    if output is not None:
+        from distro_builder.media.iso import check_output_path
+
+        check_output_path(output)  # a device or FIFO would be replaced by the rename below
     text = _store(ctx, db_url).export(name, with_secrets=with_secrets)
     if output is None:
         click.echo(text, nl=False)

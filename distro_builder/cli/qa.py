@@ -150,6 +150,9 @@ def _print_report(report: SmokeReport, junit: Path | None) -> None:
 
 
 def _check_writable(path: Path) -> None:
+    from distro_builder.media.iso import check_output_path
+
+    check_output_path(path)  # a device or FIFO would be replaced by the atomic rename
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(

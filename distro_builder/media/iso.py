@@ -580,16 +580,39 @@ def _has_iso_signature(path: Path) -> bool:
         return f.read(5) == b"CD001"
 
 
-def check_output_path(out: Path, base: Path) -> None:
-    """Raise OutputError unless `out` can be written without touching `base`."""
+def check_output_path(out: Path, base: Path | None = None) -> None:
+    """Raise OutputError unless `out` can be written (atomically) without touching `base`.
+
+    The output is written beside `out` and renamed over it, so `out` must be absent or a
+    regular file: a rename would silently replace a device node (`-o /dev/sdb`), a FIFO or a
+    socket with a regular file and report success.
+    """
     out = Path(out)
-    if out.exists() and base.exists() and os.path.samefile(out, base):
+    if out.exists() and base is not None and base.exists() and os.path.samefile(out, base):
         raise OutputError(
             f"{out}: the output would overwrite the base ISO",
             hint="write to another path; pycdlib cannot rewrite the file it reads from",
         )
     if out.exists() and out.is_dir():
         raise OutputError(f"{out}: is a directory", hint="give a file name for the output ISO")
+    try:
+        mode = out.stat().st_mode  # follows a symlink: a link to /dev/sdb is a device too
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        kind = _special_kind(mode)
+        if stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
+            hint = (
+                f"write to a file, then copy it to the device: "
+                f"dd if=OUT.iso of={out} bs=4M conv=fsync (or cp OUT.iso {out}; sync); "
+                "an ISO boots from a USB stick when built with --hybrid"
+            )
+        else:
+            hint = "give the path of a regular file (absent or to be replaced)"
+        raise OutputError(
+            f"{out}: is a {kind}, not a regular file; the output is only written to files",
+            hint=hint,
+        )
     parent = out.parent
     if not parent.is_dir():
         raise OutputError(f"{parent}: output directory does not exist", hint=f"mkdir -p {parent}")
@@ -602,6 +625,18 @@ def check_output_path(out: Path, base: Path) -> None:
             f"{parent}: output directory is not writable ({e.strerror})",
             hint="choose a directory you can write to, or fix its permissions",
         ) from e
+
+
+def _special_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+    ):
+        if test(mode):
+            return kind
+    return "special file"
 
 
 class _FrozenClock(types.SimpleNamespace):

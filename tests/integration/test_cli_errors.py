@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,36 @@ def test_inspect_json(demo_base: Path) -> None:
     assert labels[:5] == ["install", "cloud", "check", "memtest", "hd"]
     assert report["archive"]["main"] > 30 and report["archive"]["main/debian-installer"] > 0
     assert report["distro_builder"] is None
+
+
+def _special_files(tmp_path: Path) -> dict[str, Path]:
+    nodes = {"FIFO": tmp_path / "fifo"}
+    os.mkfifo(nodes["FIFO"])
+    if os.geteuid() == 0:  # a stand-in for /dev/sdb: a character device (1,3 = null) in tmp
+        nodes["character device"] = tmp_path / "sdb"
+        os.mknod(nodes["character device"], 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    link = tmp_path / "link-to-fifo"
+    link.symlink_to(nodes["FIFO"])
+    nodes["FIFO "] = link  # through a symlink: still the FIFO that would be replaced
+    return nodes
+
+
+def test_output_must_be_a_regular_file(demo_base: Path, tmp_path: Path) -> None:
+    (tmp_path / "nodes").mkdir()
+    nodes = _special_files(tmp_path / "nodes")
+    for kind, node in nodes.items():
+        for args in (
+            ["remaster", str(demo_base), "-o", str(node)],
+            ["build", "--base", str(demo_base), "-o", str(node), "--no-packages", "--unsigned"],
+            ["demo-base", "-o", str(node)],
+            ["installer", "deployment", "export", "lab", "-o", str(node)],
+            ["smoke", str(demo_base), "--junit", str(node)],
+        ):
+            proc = _cli(*args)
+            _assert_clean_error(proc, str(node), f"is a {kind.strip()}, not a regular file")
+            assert not stat.S_ISREG(node.stat().st_mode), f"{args[0]} replaced {kind}"
+        if "device" in kind:
+            assert "dd if=" in proc.stderr and f"of={node}" in proc.stderr
+    assert sorted(p.name for p in (tmp_path / "nodes").iterdir()) == sorted(
+        p.name for p in nodes.values()
+    )  # no temporary file left behind either
