@@ -223,6 +223,18 @@ def read_release(data: bytes, name: str) -> Release:
     return release
 
 
+def release_checksums(release: Mapping[str, object]) -> dict[str, tuple[str, str, int]]:
+    """{path: (algorithm, hex, size)} of the files a Release covers, its strongest algorithm each.
+
+    A path missing here is vouched for by nothing: the caller must not read it unchecked.
+    """
+    out: dict[str, tuple[str, str, int]] = {}
+    for fld, algorithm in zip(HASH_FIELDS, ("md5", "sha1", "sha256"), strict=True):
+        for entry in release.get(fld, []) or []:  # type: ignore[attr-defined]
+            out[entry["name"]] = (algorithm, entry[fld.lower()], int(entry["size"]))
+    return out
+
+
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 

@@ -221,22 +221,7 @@ def parse_index(data: bytes, name: str) -> list[dict[str, str]]:
     return out
 
 
-def _release_hashes(release: Mapping[str, object]) -> dict[str, tuple[str, str, int]]:
-    """{path: (algorithm, hex, size)} from a Release, the strongest algorithm per path."""
-    out: dict[str, tuple[str, str, int]] = {}
-    for field, algorithm, key in (
-        ("MD5Sum", "md5", "md5sum"),
-        ("SHA1", "sha1", "sha1"),
-        ("SHA256", "sha256", "sha256"),
-    ):
-        for entry in release.get(field, []) or []:  # type: ignore[union-attr]
-            out[entry["name"]] = (algorithm, entry[key], int(entry["size"]))
-    return out
-
-
-def _check_index(data: bytes, path: str, expected: tuple[str, str, int] | None, where: str) -> None:
-    if expected is None:
-        return
+def _check_index(data: bytes, path: str, expected: tuple[str, str, int], where: str) -> None:
     algorithm, hexdigest, size = expected
     if len(data) != size or hashlib.new(algorithm, data).hexdigest() != hexdigest.lower():
         raise ArchiveError(
@@ -253,8 +238,10 @@ def load_repository(spec: RepoSpec, fetcher: Fetcher) -> Repository:
     base = join_url(spec.url, f"dists/{spec.suite}")
     where = f"{spec.url} {spec.suite}"
     release_raw = fetcher.read(f"{base}/Release", optional=True)
+    release_name = f"{base}/Release"
     authenticated = False
     if release_raw is None:
+        release_name = f"{base}/InRelease"
         inrelease = fetcher.read(f"{base}/InRelease", optional=True)
         if inrelease is None:
             raise ArchiveError(
@@ -280,23 +267,25 @@ def load_repository(spec: RepoSpec, fetcher: Fetcher) -> Repository:
             "checked (add signed-by=KEYRING)",
             where,
         )
-    release = index.read_release(release_raw, f"{base}/Release")
-    hashes = _release_hashes(release)
+    release = index.read_release(release_raw, release_name)
+    hashes = index.release_checksums(release)
     packages: list[IndexPackage] = []
     for comp in spec.components:
         rel_dir = f"{comp}/binary-{spec.arch}"
         data = None
         for name in INDEX_NAMES:
             rel = f"{rel_dir}/{name}"
-            if hashes and rel not in hashes:
-                continue
+            expected = hashes.get(rel)
+            if expected is None:
+                continue  # only an index the Release vouches for is read
             raw = fetcher.read(f"{base}/{rel}", optional=True)
             if raw is None:
                 continue
-            _check_index(raw, rel, hashes.get(rel), where)
+            _check_index(raw, rel, expected, where)
             data = parse_index(raw, f"{base}/{rel}")
             break
         if data is None:
+            _refuse_uncovered_index(fetcher, base, rel_dir, release_name, bool(hashes), where)
             raise ArchiveError(
                 f"{where}: no Packages index for {comp}/binary-{spec.arch}",
                 hint=f"is {comp} a component of {spec.suite} for {spec.arch}?",
@@ -306,6 +295,22 @@ def load_repository(spec: RepoSpec, fetcher: Fetcher) -> Repository:
             packages.append(to_index_package(stanza, origin=origin, repo=spec.url, flat=False))
     fields = tuple((k, str(v)) for k, v in release.items() if k not in ("MD5Sum", "SHA1", "SHA256"))
     return Repository(spec, tuple(packages), authenticated, fields)
+
+
+def _refuse_uncovered_index(
+    fetcher: Fetcher, base: str, rel_dir: str, release_name: str, any_sums: bool, where: str
+) -> None:
+    """Raise when an index is there but no checksum of the Release covers it (never read it)."""
+    for name in INDEX_NAMES:
+        if fetcher.read(f"{base}/{rel_dir}/{name}", optional=True) is None:
+            continue
+        why = "it has no MD5Sum, SHA1 or SHA256 field" if not any_sums else "it does not list it"
+        raise ArchiveError(
+            f"{where}: no checksum in {release_name} covers {rel_dir}/{name} ({why}); "
+            "an index nothing vouches for could be tampered with, so it is not read",
+            hint="the Release must list every index with its SHA256 (apt-ftparchive release "
+            "DIR > Release); if it does upstream, the mirror is broken or hostile",
+        )
 
 
 def _strip_clearsign(data: bytes) -> bytes:

@@ -200,6 +200,38 @@ def test_index_not_matching_the_release_is_refused(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.parametrize("release_file", ["Release", "InRelease"])
+@pytest.mark.parametrize(
+    ("release", "why"),
+    [
+        ("Origin: x\nSuite: lucid\nCodename: lucid\n", "it has no MD5Sum, SHA1 or SHA256 field"),
+        (
+            "Suite: lucid\nSHA256:\n " + "0" * 64 + " 3 restricted/binary-amd64/Packages\n",
+            "it does not list it",
+        ),
+    ],
+    ids=["no-checksum-fields", "index-not-listed"],
+)
+def test_index_no_release_checksum_covers_is_refused(
+    tmp_path: Path, release_file: str, release: str, why: str
+) -> None:
+    """A tampered index is not let through because the Release says nothing about it."""
+    path = _repo(tmp_path, "gz")
+    path.write_bytes(gzip.compress(b"Package: evil\nVersion: 6.6.6\nArchitecture: all\n"))
+    (tmp_path / "dists" / "lucid" / "Release").unlink()
+    (tmp_path / "dists" / "lucid" / release_file).write_text(release)
+    with pytest.raises(ArchiveError) as e:
+        load_repository(
+            parse_source_line(f"deb file://{tmp_path} lucid main"), Fetcher(tmp_path / "c")
+        )
+    assert str(e.value) == (
+        f"file://{tmp_path} lucid: no checksum in file://{tmp_path}/dists/lucid/{release_file} "
+        f"covers main/binary-amd64/Packages.gz ({why}); an index nothing vouches for could be "
+        "tampered with, so it is not read"
+    )
+    assert "apt-ftparchive" in (e.value.hint or "")
+
+
 def test_index_with_an_escaping_filename_is_refused(tmp_path: Path) -> None:
     d = tmp_path / "dists" / "lucid" / "main" / "binary-amd64"
     d.mkdir(parents=True)
