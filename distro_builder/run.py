@@ -68,15 +68,19 @@ def run(
     input: str | bytes | None = None,
     cwd: StrPath | None = None,
     env: Mapping[str, str] | None = None,
+    unset: Sequence[str] = (),
     timeout: float | None = None,
 ) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
     """Run argv; with check=True a non-zero exit raises ToolError with the stderr tail.
 
     capture=True returns stdout (text, or bytes with binary=True); stderr is always captured.
+    `env` is added to this process's environment; the variables named in `unset` are removed.
     """
     cmd = [os.fspath(a) for a in argv]
     log.debug("+ %s", shlex.join(cmd))
     full_env = {**os.environ, "LC_ALL": "C.UTF-8", **(env or {})}
+    for name in unset:
+        full_env.pop(name, None)
     try:
         proc = subprocess.run(
             cmd,

@@ -3,14 +3,38 @@
 debconf-set-selections exits 0 on an unknown type and only warns ("Unknown type bogus, skipping
 line N"), so any warning on stderr also fails the check: a skipped line is an answer that never
 reaches the installer.
+
+The check runs against a private, empty debconf database in a temporary directory (a debconf.conf
+of its own through DEBCONF_SYSTEMRC), never the build machine's: debconf-set-selections loads
+its database even with --checkonly and gives up with exit code 1 when another process (apt, a
+dpkg run, debconf-communicate) holds the lock on /var/cache/debconf/config.dat.
 """
 
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 from distro_builder.errors import ConfigError
 from distro_builder.run import require_tool, run
 
 TOOL = "debconf-set-selections"
+
+# A config and a template database of two files, nothing else stacked on them (debconf.conf(5)).
+_PRIVATE_CONF = """\
+Config: configdb
+Templates: templatedb
+
+Name: configdb
+Driver: File
+Filename: {dir}/config.dat
+
+Name: templatedb
+Driver: File
+Filename: {dir}/templates.dat
+"""
+# Variables that would put another database (or the host's, under DPKG_ROOT) back in the stack.
+_DEBCONF_DB_VARS = ("DEBCONF_DB_REPLACE", "DEBCONF_DB_OVERRIDE", "DEBCONF_DB_FALLBACK", "DPKG_ROOT")
 
 
 def require_checker() -> None:
@@ -21,7 +45,16 @@ def require_checker() -> None:
 def check_preseed(text: str, name: str) -> None:
     """ConfigError naming `name` and the bad line when `text` is not a valid preseed."""
     require_checker()
-    proc = run([TOOL, "--checkonly"], check=False, input=text)
+    with tempfile.TemporaryDirectory(prefix="distro-builder-debconf.") as tmp:
+        conf = Path(tmp) / "debconf.conf"
+        conf.write_text(_PRIVATE_CONF.format(dir=tmp))
+        proc = run(
+            [TOOL, "--checkonly"],
+            check=False,
+            input=text,
+            env={"DEBCONF_SYSTEMRC": str(conf)},
+            unset=_DEBCONF_DB_VARS,
+        )
     problems = [line.strip() for line in (proc.stderr or "").splitlines() if line.strip()]
     if proc.returncode != 0 or problems:
         first = problems[0] if problems else f"exit code {proc.returncode}"
