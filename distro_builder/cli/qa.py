@@ -81,6 +81,7 @@ def smoke(
         raise click.UsageError("--entry and --all-entries exclude each other")
     if junit is not None:
         _check_writable(junit)
+    made_log_dir = log_dir is None
     if log_dir is None:
         log_dir = Path(tempfile.mkdtemp(prefix=f"distro-builder-smoke-{iso.stem}-"))
     live = not as_json
@@ -89,7 +90,7 @@ def smoke(
         if live:
             click.echo(
                 f"  {label}: {stage.name:<10} {_status(stage.status):<7} {stage.seconds:6.1f} s"
-                + (f"  {_clip(stage.summary, 73)}" if stage.status == "skipped" else ""),
+                + (f"  {_clip(stage.summary, 73)}" if stage.status != "pass" else ""),
                 err=True,
             )
 
@@ -104,6 +105,8 @@ def smoke(
         keep=keep,
         on_stage=on_stage,
     )
+    if made_log_dir and not any(e.logs for e in report.entries):
+        log_dir.rmdir()  # no VM ran: no empty directory left behind
     if junit is not None:
         _write_atomic(junit, junit_xml(report))
     if as_json:
@@ -127,7 +130,9 @@ def _print_report(report: SmokeReport, junit: Path | None) -> None:
     for e in report.entries:
         for s in e.stages:
             at = "" if s.started_at is None else f"{s.started_at:.1f}"
-            note = _clip(s.summary, 90) if s.status != "pass" else ""
+            note = _clip(s.summary, 90) if s.status != "pass" else _clip(s.summary, 81)
+            if s.status == "pass" and note:
+                note = f"warning: {note}"
             click.echo(
                 f"{e.label:<{w}} {s.name:<10} {_status(s.status):<8} {at:>7} {s.seconds:8.1f}  "
                 f"{note}".rstrip()
@@ -135,18 +140,27 @@ def _print_report(report: SmokeReport, junit: Path | None) -> None:
     reasons = sorted({s.message for e in report.entries for s in e.stages if s.status == "skipped"})
     for reason in reasons:
         click.echo(f"skipped: {reason}")
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}")
+    # one stage failing the same way for several entries (stage 1 on the menu files) shows once
+    failed: dict[tuple[str, str], list[str]] = {}
     for e in report.entries:
         for s in e.stages:
             if s.status == "fail":
-                click.echo("")
-                click.echo(f"FAILED {e.label} / stage {s.name}:")
-                click.echo(s.message)
+                failed.setdefault((s.name, s.message), []).append(e.label)
+    for (name, message), labels in failed.items():
+        click.echo("")
+        click.echo(f"FAILED {', '.join(labels)} / stage {name}:")
+        click.echo(message)
     click.echo("")
-    click.echo(f"console logs: {report.log_dir}")
+    if any(e.logs for e in report.entries):
+        click.echo(f"console logs: {report.log_dir}")
+    else:
+        click.echo("console logs: none (no VM started)")
     if junit is not None:
         click.echo(f"JUnit XML:    {junit}")
     verdict = "PASSED" if report.passed else "FAILED"
-    click.echo(f"smoke {verdict} in {report.seconds:.1f} s")
+    click.echo(f"smoke {verdict} in {report.seconds:.1f} s: {report.summary}")
 
 
 def _check_writable(path: Path) -> None:

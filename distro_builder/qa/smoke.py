@@ -10,10 +10,15 @@ and wall time:
 4. install    (--full) the install finishes (`STACKOPS-LATE done`) and the guest reboots;
 5. firstboot  (--full) booted from its disk, the agent reports `STACKOPS-FIRSTBOOT done`.
 
-The expected entries come from the disc's own isolinux configuration: a StackOps entry is one
-whose append line has `stackops/roles=`; it is named by its isolinux label. Stages 4-5 need a
-real installer: a netboot initrd (the demo base's Debian 12 installer) cannot install from the
-disc, so they are skipped with that reason. QEMU runs with -no-reboot: a reboot before the
+A StackOps entry is one whose append line has `stackops/roles=`; it is named by its isolinux
+label. Stage 1 first compares the disc's menu files with the build manifest the build put on the
+disc (qa/menucheck.py: every entry missing, extra or changed is named) before any VM starts; when
+they differ, nothing boots and stage 1 fails for every entry asked for. Then, in QEMU, the menu
+must show each StackOps entry of the top-level menu. A disc without a manifest passes stage 1
+with a warning that says what could not be checked. Stages 4-5 need a real installer: a netboot
+initrd (the demo base's Debian 12 installer) cannot install from the disc, so they are skipped
+with that reason; without `full` they are skipped as not asked for. A stage that did not run is
+reported as skipped with its reason, never as passed. QEMU runs with -no-reboot: a reboot before the
 install ends is a failure. QEMU never outlives a stage, also on Ctrl-C, and a temporary install
 disk is removed unless `keep`.
 """
@@ -38,6 +43,14 @@ from distro_builder.media.iso import IsoImage
 from distro_builder.media.layout import read_boot_menu
 from distro_builder.model import BootMenu, EntryKind, MenuEntry
 from distro_builder.qa.console import TAIL_LINES, SerialConsole
+from distro_builder.qa.menucheck import (
+    BUILD_MANIFEST,
+    ExpectedEntry,
+    MenuCheck,
+    compare_menu,
+    entry_roles,
+    parse_manifest,
+)
 from distro_builder.qa.qemu import KVM_DEVICE, choose_accel, qemu_argv
 from distro_builder.run import require_tool, run
 
@@ -74,7 +87,6 @@ FIRSTBOOT_DONE = "STACKOPS-FIRSTBOOT done"
 FIRSTBOOT_FAILED = "STACKOPS-FIRSTBOOT failed"
 CD_INSTALLER_MARK = "var/lib/dpkg/info/cdrom-detect.postinst"
 
-_ROLES_RE = re.compile(r"(?:^|\s)stackops/roles=(\S*)")
 _CMDLINE_RE = re.compile(r"Command line: ?([^\n]*)\n")
 _PRESEED_RE = re.compile(PRESEED_MARKER + r" roles=(\S*)[ \t]*\n")
 # a d-i dialog title ("┤ [!!] Select a language ├"): the installer asks a question
@@ -86,6 +98,7 @@ _LABEL_RE = re.compile(r"^\s*label\s+(\S+)", re.IGNORECASE)
 _MENU_LABEL_RE = re.compile(r"^\s*menu\s+label\s+(.*?)\s*$", re.IGNORECASE)
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
+NOT_FULL = "not asked for: stages 4-5 run with --full"
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -98,8 +111,10 @@ class SmokeStage:
     name: str
     status: str
     seconds: float = 0.0
-    started_at: float | None = None  # seconds since QEMU start
-    message: str = ""  # failure: the error with the last console lines and the log path
+    started_at: float | None = None  # seconds since QEMU start; None: no VM ran it
+    # fail: the error (with the last console lines and the log path when a VM ran);
+    # skipped: why it did not run; pass: a warning about what it could not check, or ""
+    message: str = ""
 
     @property
     def summary(self) -> str:
@@ -133,6 +148,35 @@ class SmokeReport:
     def passed(self) -> bool:
         return all(e.passed for e in self.entries)
 
+    def counts(self) -> dict[str, int]:
+        """Stages in all, how many ran (passed or failed), passed, failed, skipped."""
+        stages = [s for e in self.entries for s in e.stages]
+        n = {st: sum(1 for s in stages if s.status == st) for st in (PASS, FAIL, SKIPPED)}
+        return {
+            "total": len(stages),
+            "ran": n[PASS] + n[FAIL],
+            "passed": n[PASS],
+            "failed": n[FAIL],
+            "skipped": n[SKIPPED],
+        }
+
+    @property
+    def summary(self) -> str:
+        """'3 of 5 stages ran, 3 passed, 2 skipped' (failed named when there are any)."""
+        c = self.counts()
+        parts = [f"{c['ran']} of {c['total']} stages ran", f"{c['passed']} passed"]
+        if c["failed"]:
+            parts.append(f"{c['failed']} failed")
+        if c["skipped"]:
+            parts.append(f"{c['skipped']} skipped")
+        return ", ".join(parts)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What passed stages could not check, each once."""
+        seen = (s.message for e in self.entries for s in e.stages if s.status == PASS)
+        return tuple(dict.fromkeys(m for m in seen if m))
+
     def to_json(self) -> dict[str, object]:
         return {
             "iso": self.iso,
@@ -142,6 +186,9 @@ class SmokeReport:
             "log_dir": self.log_dir,
             "passed": self.passed,
             "seconds": round(self.seconds, 1),
+            "summary": self.summary,
+            "stage_counts": self.counts(),
+            "warnings": list(self.warnings),
             "entries": [
                 {
                     "label": e.label,
@@ -172,6 +219,7 @@ def junit_xml(report: SmokeReport) -> str:
         name="distro-builder smoke",
         tests=str(sum(len(e.stages) for e in report.entries)),
         failures=str(sum(1 for e in report.entries for s in e.stages if s.status == FAIL)),
+        skipped=str(sum(1 for e in report.entries for s in e.stages if s.status == SKIPPED)),
         time=f"{report.seconds:.1f}",
     )
     for e in report.entries:
@@ -206,6 +254,8 @@ def junit_xml(report: SmokeReport) -> str:
                 failure.text = s.message
             elif s.status == SKIPPED:
                 ET.SubElement(case, "skipped", message=s.message)
+            elif s.message:  # passed, with a warning about what it could not check
+                ET.SubElement(case, "system-out").text = f"warning: {s.message}"
         if e.logs:
             ET.SubElement(suite, "system-out").text = "console logs: " + ", ".join(e.logs)
     ET.indent(suites)
@@ -235,12 +285,9 @@ class SmokePlan:
     chosen: tuple[MenuEntry, ...]  # the entries to boot
     serial: bool  # the disc's isolinux talks to the serial port itself
     full_reason: str | None  # why stages 4-5 cannot run on this disc (None: they can)
-
-
-def entry_roles(entry: MenuEntry) -> str | None:
-    """The `stackops/roles=` value of an entry's append line, or None for a non-StackOps entry."""
-    m = _ROLES_RE.search(entry.append)
-    return m.group(1) if m else None
+    menu_check: MenuCheck  # the menu files against the build manifest
+    # entries asked for that the manifest lists and the menu lacks (only when menu_check failed)
+    absent: tuple[ExpectedEntry, ...] = ()
 
 
 def plan_smoke(
@@ -253,13 +300,27 @@ def plan_smoke(
     """Read the disc's boot menu and decide what to boot; SmokeTestError before any VM starts.
 
     With `full`, also decide whether the installer can install from the disc (stages 4-5).
+    The menu is compared with the build manifest here (stage 1 without QEMU); when they differ,
+    the entries asked for that the menu lacks are in `absent`, and nothing is booted.
     """
     with IsoImage(iso) as image:
         image.require_bootable()
         menu = read_boot_menu(image)
         texts = {path: image.read_text(path) or "" for path in menu.files}
+        check = _check_menu(image, menu)
         stackops = tuple(e for e in menu.entries if entry_roles(e) is not None)
-        if not stackops:
+        expected = {x.label: x for x in check.expected}
+        absent: tuple[ExpectedEntry, ...] = ()
+        if not check.ok:
+            # what the menu lacks is reported as stage 1 failing for it, not as a usage error
+            if all_entries:
+                absent = tuple(
+                    x for x in check.expected if not x.advanced and x.label in check.missing
+                )
+            elif entries:
+                absent = tuple(expected[n] for n in entries if n in check.missing)
+            entries = [n for n in entries or () if n not in check.missing] or None
+        if not stackops and check.ok:
             labels = ", ".join(e.label for e in menu.entries) or "none"
             raise SmokeTestError(
                 f"{iso}: no StackOps boot entry (no append line with stackops/roles=); "
@@ -271,17 +332,23 @@ def plan_smoke(
             # entries in a submenu or hidden cannot be reached from the top-level menu yet
             chosen = tuple(e for e in stackops if e.submenu is None and not e.hidden)
             left = [e.label for e in stackops if e not in chosen]
-            if left:
+            if left and check.ok:
                 log.warning(
-                    "Not booting %d StackOps entries outside the top-level menu: %s",
+                    "Not booting %d StackOps entries outside the top-level menu (their menu "
+                    "lines are checked against the build manifest only): %s",
                     len(left),
                     ", ".join(left),
                 )
         elif entries:
             chosen = tuple(_pick(iso, by_label, stackops, name) for name in entries)
-        else:
+        elif absent:
+            chosen = ()
+        elif stackops:
             default = by_label.get(menu.default or "")
             chosen = (default if default in stackops else stackops[0],)
+        else:  # the manifest's entries are all gone: stage 1 fails for the first
+            chosen = ()
+            absent = tuple(x for x in check.expected if not x.advanced)[:1]
         for e in chosen:
             if e.hidden or e.submenu is not None:
                 where = "hidden (menu hide)" if e.hidden else f"in the submenu {e.submenu!r}"
@@ -303,7 +370,23 @@ def plan_smoke(
         chosen=chosen,
         serial=menu.serial is not None,
         full_reason=full_reason,
+        menu_check=check,
+        absent=absent,
     )
+
+
+def _check_menu(image: IsoImage, menu: BootMenu) -> MenuCheck:
+    text = image.read_text(BUILD_MANIFEST)
+    if text is None:
+        return compare_menu(menu, None)
+    try:
+        manifest = parse_manifest(text)
+    except ValueError as e:  # json.JSONDecodeError is one
+        return MenuCheck(
+            manifest=BUILD_MANIFEST,
+            problems=(f"the build manifest cannot be read: {e}",),
+        )
+    return compare_menu(menu, manifest)
 
 
 def _pick(
@@ -431,6 +514,17 @@ def smoke_test(
         )
     started = time.monotonic()
     plan = plan_smoke(iso, entries=entries, all_entries=all_entries, full=full)
+    if not plan.menu_check.ok:
+        # the menu is not what the build made: booting what is there would test another disc
+        return SmokeReport(
+            iso=str(iso),
+            accel="none",
+            accel_note="no VM started: stage 'menu' failed on the disc's menu files",
+            full=full,
+            log_dir=str(log_dir),
+            entries=_menu_failed(plan, full=full, on_stage=on_stage),
+            seconds=time.monotonic() - started,
+        )
     require_tool("qemu-system-x86_64", reason="boot the ISO for the smoke test")
     if full and plan.full_reason is None:
         require_tool("qemu-img", reason="create the disk the full install writes to")
@@ -464,6 +558,31 @@ def smoke_test(
     )
 
 
+def _menu_failed(
+    plan: SmokePlan, *, full: bool, on_stage: Callable[[str, SmokeStage], None] | None
+) -> tuple[EntryReport, ...]:
+    """Stage 1 failed on the menu files: each entry asked for fails it; the rest never ran."""
+    message = plan.menu_check.message() + (
+        "\nhint: the menu differs from what `distro-builder build` put on the disc "
+        "(remastered or edited since?); `distro-builder inspect ISO` shows the menu"
+    )
+    order = {x.label: i for i, x in enumerate(plan.menu_check.expected)}
+    targets = [(e.label, e.menu_label, entry_roles(e) or "") for e in plan.chosen]
+    targets += [(x.label, x.menu_label, x.roles) for x in plan.absent]
+    targets.sort(key=lambda t: order.get(t[0], len(order)))
+    reports = []
+    for label, menu_label, roles in targets:
+        state = _Run(label, 1.0, on_stage)
+        state.add(SmokeStage("menu", FAIL, message=message))
+        for name in STAGES[1:] if full else STAGES[1:3]:
+            state.skip(name, "stage 'menu' failed")
+        if not full:
+            state.skip("install", NOT_FULL)
+            state.skip("firstboot", NOT_FULL)
+        reports.append(EntryReport(label, menu_label, roles, tuple(state.stages), ()))
+    return tuple(reports)
+
+
 def _accel_note(requested: str, chosen: str) -> str:
     if requested == chosen:
         return f"requested {requested}"
@@ -494,8 +613,11 @@ class _Run:
     def skip(self, name: str, reason: str) -> None:
         self.add(SmokeStage(name, SKIPPED, message=reason))
 
-    def stage(self, console: SerialConsole, name: str, body: Callable[[], None]) -> bool:
-        """Run body inside a console stage; record pass/fail; True if it passed."""
+    def stage(
+        self, console: SerialConsole, name: str, body: Callable[[], None], *, warning: str = ""
+    ) -> bool:
+        """Run body inside a console stage; record pass (with `warning`: what it could not
+        check) or fail; True if it passed."""
         if self.failed is not None:
             self.skip(name, f"stage {self.failed!r} failed")
             return False
@@ -508,7 +630,7 @@ class _Run:
             self.add(SmokeStage(name, FAIL, r.seconds, r.started_at, message))
             return False
         r = console.results[-1]
-        self.add(SmokeStage(name, PASS, r.seconds, r.started_at))
+        self.add(SmokeStage(name, PASS, r.seconds, r.started_at, warning))
         return True
 
 
@@ -546,15 +668,22 @@ def _smoke_entry(
         logs.append(str(log_path))
         with SerialConsole(argv, log_path) as console:
             cursor = _Cursor(plan.start)
-            state.stage(console, "menu", lambda: _stage_menu(console, plan, cursor, scale))
+            state.stage(
+                console,
+                "menu",
+                lambda: _stage_menu(console, plan, cursor, scale),
+                warning=plan.menu_check.warning or "",
+            )
             state.stage(console, "boot", lambda: _stage_boot(console, plan, entry, cursor, scale))
             state.stage(console, "preseed", lambda: _stage_preseed(console, plan, entry, roles))
             if install:
                 state.stage(console, "install", lambda: _stage_install(console))
             elif full:
                 state.skip("install", plan.full_reason or "")
+            else:
+                state.skip("install", NOT_FULL)
         if not full:
-            pass
+            state.skip("firstboot", NOT_FULL)
         elif not install:
             state.skip("firstboot", plan.full_reason or "")
         elif state.failed is not None:

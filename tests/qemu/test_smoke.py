@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -112,6 +113,10 @@ def test_every_entry_passes_stages_1_to_3_and_full_says_why_4_5_are_skipped(
     report = json.loads(proc.stdout)
     assert report["passed"] is True
     assert report["accel"] in ("kvm", "tcg") and report["accel_note"]
+    assert report["summary"] == "6 of 10 stages ran, 6 passed, 4 skipped"
+    # remastered, not built: no manifest, so stage 1 passes saying what it could not check
+    (warning,) = report["warnings"]
+    assert "no build manifest" in warning and "cannot know which entries to expect" in warning
     assert [e["label"] for e in report["entries"]] == ["compute", "controller"]
     for e in report["entries"]:
         status = {s["name"]: s["status"] for s in e["stages"]}
@@ -142,6 +147,7 @@ def test_every_entry_passes_stages_1_to_3_and_full_says_why_4_5_are_skipped(
         assert len(s.findall("testcase")) == 5
         assert len(s.findall("testcase/skipped")) == 2
         assert not s.findall("testcase/failure")
+        assert "no build manifest" in (s.findtext("testcase/system-out") or "")
     # Ctrl-C test relies on this too: no QEMU left once the command returned
     assert not _qemu_children_of(os.getpid())
 
@@ -151,9 +157,15 @@ def test_default_entry_and_terminal_table(disc, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     rows = [ln.split() for ln in lines if ln.startswith("compute ")]
-    assert [r[1:3] for r in rows] == [["menu", "PASS"], ["boot", "PASS"], ["preseed", "PASS"]]
+    assert [r[1:3] for r in rows] == [
+        ["menu", "PASS"], ["boot", "PASS"], ["preseed", "PASS"],
+        ["install", "skipped"], ["firstboot", "skipped"],
+    ]  # fmt: skip
+    assert "skipped: not asked for: stages 4-5 run with --full" in proc.stdout
+    assert "warning: no build manifest (/.disk/stackops-build.json)" in proc.stdout
     assert "controller" not in proc.stdout  # only the default entry booted
-    assert "smoke PASSED" in proc.stdout
+    last = proc.stdout.rstrip().splitlines()[-1]
+    assert re.fullmatch(r"smoke PASSED in [\d.]+ s: 3 of 5 stages ran, 3 passed, 2 skipped", last)
 
 
 def test_unknown_entry_fails_before_any_vm(disc, tmp_path: Path) -> None:
@@ -190,6 +202,7 @@ def test_entry_past_menu_rows_is_reached_by_scrolling(disc, tmp_path: Path) -> N
     (entry,) = report.entries
     assert [(s.name, s.status) for s in entry.stages] == [
         ("menu", "pass"), ("boot", "pass"), ("preseed", "pass"),
+        ("install", "skipped"), ("firstboot", "skipped"),
     ], [s.message for s in entry.stages]  # fmt: skip
     # menu.c32 drew one row with the default entry; the controller came into view on scrolling
     cleaner = AnsiCleaner()
