@@ -21,7 +21,7 @@ DATA_MARKER = "demo/disc.yaml"
 
 
 def find_data_dir(explicit: Path | None = None) -> Path:
-    """The folder holding the data folders: demo/, roles/, package_lists/, preseed/, d-i/, agent/...
+    """The folder holding the data folders: demo/, roles/, questions/, preseed/, d-i/, agent/...
 
     Order: --data-dir, $DISTRO_BUILDER_DATA, the source checkout, the installed share folder.
     """
@@ -42,18 +42,150 @@ def find_data_dir(explicit: Path | None = None) -> Path:
     )
 
 
-def load_yaml(path: Path) -> Any:
+# A config file is a few hundred nodes; these bounds refuse "billion laughs" documents (a few
+# aliases of aliases that expand to gigabytes) before anything walks the expanded tree.
+MAX_ALIASES = 100
+MAX_EXPANDED_NODES = 100_000
+
+
+class _LimitError(yaml.MarkedYAMLError):
+    """A document refused for its shape, not its syntax; `hint` says what to do."""
+
+    def __init__(self, problem: str, mark: Any, hint: str) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+        self.hint = hint
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader with aliases bounded, recursive aliases and duplicate keys refused."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._open_anchors: list[str] = []  # anchors of the collections being composed
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _LimitError(
+                    f"more than {MAX_ALIASES} aliases (*{event.anchor} is one too many)",
+                    event.start_mark,
+                    "write the values out; so many aliases look like an alias bomb",
+                )
+            if event.anchor in self._open_anchors:
+                raise _LimitError(
+                    f"recursive alias *{event.anchor} (inside the node &{event.anchor} itself)",
+                    event.start_mark,
+                    "an alias may only refer to a node outside itself",
+                )
+            return super().compose_node(parent, index)
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            self._open_anchors.append(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            if anchor is not None:
+                self._open_anchors.pop()
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *base` keys are overridden on purpose
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:
+                    continue  # unhashable: the constructor says so itself
+                if first is not key_node:
+                    raise _LimitError(
+                        f"duplicate key {key!r} (first on line {first.start_mark.line + 1}); "
+                        "YAML would silently keep the last one",
+                        key_node.start_mark,
+                        "remove one of them, or merge their values",
+                    )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(root: Any) -> int:
+    """How many nodes walking `root` visits, aliases followed (counted once per shared node)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children = node.value if isinstance(node, yaml.SequenceNode) else []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        if done:
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def _compose(path: Path) -> tuple[_Loader, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}", hint="check the path") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text: {e}", hint="save it as UTF-8") from e
+    loader = _Loader(text)
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError(f"{where}: invalid YAML: {problem}", hint="fix the YAML syntax") from e
+        node = loader.get_single_node()
+    except (yaml.YAMLError, RecursionError) as e:
+        loader.dispose()
+        raise _yaml_error(path, e) from e
+    if node is not None and _expanded_size(node) > MAX_EXPANDED_NODES:
+        loader.dispose()
+        raise ConfigError(
+            f"{path}: the YAML expands to more than {MAX_EXPANDED_NODES:,} nodes through its "
+            "aliases",
+            hint="write the values out; aliases of aliases look like an alias bomb",
+        )
+    return loader, node
+
+
+def _yaml_error(path: Path, e: BaseException) -> ConfigError:
+    if isinstance(e, RecursionError):
+        return ConfigError(f"{path}: the YAML is nested too deeply", hint="flatten it")
+    mark = getattr(e, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+    problem = getattr(e, "problem", None) or str(e)
+    if isinstance(e, _LimitError):
+        return ConfigError(f"{where}: {problem}", hint=e.hint)
+    return ConfigError(f"{where}: invalid YAML: {problem}", hint="fix the YAML syntax")
+
+
+def compose_yaml(path: Path) -> yaml.Node | None:
+    """The YAML node tree of `path` (for line numbers), bounded like load_yaml: walking it with
+    aliases followed visits at most MAX_EXPANDED_NODES nodes and never loops. Use it instead of
+    yaml.compose(). Raises ConfigError naming the file (and line)."""
+    loader, node = _compose(path)
+    loader.dispose()
+    return node  # type: ignore[no-any-return]
+
+
+def load_yaml(path: Path) -> Any:
+    """The data of the YAML file `path` (safe types only).
+
+    Raises ConfigError naming the file and line on a syntax error, a duplicate key, a recursive
+    alias, more than MAX_ALIASES aliases or a document expanding to more than MAX_EXPANDED_NODES.
+    """
+    loader, node = _compose(path)
+    try:
+        return None if node is None else loader.construct_document(node)
+    except (yaml.YAMLError, RecursionError) as e:
+        raise _yaml_error(path, e) from e
+    finally:
+        loader.dispose()
 
 
 class Fields:

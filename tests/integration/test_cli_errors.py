@@ -167,3 +167,27 @@ def test_output_must_be_a_regular_file(demo_base: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "nodes").iterdir()) == sorted(
         p.name for p in nodes.values()
     )  # no temporary file left behind either
+
+
+LAUGHS = 'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + "".join(
+    f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (LAUGHS, "expands to more than 100,000 nodes"),
+        ("answers: &a\n  x: *a\n", ":2: recursive alias *a"),
+        ("architecture: single-node\narchitecture: dual-node\n", ":2: duplicate key 'architec"),
+    ],
+    ids=["billion-laughs", "recursive", "duplicate"],
+)
+def test_hostile_deployment_yaml_fails_fast(tmp_path: Path, text: str, needle: str) -> None:
+    f = tmp_path / "deployment.yaml"
+    f.write_text(text)
+    proc = subprocess.run(
+        [sys.executable, "-m", "distro_builder", "entries", "--deployment", str(f)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    _assert_clean_error(proc, str(f), needle)

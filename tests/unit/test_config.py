@@ -63,3 +63,55 @@ def test_find_data_dir(tmp_path: Path, data_dir: Path) -> None:
     with pytest.raises(ConfigError, match="no data folder") as e:
         find_data_dir(tmp_path)
     assert e.value.hint and "--data-dir" in e.value.hint
+
+
+def _laughs(levels: int, width: int) -> str:
+    """The "billion laughs": `width` aliases of the level below, `levels` deep."""
+    lines = ["l0: &l0 [" + ", ".join(['"lol"'] * width) + "]"]
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # 81 aliases only, but 9**9 nodes once expanded: the alias count alone is not enough
+        (_laughs(10, 9), r"^{f}: the YAML expands to more than 100,000 nodes through its aliases$"),
+        ("v: &v 1\nl:\n" + "  - *v\n" * 101, r"^{f}:103: more than 100 aliases \(\*v is one"),
+        ("a: &x [1, *x]\n", r"^{f}:1: recursive alias \*x"),
+        ("a: &x\n  b:\n    c: *x\n", r"^{f}:3: recursive alias \*x"),
+        ("[" * 30000 + "]" * 30000 + "\n", r"^{f}: the YAML is nested too deeply$"),
+        ("answers:\n  x: 1\n  y: 2\n  x: 3\n", r"^{f}:4: duplicate key 'x' \(first on line 2\)"),
+        ("a: {k: 1, k: 2}\n", r"^{f}:1: duplicate key 'k' \(first on line 1\)"),
+        # '1' and 1 differ, but 1 == True in the dict yaml would build: one would be lost
+        ("'1': a\n1: b\ntrue: c\n", r"^{f}:3: duplicate key True \(first on line 2\)"),
+    ],
+    ids=["billion-laughs", "101-aliases", "recursive", "recursive-map", "deep", "dup", "dup-flow",
+         "dup-resolved"],
+)  # fmt: skip
+def test_hostile_or_ambiguous_yaml_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    import re
+    import time
+
+    from distro_builder.config import load_yaml
+
+    f = tmp_path / "deployment.yaml"
+    f.write_text(text)
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=message.format(f=re.escape(str(f)))):
+        load_yaml(f)
+    assert time.monotonic() - started < 5
+
+
+def test_aliases_and_merge_keys_within_bounds_still_load(tmp_path: Path) -> None:
+    from distro_builder.config import compose_yaml, load_yaml
+
+    f = tmp_path / "ok.yaml"
+    f.write_text(
+        "v: &v 1\nl:\n" + "  - *v\n" * 99 + "base: &b {k: 1, j: 2}\nother:\n  <<: *b\n  k: 3\n"
+    )
+    data = load_yaml(f)
+    assert data["l"] == [1] * 99 and data["other"] == {"k": 3, "j": 2}
+    node = compose_yaml(f)
+    assert node is not None and node.value[0][0].value == "v"
