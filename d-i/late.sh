@@ -69,98 +69,13 @@ has_any_role() { # has_any_role "a,b" -> one of them is a role of this node
 	return 1
 }
 
-is_uint() {
-	case "$1" in '' | *[!0-9]*) return 1 ;; esac
-	[ ${#1} -le 9 ]
-}
+# shellcheck source=/dev/null # questions/validate.sh, shipped beside this script
+. "$DIR/validate.sh"
 
-ipv4_octets_ok() {
-	case "$1" in *[!0-9.]* | .* | *. | *..*) return 1 ;; esac
-	old_ifs=$IFS
-	IFS=.
-	# shellcheck disable=SC2086 # split on the dots
-	set -- $1
-	IFS=$old_ifs
-	[ $# -eq 4 ] || return 1
-	for o in "$@"; do
-		is_uint "$o" || return 1
-		case "$o" in 0?*) return 1 ;; esac
-		[ "$o" -le 255 ] || return 1
-	done
-	return 0
-}
-
-# Why $2 is not a valid answer of type $1 (empty output: it is valid). $3/$4: int min/max.
+# Why $2 is not a valid answer to the current question (type $1; constraints from its line of
+# the questions table): nothing when it is valid. questions/validate.sh, shared with the agent.
 why_invalid() {
-	t=$1
-	v=$2
-	if [ -z "$v" ]; then
-		echo "the answer is empty"
-		return
-	fi
-	case "$t" in
-	ipv4)
-		ipv4_octets_ok "$v" || echo "not an IPv4 address (like 10.0.0.1)"
-		;;
-	cidr)
-		addr=${v%/*}
-		prefix=${v#*/}
-		if [ "$addr" = "$v" ] || ! ipv4_octets_ok "$addr" || ! is_uint "$prefix" ||
-			[ "$prefix" -gt 32 ]; then
-			echo "not an IPv4 network in CIDR form (like 192.168.100.0/24)"
-			return
-		fi
-		old_ifs=$IFS
-		IFS=.
-		# shellcheck disable=SC2086 # split on the dots
-		set -- $addr
-		IFS=$old_ifs
-		i=0
-		for o in "$@"; do
-			n=$((prefix - 8 * i))
-			[ $n -lt 0 ] && n=0
-			[ $n -gt 8 ] && n=8
-			if [ $((o % (1 << (8 - n)))) -ne 0 ]; then
-				echo "host bits are set (the network address of it is wanted)"
-				return
-			fi
-			i=$((i + 1))
-		done
-		;;
-	int)
-		if ! is_uint "$v"; then
-			echo "not a whole number"
-		elif [ -n "$3" ] && [ "$v" -lt "$3" ]; then
-			echo "below $3"
-		elif [ -n "$4" ] && [ "$v" -gt "$4" ]; then
-			echo "above $4"
-		fi
-		;;
-	interface)
-		case "$v" in *[!A-Za-z0-9_.:-]*)
-			echo "not a network interface name (like eth1)"
-			return
-			;;
-		esac
-		[ ${#v} -le 15 ] || echo "longer than 15 characters"
-		;;
-	device)
-		case "$v" in /dev/?*) ;; *)
-			echo "not a device path (like /dev/sdb)"
-			return
-			;;
-		esac
-		case "$v" in *[!A-Za-z0-9_/.-]*) echo "not a device path (like /dev/sdb)" ;; esac
-		;;
-	hostname)
-		case "$v" in -* | *- | *[!A-Za-z0-9-]*)
-			echo "not a host name (letters, digits and '-')"
-			return
-			;;
-		esac
-		[ ${#v} -le 63 ] || echo "longer than 63 characters"
-		;;
-	esac
+	so_why_invalid "$1" "$2" "$min" "$max" "$choices" "$optional"
 }
 
 # Ask stackops/$1 (type $2) at critical priority until the answer is valid; sets ANSWER.
@@ -198,7 +113,7 @@ ask() {
 				continue
 			fi
 		fi
-		reason=$(why_invalid "$type" "$ANSWER" "$3" "$4")
+		reason=$(why_invalid "$type" "$ANSWER")
 		[ -z "$reason" ] && return 0
 		if [ "$type" = password ]; then
 			say "stackops: $key: $reason, asking again"
@@ -218,7 +133,7 @@ known_answer() {
 	key=$1
 	type=$2
 	if ANSWER=$(cmdline_value "$key"); then
-		reason=$(why_invalid "$type" "$ANSWER" "$3" "$4")
+		reason=$(why_invalid "$type" "$ANSWER")
 		[ -z "$reason" ] && return 0
 		say "stackops: $key on the kernel command line is invalid ($reason), asking"
 	fi
@@ -226,20 +141,20 @@ known_answer() {
 	if [ "$RET" = true ]; then
 		db_get "stackops/$key"
 		ANSWER=$RET
-		reason=$(why_invalid "$type" "$ANSWER" "$3" "$4")
+		reason=$(why_invalid "$type" "$ANSWER")
 		[ -z "$reason" ] && return 0
 		say "stackops: preseeded $key is invalid ($reason), asking"
 	fi
 	# The entry's preseed file itself (file= on the command line), in case d-i dropped the
 	# answer because our templates were not loaded yet when the preseed was read.
 	if ANSWER=$(seed_value "$key"); then
-		reason=$(why_invalid "$type" "$ANSWER" "$3" "$4")
+		reason=$(why_invalid "$type" "$ANSWER")
 		[ -z "$reason" ] && return 0
 		say "stackops: $key in the preseed file is invalid ($reason), asking"
 	fi
 	if [ -n "$6" ] && db_get "$6" 2>/dev/null && [ -n "$RET" ]; then
 		ANSWER=$RET
-		[ -z "$(why_invalid "$type" "$ANSWER" "$3" "$4")" ] && return 0
+		[ -z "$(why_invalid "$type" "$ANSWER")" ] && return 0
 	fi
 	return 1
 }
@@ -285,6 +200,7 @@ for line in $lines; do
 	set -- $line
 	IFS=$old_ifs # the word list of the loop is already split
 	key=$1 type=$2 asked_by=$3 skip_with=$4 min=$5 max=$6 confirm=$7 fallback=$8
+	optional=$9 choices=${10}
 	[ -n "$key" ] || continue
 	if [ -z "$roles" ]; then
 		# Roles chosen on first boot: keep whatever was given, ask nothing.

@@ -9,7 +9,11 @@ archive/debs.py's.
                                   -> /usr/sbin/stackops-installer-client (0755), the Smart
                                      Installer's node side (the agent runs it)
   agent/lib/*.sh, *.awk           -> /usr/share/stackops/lib/
-  agent/questions, nova-2011.2-flags.txt, templates/**, upstart/*.conf
+  questions/validate.sh           -> /usr/share/stackops/lib/validate.sh (shared with d-i)
+  roles/<role>/* but role.yaml    -> /usr/share/stackops/roles/<role>/ (steps.sh, nova.conf, ...)
+  the questions and roles tables  -> /usr/share/stackops/{questions,roles.table}, rendered from
+                                     roles/ (seed/tables.py)
+  agent/nova-2011.2-flags.txt, upstart/*.conf
                                   -> /usr/share/stackops/...
   agent/systemd/*.service         -> /lib/systemd/system/
   agent/debian/control            -> the control fields (Version is given by the caller)
@@ -18,16 +22,23 @@ archive/debs.py's.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from distro_builder.archive.debs import FileContent, build_deb, deb_filename
+from distro_builder.config.roles import ROLE_FILE, load_roles
 from distro_builder.errors import ConfigError
+from distro_builder.model import RoleSet
+from distro_builder.seed.tables import render_question_table, render_roles_table, validators
 
 PACKAGE = "stackops-agent"
 SHARE = "/usr/share/stackops"
 # Data files below agent/ that go to /usr/share/stackops/ unchanged (mode 0644).
-SHARED_FILES = ("questions", "nova-2011.2-flags.txt")
-SHARED_DIRS = ("lib", "templates", "upstart")
+FLAGS_FILE = "nova-2011.2-flags.txt"
+SHARED_FILES = (FLAGS_FILE,)
+SHARED_DIRS = ("lib", "upstart")
+NOVA_CONF = "nova.conf"  # a role's Cactus flags (roles/<role>/nova.conf)
+_FLAG_LINE_RE = re.compile(r"--([a-z_0-9]+)(=.*)?")
 MAINTAINER_SCRIPTS = ("postinst", "prerm", "postrm")
 CLIENT = ("smart_installer", "client", "stackops-installer-client")
 
@@ -62,7 +73,32 @@ def _parse_control(path: Path) -> dict[str, str]:
     return fields
 
 
-def agent_files(data_dir: Path) -> dict[str, FileContent]:
+def check_nova_flags(roleset: RoleSet, data_dir: Path) -> None:
+    """Every line of every role's nova.conf is `--flag[=value]` with a flag Nova 2011.2 defines
+    (gflags ignores unknown flags silently, so a typo would only show as a broken node)."""
+    known = {
+        line.split()[0]
+        for line in _read(data_dir / "agent" / FLAGS_FILE).decode().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for role in (*roleset.shared, *roleset.roles):
+        path = Path(role.path) / NOVA_CONF
+        if not path.is_file():
+            continue
+        for n, line in enumerate(_read(path).decode("utf-8").splitlines(), 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            m = _FLAG_LINE_RE.fullmatch(line)
+            if m is None:
+                raise ConfigError(f"{path}:{n}: not a --flag=value line", hint="see its header")
+            if m.group(1) not in known:
+                raise ConfigError(
+                    f"{path}:{n}: --{m.group(1)} is not a Nova 2011.2 flag",
+                    hint=f"the flags Cactus defines are in agent/{FLAGS_FILE}",
+                )
+
+
+def agent_files(data_dir: Path, roleset: RoleSet | None = None) -> dict[str, FileContent]:
     """The agent package's files: installed path -> content or (content, mode)."""
     src = data_dir / "agent"
     if not (src / "stackops-agent").is_file():
@@ -80,6 +116,18 @@ def agent_files(data_dir: Path) -> dict[str, FileContent]:
         for path in sorted((src / sub).rglob("*")):
             if path.is_file():
                 files[f"{SHARE}/{path.relative_to(src).as_posix()}"] = _read(path)
+    roleset = roleset if roleset is not None else load_roles(data_dir)
+    check_nova_flags(roleset, data_dir)
+    files[f"{SHARE}/lib/validate.sh"] = validators(data_dir)
+    files[f"{SHARE}/questions"] = render_question_table(data_dir, roleset).encode()
+    files[f"{SHARE}/roles.table"] = render_roles_table(data_dir, roleset).encode()
+    for role in (*roleset.shared, *roleset.roles):
+        folder = Path(role.path)
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and path.name != ROLE_FILE:
+                files[f"{SHARE}/roles/{role.name}/{path.relative_to(folder).as_posix()}"] = _read(
+                    path
+                )
     for unit in sorted((src / "systemd").glob("*.service")):
         files[f"/lib/systemd/system/{unit.name}"] = _read(unit)
     return files

@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 BUILD_MANIFEST_PATH = "/.disk/stackops-build.json"
 DEFAULT_MTIME = 1302825600  # 2011-04-15, the Cactus release, when no SOURCE_DATE_EPOCH is set
-INPUT_FOLDERS = ("roles", "package_lists", "preseed", "bootmenu", "d-i", "smart_installer", "agent")
+INPUT_FOLDERS = ("roles", "questions", "preseed", "bootmenu", "d-i", "smart_installer", "agent")
 
 
 @dataclass(frozen=True, slots=True)

@@ -148,7 +148,7 @@ class DemoDisc:
     packages: tuple[DemoPackage, ...]
 
 
-# -- packages: lists, repositories, resolution (package_lists/, archive/) ----------------------
+# -- packages: lists, repositories, resolution (roles/*/role.yaml, archive/) ----------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,16 +161,6 @@ class PackageListEntry:
 
     def applies(self, arch: str) -> bool:
         return (not self.arch or arch in self.arch) and arch not in self.not_arch
-
-
-@dataclass(frozen=True, slots=True)
-class PackageList:
-    """package_lists/<name>.yaml."""
-
-    name: str
-    description: str
-    packages: tuple[PackageListEntry, ...]
-    path: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +302,7 @@ class Question:
     """One install-time question; its key is an answers-file key (/etc/stackops/answers)."""
 
     key: str
-    type: str  # ipv4 cidr int string password interface device choice hostname
+    type: str  # config/questions.QUESTION_TYPES
     prompt: str
     description: str
     default: str | None = None  # None: no default (must be answered)
@@ -322,6 +312,8 @@ class Question:
     confirm: bool = False  # passwords: asked twice, must match
     skip_with: tuple[str, ...] = ()  # not asked when the node also has one of these roles
     fallback: str | None = None  # a d-i question whose answer is used when this one has none
+    optional: bool = False  # an empty answer is valid
+    per_node: bool = False  # differs from node to node (deployment: nodes[].answers)
     defined_in: str = ""  # the file that defines it (for errors)
 
     @property
@@ -331,17 +323,19 @@ class Question:
 
 @dataclass(frozen=True, slots=True)
 class Role:
-    """roles/<name>.yaml, with its includes resolved."""
+    """roles/<name>/: role.yaml with its includes resolved, and the files beside it."""
 
     name: str
     description: str
-    package_lists: tuple[str, ...]
-    services: tuple[str, ...]
+    order: int  # position in menus, answers and first-boot plans (lowest first)
+    packages: tuple[PackageListEntry, ...]  # its own `packages:`
+    services: tuple[str, ...]  # the daemons it runs
+    steps: tuple[str, ...]  # its first-boot steps (so_step_<name> in steps.sh), in order
     questions: tuple[str, ...]  # question keys, includes first
-    config: tuple[tuple[str, str], ...]  # config fragments (nova flag -> value template)
-    includes: tuple[str, ...]
-    abstract: bool  # only included by other roles, never a node role
-    path: str
+    includes: tuple[str, ...]  # every role it includes, directly or not, breadth first
+    abstract: bool  # only included by other roles (shared), never a node role
+    max_per_deployment: int | None  # None: any number of nodes may have it
+    path: str  # the role's folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +345,8 @@ class ArchitectureNode:
     name: str
     label: str  # boot menu text
     roles: tuple[str, ...]
+    min_count: int = 1  # how many nodes of this shape a deployment of the architecture has
+    max_count: int | None = 1  # None: any number
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,13 +362,19 @@ class Architecture:
 class RoleSet:
     """Everything under roles/: roles, questions, reference architectures, extra menu entries."""
 
-    roles: tuple[Role, ...]  # node roles in canonical order (controller, network, volume, compute)
+    roles: tuple[Role, ...]  # node roles in role order
     questions: tuple[Question, ...]  # every question, in asking order
     architectures: tuple[Architecture, ...]
     first_boot_entry: ArchitectureNode | None  # the entry whose roles are chosen on first boot
+    shared: tuple[Role, ...] = ()  # abstract roles (roles/base, ...), included by node roles
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The node roles' names, in role order."""
+        return tuple(r.name for r in self.roles)
 
     def role(self, name: str) -> Role:
-        for r in self.roles:
+        for r in (*self.roles, *self.shared):
             if r.name == name:
                 return r
         raise KeyError(name)
@@ -382,6 +384,21 @@ class RoleSet:
             if q.key == key:
                 return q
         raise KeyError(key)
+
+    def architecture(self, name: str) -> Architecture:
+        for a in self.architectures:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    def ordered(self, roles: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        """`roles` in role order (unknown names last, by name)."""
+        order = {n: i for i, n in enumerate(self.names)}
+        return tuple(sorted(roles, key=lambda r: (order.get(r, len(order)), r)))
+
+    def asked_by(self, key: str) -> tuple[str, ...]:
+        """The node roles that ask question `key` (their own or through includes)."""
+        return tuple(r.name for r in self.roles if key in r.questions)
 
     def questions_for(self, roles: tuple[str, ...]) -> tuple[Question, ...]:
         """The questions a node with `roles` is asked, in order."""

@@ -25,12 +25,8 @@ from distro_builder.archive.sources import (
     read_disc_packages,
     read_sources_list,
 )
-from distro_builder.config.packages import (
-    ROLES,
-    load_package_lists,
-    load_repositories_yaml,
-    role_packages,
-)
+from distro_builder.config.packages import load_repositories_yaml, role_packages
+from distro_builder.config.roles import load_roles
 from distro_builder.errors import ConfigError
 from distro_builder.log import step
 from distro_builder.media.iso import IsoImage
@@ -77,11 +73,13 @@ def image_reader(image: IsoImage) -> Callable[[str], bytes | None]:
 
 
 def role_roots(
-    data_dir: Path, roles: Sequence[str], arch: str, extra: Sequence[str] = ()
+    data_dir: Path, roles: Sequence[str] | None, arch: str, extra: Sequence[str] = ()
 ) -> dict[str, tuple[str, ...]]:
-    """Each role's package set (common + role list), plus `extra` names (agent, keyring)."""
-    lists = load_package_lists(data_dir)
-    return {r: tuple(dict.fromkeys([*role_packages(lists, r, arch), *extra])) for r in roles}
+    """Each role's package set (its includes' packages and its own), plus `extra` names (agent,
+    keyring). `roles` None: every node role under roles/."""
+    roleset = load_roles(data_dir)
+    names = roleset.names if roles is None else roles
+    return {r: tuple(dict.fromkeys([*role_packages(roleset, r, arch), *extra])) for r in names}
 
 
 def _load_repositories(specs: Sequence[RepoSpec], fetcher: fetch.Fetcher) -> list[Repository]:
@@ -118,7 +116,7 @@ def plan_packages(
     image: IsoImage,
     flavor: Flavor,
     *,
-    roles: Sequence[str] = ROLES,
+    roles: Sequence[str] | None = None,
     specs: Sequence[RepoSpec],
     fetcher: fetch.Fetcher,
     extra_debs: Sequence[tuple[str, bytes]] = (),
@@ -186,7 +184,7 @@ def stage_package_overlay(
     flavor: Flavor,
     overlay_dir: Path,
     *,
-    roles: Sequence[str] = ROLES,
+    roles: Sequence[str] | None = None,
     specs: Sequence[RepoSpec],
     fetcher: fetch.Fetcher,
     extra_debs: Sequence[tuple[str, bytes]] | None = None,
@@ -201,8 +199,8 @@ def stage_package_overlay(
     `extra_debs` default to the node agent package. Raises DependencyError, ArchiveError,
     ConfigError.
     """
-    if not roles:
-        raise ConfigError("no roles to build", hint=f"roles: {', '.join(ROLES)}")
+    if roles is not None and not roles:
+        raise ConfigError("no roles to build", hint="name at least one role under roles/")
     arch = flavor.architectures[0] if flavor.architectures else "amd64"
     extras = list(agent_debs(data_dir, mtime=mtime) if extra_debs is None else extra_debs)
     k_debs: list[tuple[str, bytes]] = []
@@ -219,7 +217,7 @@ def stage_package_overlay(
     roots = role_roots(data_dir, roles, arch, extra_names)
     metas = [
         publish.build_metapackage(r, roots[r], version=version, mtime=mtime, maintainer=MAINTAINER)
-        for r in roles
+        for r in roots
     ]
     disc = read_disc_packages(image_reader(image), flavor)
     repos = _load_repositories(specs, fetcher)

@@ -9,11 +9,37 @@ SO_Q="'"
 # key='value' with POSIX single-quote quoting ('\'' inside a value).
 SO_ANSWER_RE="^[a-z_][a-z0-9_]*=${SO_Q}([^${SO_Q}]|${SO_Q}\\\\${SO_Q}${SO_Q})*${SO_Q}\$"
 
+# The questions table (/usr/share/stackops/questions, generated from roles/*/role.yaml at build
+# time, the same table the installer reads): one question per line,
+# key|type|asked_by|skip_with|min|max|confirm|fallback|optional|choices|per_node|default|prompt
+SO_QUESTIONS=$SO_LIB/questions
+
 # Every key of the contract (the installer_* keys are the Smart Installer's, never asked).
 so_answer_keys() {
-    echo roles hostname
+    echo roles
     echo "$SO_INSTALLER_KEYS"
-    grep -v '^#' "$SO_LIB/questions" | cut -d'|' -f1
+    grep -v '^#' "$SO_QUESTIONS" | cut -d'|' -f1
+}
+
+# Load question $1's line into _q_type _q_asked _q_skip _q_min _q_max _q_confirm _q_fallback
+# _q_optional _q_choices _q_pernode _q_default _q_prompt; fails when there is no such question.
+so_question() {
+    _q_line=$(grep "^$1|" "$SO_QUESTIONS" | head -n 1)
+    [ -n "$_q_line" ] || return 1
+    _q_old=$IFS
+    IFS='|'
+    # shellcheck disable=SC2086 # split on the bars
+    set -- $_q_line
+    IFS=$_q_old
+    _q_type=$2 _q_asked=$3 _q_skip=$4 _q_min=$5 _q_max=$6 _q_confirm=$7 _q_fallback=$8
+    _q_optional=$9 _q_choices=${10} _q_pernode=${11} _q_default=${12} _q_prompt=${13}
+}
+
+# Why $2 is not a valid answer to question $1 (nothing when it is): questions/validate.sh's rules
+# with the question's constraints.
+so_answer_problem() {
+    so_question "$1" || { echo "unknown question $1"; return 0; }
+    so_why_invalid "$_q_type" "$2" "$_q_min" "$_q_max" "$_q_choices" "$_q_optional"
 }
 
 # Is $1 a known answer key?
@@ -72,60 +98,9 @@ so_answers_set() {
     } | so_write "$SO_ANSWERS" 0600
 }
 
-# --- validation (the installer's rules) -------------------------------------------------------
+# --- validation: questions/validate.sh (so_why_invalid), shared with the installer ------------
 
-so_valid_ipv4() {
-    case $1 in *[!0-9.]* | .* | *. | *..*) return 1 ;; esac
-    _o=$1
-    _n=0
-    while [ -n "$_o" ]; do
-        _p=${_o%%.*}
-        case $_o in *.*) _o=${_o#*.} ;; *) _o="" ;; esac
-        case $_p in '' | 0?*) return 1 ;; esac
-        [ "${#_p}" -le 3 ] && [ "$_p" -le 255 ] || return 1
-        _n=$((_n + 1))
-    done
-    [ "$_n" -eq 4 ]
-}
-
-so_valid_cidr() {
-    case $1 in */*) ;; *) return 1 ;; esac
-    _bits=${1#*/}
-    case $_bits in '' | *[!0-9]* | 0?*) return 1 ;; esac
-    [ "$_bits" -le 32 ] && so_valid_ipv4 "${1%/*}"
-}
-
-# so_valid TYPE VALUE
-so_valid() {
-    case $1 in
-    ipv4) so_valid_ipv4 "$2" ;;
-    cidr) so_valid_cidr "$2" ;;
-    'cidr?') [ -z "$2" ] || so_valid_cidr "$2" ;;
-    int) case $2 in '' | *[!0-9]* | 0*) return 1 ;; esac ;;
-    iface) case $2 in '' | *[!A-Za-z0-9_.:-]*) return 1 ;; esac && [ "${#2}" -le 15 ] ;;
-    device) case $2 in /dev/?*) case $2 in *[!A-Za-z0-9/_.:-]*) return 1 ;; esac ;; *) return 1 ;; esac ;;
-    password) [ -n "$2" ] ;;
-    text) case $2 in '' | *[!A-Za-z0-9_.-]*) return 1 ;; esac ;;
-    libvirt) case $2 in auto | kvm | qemu) ;; *) return 1 ;; esac ;;
-    *) return 1 ;;
-    esac
-}
-
-so_type_hint() {
-    case $1 in
-    ipv4) echo "an IPv4 address like 10.0.0.1" ;;
-    cidr) echo "an IPv4 range like 192.168.100.0/24" ;;
-    'cidr?') echo "an IPv4 range like 10.0.1.0/24, or empty" ;;
-    int) echo "a positive whole number" ;;
-    iface) echo "an interface name like eth1" ;;
-    device) echo "a device path like /dev/sdb" ;;
-    password) echo "not empty" ;;
-    text) echo "letters, digits, '.', '_' or '-'" ;;
-    libvirt) echo "auto, kvm or qemu" ;;
-    esac
-}
-
-# Roles: a comma list of known roles, no repeats. Prints them in canonical order.
+# Roles: a comma list of known roles, no repeats. Prints them in the roles table's order.
 so_normalize_roles() {
     _out=""
     _in=",$(printf '%s' "$1" | tr -d ' '),"
@@ -159,55 +134,65 @@ so_read() {
     IFS= read -r SO_REPLY
 }
 
+# The roles table's node roles as "name|description" lines, in order.
+so_role_menu() {
+    awk -F'|' '!/^#/ && $2 == "node" { print $1 "|" $6 }' "$SO_ROLES_TABLE"
+}
+
 so_select_roles() {
     if so_use_whiptail; then
+        _n=$(so_role_menu | grep -c .)
+        _items=$(so_role_menu | awk -F'|' '{ printf "%s\n%s\nOFF\n", $1, substr($2, 1, 55) }')
+        _oldifs=$IFS
+        IFS='
+'
+        # shellcheck disable=SC2086 # one argument per line of _items
         _sel=$(whiptail --title "StackOps" --separate-output --checklist \
-            "No role was chosen at install time. Roles of this node (space toggles):" 15 70 4 \
-            controller "Cloud controller: API, scheduler, MySQL, RabbitMQ, Glance" OFF \
-            network "Network controller: nova-network, DHCP, NAT" OFF \
-            volume "Volume node: nova-volume on LVM + iSCSI" OFF \
-            compute "Compute node: nova-compute on libvirt" OFF \
-            3>&1 1>&2 2>&3) || return 1
+            "No role was chosen at install time. Roles of this node (space toggles):" \
+            $((_n + 11)) 74 "$_n" $_items 3>&1 1>&2 2>&3) || { IFS=$_oldifs; return 1; }
+        IFS=$_oldifs
         SO_REPLY=$(printf '%s' "$_sel" | tr -d '"' | tr ' \n' ',,')
         SO_REPLY=$(so_normalize_roles "$SO_REPLY") || return 1
         [ -n "$SO_REPLY" ] || return 1
         return 0
     fi
+    _n=$(so_role_menu | grep -c .)
     while :; do
-        cat <<'MENU'
-No role was chosen at install time. Roles of this node:
-  1) controller   cloud controller: API, scheduler, MySQL, RabbitMQ, Glance
-  2) network      network controller: nova-network, DHCP, NAT
-  3) volume       volume node: nova-volume on LVM + iSCSI
-  4) compute      compute node: nova-compute on libvirt
-  a) all of them  (single node)
-MENU
-        printf 'Choose one or more numbers (e.g. "1 2 3" or "4"): '
+        echo "No role was chosen at install time. Roles of this node:"
+        so_role_menu | awk -F'|' '{ printf "  %d) %-12s %s\n", NR, $1, $2 }'
+        echo "  a) all of them  (single node)"
+        printf 'Choose one or more numbers (e.g. "1 2 3" or "%s"): ' "$_n"
         so_read || return 1
         _picked=""
         _ok=1
         for _w in $(printf '%s' "$SO_REPLY" | tr ',' ' '); do
             case $_w in
-            1) _picked="$_picked,controller" ;;
-            2) _picked="$_picked,network" ;;
-            3) _picked="$_picked,volume" ;;
-            4) _picked="$_picked,compute" ;;
-            a | A | all) _picked=",controller,network,volume,compute" ;;
-            *) _ok=0 ;;
+            a | A | all) _picked=$(so_role_menu | cut -d'|' -f1 | tr '\n' ',') ;;
+            *[!0-9]* | '' | 0*) _ok=0 ;;
+            *)
+                if [ "$_w" -le "$_n" ]; then
+                    _picked="$_picked,$(so_role_menu | sed -n "${_w}p" | cut -d'|' -f1)"
+                else
+                    _ok=0
+                fi
+                ;;
             esac
         done
         if [ "$_ok" = 1 ] && [ -n "$_picked" ]; then
             SO_REPLY=$(so_normalize_roles "$_picked") && return 0
         fi
-        echo "Please answer with numbers from 1 to 4, or a."
+        echo "Please answer with numbers from 1 to $_n, or a."
     done
 }
 
-# Ask question KEY of TYPE (with its text); the answer lands in SO_REPLY.
+# Ask question KEY (its prompt, type and constraints from the questions table) until the answer
+# is valid; the answer lands in SO_REPLY.
 so_ask() {
-    _key=$1 _type=$2 _text=$3
+    _key=$1
+    so_question "$_key" || return 1
+    _text=$_q_prompt
     while :; do
-        if [ "$_type" = password ]; then
+        if [ "$_q_type" = password ]; then
             so_ask_secret "$_text" || return 1
         elif so_use_whiptail; then
             SO_REPLY=$(whiptail --title "StackOps" --inputbox "$_text" 10 70 "" 3>&1 1>&2 2>&3) ||
@@ -216,9 +201,10 @@ so_ask() {
             printf '%s: ' "$_text"
             so_read || return 1
         fi
-        so_valid "$_type" "$SO_REPLY" && return 0
-        _hint=$(so_type_hint "$_type")
-        so_tell "Invalid value for $_key: give $_hint."
+        _why=$(so_answer_problem "$_key" "$SO_REPLY")
+        [ -n "$_why" ] || return 0
+        so_tell "Invalid value for $_key: $_why."
+        so_question "$_key"
     done
 }
 
@@ -265,11 +251,13 @@ so_tell() {
 
 # Make sure roles and every answer the roles need are present and valid: ask what is missing
 # (when $1 is "ask"), apply defaults, save. Fails naming the first key it could not get.
+# A question skipped for one of the node's roles (skip_with) is this node's own address there
+# when it is an ipv4 question; a missing host name is this node's own.
 so_answers_complete() {
     _mode=$1
     _roles=$(so_get roles)
     if ! _norm=$(so_normalize_roles "$_roles"); then
-        so_say "STACKOPS error: roles='$_roles' in $SO_ANSWERS: use controller, network, volume, compute"
+        so_say "STACKOPS error: roles='$_roles' in $SO_ANSWERS: use $(printf '%s' "$SO_ROLES_ALL" | tr ' ' ',')"
         return 1
     fi
     if [ -z "$_norm" ]; then
@@ -283,46 +271,48 @@ so_answers_complete() {
     SO_ROLES_CSV=$_norm
     SO_ROLES=$(printf '%s' "$_norm" | tr , ' ')
     so_log "roles: $SO_ROLES_CSV"
-    if so_has_role controller && ! so_has controller_address; then
-        _addr=$(so_own_address)
-        if so_valid_ipv4 "$_addr"; then
-            so_answers_set controller_address "$_addr"
-            so_log "answer controller_address: this node's address $_addr"
-        fi
-    fi
-    _qs=$(grep -v '^#' "$SO_LIB/questions")
-    _oldifs=$IFS
-    IFS='
-'
-    for _q in $_qs; do
-        IFS=$_oldifs
-        _key=$(printf '%s' "$_q" | cut -d'|' -f1)
-        _type=$(printf '%s' "$_q" | cut -d'|' -f2)
-        _for=$(printf '%s' "$_q" | cut -d'|' -f3)
-        _def=$(printf '%s' "$_q" | cut -d'|' -f4)
-        _text=$(printf '%s' "$_q" | cut -d'|' -f5)
+    # shellcheck disable=SC2013 # question keys are single words
+    for _key in $(grep -v '^#' "$SO_QUESTIONS" | cut -d'|' -f1); do
+        so_question "$_key"
         _needed=0
+        _skipped=0
         for _r in $SO_ROLES; do
-            case ",$_for," in *",$_r,"*) _needed=1 ;; esac
+            case ",$_q_asked," in *",$_r,"*) _needed=1 ;; esac
+            case ",$_q_skip," in *",$_r,"*) _skipped=1 ;; esac
         done
         [ "$_needed" = 1 ] || continue
-        if so_has "$_key" && so_valid "$_type" "$(so_get "$_key")"; then
-            continue
+        if ! so_has "$_key"; then
+            _own=""
+            if [ "$_skipped" = 1 ] && [ "$_q_type" = ipv4 ]; then
+                _own=$(so_own_address)
+            elif [ "$_q_type" = hostname ]; then
+                _own=$(uname -n)
+            fi
+            if [ -n "$_own" ] && [ -z "$(so_answer_problem "$_key" "$_own")" ]; then
+                so_answers_set "$_key" "$_own"
+                so_log "answer $_key: this node's own, $_own"
+                continue
+            fi
         fi
         if so_has "$_key"; then
-            so_say "STACKOPS error: invalid $_key in $SO_ANSWERS: give $(so_type_hint "$_type")"
-        elif [ -n "$_def" ]; then
-            so_answers_set "$_key" "$_def"
-            so_log "answer $_key: default '$_def'"
+            _why=$(so_answer_problem "$_key" "$(so_get "$_key")")
+            [ -n "$_why" ] || continue
+            so_say "STACKOPS error: invalid $_key in $SO_ANSWERS: $_why"
+        elif [ -n "$_q_default" ]; then
+            so_answers_set "$_key" "$_q_default"
+            so_log "answer $_key: default '$_q_default'"
+            continue
+        elif [ "$_q_optional" = yes ] && [ "$_mode" != ask ]; then
+            so_answers_set "$_key" ""
+            so_log "answer $_key: none (optional)"
             continue
         fi
-        if [ "$_mode" != ask ] || ! so_ask "$_key" "$_type" "$_text"; then
+        if [ "$_mode" != ask ] || ! so_ask "$_key"; then
             so_say "STACKOPS error: no valid answer for $_key (roles $SO_ROLES_CSV need it)"
             return 1
         fi
         so_answers_set "$_key" "$SO_REPLY"
         so_log "answer $_key: given on the console"
     done
-    IFS=$_oldifs
     return 0
 }

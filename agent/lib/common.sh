@@ -12,7 +12,12 @@ SO_LOG=$SO_LOGDIR/agent.log
 SO_RUN=/var/run/stackops-agent.pid
 SO_JOB=/etc/init/stackops-agent.conf
 SO_UNIT=stackops-agent.service
-SO_ROLES_ALL="controller network volume compute"
+# The roles this agent knows: /usr/share/stackops/roles, generated from roles/*/role.yaml at build
+# time. One line per role, in order: name|kind (node or shared)|shared roles it includes|steps|
+# services|description.
+SO_ROLES_TABLE=$SO_LIB/roles.table
+SO_ROLES_ALL=$(awk -F'|' '!/^#/ && $2 == "node" { s = s (s == "" ? "" : " ") $1 } END { print s }' \
+    "$SO_ROLES_TABLE" 2>/dev/null)
 SO_SECRET_KEYS="mysql_root_password nova_db_password rabbit_password admin_password installer_token"
 SO_INSTALLER_KEYS="installer_url installer_token installer_fingerprint installer_wait"
 

@@ -1,7 +1,9 @@
 # Fill a template: @name@ becomes the environment variable SO_V_name, @name|url@ its URL-encoded
 # form (for passwords inside mysql:// URLs). Values come from the environment, never argv.
 # With -v flags=1 a line `--flag=` whose value came out empty is dropped (an unset flag).
-# Needs urlencode.awk loaded first (awk -f urlencode.awk -f render.awk).
+# Comment lines (# first) are copied as they are. Needs urlencode.awk loaded first
+# (awk -f urlencode.awk -f render.awk).
+/^#/ { print; next }
 {
     line = $0
     out = ""

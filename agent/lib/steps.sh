@@ -10,19 +10,36 @@ so_has_role() {
     return 1
 }
 
-# The plan: one "role step" line per step, roles in canonical order. The node-wide nova.conf step
-# comes first and belongs to the node's first role.
-so_plan() {
-    _first=""
+# Field $2 (1-based) of role $1's line in the roles table.
+so_role_field() {
+    awk -F'|' -v r="$1" -v f="$2" '!/^#/ && $1 == r { print $f; exit }' "$SO_ROLES_TABLE"
+}
+
+# The shared roles (roles/base, ...) the node's roles include, in the order first named.
+so_shared_roles() {
+    _shared=""
     for _r in $SO_ROLES; do
-        [ -n "$_first" ] || { _first=$_r; echo "$_r nova-conf"; }
-        case $_r in
-        controller) printf 'controller %s\n' mysql nova-db rabbitmq glance db-sync admin \
-            network-create services ;;
-        network) printf 'network %s\n' ip-forward flat-interface nova-network floating ;;
-        volume) printf 'volume %s\n' iscsitarget volume-group nova-volume ;;
-        compute) printf 'compute %s\n' libvirt nova-compute ;;
-        esac
+        for _s in $(so_role_field "$_r" 3); do
+            case " $_shared " in *" $_s "*) ;; *) _shared="$_shared $_s" ;; esac
+        done
+    done
+    printf '%s\n' "${_shared# }"
+}
+
+# The plan: one "role owner step" line per step. The shared roles' steps come first and are shown
+# under the node's first role; then each role's own steps, roles in table order. `owner` is the
+# role folder the step comes from (/usr/share/stackops/roles/<owner>).
+so_plan() {
+    _first=${SO_ROLES%% *}
+    for _s in $(so_shared_roles); do
+        for _step in $(so_role_field "$_s" 4); do
+            echo "$_first $_s $_step"
+        done
+    done
+    for _r in $SO_ROLES; do
+        for _step in $(so_role_field "$_r" 4); do
+            echo "$_r $_r $_step"
+        done
     done
 }
 
@@ -73,16 +90,4 @@ so_wait_for() {
         fi
         sleep 1
     done
-}
-
-# Node-wide: /etc/nova/nova.conf for all the node's roles (0640 root:nova).
-so_step_nova_conf() {
-    _conf=$(so_nova_conf) || return 1
-    _bad=$(printf '%s\n' "$_conf" | so_unknown_flags)
-    if [ -n "$_bad" ]; then
-        so_fail "nova.conf would hold flags Nova 2011.2 does not define: $_bad"
-        return 1
-    fi
-    printf '%s\n' "$_conf" | so_install_file "$NOVA_CONF" 0640 nova
-    echo "wrote $NOVA_CONF ($(printf '%s\n' "$_conf" | wc -l) flags)"
 }

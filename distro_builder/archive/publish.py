@@ -57,7 +57,9 @@ def build_metapackage(
 ) -> tuple[str, bytes]:
     """`stackops-<role>`: an Architecture: all package whose Depends are `depends`."""
     if not depends:
-        raise ArchiveError(f"role {role} has no packages", hint="check package_lists/")
+        raise ArchiveError(
+            f"role {role} has no packages", hint="check the packages: of roles/<role>/role.yaml"
+        )
     name = f"{METAPACKAGE_PREFIX}{role}"
     control = {
         "Package": name,

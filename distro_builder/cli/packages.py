@@ -15,7 +15,6 @@ from distro_builder.errors import ConfigError, IsoError
 
 DEFAULT_BASE = Path("build/demo-base.iso")
 DEFAULT_DEMO_SOURCES = Path("build/demo-repo/sources.list")
-ROLE_NAMES = ("controller", "network", "volume", "compute")
 
 
 def _source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -25,8 +24,8 @@ def _source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True, help="The base ISO whose archive counts as already there.",
         ),
         click.option(
-            "--role", "roles", multiple=True, type=click.Choice(ROLE_NAMES),
-            help="A role to resolve (repeatable; default: every role).",
+            "--role", "roles", multiple=True, metavar="ROLE",
+            help="A role to resolve, a folder under roles/ (repeatable; default: every role).",
         ),
         click.option(
             "--repo", "repos", multiple=True, metavar="SPEC",
@@ -187,7 +186,7 @@ def resolve(
     with _open_base(base) as image:
         flavor = detect_flavor(image)
         plan = plan_packages(
-            data_dir(ctx), image, flavor, roles=roles or ROLE_NAMES, specs=specs,
+            data_dir(ctx), image, flavor, roles=roles or None, specs=specs,
             fetcher=Fetcher(cache, offline=offline),
         )  # fmt: skip
     if as_json:
@@ -235,7 +234,7 @@ def fetch(
     with _open_base(base) as image:
         flavor = detect_flavor(image)
         plan = plan_packages(
-            data_dir(ctx), image, flavor, roles=roles or ROLE_NAMES, specs=specs, fetcher=fetcher
+            data_dir(ctx), image, flavor, roles=roles or None, specs=specs, fetcher=fetcher
         )
     wanted = [p for p in plan.to_add if p.repo]
     bar, update = _progress_bar(not as_json and sys.stderr.isatty())
@@ -290,7 +289,7 @@ def extras(
     with _open_base(base) as image:
         flavor = detect_flavor(image)
         kwargs = dict(
-            roles=roles or ROLE_NAMES, specs=specs, fetcher=Fetcher(cache, offline=offline),
+            roles=roles or None, specs=specs, fetcher=Fetcher(cache, offline=offline),
             sign_key=sign_key, mtime=epoch if epoch is not None else 1302825600,
             progress=update,
         )  # fmt: skip

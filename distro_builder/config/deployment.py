@@ -19,14 +19,9 @@ from typing import Any
 import yaml
 
 from distro_builder.config import load_yaml
-from distro_builder.config.roles import (
-    ARCHITECTURES,
-    NODE_ROLES,
-    canonical_roles,
-    validate_value,
-)
+from distro_builder.config.questions import validate_value
 from distro_builder.errors import ConfigError
-from distro_builder.model import Deployment, DeploymentNode, RoleSet, SystemSettings
+from distro_builder.model import Architecture, Deployment, DeploymentNode, RoleSet, SystemSettings
 
 Lines = dict[tuple[Any, ...], int]
 Hasher = Callable[[str, str], str]  # (password, salt source) -> crypt hash
@@ -36,8 +31,11 @@ _NODE_KEYS = {"name", "roles", "answers"}
 _SYSTEM_KEYS = {
     "locale", "keyboard", "timezone", "username", "fullname", "password", "password_crypted",
 }  # fmt: skip
-# Answers that differ from node to node; they are not global.
-PER_NODE_KEYS = ("hostname", "public_interface", "flat_interface", "volume_device", "libvirt_type")
+
+
+def per_node_keys(roleset: RoleSet) -> tuple[str, ...]:
+    """The answers that differ from node to node (`per_node: true`); they are not global."""
+    return tuple(q.key for q in roleset.questions if q.per_node)
 
 
 def _load_with_lines(path: Path) -> tuple[Any, Lines]:
@@ -105,11 +103,12 @@ def _answers(
     out: dict[str, str] = {}
     for key, value in raw.items():
         if key not in allowed:
+            per_node = per_node_keys(roleset)
             raise ctx.error(
                 (*at, key),
                 "is not a value for this place",
-                hint="per-node values (" + ", ".join(PER_NODE_KEYS) + ") go under nodes[].answers"
-                if key in PER_NODE_KEYS
+                hint="per-node values (" + ", ".join(per_node) + ") go under nodes[].answers"
+                if key in per_node
                 else "it is the same for every node: put it under answers",
             )
         text = _scalar(ctx, (*at, key), value)
@@ -122,61 +121,80 @@ def _answers(
     return out
 
 
-def _roles(ctx: _Ctx, at: tuple[Any, ...], value: Any) -> tuple[str, ...]:
+def _roles(ctx: _Ctx, at: tuple[Any, ...], value: Any, roleset: RoleSet) -> tuple[str, ...]:
+    names = ", ".join(roleset.names)
     if isinstance(value, str):
         value = [r.strip() for r in value.split(",") if r.strip()]
     if not isinstance(value, list) or not value or not all(isinstance(r, str) for r in value):
-        raise ctx.error(at, "must be a list of roles", hint="roles: " + ", ".join(NODE_ROLES))
+        raise ctx.error(at, "must be a list of roles", hint="roles: " + names)
     for r in value:
-        if r not in NODE_ROLES:
-            raise ctx.error(at, f"unknown role {r!r}", hint="roles: " + ", ".join(NODE_ROLES))
+        if r not in roleset.names:
+            raise ctx.error(at, f"unknown role {r!r}", hint="roles: " + names)
     if len(set(value)) != len(value):
         raise ctx.error(at, "names a role twice")
-    return canonical_roles(value)
+    return roleset.ordered(value)
 
 
-def _check_architecture(
-    ctx: _Ctx, arch: str, nodes: list[tuple[tuple[str, ...], tuple[Any, ...]]]
-) -> None:
-    """The nodes fit the reference architecture; errors name the node's line."""
-    at_arch = ("architecture",)
-    controllers = [(r, at) for r, at in nodes if "controller" in r]
-    if len(controllers) != 1:
-        at = controllers[1][1] if len(controllers) > 1 else at_arch
-        raise ctx.error(
-            at,
-            f"{arch} needs exactly one controller (found {len(controllers)})",
-            hint="give exactly one node the controller role",
-        )
-    networks = [at for r, at in nodes if "network" in r]
-    if len(networks) > 1:
-        raise ctx.error(
-            networks[1],
-            f"{arch} has one network node (Cactus runs one nova-network per flat network)",
-        )
-    if arch == "single-node":
-        if len(nodes) != 1 or set(nodes[0][0]) != set(NODE_ROLES):
+Shape = tuple[tuple[str, ...], tuple[Any, ...]]  # a node's roles and where they are written
+
+
+def _check_architecture(ctx: _Ctx, arch: Architecture, nodes: list[Shape]) -> None:
+    """The nodes fit the reference architecture (roles/architectures.yaml): every node has one
+    of its shapes, each shape as many times as it allows; errors name the node's line."""
+    shapes = {n.roles: n for n in arch.nodes}
+    allowed = " | ".join("+".join(n.roles) for n in arch.nodes)
+    for roles, at in nodes:
+        if roles not in shapes:
             raise ctx.error(
-                nodes[-1][1], "single-node has one node with all four roles",
-                hint="roles: [controller, network, volume, compute]",
-            )  # fmt: skip
-    elif arch == "dual-node":
-        for roles, at in nodes:
-            if roles not in (("controller", "network", "volume"), ("compute",)):
+                at,
+                f"{arch.name} nodes are {allowed}, not {'+'.join(roles)}",
+                hint=f"roles/architectures.yaml: {arch.name}",
+            )
+    for shape in arch.nodes:
+        found = [at for roles, at in nodes if roles == shape.roles]
+        what = "+".join(shape.roles)
+        if shape.max_count is not None and len(found) > shape.max_count:
+            raise ctx.error(
+                found[shape.max_count],
+                f"{arch.name} has at most {shape.max_count} {what} node(s) (found {len(found)})",
+            )
+        if len(found) < shape.min_count:
+            raise ctx.error(
+                ("architecture",),
+                f"{arch.name} needs at least {shape.min_count} {what} node(s) (found {len(found)})",
+                hint=f"add a node with roles: [{', '.join(shape.roles)}]",
+            )
+
+
+def _check_role_counts(ctx: _Ctx, roleset: RoleSet, nodes: list[Shape]) -> None:
+    """No role on more nodes than its `max_per_deployment`."""
+    for role in roleset.roles:
+        if role.max_per_deployment is None:
+            continue
+        found = [at for roles, at in nodes if role.name in roles]
+        if len(found) > role.max_per_deployment:
+            raise ctx.error(
+                found[role.max_per_deployment],
+                f"a deployment has at most {role.max_per_deployment} {role.name} node(s) "
+                f"(found {len(found)})",
+                hint=f"roles/{role.name}/role.yaml: max_per_deployment",
+            )
+
+
+def _check_needed_answers(
+    ctx: _Ctx, roleset: RoleSet, answers: dict[str, str], shapes: list[Shape]
+) -> None:
+    """A question that a node's own roles answer (skip_with: the controller's own address)
+    must be in the deployment for every node without such a role: it cannot find it itself."""
+    for roles, at in shapes:
+        for q in roleset.questions_for(roles):
+            if q.skip_with and q.key not in answers:
                 raise ctx.error(
                     at,
-                    f"dual-node nodes are controller+network+volume or compute, not "
-                    f"{'+'.join(roles)}",
+                    f"{'+'.join(roles)} needs {q.key} (the node has no "
+                    f"{' or '.join(q.skip_with)} role)",
+                    hint=f"add answers: {{{q.key}: ...}} ({q.prompt})",
                 )
-        if not any(r == ("compute",) for r, _ in nodes):
-            raise ctx.error(at_arch, "dual-node needs at least one compute node")
-    elif arch == "multi-node":
-        for roles, at in nodes:
-            if len(roles) != 1:
-                raise ctx.error(at, f"multi-node has one role per node, not {'+'.join(roles)}")
-        for role in NODE_ROLES:
-            if not any(role in r for r, _ in nodes):
-                raise ctx.error(at_arch, f"multi-node needs a {role} node")
 
 
 def load_deployment(path: Path, roleset: RoleSet, hash_password: Hasher) -> Deployment:
@@ -190,13 +208,14 @@ def load_deployment(path: Path, roleset: RoleSet, hash_password: Hasher) -> Depl
     arch = None
     if top.get("architecture") is not None:
         arch = _scalar(ctx, ("architecture",), top["architecture"])
-        if arch not in ARCHITECTURES:
+        if arch not in [a.name for a in roleset.architectures]:
             raise ctx.error(
                 ("architecture",),
                 f"unknown reference architecture {arch!r}",
-                hint="architectures: " + ", ".join(ARCHITECTURES),
+                hint="architectures: " + ", ".join(a.name for a in roleset.architectures),
             )
-    global_keys = tuple(q.key for q in roleset.questions if q.key not in PER_NODE_KEYS)
+    per_node = per_node_keys(roleset)
+    global_keys = tuple(q.key for q in roleset.questions if q.key not in per_node)
     answers = _answers(ctx, ("answers",), top.get("answers"), roleset, global_keys)
 
     nodes: list[DeploymentNode] = []
@@ -218,8 +237,8 @@ def load_deployment(path: Path, roleset: RoleSet, hash_password: Hasher) -> Depl
         seen_names[name] = at
         if "roles" not in nf:
             raise ctx.error(at, "missing key roles")
-        roles = _roles(ctx, (*at, "roles"), nf["roles"])
-        node_answers = _answers(ctx, (*at, "answers"), nf.get("answers"), roleset, PER_NODE_KEYS)
+        roles = _roles(ctx, (*at, "roles"), nf["roles"], roleset)
+        node_answers = _answers(ctx, (*at, "answers"), nf.get("answers"), roleset, per_node)
         node_answers.setdefault("hostname", name)
         if node_answers["hostname"] != name:
             raise ctx.error((*at, "answers", "hostname"), "differs from the node's name")
@@ -234,28 +253,14 @@ def load_deployment(path: Path, roleset: RoleSet, hash_password: Hasher) -> Depl
 
     # Cross-field rules.
     node_roles = [(n.roles, ("nodes", i, "roles")) for i, n in enumerate(nodes)]
+    _check_role_counts(ctx, roleset, node_roles)
     if arch is not None and nodes:
-        _check_architecture(ctx, arch, node_roles)
-    elif nodes:
-        controllers = [at for r, at in node_roles if "controller" in r]
-        if len(controllers) > 1:
-            raise ctx.error(controllers[1], "a deployment has exactly one controller")
+        _check_architecture(ctx, roleset.architecture(arch), node_roles)
     shape = node_roles
     if arch is not None and not nodes:
-        shape = [
-            (n.roles, ("architecture",))
-            for a in roleset.architectures
-            if a.name == arch
-            for n in a.nodes
-        ]
-    for roles, at in shape:
-        if "controller" not in roles and "controller_address" not in answers:
-            raise ctx.error(
-                at,
-                f"{roles[0]} needs controller_address (the node has no controller role)",
-                hint="add answers: {controller_address: <the controller's IPv4 address>}",
-            )
-    if "fixed_range" in answers and "floating_range" in answers:
+        shape = [(n.roles, ("architecture",)) for n in roleset.architecture(arch).nodes]
+    _check_needed_answers(ctx, roleset, answers, shape)
+    if answers.get("fixed_range") and answers.get("floating_range"):
         fixed = ipaddress.IPv4Network(answers["fixed_range"])
         floating = ipaddress.IPv4Network(answers["floating_range"])
         if fixed.overlaps(floating):

@@ -1,8 +1,9 @@
-"""package_lists/*.yaml, demo/ppa.yaml and repository files -> model records.
+"""Roles' `packages:` lists, demo/ppa.yaml and repository files -> model records.
 
-Package lists use diskimage-builder's package-installs syntax: an item is a bare package name or
-`{name: {arch: [amd64]}}` / `{name: {not-arch: [i386]}}` (a comma string is accepted too). A role's
-package set is `common` plus the role's own list, filtered by architecture, first mention wins.
+A role's `packages:` (roles/<role>/role.yaml) uses diskimage-builder's package-installs syntax: an
+item is a bare package name or `{name: {arch: [amd64]}}` / `{name: {not-arch: [i386]}}` (a comma
+string is accepted too). A role's package set is the packages of the roles it includes (shared
+ones first) plus its own, filtered by architecture, first mention wins.
 """
 
 from __future__ import annotations
@@ -18,13 +19,11 @@ from distro_builder.model import (
     DemoRepo,
     DemoRepoPackage,
     DemoRepos,
-    PackageList,
     PackageListEntry,
     RepoSpec,
+    RoleSet,
 )
 
-ROLES: tuple[str, ...] = ("controller", "network", "volume", "compute")
-COMMON = "common"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _ARCH_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -79,10 +78,8 @@ def _entry(path: Path, i: int, item: Any) -> PackageListEntry:
     )
 
 
-def load_package_list(path: Path) -> PackageList:
-    """Read one package_lists/<name>.yaml."""
-    top = Fields(path, "", load_yaml(path), {"description", "packages"})
-    raw = top.data.get("packages")
+def parse_packages(path: Path, raw: Any) -> tuple[PackageListEntry, ...]:
+    """A `packages:` list of `path`; ConfigError naming the item on anything malformed."""
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{path}: packages must be a non-empty list")
     entries = [_entry(path, i, item) for i, item in enumerate(raw)]
@@ -91,33 +88,17 @@ def load_package_list(path: Path) -> PackageList:
         if e.name in seen:
             raise ConfigError(f"{path}: package {e.name} is listed twice", hint="list it once")
         seen.add(e.name)
-    return PackageList(path.stem, top.str("description"), tuple(entries), str(path))
+    return tuple(entries)
 
 
-def load_package_lists(data_dir: Path) -> dict[str, PackageList]:
-    """Every package_lists/*.yaml by name; `common` and one per role must exist."""
-    folder = Path(data_dir) / "package_lists"
-    if not folder.is_dir():
-        raise ConfigError(
-            f"{folder}: no package_lists folder", hint="run from a checkout or pass --data-dir"
-        )
-    lists = {p.stem: load_package_list(p) for p in sorted(folder.glob("*.yaml"))}
-    missing = [n for n in (COMMON, *ROLES) if n not in lists]
-    if missing:
-        raise ConfigError(
-            f"{folder}: missing {', '.join(f'{m}.yaml' for m in missing)}",
-            hint=f"a role's package set is common.yaml plus <role>.yaml ({', '.join(ROLES)})",
-        )
-    return lists
-
-
-def role_packages(lists: Mapping[str, PackageList], role: str, arch: str) -> tuple[str, ...]:
-    """A role's package set on `arch`: common + the role's list, first mention wins."""
-    if role not in ROLES or role not in lists:
-        raise ConfigError(f"unknown role {role!r}", hint=f"roles: {', '.join(ROLES)}")
+def role_packages(roleset: RoleSet, role: str, arch: str) -> tuple[str, ...]:
+    """A node role's package set on `arch`: its includes' packages, then its own."""
+    if role not in roleset.names:
+        raise ConfigError(f"unknown role {role!r}", hint=f"roles: {', '.join(roleset.names)}")
+    r = roleset.role(role)
     out: dict[str, None] = {}
-    for name in (COMMON, role):
-        for e in lists[name].packages:
+    for name in (*r.includes, role):
+        for e in roleset.role(name).packages:
             if e.applies(arch):
                 out.setdefault(e.name, None)
     return tuple(out)

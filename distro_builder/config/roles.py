@@ -1,16 +1,19 @@
-"""roles/*.yaml + roles/architectures.yaml -> RoleSet; value validation for answers.
+"""roles/ -> RoleSet: each role is a folder, the reference architectures one file.
 
-A role file holds a description, package lists, services, config fragments and the questions the
-role needs answered (type, default, validation). `includes` pulls in other roles' questions (a
+A role is `roles/<name>/`: `role.yaml` (description, order, includes, packages, services, steps,
+questions) beside everything else it owns: `steps.sh` (its first-boot steps, POSIX sh, one
+function `so_step_<step>` per entry of `steps`), `nova.conf` (its Cactus flags) and the templates
+its steps render. A role with `abstract: true` (roles/base) is shared: node roles include it,
+nobody installs it alone. `includes` pulls in other roles' questions, packages and steps (a
 breadth-first walk, diskimage-builder style); an unknown role or an include cycle is an error
-naming the file and the key. A question defined in two files must be defined the same way.
-The reference architectures name node roles only. Question keys are the keys of the answers
-file (/etc/stackops/answers).
+naming the file and the key. A question defined in two roles must be defined the same way.
+`roles/architectures.yaml` states the reference architectures once: their nodes, each node's
+roles and how many such nodes a deployment has. No role name is written in code: the roles are
+the folders.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections import deque
 from dataclasses import replace
@@ -18,91 +21,47 @@ from pathlib import Path
 from typing import Any
 
 from distro_builder.config import Fields, load_yaml
+from distro_builder.config.packages import parse_packages
+from distro_builder.config.questions import QUESTION_TYPES, validate_value
 from distro_builder.errors import ConfigError
 from distro_builder.model import Architecture, ArchitectureNode, Question, Role, RoleSet
 
-# The shared contract: the node roles and the order the menu and the answers use.
-NODE_ROLES = ("controller", "network", "volume", "compute")
-ARCHITECTURES = ("single-node", "dual-node", "multi-node")
-QUESTION_TYPES = (
-    "ipv4", "cidr", "int", "string", "password", "interface", "device", "choice", "hostname",
-)  # fmt: skip
-# Answers-file keys (the shared contract); `roles` is the entry's, not a question.
-ANSWER_KEYS = (
-    "roles", "hostname", "controller_address", "mysql_root_password", "nova_db_password",
-    "rabbit_password", "admin_user", "admin_password", "project", "public_interface",
-    "flat_interface", "fixed_range", "network_size", "floating_range", "volume_device",
-    "libvirt_type", "installer_url", "installer_token", "installer_fingerprint", "installer_wait",
-)  # fmt: skip
 # Answers-file keys that are not questions: the Smart Installer's (build --installer-url), read
-# by the node agent's client. Never asked of the admin.
+# by the node agent's client. Never asked of the admin. `roles` is the boot entry's.
 INSTALLER_KEYS = ("installer_url", "installer_token", "installer_fingerprint", "installer_wait")
+RESERVED_KEYS = ("roles", *INSTALLER_KEYS)
+ROLE_FILE = "role.yaml"
+STEPS_FILE = "steps.sh"
+ARCH_FILE = "architectures.yaml"
 
 _ROLE_KEYS = {
-    "description", "abstract", "includes", "package_lists", "services", "questions", "config",
+    "description", "abstract", "order", "includes", "packages", "services", "steps", "questions",
+    "max_per_deployment",
 }  # fmt: skip
 _QUESTION_KEYS = {
     "type", "prompt", "description", "default", "choices", "min", "max", "confirm",
-    "skip_with", "fallback",
+    "skip_with", "fallback", "optional", "per_node",
 }  # fmt: skip
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
-_HOSTNAME_RE = re.compile(r"^(?=.{1,63}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
-_INTERFACE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
-_DEVICE_RE = re.compile(r"^/dev/[A-Za-z0-9_/.-]+$")
+_KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9+._-]*$")
 _DEBCONF_NAME_RE = re.compile(r"^[a-z0-9-]+/[A-Za-z0-9_./-]+$")
-ARCH_FILE = "architectures.yaml"
+# A question's prompt and every value of the questions table: no field separator, no line break.
+_TABLE_TEXT_RE = re.compile(r"^[^|\x00-\x1f\x7f]*$")
 
 
-def validate_value(q: Question, value: str) -> str | None:
-    """Why `value` is not a valid answer to `q`, or None when it is."""
-    t = q.type
-    if value == "":
-        return "it is empty"
-    if any(c in value for c in "\n\r\0"):
-        return "it contains a line break"
-    if t == "ipv4":
-        try:
-            ipaddress.IPv4Address(value)
-        except ValueError:
-            return "it is not an IPv4 address (like 10.0.0.1)"
-    elif t == "cidr":
-        try:
-            ipaddress.IPv4Network(value, strict=True)
-        except ValueError:
-            return "it is not an IPv4 network in CIDR form (like 192.168.100.0/24)"
-        if "/" not in value:
-            return "it has no /prefix (like 192.168.100.0/24)"
-    elif t == "int":
-        if not re.fullmatch(r"[0-9]+", value):
-            return "it is not a whole number"
-        n = int(value)
-        if q.minimum is not None and n < q.minimum:
-            return f"it is below {q.minimum}"
-        if q.maximum is not None and n > q.maximum:
-            return f"it is above {q.maximum}"
-    elif t == "interface":
-        if not _INTERFACE_RE.fullmatch(value):
-            return "it is not a network interface name (like eth1)"
-    elif t == "device":
-        if not _DEVICE_RE.fullmatch(value):
-            return "it is not a device path (like /dev/sdb)"
-    elif t == "choice":
-        if value not in q.choices:
-            return f"it is not one of {', '.join(q.choices)}"
-    elif t == "hostname":
-        if not _HOSTNAME_RE.fullmatch(value):
-            return "it is not a host name (letters, digits and '-', at most 63)"
-    return None
+def answer_keys(roleset: RoleSet) -> tuple[str, ...]:
+    """Every key the answers file (/etc/stackops/answers) may hold."""
+    return (RESERVED_KEYS[0], *(q.key for q in roleset.questions), *INSTALLER_KEYS)
 
 
 def _question(path: Path, key: str, data: Any) -> Question:
     where = f"questions.{key}"
     f = Fields(path, where, data, _QUESTION_KEYS)
-    askable = [k for k in ANSWER_KEYS if k != "roles" and k not in INSTALLER_KEYS]
-    if key not in askable:
+    if not _KEY_RE.fullmatch(key) or key in RESERVED_KEYS:
         raise ConfigError(
-            f"{path}: {where}: unknown answers key {key!r}",
-            hint="question keys are answers-file keys: " + ", ".join(askable),
+            f"{path}: {where}: {key!r} cannot be a question key",
+            hint="lowercase letters, digits and '_'; not " + ", ".join(RESERVED_KEYS),
         )
     qtype = f.str("type")
     if qtype not in QUESTION_TYPES:
@@ -117,6 +76,8 @@ def _question(path: Path, key: str, data: Any) -> Question:
         raise ConfigError(f"{path}: {where}: a choice question needs `choices`")
     if choices and qtype != "choice":
         raise ConfigError(f"{path}: {where}.choices: only a choice question has choices")
+    if any(not re.fullmatch(r"[A-Za-z0-9_.-]+", c) for c in choices):
+        raise ConfigError(f"{path}: {where}.choices: letters, digits, '.', '_', '-' only")
     minimum = f.int("min") if "min" in data else None
     maximum = f.int("max") if "max" in data else None
     if (minimum is not None or maximum is not None) and qtype != "int":
@@ -139,20 +100,20 @@ def _question(path: Path, key: str, data: Any) -> Question:
         confirm=f.bool("confirm"),
         skip_with=f.str_list("skip_with") if "skip_with" in data else (),
         fallback=fallback,
+        optional=f.bool("optional"),
+        per_node=f.bool("per_node"),
         defined_in=str(path),
     )
+    if not _TABLE_TEXT_RE.fullmatch(q.prompt):
+        raise ConfigError(f"{path}: {where}.prompt: no '|' and no line break in a prompt")
     if q.confirm and qtype != "password":
         raise ConfigError(f"{path}: {where}.confirm: only passwords are confirmed")
     if default is not None:
         why = validate_value(q, default)
-        if why:
-            raise ConfigError(f"{path}: {where}.default: {default!r} is not valid: {why}")
-    for r in q.skip_with:
-        if r not in NODE_ROLES:
-            raise ConfigError(
-                f"{path}: {where}.skip_with: unknown role {r!r}",
-                hint="roles: " + ", ".join(NODE_ROLES),
-            )
+        if why or not _TABLE_TEXT_RE.fullmatch(default):
+            raise ConfigError(f"{path}: {where}.default: {default!r} is not valid: {why or '|'}")
+        if qtype == "password":
+            raise ConfigError(f"{path}: {where}.default: a password has no default")
     return q
 
 
@@ -160,12 +121,23 @@ def _same(a: Question, b: Question) -> bool:
     return replace(a, defined_in="") == replace(b, defined_in="")
 
 
-def _load_role(path: Path) -> tuple[Role, list[Question]]:
-    name = path.stem
+def _names(path: Path, f: Fields, key: str, pattern: re.Pattern[str]) -> tuple[str, ...]:
+    names = f.str_list(key) if key in f.data else ()
+    for n in names:
+        if not pattern.fullmatch(n):
+            raise ConfigError(f"{path}: {key}: {n!r} is not a valid name")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: {key}: names an entry twice")
+    return names
+
+
+def _load_role(folder: Path) -> tuple[Role, list[Question]]:
+    name = folder.name
+    path = folder / ROLE_FILE
     if not _NAME_RE.fullmatch(name):
         raise ConfigError(
-            f"{path}: role names are lowercase letters, digits and '-'",
-            hint="rename the file",
+            f"{folder}: role names are lowercase letters, digits and '-'",
+            hint="rename the folder",
         )
     data = load_yaml(path)
     f = Fields(path, "", data, _ROLE_KEYS)
@@ -175,26 +147,52 @@ def _load_role(path: Path) -> tuple[Role, list[Question]]:
         raise ConfigError(f"{path}: questions must be a mapping of answers key -> question")
     for key, qdata in raw_q.items():
         questions.append(_question(path, str(key), qdata))
-    raw_cfg = data.get("config") or {}
-    if not isinstance(raw_cfg, dict) or not all(
-        isinstance(v, str | int | bool) for v in raw_cfg.values()
-    ):
-        raise ConfigError(f"{path}: config must be a mapping of nova flag -> value")
     abstract = f.bool("abstract")
+    steps = _names(path, f, "steps", _NAME_RE)
+    _check_steps(folder, steps)
+    packages = parse_packages(path, data["packages"]) if "packages" in data else ()
+    if not abstract and "order" not in data:
+        raise ConfigError(f"{path}: missing key order", hint="e.g. order: 50 (lowest first)")
+    raw_max = data.get("max_per_deployment")
     role = Role(
         name=name,
         description=f.str("description"),
-        package_lists=f.str_list("package_lists") if "package_lists" in data else (),
-        services=f.str_list("services") if "services" in data else (),
+        order=f.int("order") if "order" in data else 0,
+        packages=packages,
+        services=_names(path, f, "services", _SERVICE_RE),
+        steps=steps,
         questions=tuple(q.key for q in questions),
-        config=tuple((str(k), str(v)) for k, v in raw_cfg.items()),
-        includes=f.str_list("includes") if "includes" in data else (),
+        includes=_names(path, f, "includes", _NAME_RE),
         abstract=abstract,
-        path=str(path),
+        max_per_deployment=None if raw_max is None else f.int("max_per_deployment"),
+        path=str(folder),
     )
-    if not abstract and not role.package_lists:
-        raise ConfigError(f"{path}: missing key package_lists", hint="e.g. [common, <role>]")
+    if not _TABLE_TEXT_RE.fullmatch(role.description):
+        raise ConfigError(f"{path}: description: no '|' and no line break")
+    if not abstract and not role.packages:
+        raise ConfigError(f"{path}: missing key packages", hint="the packages the role installs")
     return role, questions
+
+
+def _check_steps(folder: Path, steps: tuple[str, ...]) -> None:
+    """Every step of role.yaml has its function in steps.sh (found before any node runs)."""
+    if not steps:
+        return
+    script = folder / STEPS_FILE
+    try:
+        text = script.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(
+            f"{script}: cannot read the role's steps: {e.strerror}",
+            hint=f"{folder / ROLE_FILE} names steps; each is a function so_step_<name> here",
+        ) from e
+    for step in steps:
+        func = "so_step_" + step.replace("-", "_")
+        if not re.search(rf"^{func}\(\)", text, re.M):
+            raise ConfigError(
+                f"{script}: no function {func}() for step {step!r}",
+                hint=f"{folder / ROLE_FILE} lists it under steps",
+            )
 
 
 def _expand(name: str, raw: dict[str, Role]) -> list[str]:
@@ -210,63 +208,74 @@ def _expand(name: str, raw: dict[str, Role]) -> list[str]:
         for inc in role.includes:
             if inc not in raw:
                 raise ConfigError(
-                    f"{role.path}: includes: unknown role {inc!r}",
+                    f"{role.path}/{ROLE_FILE}: includes: unknown role {inc!r}",
                     hint="roles: " + ", ".join(sorted(raw)),
                 )
             if inc in chain:
                 raise ConfigError(
-                    f"{role.path}: includes: include cycle {' -> '.join((*chain, inc))}",
+                    f"{role.path}/{ROLE_FILE}: includes: include cycle "
+                    f"{' -> '.join((*chain, inc))}",
                     hint="remove one of the includes",
                 )
             queue.append((inc, (*chain, inc)))
     return order
 
 
-def _load_architectures(path: Path, roles: dict[str, Role]) -> tuple[
-    tuple[Architecture, ...], ArchitectureNode | None
-]:  # fmt: skip
+def _count(nf: Fields, key: str, default: int | None) -> int | None:
+    if key not in nf.data:
+        return default
+    if nf.data[key] is None:
+        return None
+    n = nf.int(key)
+    if n < 0:
+        raise ConfigError(f"{nf.path}: {nf.where}.{key}: must be 0 or more")
+    return n
+
+
+def _load_architectures(
+    path: Path, roles: dict[str, Role], order: dict[str, int]
+) -> tuple[tuple[Architecture, ...], ArchitectureNode | None]:
     top = Fields(path, "", load_yaml(path), {"architectures", "first_boot"})
     raw = top.data.get("architectures")
-    if not isinstance(raw, dict):
+    if not isinstance(raw, dict) or not raw:
         raise ConfigError(f"{path}: missing key architectures (a mapping of name -> nodes)")
+    node_roles = [n for n, r in roles.items() if not r.abstract]
     archs: list[Architecture] = []
     for name, data in raw.items():
         where = f"architectures.{name}"
-        if name not in ARCHITECTURES:
-            raise ConfigError(
-                f"{path}: {where}: unknown reference architecture {name!r}",
-                hint="architectures: " + ", ".join(ARCHITECTURES),
-            )
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+            raise ConfigError(f"{path}: {where}: architecture names are lowercase words")
         f = Fields(path, where, data, {"description", "nodes"})
         nodes_raw = data.get("nodes")
         if not isinstance(nodes_raw, list) or not nodes_raw:
             raise ConfigError(f"{path}: {where}.nodes must be a non-empty list")
         nodes = []
         for i, nd in enumerate(nodes_raw):
-            nf = Fields(path, f"{where}.nodes[{i}]", nd, {"name", "label", "roles"})
-            node_roles = nf.str_list("roles")
-            for r in node_roles:
-                if r not in roles or roles[r].abstract:
+            nf = Fields(path, f"{where}.nodes[{i}]", nd, {"name", "label", "roles", "min", "max"})
+            shape = nf.str_list("roles")
+            for r in shape:
+                if r not in node_roles:
                     raise ConfigError(
                         f"{path}: {where}.nodes[{i}].roles: unknown role {r!r}",
-                        hint="node roles: "
-                        + ", ".join(n for n, x in roles.items() if not x.abstract),
+                        hint="node roles: " + ", ".join(node_roles),
                     )
-            if len(set(node_roles)) != len(node_roles) or not node_roles:
+            if len(set(shape)) != len(shape) or not shape:
                 raise ConfigError(
                     f"{path}: {where}.nodes[{i}].roles: must name each role once, at least one"
                 )
+            low, high = _count(nf, "min", 1), _count(nf, "max", 1)
+            if low is None or (high is not None and high < low):
+                raise ConfigError(f"{path}: {where}.nodes[{i}]: needs 0 <= min <= max")
             nodes.append(
                 ArchitectureNode(
                     name=_entry_name(path, f"{where}.nodes[{i}].name", nf.str("name")),
                     label=nf.str("label"),
-                    roles=_canonical(node_roles),
+                    roles=tuple(sorted(shape, key=lambda r: (order[r], r))),
+                    min_count=low,
+                    max_count=high,
                 )
             )
         archs.append(Architecture(name=name, description=f.str("description"), nodes=tuple(nodes)))
-    missing = [a for a in ARCHITECTURES if a not in raw]
-    if missing:
-        raise ConfigError(f"{path}: architectures: missing {', '.join(missing)}")
     first_boot = None
     if top.data.get("first_boot") is not None:
         fb = top.sub("first_boot", {"name", "label"})
@@ -286,16 +295,6 @@ def _entry_name(path: Path, where: str, name: str) -> str:
     return name
 
 
-def _canonical(roles: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    order = {r: i for i, r in enumerate(NODE_ROLES)}
-    return tuple(sorted(roles, key=lambda r: (order.get(r, len(order)), r)))
-
-
-def canonical_roles(roles: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """Roles in the contract's order (controller, network, volume, compute)."""
-    return _canonical(roles)
-
-
 def load_roles(data_dir: Path) -> RoleSet:
     """Read and check roles/; ConfigError naming file and key on any problem."""
     folder = data_dir / "roles"
@@ -303,52 +302,56 @@ def load_roles(data_dir: Path) -> RoleSet:
         raise ConfigError(f"{folder}: no roles folder", hint="check --data-dir")
     raw: dict[str, Role] = {}
     defined: dict[str, Question] = {}
-    for path in sorted(folder.glob("*.yaml")):
-        if path.name == ARCH_FILE:
-            continue
-        role, questions = _load_role(path)
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if not (sub / ROLE_FILE).is_file():
+            raise ConfigError(
+                f"{sub}: a role folder without {ROLE_FILE}",
+                hint="every folder under roles/ is a role: add its role.yaml or remove it",
+            )
+        role, questions = _load_role(sub)
         raw[role.name] = role
         for q in questions:
             prev = defined.get(q.key)
             if prev is not None and not _same(prev, q):
                 raise ConfigError(
-                    f"{path}: questions.{q.key}: defined differently in {prev.defined_in}",
+                    f"{q.defined_in}: questions.{q.key}: defined differently in {prev.defined_in}",
                     hint="a question shared by roles must be defined the same way (or put it "
                     "in a role both include)",
                 )
             defined.setdefault(q.key, q)
-    missing = [r for r in NODE_ROLES if r not in raw or raw[r].abstract]
-    if missing:
-        raise ConfigError(
-            f"{folder}: missing node role(s): {', '.join(missing)}",
-            hint="roles/<role>.yaml for controller, network, volume and compute",
-        )
+    if not any(not r.abstract for r in raw.values()):
+        raise ConfigError(f"{folder}: no node role", hint="add roles/<role>/role.yaml")
+    ordered_names = sorted(raw, key=lambda n: (raw[n].abstract is False, raw[n].order, n))
+    order = {n: i for i, n in enumerate(ordered_names)}
     resolved: dict[str, Role] = {}
-    for name, role in raw.items():
+    for name in ordered_names:
         closure = _expand(name, raw)
         keys: list[str] = []
         for inc in reversed(closure):  # included roles' questions first
             for k in raw[inc].questions:
                 if k not in keys:
                     keys.append(k)
-        resolved[name] = replace(role, questions=tuple(keys))
+        includes = tuple(sorted(closure[1:], key=lambda n: order[n]))
+        resolved[name] = replace(raw[name], questions=tuple(keys), includes=includes)
+    node_names = [n for n in ordered_names if not raw[n].abstract]
     for q in defined.values():
         for r in q.skip_with:
-            if r not in resolved:
-                raise ConfigError(f"{q.defined_in}: questions.{q.key}.skip_with: unknown role")
-    # Asking order: the order of first definition, following the canonical role order.
+            if r not in node_names:
+                raise ConfigError(
+                    f"{q.defined_in}: questions.{q.key}.skip_with: unknown role {r!r}",
+                    hint="node roles: " + ", ".join(node_names),
+                )
+    # Asking order: the order of first definition, following the role order.
     asking: list[str] = []
-    for name in (*NODE_ROLES, *sorted(resolved)):
+    for name in node_names:
         for k in resolved[name].questions:
             if k not in asking:
                 asking.append(k)
-    archs, first_boot = _load_architectures(folder / ARCH_FILE, resolved)
-    node_roles = tuple(
-        resolved[n] for n in _canonical([n for n in resolved if not raw[n].abstract])
-    )
+    archs, first_boot = _load_architectures(folder / ARCH_FILE, resolved, order)
     return RoleSet(
-        roles=node_roles,
+        roles=tuple(resolved[n] for n in node_names),
         questions=tuple(defined[k] for k in asking),
         architectures=archs,
         first_boot_entry=first_boot,
+        shared=tuple(resolved[n] for n in ordered_names if raw[n].abstract),
     )

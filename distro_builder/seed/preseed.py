@@ -26,13 +26,20 @@ from distro_builder.model import (
     BootEntry,
     Deployment,
     InstallerSettings,
-    Question,
     RoleSet,
     SystemSettings,
 )
 from distro_builder.seed.render import render_template
+from distro_builder.seed.tables import (
+    debconf_type,
+    question_views,
+    render_question_table,
+    validators,
+)
 
 INSTALLER_DIR = "stackops"  # in the initrd's root
+# The answer that is also MySQL's own debconf question (mysql-server/root_password).
+MYSQL_ROOT_KEY = "mysql_root_password"
 EARLY_COMMAND = f"sh /{INSTALLER_DIR}/early.sh"
 LATE_COMMAND = f"sh /{INSTALLER_DIR}/late.sh"
 AGENT_PACKAGE = "stackops-agent"
@@ -115,10 +122,6 @@ def installer_settings(
             hint="0 registers the node and goes on at once unless its roles are already assigned",
         )
     return InstallerSettings(url.rstrip("/"), token, fp, wait)
-
-
-def debconf_type(q: Question) -> str:
-    return {"password": "password", "choice": "select"}.get(q.type, "string")
 
 
 def metapackage(role: str) -> str:
@@ -227,7 +230,9 @@ def render_preseed(
                     "secret": q.secret,
                 }
             )
-    mysql_password = baked.get("mysql_root_password") if "controller" in entry.roles else None
+    # The entry installs MySQL's server when one of its roles asks for MySQL's root password.
+    mysql = any(q.key == MYSQL_ROOT_KEY for q in roleset.questions_for(entry.roles))
+    mysql_password = baked.get(MYSQL_ROOT_KEY) if mysql else None
     packages = [metapackage(r) for r in entry.roles] or [AGENT_PACKAGE]
     hostname = dict(entry.answers).get("hostname")
     if hostname is None and deployment is not None:
@@ -246,7 +251,7 @@ def render_preseed(
         allow_unauthenticated=allow_unauthenticated,
         kernel_image=KERNEL_IMAGES.get(arch, "linux-server"),
         packages=packages,
-        mysql="controller" in entry.roles,
+        mysql=mysql,
         mysql_root_password=mysql_password,
         deployment_file=Path(deployment.path).name if deployment else "",
         answers=answers,
@@ -271,43 +276,11 @@ def render_initrd_preseed(data_dir: Path, system: SystemSettings) -> str:
     )
 
 
-def _asked_by(roleset: RoleSet, q: Question) -> tuple[str, ...]:
-    return tuple(r.name for r in roleset.roles if q.key in r.questions)
-
-
 def render_debconf_templates(data_dir: Path, roleset: RoleSet) -> str:
     """debconf templates for every question (d-i/stackops.templates.j2)."""
-    items = [_question_view(roleset, q) for q in roleset.questions]
-    return render_template(data_dir / "d-i", "stackops.templates.j2", questions=items)
-
-
-def render_question_table(data_dir: Path, roleset: RoleSet) -> str:
-    """The question table late.sh reads (d-i/questions.j2)."""
-    items = [_question_view(roleset, q) for q in roleset.questions]
-    for q in items:
-        for field in ("key", "type", "fallback"):
-            if "|" in str(q[field] or ""):
-                raise ConfigError(f"{q['defined_in']}: questions.{q['key']}: '|' in {field}")
-    return render_template(data_dir / "d-i", "questions.j2", questions=items)
-
-
-def _question_view(roleset: RoleSet, q: Question) -> dict[str, object]:
-    return {
-        "key": q.key,
-        "type": q.type,
-        "debconf_type": debconf_type(q),
-        "prompt": q.prompt,
-        "description": q.description,
-        "default": q.default,
-        "choices": q.choices,
-        "minimum": q.minimum,
-        "maximum": q.maximum,
-        "confirm": q.confirm,
-        "skip_with": q.skip_with,
-        "fallback": q.fallback,
-        "asked_by": _asked_by(roleset, q),
-        "defined_in": q.defined_in,
-    }
+    return render_template(
+        data_dir / "d-i", "stackops.templates.j2", questions=question_views(roleset)
+    )
 
 
 def initrd_files(
@@ -326,4 +299,5 @@ def initrd_files(
         **scripts,
         f"{INSTALLER_DIR}/stackops.templates": render_debconf_templates(data_dir, roleset).encode(),
         f"{INSTALLER_DIR}/questions": render_question_table(data_dir, roleset).encode(),
+        f"{INSTALLER_DIR}/validate.sh": validators(data_dir),
     }

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distro_builder.config.roles import ARCHITECTURES
 from distro_builder.smart_installer.errors import BadRequest, NotFound
-from distro_builder.smart_installer.fitness import ARCH_SHAPES
 from distro_builder.smart_installer.http import SESSION_COOKIE, Request, Response, Route, route
 from distro_builder.smart_installer.store import SESSION_SECONDS, Store
 
@@ -87,10 +85,13 @@ def routes(store: Store, web_dir: Path) -> list[Route]:
         return Response.json(
             [
                 {
-                    "name": a,
-                    "shapes": [{"roles": list(s), "max": n} for s, n in ARCH_SHAPES[a].items()],
+                    "name": a.name,
+                    "shapes": [
+                        {"roles": list(n.roles), "min": n.min_count, "max": n.max_count}
+                        for n in a.nodes
+                    ],
                 }
-                for a in ARCHITECTURES
+                for a in store.roleset.architectures
             ]
         )
 

@@ -2,10 +2,11 @@
 
 The node's client sends its inventory as key=value pairs (textfmt): `hostname`, `cpus`,
 `virt` (vmx, svm or none: the /proc/cpuinfo flag), `mem_kb`, one `nic=<name> <mac> <up|down>`
-per interface and one `disk=<name> <size_kb> <free|used>` per whole disk. check_roles() applies
-the rules of a reference architecture's node (the same ones config/deployment.py applies to a
-deployment file) and the hardware rules: compute without virtualization extensions falls back to
-qemu and says so; volume needs a free disk; interfaces must exist.
+per interface and one `disk=<name> <size_kb> <free|used>` per whole disk. check_architecture()
+applies the shapes of roles/architectures.yaml (the ones config/deployment.py applies to a
+deployment file); check_roles() the hardware rules of the questions the roles ask: a hypervisor
+without virtualization extensions falls back to qemu and says so; a volume device must be a free
+disk; interfaces must exist.
 """
 
 from __future__ import annotations
@@ -14,22 +15,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from distro_builder.config.roles import NODE_ROLES, canonical_roles, validate_value
-from distro_builder.model import RoleSet
+from distro_builder.config.questions import validate_value
+from distro_builder.model import Architecture, RoleSet
 from distro_builder.smart_installer.errors import BadRequest, Conflict
 
 _MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,15}")
 MAX_NICS = 64
 MAX_DISKS = 128
-
-# The shapes a node may have in each reference architecture, and how many nodes may have it
-# (None: any number).
-ARCH_SHAPES: dict[str, dict[tuple[str, ...], int | None]] = {
-    "single-node": {("controller", "network", "volume", "compute"): 1},
-    "dual-node": {("controller", "network", "volume"): 1, ("compute",): None},
-    "multi-node": {("controller",): 1, ("network",): 1, ("volume",): None, ("compute",): None},
-}
 
 
 def _int(key: str, value: str, *, low: int = 0, high: int = 2**53) -> int:
@@ -101,34 +94,34 @@ def primary_mac(inv: dict[str, Any]) -> str:
     return min(n["mac"] for n in inv["nics"])
 
 
-def parse_roles(text: str | list[str]) -> tuple[str, ...]:
-    """'compute,network' or a list -> canonical roles; () unassigns."""
+def parse_roles(text: str | list[str], roleset: RoleSet) -> tuple[str, ...]:
+    """'compute,network' or a list -> the roles in role order; () unassigns."""
     names = text if isinstance(text, list) else [r.strip() for r in text.split(",") if r.strip()]
     if not all(isinstance(r, str) for r in names):
         raise BadRequest("roles must be role names")
-    unknown = [r for r in names if r not in NODE_ROLES]
+    unknown = [r for r in names if r not in roleset.names]
     if unknown:
-        raise BadRequest(f"unknown role {unknown[0]!r} (roles: {', '.join(NODE_ROLES)})")
+        raise BadRequest(f"unknown role {unknown[0]!r} (roles: {', '.join(roleset.names)})")
     if len(set(names)) != len(names):
         raise BadRequest("a role is named twice")
-    return canonical_roles(list(names))
+    return roleset.ordered(list(names))
 
 
 def check_architecture(
-    architecture: str, roles: tuple[str, ...], others: list[tuple[str, ...]]
+    architecture: Architecture, roles: tuple[str, ...], others: list[tuple[str, ...]]
 ) -> None:
     """Conflict when a node with `roles` does not fit `architecture` given the other nodes."""
-    shapes = ARCH_SHAPES[architecture]
+    shapes = {n.roles: n for n in architecture.nodes}
     if roles not in shapes:
         allowed = " | ".join("+".join(s) for s in shapes)
         raise Conflict(
-            f"{architecture} nodes are {allowed}, not {'+'.join(roles)}",
+            f"{architecture.name} nodes are {allowed}, not {'+'.join(roles)}",
             hint="pick one of the architecture's node shapes",
         )
-    limit = shapes[roles]
+    limit = shapes[roles].max_count
     if limit is not None and sum(1 for o in others if o == roles) >= limit:
         raise Conflict(
-            f"{architecture} has {limit} {'+'.join(roles)} node(s) already",
+            f"{architecture.name} has {limit} {'+'.join(roles)} node(s) already",
             hint="unassign the other node first",
         )
 
@@ -144,8 +137,10 @@ class Fit:
 def check_roles(
     roles: tuple[str, ...], inv: dict[str, Any], wanted: dict[str, str], roleset: RoleSet
 ) -> Fit:
-    """Fill in the node's own answers from its inventory; Conflict when the hardware cannot."""
+    """Fill in the node's own answers from its inventory; Conflict when the hardware cannot.
+    Which answers a node needs follows from the questions its roles ask."""
     fit = Fit()
+    asked = {q.key for q in roleset.questions_for(roles)}
     nics = {n["name"]: n for n in inv["nics"]}
     names = [n["name"] for n in inv["nics"]]
     for key, value in wanted.items():
@@ -163,7 +158,7 @@ def check_roles(
     if nics[public]["state"] != "up":
         fit.notes.append(f"public interface {public} has no link")
 
-    if "network" in roles or "compute" in roles:
+    if "flat_interface" in asked:
         others = [n for n in names if n != public]
         flat = wanted.get("flat_interface") or ("eth1" if "eth1" in others else None)
         flat = flat or (others[0] if others else public)
@@ -175,7 +170,7 @@ def check_roles(
             )
         fit.answers["flat_interface"] = flat
 
-    if "compute" in roles:
+    if "libvirt_type" in asked:
         hv = wanted.get("libvirt_type", "auto")
         if inv["virt"] == "none":
             if hv == "kvm":
@@ -189,13 +184,14 @@ def check_roles(
             )
         fit.answers["libvirt_type"] = hv
 
-    if "volume" in roles:
+    if "volume_device" in asked:
         free = [d["name"] for d in inv["disks"] if d["free"]]
         device = wanted.get("volume_device")
         if device is None:
             if not free:
                 raise Conflict(
-                    "volume needs a free disk (one without partitions) and this node has none",
+                    "volume_device needs a free disk (one without partitions) and this node has "
+                    "none",
                     hint="add a disk to the node, or give it another role",
                 )
             device = f"/dev/{free[0]}"

@@ -14,9 +14,8 @@ import re
 from typing import Any
 
 from distro_builder import __version__
-from distro_builder.config.deployment import PER_NODE_KEYS
+from distro_builder.config.deployment import per_node_keys
 from distro_builder.config.installer import check_deployment, render_deployment
-from distro_builder.config.roles import ARCHITECTURES
 from distro_builder.errors import ConfigError
 from distro_builder.model import RoleSet
 from distro_builder.smart_installer import auth, fitness
@@ -49,9 +48,11 @@ class Store:
     def __init__(self, db: Database, roleset: RoleSet) -> None:
         self.db = db
         self.roleset = roleset
+        self.per_node_keys = per_node_keys(roleset)
         self.global_keys = tuple(
-            q.key for q in roleset.questions if q.key not in PER_NODE_KEYS
+            q.key for q in roleset.questions if q.key not in self.per_node_keys
         )  # fmt: skip
+        self.architectures = {a.name: a for a in roleset.architectures}
 
     # --- admins and sessions ------------------------------------------------------------------
 
@@ -119,10 +120,10 @@ class Store:
         """The new deployment and its enrolment token (shown this once; only its hash is kept)."""
         if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
             raise BadRequest("name: lower-case letters, digits and '-', at most 63")
-        if architecture not in ARCHITECTURES:
+        if architecture not in self.architectures:
             raise BadRequest(
                 f"unknown reference architecture {architecture!r}",
-                hint="architectures: " + ", ".join(ARCHITECTURES),
+                hint="architectures: " + ", ".join(self.architectures),
             )
         token = auth.new_token()
         now = now_ms()
@@ -218,7 +219,7 @@ class Store:
             dep = self._deployment_row(ref, tx)
             params = self._params(dep)
             for key, value in values.items():
-                if key in PER_NODE_KEYS:
+                if key in self.per_node_keys:
                     raise BadRequest(
                         f"{key} is a per-node value",
                         hint="set it when assigning roles to a node",
@@ -264,15 +265,10 @@ class Store:
     def _problems(self, dep: Row, nodes: list[Row]) -> list[str]:
         problems = []
         assigned = [tuple(n["roles"].split(",")) for n in nodes if n["roles"]]
-        for shape, limit in fitness.ARCH_SHAPES[dep["architecture"]].items():
-            if limit == 1 and shape not in assigned:
-                problems.append(f"no node has the {'+'.join(shape)} roles yet")
-        if dep["architecture"] == "dual-node" and ("compute",) not in assigned:
-            problems.append("no compute node yet")
-        if dep["architecture"] == "multi-node":
-            for role in ("volume", "compute"):
-                if (role,) not in assigned:
-                    problems.append(f"no {role} node yet")
+        for shape in self.architectures[dep["architecture"]].nodes:
+            have = sum(1 for a in assigned if a == shape.roles)
+            if have < shape.min_count:
+                problems.append(f"no node has the {'+'.join(shape.roles)} roles yet")
         keys: set[str] = set()
         for n in nodes:
             if n["roles"]:
@@ -375,16 +371,19 @@ class Store:
         self, ref: str, node_id: str | int, roles: Any, wanted: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Give a node its roles (empty: unassign) and its own values, after the fitness checks."""
-        role_tuple = fitness.parse_roles(roles if isinstance(roles, list) else str(roles))
+        role_tuple = fitness.parse_roles(
+            roles if isinstance(roles, list) else str(roles), self.roleset
+        )
         wanted = wanted or {}
         if not isinstance(wanted, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in wanted.items()
         ):
             raise BadRequest("per-node values must map names to strings")
-        bad = sorted(set(wanted) - set(PER_NODE_KEYS))
+        bad = sorted(set(wanted) - set(self.per_node_keys))
         if bad:
             raise BadRequest(
-                f"{bad[0]} is not a per-node value", hint="per-node: " + ", ".join(PER_NODE_KEYS)
+                f"{bad[0]} is not a per-node value",
+                hint="per-node: " + ", ".join(self.per_node_keys),
             )
         with self.db.transaction() as tx:
             dep = self._deployment_row(ref, tx)
@@ -410,7 +409,7 @@ class Store:
                     (dep["id"], row["id"]),
                 )
             ]
-            fitness.check_architecture(dep["architecture"], role_tuple, others)
+            fitness.check_architecture(self.architectures[dep["architecture"]], role_tuple, others)
             fit = fitness.check_roles(
                 role_tuple, json.loads(row["inventory"]), dict(wanted), self.roleset
             )

@@ -63,7 +63,7 @@ so_rabbit_has_nova() {
 so_step_glance() {
     _grp=""
     grep -q '^glance:' /etc/group && _grp=glance
-    so_render "$SO_LIB/templates/glance.conf" | so_install_file /etc/glance/glance.conf 0640 "$_grp"
+    so_render "$SO_ROLEDIR/glance.conf" | so_install_file /etc/glance/glance.conf 0640 "$_grp"
     mkdir -p /var/lib/glance/images
     so_services_up glance-registry glance-api
 }

@@ -1,6 +1,7 @@
 """shellcheck on every shell file of the agent, at the dialect it runs under: the agent, its
-libraries and maintainer scripts are /bin/sh (dash on lucid; no bashisms), as is the test
-recorder. Also checks that no shell file of agent/ is left out."""
+libraries, the roles' steps, the shared validators and maintainer scripts are /bin/sh (dash on
+lucid; no bashisms), as is the test recorder. Also checks that no shell file of agent/, roles/ or
+questions/ is left out."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SH_FILES = [
     "agent/stackops-agent",
     *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "agent/lib").glob("*.sh")),
+    *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "roles").glob("*/*.sh")),
+    "questions/validate.sh",
     "agent/debian/postinst",
     "agent/debian/prerm",
     "agent/debian/postrm",
@@ -26,13 +29,17 @@ SH_FILES = [
 
 def test_every_shell_file_is_listed() -> None:
     found = set()
-    for p in (ROOT / "agent").rglob("*"):
+    for p in [
+        *(ROOT / "agent").rglob("*"),
+        *(ROOT / "roles").rglob("*"),
+        *(ROOT / "questions").rglob("*"),
+    ]:
         if p.is_file():
             head = p.read_bytes()[:64]
             if head.startswith(b"#!/bin/sh") or head.startswith(b"# shellcheck shell=sh"):
                 found.add(p.relative_to(ROOT).as_posix())
             assert not head.startswith(b"#!/bin/bash"), f"{p}: the agent is POSIX sh"
-    assert found == {f for f in SH_FILES if f.startswith("agent/")}
+    assert found == {f for f in SH_FILES if f.startswith(("agent/", "roles/", "questions/"))}
 
 
 @pytest.mark.parametrize("path", SH_FILES)

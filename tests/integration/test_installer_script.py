@@ -179,6 +179,7 @@ def test_compute_all_answered_on_the_command_line_and_by_preseed(
         "public_interface": "eth0",
         "flat_interface": "eth2",
         "libvirt_type": "auto",
+        "fixed_range": "192.168.100.0/24",  # compute renders --fixed_range too
     }
     mode = stat.S_IMODE(installer.answers_path.stat().st_mode)
     assert mode == 0o600
@@ -238,8 +239,8 @@ def test_invalid_answers_are_asked_again(installer: Installer) -> None:
     log = proc.stderr
     assert "'10.0.0.256' is invalid" in log
     assert "host bits are set" in log
-    assert "'12x' is invalid (not a whole number)" in log
-    assert "'3' is invalid (below 4)" in log
+    assert "'12x' is invalid (it is not a whole number)" in log
+    assert "'3' is invalid (it is below 4)" in log
     assert "'172.16.0.0/33' is invalid" in log
 
 

@@ -67,11 +67,15 @@ def test_files_and_modes(data_dir: Path) -> None:
     assert data["./usr/share/stackops/lib/installer.sh"].mode == 0o644
     for lib in ("common", "answers", "service", "render", "steps"):
         assert data[f"./usr/share/stackops/lib/{lib}.sh"].mode == 0o644
-    for role in ("controller", "network", "volume", "compute"):
-        assert f"./usr/share/stackops/lib/{role}.sh" in data
-        assert f"./usr/share/stackops/templates/nova.conf/{role}.flags" in data
+    # every role folder but its role.yaml (read at build time, not on the node)
+    for role in sorted(p.name for p in (data_dir / "roles").iterdir() if p.is_dir()):
+        for f in sorted((data_dir / "roles" / role).iterdir()):
+            shipped = f"./usr/share/stackops/roles/{role}/{f.name}"
+            assert (shipped in data) == (f.name != "role.yaml"), shipped
     for path in (
-        "./usr/share/stackops/templates/glance.conf",
+        "./usr/share/stackops/roles/controller/glance.conf",
+        "./usr/share/stackops/lib/validate.sh",
+        "./usr/share/stackops/roles.table",
         "./usr/share/stackops/upstart/stackops-agent.conf",
         "./usr/share/stackops/nova-2011.2-flags.txt",
         "./usr/share/stackops/questions",
@@ -101,8 +105,20 @@ def test_incomplete_agent_folder_names_the_file(tmp_path: Path, data_dir: Path) 
     with pytest.raises(ConfigError, match="stackops-installer-client: cannot read"):
         build_agent_deb(tmp_path, version="0.1.0", mtime=0)
     shutil.copytree(data_dir / "smart_installer/client", tmp_path / "smart_installer/client")
-    (tmp_path / "agent" / "questions").unlink()
-    with pytest.raises(ConfigError, match="questions: cannot read"):
+    with pytest.raises(ConfigError, match="no roles folder"):
+        build_agent_deb(tmp_path, version="0.1.0", mtime=0)
+    shutil.copytree(data_dir / "roles", tmp_path / "roles")
+    with pytest.raises(ConfigError, match="validate.sh: cannot read the shell validators"):
+        build_agent_deb(tmp_path, version="0.1.0", mtime=0)
+
+
+def test_unknown_nova_flag_stops_the_build(tmp_path: Path, data_dir: Path) -> None:
+    for folder in ("agent", "roles", "questions", "smart_installer"):
+        shutil.copytree(data_dir / folder, tmp_path / folder)
+    conf = tmp_path / "roles" / "volume" / "nova.conf"
+    conf.write_text(conf.read_text() + "--volume_grup=nova-volumes\n")
+    n = len(conf.read_text().splitlines())
+    with pytest.raises(ConfigError, match=rf"volume/nova.conf:{n}: --volume_grup is not a Nova"):
         build_agent_deb(tmp_path, version="0.1.0", mtime=0)
 
 

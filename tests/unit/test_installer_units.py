@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from distro_builder.config.roles import load_roles
+from distro_builder.model import RoleSet
 from distro_builder.smart_installer import auth, fitness, textfmt
 from distro_builder.smart_installer.db import SCHEMA_VERSION, Database
 from distro_builder.smart_installer.errors import BadRequest, Conflict, DatabaseError
@@ -88,19 +89,22 @@ def test_fitness_rules(roleset) -> None:
         fitness.check_roles(("network",), one, {"flat_interface": "eth 7"}, roleset)
 
 
-def test_architecture_counts() -> None:
-    fitness.check_architecture("dual-node", ("compute",), [("compute",)] * 5)
+def test_architecture_counts(roleset: RoleSet) -> None:
+    arch = roleset.architecture
+    fitness.check_architecture(arch("dual-node"), ("compute",), [("compute",)] * 5)
     with pytest.raises(Conflict, match="already"):
         fitness.check_architecture(
-            "dual-node", ("controller", "network", "volume"), [("controller", "network", "volume")]
+            arch("dual-node"),
+            ("controller", "network", "volume"),
+            [("controller", "network", "volume")],
         )
     with pytest.raises(Conflict, match="single-node nodes are"):
-        fitness.check_architecture("single-node", ("compute",), [])
+        fitness.check_architecture(arch("single-node"), ("compute",), [])
     with pytest.raises(Conflict, match="already"):
-        fitness.check_architecture("multi-node", ("network",), [("network",)])
-    assert fitness.parse_roles("compute,controller") == ("controller", "compute")
+        fitness.check_architecture(arch("multi-node"), ("network",), [("network",)])
+    assert fitness.parse_roles("compute,controller", roleset) == ("controller", "compute")
     with pytest.raises(BadRequest):
-        fitness.parse_roles("web")
+        fitness.parse_roles("web", roleset)
 
 
 def test_inventory_rejects_nonsense(roleset) -> None:

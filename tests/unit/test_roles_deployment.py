@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from distro_builder.config.deployment import load_deployment
-from distro_builder.config.roles import load_roles, validate_value
+from distro_builder.config.questions import validate_value
+from distro_builder.config.roles import load_roles
 from distro_builder.errors import ConfigError
 from distro_builder.model import Question
 from distro_builder.seed.preseed import boot_entries
@@ -39,12 +40,27 @@ def test_real_roles_and_entries(data_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (("compute.yaml", "services:", "servcies:"), "compute.yaml: unknown key servcies"),
-        (("compute.yaml", "includes: [base]", "includes: [bsae]"), "unknown role 'bsae'"),
-        (("base.yaml", "abstract: true", "abstract: true\nincludes: [compute]"), "include cycle"),
-        (("compute.yaml", "type: choice", "type: colour"), "unknown type 'colour'"),
-        (("network.yaml", "default: eth1", "default: eth2"), "defined differently"),
-        (("architectures.yaml", "roles: [compute]}", "roles: [storage]}"), "unknown role"),
+        (
+            ("compute/role.yaml", "services:", "servcies:"),
+            "compute/role.yaml: unknown key servcies",
+        ),
+        (("compute/role.yaml", "includes: [base]", "includes: [bsae]"), "unknown role 'bsae'"),
+        (
+            ("base/role.yaml", "abstract: true", "abstract: true\nincludes: [compute]"),
+            "include cycle",
+        ),
+        (("compute/role.yaml", "type: choice", "type: colour"), "unknown type 'colour'"),
+        (("network/role.yaml", "default: eth1", "default: eth2"), "defined differently"),
+        (("architectures.yaml", "roles: [compute],", "roles: [storage],"), "unknown role"),
+        (
+            (
+                "compute/role.yaml",
+                "steps: [libvirt, nova-compute]",
+                "steps: [libvirt, nova-cmpute]",
+            ),
+            r"compute/steps.sh: no function so_step_nova_cmpute\(\)",
+        ),
+        (("volume/role.yaml", "order: 30\n", ""), "volume/role.yaml: missing key order"),
     ],
 )
 def test_role_errors_name_file_and_key(roles_copy: Path, edit: tuple[str, str, str],
@@ -66,6 +82,7 @@ def test_role_errors_name_file_and_key(roles_copy: Path, edit: tuple[str, str, s
         ("interface", "eth1", ["bad/if", "a" * 16]),
         ("device", "/dev/sdb", ["sdb", "/dev/"]),
         ("hostname", "node-1", ["-x", "a_b", "x" * 64]),
+        ("name", "admin", ["John Smith", "-x", "x" * 33]),
     ],
 )
 def test_validation(qtype: str, good: str, bad: list[str]) -> None:
@@ -112,7 +129,17 @@ def test_good_deployment(tmp_path: Path, data_dir: Path) -> None:
     ("old", "new", "message"),
     [
         ("  - name: cn1\n    roles: [compute]", "  - name: cn1\n    roles: [controller]",
-         r"deployment.yaml:12: nodes\[1\]\.roles: dual-node needs exactly one controller"),
+         r"deployment.yaml:12: nodes\[1\]\.roles: a deployment has at most 1 controller"),
+        ("  - name: cn1\n    roles: [compute]", "  - name: cn1\n    roles: [network]",
+         r"deployment.yaml:12: nodes\[1\]\.roles: a deployment has at most 1 network"),
+        ("  - name: cn1\n    roles: [compute]", "  - name: cn1\n    roles: [volume]",
+         r"deployment.yaml:12: nodes\[1\]\.roles: dual-node nodes are "
+         r"controller\+network\+volume \| compute, not volume"),
+        ("architecture: dual-node", "architecture: multi-node",
+         r"multi-node nodes are controller \| network \| volume \| compute, not "
+         r"controller\+network\+volume"),
+        ("10.0.0.1", "127.0.0.1", r"answers\.controller_address: '127.0.0.1' is not valid: it is "
+         r"not a host address"),
         ("  controller_address: 10.0.0.1\n", "",
          r"deployment.yaml:11: nodes\[1\]\.roles: compute needs controller_address"),
         ("10.0.0.1", "10.0.0.300", r"deployment.yaml:3: answers\.controller_address"),
