@@ -70,9 +70,33 @@ class Request:
             data = json.loads(self.text())
         except json.JSONDecodeError as e:
             raise BadRequest(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
+        except RecursionError as e:  # json's decoder recurses once per [ or {
+            raise BadRequest("malformed JSON: nested too deeply") from e
         if not isinstance(data, dict):
             raise BadRequest("the JSON body must be an object")
+        _require_unicode(data)
         return data
+
+
+def _require_unicode(data: Any) -> None:
+    """BadRequest when a string of `data` holds a lone surrogate ("\\ud800"): valid JSON, but no
+    text; it would fail later, when stored or sent back as UTF-8."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as e:
+                bad = item[e.start].encode("unicode_escape").decode()
+                raise BadRequest(
+                    f"malformed JSON: a string holds a lone UTF-16 surrogate ({bad}), not text"
+                ) from e
 
 
 @dataclass

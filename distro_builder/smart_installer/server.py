@@ -14,6 +14,7 @@ import hashlib
 import logging
 import signal
 import ssl
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -63,14 +64,16 @@ class App:
                 req.params = m.groupdict()
                 return r.handler(req)
             if methods:
-                return self.error(req.path, 405, f"{req.method} is not allowed here", None)
+                resp = self.error(req.path, 405, f"{req.method} is not allowed here", None)
+                resp.headers.append(("Allow", ", ".join(sorted(set(methods)))))
+                return resp
             return self.error(req.path, 404, f"no such path {req.path[:80]!r}", None)
         except InstallerError as e:
             return self.error(req.path, e.status, str(e), e.hint)
         except DistroBuilderError as e:  # a ConfigError from the shared rules: the input's fault
             return self.error(req.path, 400, str(e), e.hint)
         except Exception:
-            log.exception("internal error on %s %s", req.method, req.path)
+            log.exception("internal error on %s %s", req.method, _printable(req.path))
             return self.error(req.path, 500, "internal error (see the service's log)", None)
 
     @staticmethod
@@ -83,11 +86,21 @@ class App:
         return Response.json(body, status)
 
 
+# Control characters (ESC, CR, NUL...) of a request line as \xNN: raw, they would drive the
+# terminal or forge log lines.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def _printable(text: str) -> str:
+    return text.translate(_CONTROL)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "StackOpsInstaller"
     sys_version = ""
     timeout = SOCKET_TIMEOUT
     app: App  # set on the subclass made by make_server
+    tls = False  # set by make_server: session cookies then get `Secure`
     # Errors found while parsing the request line get a status line too (no HTTP/0.9 replies).
     default_request_version = "HTTP/1.0"
 
@@ -99,7 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(self.app.error(path.split("?", 1)[0], code, text, None))
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
-        log.debug("%s %s", self.address_string(), format % args)
+        log.debug("%s %s", self.address_string(), _printable(format % args))
 
     def _run(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -132,18 +145,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", resp.content_type)
         self.send_header("Content-Length", str(len(resp.body)))
         for name, value in (*_SECURITY_HEADERS, *resp.headers):
+            if self.tls and name.lower() == "set-cookie" and "secure" not in value.lower():
+                value += "; Secure"  # never sent back over plain http
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD" or resp.status >= 400:
             self.wfile.write(resp.body)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _run
+    # OPTIONS, TRACE, PATCH: known methods no route takes: 405 with Allow (the stdlib says 501).
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = do_PATCH = _run
 
 
 class InstallerServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
     allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (closed, reset, timed out, failed TLS) is no error of ours:
+        one debug line, not the stdlib's traceback on stderr for every disconnect."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError | ssl.SSLError):
+            log.debug("%s: connection lost: %s", client_address[0], exc)
+            return
+        log.exception("unexpected error serving %s", client_address[0])
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -182,7 +207,9 @@ def make_server(
     db = Database(db_url)
     store = Store(db, load_roles(data_dir))
     handler = type(
-        "Handler", (_Handler,), {"app": App(store, data_dir / "smart_installer" / "web")}
+        "Handler",
+        (_Handler,),
+        {"app": App(store, data_dir / "smart_installer" / "web"), "tls": tls is not None},
     )
     try:
         server = InstallerServer((host, port), handler)

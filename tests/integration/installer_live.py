@@ -48,15 +48,18 @@ def cli(*args: str, db: str, stdin: str | None = None, check: bool = True):
 class Service:
     """`distro-builder serve` on 127.0.0.1, any free port."""
 
-    def __init__(self, db: str, log: Path, *, extra: tuple[str, ...] = ()) -> None:
-        self.db, self.log, self.extra = db, log, extra
+    def __init__(
+        self, db: str, log: Path, *, extra: tuple[str, ...] = (), verbose: bool = False
+    ) -> None:
+        self.db, self.log, self.extra, self.verbose = db, log, extra, verbose
         self.proc: subprocess.Popen[str] | None = None
         self.start()
 
     def start(self) -> None:
         self.logf = open(self.log, "a")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "distro_builder", "serve", "--db", self.db,
+            [sys.executable, "-m", "distro_builder", *(["-v"] if self.verbose else []),
+             "serve", "--db", self.db,
              "--listen", "127.0.0.1:0", *self.extra],
             stdout=self.logf, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         )  # fmt: skip

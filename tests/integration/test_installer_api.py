@@ -5,10 +5,13 @@ flows, auth failures, malformed and oversized requests, restart with nothing los
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
 import socket
+import ssl
+import struct
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -429,6 +432,98 @@ def test_malformed_and_oversized_requests(service: Service) -> None:
         )
         assert 400 <= status < 500, (path, blob, status)
     assert "Traceback" not in svc.log.read_text()
+
+
+def test_protocol_edges_are_4xx(service: Service) -> None:
+    """Valid-looking JSON that is no text or too deep, and methods no route takes: never a 500
+    (or the stdlib's 501)."""
+    svc = service
+    admin = svc.login()
+    json_ctype = {"Content-Type": "application/json"}
+    for path, token, body, words in [
+        ("/api/login", None, '{"username": "\\ud800", "password": "x"}', "lone UTF-16 surrogate"),
+        ("/api/deployments", admin, '{"name": "a", "architecture": "\\udfff"}', "surrogate"),
+        ("/api/login", None, "[" * 30000, "nested too deeply"),
+        ("/api/deployments", admin, '{"a":' * 13000, "nested too deeply"),
+    ]:
+        status, _, raw = svc.request("POST", path, body=body, headers=json_ctype, token=token)
+        assert status == 400 and words in raw.decode(), (path, body[:40], status, raw)
+    for method in ("OPTIONS", "TRACE", "PATCH"):
+        status, headers, raw = svc.request(method, "/api/deployments", token=admin)
+        assert status == 405, (method, status, raw)
+        assert headers["allow"] == "GET, POST" and b"not allowed" in raw
+        status, headers, _ = svc.request(method, "/agent/v1/register")
+        assert status == 405 and headers["allow"] == "POST"
+    status, headers, _ = svc.request("DELETE", "/api/deployments", token=admin)
+    assert status == 405 and headers["allow"] == "GET, POST"
+    assert "Traceback" not in svc.log.read_text()
+
+
+def test_disconnects_are_quiet_and_log_lines_escaped(tmp_path: Path) -> None:
+    """A client that hangs up leaves no traceback; with -v the request line is logged with its
+    control characters escaped (a raw ESC would drive the terminal, a CR forge a log line)."""
+    url = f"sqlite:///{tmp_path / 'installer.sqlite'}"
+    svc = Service(url, tmp_path / "serve.log", verbose=True)
+    try:
+        for _ in range(30):  # ask for the UI's page, then reset the connection unread
+            s = socket.create_connection(("127.0.0.1", svc.port), timeout=30)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.sendall(b"GET /api/roles HTTP/1.0\r\n\r\n")
+            s.close()
+        assert _raw(svc, b"GET /\x1b[2J\x1b]0;owned\x07x\x00z HTTP/1.0\r\n\r\n") == 404
+        assert _raw(svc, b"GET /a\rINFO forged HTTP/1.0\r\n\r\n") == 400  # CR splits the line
+        assert svc.request("GET", "/api/whoami")[0] == 401  # still serving
+    finally:
+        assert svc.stop() == 0
+    log_text = (tmp_path / "serve.log").read_bytes()
+    assert b"Traceback" not in log_text and b"BrokenPipe" not in log_text, log_text[-3000:]
+    assert b"GET /\\x1b[2J\\x1b]0;owned\\x07x\\x00z HTTP/1.0" in log_text, log_text[-2000:]
+    assert b"GET /a\\x0dINFO forged HTTP/1.0" in log_text, log_text[-2000:]
+    assert not any(c in log_text for c in (b"\x1b", b"\x00", b"\x07", b"\r"))
+
+
+def test_session_cookie_is_secure_over_tls(tmp_path: Path) -> None:
+    require_tool_or_skip("openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=installer.test", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'installer.sqlite'}"
+    cli("installer", "admin", "create", ADMIN, "--password-stdin", db=url, stdin=ADMIN_PASSWORD)
+    svc = Service(
+        url, tmp_path / "serve.log", extra=("--tls-cert", str(cert), "--tls-key", str(key))
+    )
+    try:
+        ctx = ssl.create_default_context(cafile=str(cert))
+        ctx.check_hostname = False
+        cookies = []
+        for path, body in [("/api/login", {"username": ADMIN, "password": ADMIN_PASSWORD}),
+                           ("/api/logout", {})]:  # fmt: skip
+            conn = http.client.HTTPSConnection("127.0.0.1", svc.port, context=ctx, timeout=30)
+            headers = {"Content-Type": "application/json"}
+            if cookies:
+                headers["Cookie"] = cookies[0].split(";")[0]
+            conn.request("POST", path, body=json.dumps(body), headers=headers)
+            resp = conn.getresponse()
+            assert resp.status == 200, resp.read()
+            cookies.append(resp.getheader("Set-Cookie") or "")
+            conn.close()
+        for cookie in cookies:  # the session, and its removal at logout
+            assert "secure" in [a.strip().lower() for a in cookie.split(";")[1:]], cookie
+    finally:
+        assert svc.stop() == 0
+    # and over plain http the login still works, without Secure (the browser would drop it)
+    plain = Service(url, tmp_path / "plain.log")
+    try:
+        status, headers, _ = plain.request(
+            "POST", "/api/login", body=json.dumps({"username": ADMIN, "password": ADMIN_PASSWORD}),
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        assert status == 200 and "secure" not in headers["set-cookie"].lower()
+    finally:
+        assert plain.stop() == 0
 
 
 def test_restart_loses_nothing(service: Service) -> None:
