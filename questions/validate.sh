@@ -105,6 +105,7 @@ so_why_invalid() {
         echo "it is not a device path (like /dev/sdb)"
         ;;
     choice)
+        case $_v_v in *,*) _v_v=",," ;; esac # one choice, never a list of them
         case ",$_v_choices," in
         *",$_v_v,"*) ;;
         *) echo "it is not one of: $_v_choices" ;;

@@ -300,7 +300,7 @@ def node_show(
 @click.argument("node_ref", metavar="NODE")
 @click.option(
     "--roles", required=True, metavar="ROLES",
-    help="Comma list: controller,network,volume,compute ('' removes the roles).",
+    help="Comma list of roles, the folders under roles/ ('' removes the roles).",
 )  # fmt: skip
 @click.option(
     "--set", "values", multiple=True, metavar="KEY=VALUE",

@@ -180,7 +180,7 @@ def check_roles(
                 )
             hv = "qemu"
             fit.notes.append(
-                "no virtualization extensions (vmx/svm): compute falls back to qemu (slow)"
+                "no virtualization extensions (vmx/svm): libvirt falls back to qemu (slow)"
             )
         fit.answers["libvirt_type"] = hv
 
