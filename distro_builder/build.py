@@ -8,10 +8,10 @@
    node agent (packageset.stage_package_overlay).
 4. Stage the overlay: preseeds, isolinux menu files, install/initrd.gz with preseed.cfg and the
    installer scripts appended, the build manifest.
-5. remaster() (atomic, reproducible under SOURCE_DATE_EPOCH), SHA256SUMS and the manifest
-   beside the ISO.
-6. Verify the written ISO: every file the boot menu names exists, every StackOps entry is there
-   with its preseed, the initrd carries our preseed.cfg.
+5. remaster() (reproducible under SOURCE_DATE_EPOCH) to a file beside the output.
+6. Verify it: every file the boot menu names exists, every StackOps entry is there with its
+   preseed, the initrd carries our preseed.cfg. Only a verified ISO is renamed into place, then
+   SHA256SUMS and the manifest are written beside it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from distro_builder import __version__
+from distro_builder.agent import check_nova_flags
 from distro_builder.config.deployment import load_deployment
 from distro_builder.config.roles import load_roles
 from distro_builder.errors import ConfigError, DistroBuilderError, IsoError, OutputError
@@ -35,7 +36,7 @@ from distro_builder.media.bootmenu import parse_boot_menu
 from distro_builder.media.initrd import append_to_initrd, read_initrd_file
 from distro_builder.media.iso import IsoImage, check_output_path
 from distro_builder.media.layout import detect_flavor
-from distro_builder.media.menu import missing_references, plan_menu
+from distro_builder.media.menu import MenuPlan, missing_references, plan_menu
 from distro_builder.model import (
     BootEntry,
     Deployment,
@@ -254,202 +255,276 @@ def _verify(out: Path, entries: Sequence[BootEntry], seeds: Sequence[RenderedSee
     return problems
 
 
+@dataclass
+class _Build:
+    """One build's state, filled in step by step (build_iso's steps read and add to it)."""
+
+    data_dir: Path
+    opts: BuildOptions
+    base: Path
+    out: Path
+    mtime: int
+    inputs: Inputs | None = None
+    warnings: list[str] = field(default_factory=list)
+    flavor: Flavor | None = None
+    entries: tuple[BootEntry, ...] = ()
+    seeds: tuple[RenderedSeed, ...] = ()
+    menu: MenuPlan | None = None
+    packages: PublishResult | None = None
+    initrd_files: dict[str, Any] = field(default_factory=dict)
+    manifest: bytes = b""
+
+    def warn(self, msg: str) -> None:
+        log.warning("WARNING: %s", msg)
+        self.warnings.append(msg)
+
+
 def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
-    """Build the StackOps ISO described by `opts`. Raises DistroBuilderError subclasses."""
-    base, out = Path(opts.base), Path(opts.output)
-    warnings: list[str] = []
+    """Build the StackOps ISO described by `opts`. Raises DistroBuilderError subclasses.
+
+    The steps, in order: check the inputs, warn about secrets on the disc, then with the base
+    open: render and check the preseeds, plan the boot menu, stage the packages, stage the
+    installer files; write the manifest, remaster to a file beside the output, verify it, and
+    only then put it in place with SHA256SUMS and the manifest beside it. An error or Ctrl-C
+    at any step leaves no ISO (a previous one at the output path stays as it was).
+    """
+    b = _Build(
+        data_dir, opts, Path(opts.base), Path(opts.output),
+        mtime=opts.source_date_epoch if opts.source_date_epoch is not None else DEFAULT_MTIME,
+    )  # fmt: skip
     with step("Checking the inputs"):
-        inputs = load_inputs(data_dir, opts.deployment)
-        require_checker()
-        if not base.is_file():
-            raise IsoError(f"{base}: no such file", hint="give the base ISO with --base")
-        check_output_path(out, base)
-        if opts.packages and not opts.specs:
-            raise ConfigError(
-                "no package repositories given",
-                hint="pass --repo/--sources (for the demo: distro-builder demo-repo), "
-                "or --no-packages for menus and preseeds only",
-            )
-        if opts.timeout < 0:
-            raise ConfigError(f"--timeout {opts.timeout}: must be 0 (wait) or more seconds")
-    dep = inputs.deployment
+        _check_inputs(b)
+    _warn_about_secrets(b)
+    with tempfile.TemporaryDirectory(prefix="distro-builder-", dir=b.out.parent) as tmp:
+        pkg_overlay, overlay = Path(tmp) / "packages", Path(tmp) / "stackops"
+        pkg_overlay.mkdir()
+        overlay.mkdir()
+        with IsoImage(b.base) as image:
+            image.require_bootable()
+            image.require_rock_ridge()
+            b.flavor = detect_flavor(image)
+            with step("Rendering and checking the preseeds"):
+                _render_preseeds(b)
+            _plan_boot_menu(b, image)
+            _stage_packages(b, image, pkg_overlay)
+            with step("Staging preseeds, boot menu and the installer's initrd"):
+                _stage_installer_files(b, image, overlay)
+            volume_id = image.volume_id
+        b.manifest = _manifest(b, volume_id)
+        _stage(overlay / BUILD_MANIFEST_PATH.lstrip("/"), b.manifest)
+        unverified = Path(tmp) / b.out.name  # same file system as the output: renamed at the end
+        res = remaster(
+            b.base,
+            unverified,
+            [pkg_overlay, overlay],
+            # e.g. the base's Release.gpg, which no longer matches the rewritten Release
+            remove=b.packages.stale_paths if b.packages is not None else (),
+            hybrid=opts.hybrid,
+            source_date_epoch=opts.source_date_epoch,
+        )
+        with step("Verifying the written ISO"):
+            _verify_output(b, unverified)
+        with step("Writing the ISO, SHA256SUMS and the build manifest"):
+            digest = _sha256_file(unverified)
+            os.replace(unverified, b.out)
+            sums = b.out.parent / "SHA256SUMS"
+            _update_sha256sums(sums, b.out.name, digest)
+            manifest_path = b.out.with_name(b.out.name + ".build.json")
+            _write_atomic(manifest_path, b.manifest)
+    assert b.menu is not None
+    return BuildResult(
+        output=str(b.out),
+        size=res.size,
+        sha256=digest,
+        sha256sums=str(sums),
+        manifest=str(manifest_path),
+        entries=b.entries,
+        seeds=b.seeds,
+        default_entry=b.menu.default,
+        serial_console=opts.serial_console,
+        packages=b.packages,
+        plaintext_secrets=tuple(sorted({k for s in b.seeds for k in s.plaintext_secrets})),
+        warnings=tuple(b.warnings),
+    )
+
+
+def _check_inputs(b: _Build) -> None:
+    """Step 1: every input and option checked before slow work."""
+    opts = b.opts
+    b.inputs = load_inputs(b.data_dir, opts.deployment)
+    check_nova_flags(b.inputs.roleset, b.data_dir)
+    require_checker()
+    if not b.base.is_file():
+        raise IsoError(f"{b.base}: no such file", hint="give the base ISO with --base")
+    check_output_path(b.out, b.base)
+    if opts.packages and not opts.specs:
+        raise ConfigError(
+            "no package repositories given",
+            hint="pass --repo/--sources (for the demo: distro-builder demo-repo), "
+            "or --no-packages for menus and preseeds only",
+        )
+    if opts.timeout < 0:
+        raise ConfigError(f"--timeout {opts.timeout}: must be 0 (wait) or more seconds")
+
+
+def _warn_about_secrets(b: _Build) -> None:
+    """Step 2: say loudly what secret ends up readable on the disc."""
+    assert b.inputs is not None
+    dep = b.inputs.deployment
     if dep is not None and dep.plaintext_on_disc:
-        msg = (
+        b.warn(
             "plaintext secrets on the disc: "
             + ", ".join(dep.plaintext_on_disc)
             + f" (from {Path(dep.path).name}; debconf and the answers file take them only in "
             "plain text). Anyone who can read the ISO can read them; keep it private."
         )
-        log.warning("WARNING: %s", msg)
-        warnings.append(msg)
-    if opts.installer is not None:
-        msg = (
-            f"the Smart Installer's enrolment token for {opts.installer.url} is on the disc in "
+    installer = b.opts.installer
+    if installer is not None:
+        b.warn(
+            f"the Smart Installer's enrolment token for {installer.url} is on the disc in "
             "plain text (installer_token in every preseed): anyone who can read the ISO can "
             "register nodes with the deployment. Keep it private; a new token makes it useless."
         )
-        log.warning("WARNING: %s", msg)
-        warnings.append(msg)
-        if opts.installer.url.startswith("https:") and not opts.installer.fingerprint:
-            msg = (
+        if installer.url.startswith("https:") and not installer.fingerprint:
+            b.warn(
                 "--installer-url is https without --installer-fingerprint: the nodes check the "
                 "service's certificate against their CA certificates (a self-signed one fails)"
             )
-            log.warning("WARNING: %s", msg)
-            warnings.append(msg)
-    mtime = opts.source_date_epoch if opts.source_date_epoch is not None else DEFAULT_MTIME
-    result_pkgs: PublishResult | None = None
-    with tempfile.TemporaryDirectory(prefix="distro-builder-", dir=out.parent) as tmp:
-        pkg_overlay = Path(tmp) / "packages"
-        overlay = Path(tmp) / "stackops"
-        pkg_overlay.mkdir()
-        overlay.mkdir()
-        with IsoImage(base) as image:
-            image.require_bootable()
-            image.require_rock_ridge()
-            flavor = detect_flavor(image)
-            with step("Rendering and checking the preseeds"):
-                entries, seeds = render_seeds(
-                    inputs,
-                    flavor,
-                    allow_unauthenticated=opts.sign_key is None,
-                    installer=opts.installer,
-                )
-                for s in seeds:
-                    if dep is not None and s.unanswered:
-                        msg = f"entry {s.entry.name} will still ask: {', '.join(s.unanswered)}"
-                        log.warning("WARNING: %s", msg)
-                        warnings.append(msg)
 
-            def exists(p: str) -> bool:
-                return image.lookup(p) is not None
 
-            menu = plan_menu(
-                data_dir,
-                image.read_text,
-                exists,
-                flavor,
-                entries,
-                inputs.system,
-                default_entry=opts.default_entry,
-                timeout=opts.timeout,
-                serial=opts.serial_console,
-            )
-            # packages: the extras component, role metapackages, node agent (packageset.py)
-            if opts.packages:
-                from distro_builder.archive.fetch import Fetcher
-                from distro_builder.packageset import stage_package_overlay
-
-                _, result_pkgs = stage_package_overlay(
-                    data_dir,
-                    image,
-                    flavor,
-                    pkg_overlay,
-                    specs=opts.specs,
-                    fetcher=Fetcher(opts.cache, offline=opts.offline),
-                    sign_key=opts.sign_key,
-                    mtime=mtime,
-                )
-                if result_pkgs.allow_unauthenticated != (opts.sign_key is None):
-                    raise DistroBuilderError(
-                        "the package step and the preseeds disagree on signing",
-                        hint="report this as a bug",
-                    )
-            else:
-                msg = "--no-packages: the disc has no stackops-* packages; installs will fail"
-                log.warning("WARNING: %s", msg)
-                warnings.append(msg)
-            with step("Staging preseeds, boot menu and the installer's initrd"):
-                for s in seeds:
-                    _stage(overlay / s.entry.seed_path.lstrip("/"), s.text)
-                for path, text in menu.files.items():
-                    _stage(overlay / path.lstrip("/"), text)
-                files = initrd_files(data_dir, inputs.roleset, inputs.system)
-                initrd = append_to_initrd(image.read(menu.initrd), files, mtime=mtime)
-                _stage(overlay / menu.initrd.lstrip("/"), initrd)
-            base_name, volume_id = base.name, image.volume_id
-        manifest: dict[str, Any] = {
-            "generator": "distro-builder",
-            "version": __version__,
-            "source_date_epoch": opts.source_date_epoch,
-            "base": {
-                "file": base_name,
-                "sha256": _sha256_file(base),
-                "volume_id": volume_id,
-                "codename": flavor.codename,
-                "version": flavor.version,
-                "menu_style": flavor.menu_style,
-            },
-            "inputs": _input_hashes(data_dir, opts.deployment),
-            "options": {
-                "serial_console": opts.serial_console,
-                "default_entry": menu.default,
-                "timeout": opts.timeout,
-                "hybrid": opts.hybrid,
-                "signed": opts.sign_key is not None,
-                "packages": opts.packages,
-                # the URL only: the token is a secret
-                "installer_url": opts.installer.url if opts.installer else None,
-                "installer_fingerprint": opts.installer.fingerprint if opts.installer else None,
-                "installer_wait": opts.installer.wait if opts.installer else None,
-            },
-            "entries": [
-                {
-                    "name": s.entry.name,
-                    "label": s.entry.label,
-                    "roles": list(s.entry.roles),
-                    "preseed": s.entry.seed_path,
-                    "preseed_sha256": hashlib.sha256(s.text.encode()).hexdigest(),
-                    "asks": list(s.unanswered),
-                    "plaintext_secrets": list(s.plaintext_secrets),
-                }
-                for s in seeds
-            ],
-            "packages": None
-            if result_pkgs is None
-            else {
-                "component": result_pkgs.component,
-                "metapackages": list(result_pkgs.metapackages),
-                "packages": list(result_pkgs.packages),
-                "signed": result_pkgs.signed,
-            },
-        }
-        manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-        _stage(overlay / BUILD_MANIFEST_PATH.lstrip("/"), manifest_bytes)
-        res = remaster(
-            base,
-            out,
-            [pkg_overlay, overlay],
-            # e.g. the base's Release.gpg, which no longer matches the rewritten Release
-            remove=result_pkgs.stale_paths if result_pkgs is not None else (),
-            hybrid=opts.hybrid,
-            source_date_epoch=opts.source_date_epoch,
-        )
-    with step("Writing SHA256SUMS and the build manifest"):
-        digest = _sha256_file(out)
-        sums = out.parent / "SHA256SUMS"
-        _update_sha256sums(sums, out.name, digest)
-        manifest_path = out.with_name(out.name + ".build.json")
-        _write_atomic(manifest_path, manifest_bytes)
-    with step("Verifying the written ISO"):
-        problems = _verify(out, entries, seeds, menu.initrd, files["preseed.cfg"])  # type: ignore[arg-type]
-        if problems:
-            raise OutputError(
-                f"{out}: verification failed: " + "; ".join(problems),
-                hint="the ISO was written but is wrong; report this with the build manifest",
-            )
-    secrets = tuple(sorted({k for s in seeds for k in s.plaintext_secrets}))
-    return BuildResult(
-        output=str(out),
-        size=res.size,
-        sha256=digest,
-        sha256sums=str(sums),
-        manifest=str(manifest_path),
-        entries=entries,
-        seeds=seeds,
-        default_entry=menu.default,
-        serial_console=opts.serial_console,
-        packages=result_pkgs,
-        plaintext_secrets=secrets,
-        warnings=tuple(warnings),
+def _render_preseeds(b: _Build) -> None:
+    """Step 3: one preseed per boot entry, each through debconf-set-selections --checkonly."""
+    assert b.inputs is not None and b.flavor is not None
+    b.entries, b.seeds = render_seeds(
+        b.inputs,
+        b.flavor,
+        allow_unauthenticated=b.opts.sign_key is None,
+        installer=b.opts.installer,
     )
+    for s in b.seeds:
+        if b.inputs.deployment is not None and s.unanswered:
+            b.warn(f"entry {s.entry.name} will still ask: {', '.join(s.unanswered)}")
+
+
+def _plan_boot_menu(b: _Build, image: IsoImage) -> None:
+    """Step 4: the isolinux files for the base's flavor, one entry per boot entry."""
+    assert b.inputs is not None and b.flavor is not None
+
+    def exists(p: str) -> bool:
+        return image.lookup(p) is not None
+
+    b.menu = plan_menu(
+        b.data_dir,
+        image.read_text,
+        exists,
+        b.flavor,
+        b.entries,
+        b.inputs.system,
+        default_entry=b.opts.default_entry,
+        timeout=b.opts.timeout,
+        serial=b.opts.serial_console,
+    )
+
+
+def _stage_packages(b: _Build, image: IsoImage, pkg_overlay: Path) -> None:
+    """Step 5: the extras component, role metapackages and the node agent (packageset.py)."""
+    assert b.flavor is not None
+    opts = b.opts
+    if not opts.packages:
+        b.warn("--no-packages: the disc has no stackops-* packages; installs will fail")
+        return
+    from distro_builder.archive.fetch import Fetcher
+    from distro_builder.packageset import stage_package_overlay
+
+    _, b.packages = stage_package_overlay(
+        b.data_dir,
+        image,
+        b.flavor,
+        pkg_overlay,
+        specs=opts.specs,
+        fetcher=Fetcher(opts.cache, offline=opts.offline),
+        sign_key=opts.sign_key,
+        mtime=b.mtime,
+    )
+    if b.packages.allow_unauthenticated != (opts.sign_key is None):
+        raise DistroBuilderError(
+            "the package step and the preseeds disagree on signing", hint="report this as a bug"
+        )
+
+
+def _stage_installer_files(b: _Build, image: IsoImage, overlay: Path) -> None:
+    """Step 6: preseeds, menu files, and install/initrd.gz with our preseed.cfg and scripts."""
+    assert b.inputs is not None and b.menu is not None
+    for s in b.seeds:
+        _stage(overlay / s.entry.seed_path.lstrip("/"), s.text)
+    for path, text in b.menu.files.items():
+        _stage(overlay / path.lstrip("/"), text)
+    b.initrd_files = dict(initrd_files(b.data_dir, b.inputs.roleset, b.inputs.system))
+    initrd = append_to_initrd(image.read(b.menu.initrd), b.initrd_files, mtime=b.mtime)
+    _stage(overlay / b.menu.initrd.lstrip("/"), initrd)
+
+
+def _manifest(b: _Build, volume_id: str) -> bytes:
+    """Step 7: the build manifest, on the disc and beside it (no secret in it)."""
+    assert b.flavor is not None and b.menu is not None
+    opts, pkgs = b.opts, b.packages
+    manifest: dict[str, Any] = {
+        "generator": "distro-builder",
+        "version": __version__,
+        "source_date_epoch": opts.source_date_epoch,
+        "base": {
+            "file": b.base.name,
+            "sha256": _sha256_file(b.base),
+            "volume_id": volume_id,
+            "codename": b.flavor.codename,
+            "version": b.flavor.version,
+            "menu_style": b.flavor.menu_style,
+        },
+        "inputs": _input_hashes(b.data_dir, opts.deployment),
+        "options": {
+            "serial_console": opts.serial_console,
+            "default_entry": b.menu.default,
+            "timeout": opts.timeout,
+            "hybrid": opts.hybrid,
+            "signed": opts.sign_key is not None,
+            "packages": opts.packages,
+            # the URL only: the token is a secret
+            "installer_url": opts.installer.url if opts.installer else None,
+            "installer_fingerprint": opts.installer.fingerprint if opts.installer else None,
+            "installer_wait": opts.installer.wait if opts.installer else None,
+        },
+        "entries": [
+            {
+                "name": s.entry.name,
+                "label": s.entry.label,
+                "roles": list(s.entry.roles),
+                "kernel": b.menu.kernel,
+                "initrd": b.menu.initrd,
+                "preseed": s.entry.seed_path,
+                "preseed_sha256": hashlib.sha256(s.text.encode()).hexdigest(),
+                "asks": list(s.unanswered),
+                "plaintext_secrets": list(s.plaintext_secrets),
+            }
+            for s in b.seeds
+        ],
+        "packages": None
+        if pkgs is None
+        else {
+            "component": pkgs.component,
+            "metapackages": list(pkgs.metapackages),
+            "packages": list(pkgs.packages),
+            "signed": pkgs.signed,
+        },
+    }
+    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _verify_output(b: _Build, written: Path) -> None:
+    """Step 8: the written ISO boots what the build planned, or the build fails."""
+    assert b.menu is not None
+    problems = _verify(written, b.entries, b.seeds, b.menu.initrd, b.initrd_files["preseed.cfg"])
+    if problems:
+        raise OutputError(
+            f"{b.out}: verification failed: " + "; ".join(problems),
+            hint="nothing was written; report this with the inputs (the build is reproducible)",
+        )

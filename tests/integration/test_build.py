@@ -177,7 +177,7 @@ def test_initrd_unpacks_to_the_original_files_plus_ours(
                               text=True, check=True)  # fmt: skip
         listings.append(proc.stdout.split())
     ours = {"preseed.cfg", "stackops", "stackops/early.sh", "stackops/late.sh",
-            "stackops/questions", "stackops/stackops.templates"}  # fmt: skip
+            "stackops/questions", "stackops/stackops.templates", "stackops/validate.sh"}  # fmt: skip
     assert set(listings[1]) == ours
     assert sorted(list_initrd(new)) == sorted(n for n in listings[0] + listings[1] if n != ".")
     extract = tmp_path / "x"
@@ -205,7 +205,7 @@ def test_build_is_reproducible_and_writes_sums(built: Path, data_dir: Path, demo
     manifest = (built.parent / "stackops.iso.build.json").read_text()
     with IsoImage(built) as image:
         assert image.read_text("/.disk/stackops-build.json") == manifest
-    assert '"roles/compute.yaml"' in manifest
+    assert '"roles/compute/role.yaml"' in manifest and '"questions/validate.sh"' in manifest
 
 
 @pytest.fixture(scope="module")

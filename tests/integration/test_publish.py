@@ -211,9 +211,10 @@ def test_main_index_is_untouched_and_keeps_task_fields(built: Built, demo_base: 
 
 
 def test_metapackages_read_by_dpkg_deb(built: Built, data_dir: Path) -> None:
-    from distro_builder.config.packages import load_package_lists, role_packages
+    from distro_builder.config.packages import role_packages
+    from distro_builder.config.roles import load_roles
 
-    lists = load_package_lists(data_dir)
+    lists = load_roles(data_dir)
     for role in ROLES:
         (deb,) = (built.tree / "pool/extras/s" / f"stackops-{role}").glob("*.deb")
         info = run(["dpkg-deb", "--info", deb], capture=True)
