@@ -177,7 +177,8 @@ def test_initrd_unpacks_to_the_original_files_plus_ours(
                               text=True, check=True)  # fmt: skip
         listings.append(proc.stdout.split())
     ours = {"preseed.cfg", "stackops", "stackops/early.sh", "stackops/late.sh",
-            "stackops/questions", "stackops/stackops.templates", "stackops/validate.sh"}  # fmt: skip
+            "stackops/questions", "stackops/stackops.templates",
+            "stackops/validate.sh"}  # fmt: skip
     assert set(listings[1]) == ours
     assert sorted(list_initrd(new)) == sorted(n for n in listings[0] + listings[1] if n != ".")
     extract = tmp_path / "x"
