@@ -12,13 +12,14 @@ the caller passes a hasher) so no plaintext login password reaches the disc.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from distro_builder.config import load_yaml
+from distro_builder.config import compose_yaml, load_yaml
 from distro_builder.config.questions import validate_value
 from distro_builder.errors import ConfigError
 from distro_builder.model import Architecture, Deployment, DeploymentNode, RoleSet, SystemSettings
@@ -31,6 +32,25 @@ _NODE_KEYS = {"name", "roles", "answers"}
 _SYSTEM_KEYS = {
     "locale", "keyboard", "timezone", "username", "fullname", "password", "password_crypted",
 }  # fmt: skip
+# The system settings go into preseeds (one `d-i key type value` line each), the kernel command
+# line and the initrd's preseed.cfg: each has a pattern for its place, and none may hold a line
+# break or another control character (a newline in fullname was a second preseed line).
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SYSTEM_PATTERNS = {
+    "locale": (
+        re.compile(r"[A-Za-z]{1,3}(_[A-Z]{2})?(\.[A-Za-z0-9-]{1,16})?(@[A-Za-z]{1,16})?"),
+        "a locale like en_US or de_DE.UTF-8",
+    ),
+    "keyboard": (
+        re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}"),
+        "a keyboard layout code like us or de",
+    ),
+}
+# crypt(3) MD5, SHA-256, SHA-512: $id$[rounds=N$]salt$hash, salt and hash in crypt's alphabet
+_CRYPT_RE = re.compile(
+    r"\$(1|5|6)\$(rounds=[1-9][0-9]{3,8}\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{22,86}"
+)
+_FULLNAME_MAX = 128
 
 
 def per_node_keys(roleset: RoleSet) -> tuple[str, ...]:
@@ -41,7 +61,7 @@ def per_node_keys(roleset: RoleSet) -> tuple[str, ...]:
 def _load_with_lines(path: Path) -> tuple[Any, Lines]:
     """The YAML document and the 1-based line of every mapping key / list item, by key path."""
     data = load_yaml(path)  # syntax errors with their line
-    node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    node = compose_yaml(path)  # bounded: the walk below follows aliases
     lines: Lines = {}
 
     def walk(n: Any, at: tuple[Any, ...]) -> None:
@@ -292,13 +312,21 @@ def load_deployment(path: Path, roleset: RoleSet, hash_password: Hasher) -> Depl
 def _system(ctx: _Ctx, data: Any, hash_password: Hasher) -> SystemSettings:
     raw = _mapping(ctx, ("system",), data, _SYSTEM_KEYS)
     values = {k: _scalar(ctx, ("system", k), v) for k, v in raw.items()}
+    for key, value in values.items():
+        if _CONTROL_RE.search(value) and key != "password":
+            raise ctx.error(
+                ("system", key),
+                "contains a line break or another control character",
+                hint="it goes into the preseed and the boot menu one line per value: "
+                "write it on one line",
+            )
     if "password" in values and "password_crypted" in values:
         raise ctx.error(("system", "password"), "give password or password_crypted, not both")
     crypted = values.pop("password_crypted", None)
-    if crypted is not None and not crypted.startswith(("$6$", "$5$", "$1$")):
+    if crypted is not None and not _CRYPT_RE.fullmatch(crypted):
         raise ctx.error(
             ("system", "password_crypted"),
-            "is not a crypt(3) hash ($6$...)",
+            "is not a crypt(3) hash ($6$salt$hash)",
             hint="make one with: openssl passwd -6",
         )
     plain = values.pop("password", None)
@@ -310,4 +338,14 @@ def _system(ctx: _Ctx, data: Any, hash_password: Hasher) -> SystemSettings:
     for key in ("locale", "keyboard", "timezone", "username"):
         if key in values and (not values[key] or any(c.isspace() for c in values[key])):
             raise ctx.error(("system", key), "must be one word")
+    for key, (pattern, what) in _SYSTEM_PATTERNS.items():
+        if key in values and not pattern.fullmatch(values[key]):
+            raise ctx.error(("system", key), f"{values[key]!r} is not {what}")
+    if "fullname" in values:
+        fullname = values["fullname"]
+        if not fullname.strip() or len(fullname) > _FULLNAME_MAX or ":" in fullname:
+            raise ctx.error(
+                ("system", "fullname"),
+                f"must be 1-{_FULLNAME_MAX} characters without ':' (it goes into /etc/passwd)",
+            )
     return SystemSettings(password_crypted=crypted, **values)

@@ -48,6 +48,7 @@ KERNEL_IMAGES = {"amd64": "linux-server", "i386": "linux-generic-pae"}
 MAX_INSTALLER_WAIT = 86400  # a day: longer, the admin forgot the node
 _TOKEN_RE = re.compile(r"[A-Za-z0-9._~+/=-]{8,200}")
 _HOST_RE = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")  # a name, IPv4, or IPv6 (in [])
+_LINE_BREAK_RE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +238,12 @@ def render_preseed(
     hostname = dict(entry.answers).get("hostname")
     if hostname is None and deployment is not None:
         hostname = entry.name if entry.roles else "stackops"
+    _require_one_line(
+        entry,
+        [(f"system.{k}", getattr(system, k)) for k in SystemSettings.__slots__]
+        + [("hostname", hostname)]
+        + [(a["key"], a["value"]) for a in answers],
+    )
     text = render_template(
         data_dir / "preseed",
         "stackops.seed.j2",
@@ -262,6 +269,17 @@ def render_preseed(
     if installer is not None:
         secrets += ("installer_token",)
     return RenderedSeed(entry, text, unanswered, secrets)
+
+
+def _require_one_line(entry: BootEntry, values: list[tuple[str, object]]) -> None:
+    """Every value is one `d-i key type value` line: a line break would add preseed lines.
+    (The loaders refuse them first; this is the last check before the text is made.)"""
+    for key, value in values:
+        if isinstance(value, str) and _LINE_BREAK_RE.search(value):
+            raise ConfigError(
+                f"{entry.seed_path}: {key} contains a line break or a control character",
+                hint="every value of a preseed is one line: fix it in the deployment file",
+            )
 
 
 def render_initrd_preseed(data_dir: Path, system: SystemSettings) -> str:

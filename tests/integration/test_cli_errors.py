@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,120 @@ def test_hostile_deployment_yaml_fails_fast(tmp_path: Path, text: str, needle: s
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     _assert_clean_error(proc, str(f), needle)
+
+
+# --- The bad-input table --------------------------------------------------------------------------
+#
+# Each case runs the real CLI in a fresh folder: `{in}` holds its input files, `{out}` is the output
+# folder (whatever a case put there beforehand must be all that is there afterwards), TMPDIR is
+# `{tmp}` (empty afterwards). `{base}` is the demo base ISO, `{repo}` the demo repositories'
+# sources.list. Every case: exit code 1, one `error:` line holding the needle, a `hint:` line, no
+# traceback, nothing left behind.
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    args: tuple[str, ...]
+    needle: str
+    files: dict[str, str | bytes] = field(default_factory=dict)  # under {in}; "out/..." under {out}
+    env: dict[str, str] = field(default_factory=dict)
+    stdin: str | None = None
+
+
+def _dep(text: str) -> dict[str, str | bytes]:
+    return {"d.yaml": text}
+
+
+PRESEED = ("preseed", "--entry", "compute", "--deployment", "{in}/d.yaml")
+ENTRIES = ("entries", "--deployment", "{in}/d.yaml")
+GOOD_ANSWERS = (
+    "answers: {controller_address: 10.0.0.1, mysql_root_password: secret1, nova_db_password: s2,"
+    " rabbit_password: s3, admin_password: s4}\n"
+)
+
+CASES: list[Case] = [
+    # Item 2: no value reaches a preseed, kernel command line or menu with a line break in it.
+    Case("fullname-newline", PRESEED, "system.fullname: contains a line break",
+         _dep('system: {fullname: "Ops\\nd-i passwd/root-login boolean true"}\n')),
+    Case("fullname-cr", PRESEED, "system.fullname: contains a line break",
+         _dep('system: {fullname: "Ops\\rx"}\n')),
+    Case("fullname-colon", PRESEED, "system.fullname: must be 1-128 characters without ':'",
+         _dep('system: {fullname: "a:b"}\n')),
+    Case("crypted-newline", PRESEED, "system.password_crypted: contains a line break",
+         _dep('system: {password_crypted: "$6$abc$def\\nd-i passwd/root-login boolean true"}\n')),
+    Case("crypted-not-a-hash", PRESEED, "system.password_crypted: is not a crypt(3) hash",
+         _dep('system: {password_crypted: "$6$ not a hash"}\n')),
+    Case("locale-newline", PRESEED, "system.locale: contains a line break",
+         _dep('system: {locale: "en_US\\nd-i x string y"}\n')),
+    Case("locale-escape", ENTRIES, "system.locale: contains a line break",
+         _dep('system: {locale: "en_US\\e[2J"}\n')),
+    Case("locale-shape", ENTRIES, "'en_US;reboot' is not a locale",
+         _dep('system: {locale: "en_US;reboot"}\n')),
+    Case("keyboard-newline", ENTRIES, "system.keyboard: contains a line break",
+         _dep('system: {keyboard: "us\\n"}\n')),
+    Case("keyboard-shape", ENTRIES, "is not a keyboard layout code",
+         _dep('system: {keyboard: "us\\"x"}\n')),
+    Case("timezone-tab", ENTRIES, "system.timezone: contains a line break",
+         _dep('system: {timezone: "UTC\\tx"}\n')),
+    Case("username-newline", ENTRIES, "system.username: contains a line break",
+         _dep('system: {username: "ops\\nd-i x string y"}\n')),
+    Case("answer-newline", ENTRIES, "answers.rabbit_password: (secret) is not valid",
+         _dep(GOOD_ANSWERS.replace("s3", '"s3\\nd-i passwd/root-login boolean true"'))),
+    Case("node-name-newline", ENTRIES, "is not a host name",
+         _dep(GOOD_ANSWERS + 'nodes: [{name: "cn1\\nx", roles: [compute]}]\n')),
+    Case("installer-url-newline",
+         ("preseed", "--entry", "compute", "--installer-url", "http://10.0.0.2:8080/\nx",
+          "--installer-token", "abcdefgh12345678"), "not an http(s) URL"),
+    Case("installer-token-newline",
+         ("preseed", "--entry", "compute", "--installer-url", "http://10.0.0.2:8080",
+          "--installer-token", "abcdefgh\nd-i passwd/root-login boolean true"),
+         "--installer-token: not an enrolment token"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def demo_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("repo") / "repo"
+    subprocess.run(
+        [sys.executable, "-m", "distro_builder", "demo-repo", "-o", str(out)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return out / "sources.list"
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+def run_case(case: Case, work: Path, base: Path | None = None, repo: Path | None = None) -> None:
+    """Run one table case in `work` and check the contract."""
+    dirs = {name: work / name for name in ("in", "out", "tmp")}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    for name, content in case.files.items():
+        target = dirs["out"] / name[4:] if name.startswith("out/") else dirs["in"] / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if content == "<dir>":
+            target.mkdir(exist_ok=True)
+        else:
+            target.write_bytes(content.encode() if isinstance(content, str) else content)
+    subst = {k: str(v) for k, v in dirs.items()} | {"base": str(base), "repo": str(repo)}
+    args = [a.format(**subst) for a in case.args]
+    before = _listing(dirs["out"])
+    env = {**os.environ, "TMPDIR": str(dirs["tmp"]), **case.env}
+    proc = subprocess.run(
+        [sys.executable, "-m", "distro_builder", *args],
+        capture_output=True, text=True, env=env, input=case.stdin, timeout=300,
+    )  # fmt: skip
+    _assert_clean_error(proc, case.needle.format(**subst))
+    assert _listing(dirs["out"]) == before, f"left in the output folder: {_listing(dirs['out'])}"
+    assert _listing(dirs["tmp"]) == [], f"left in TMPDIR: {_listing(dirs['tmp'])}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_table(case: Case, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    uses = " ".join(case.args)
+    base = request.getfixturevalue("demo_base") if "{base}" in uses else None
+    repo = request.getfixturevalue("demo_sources") if "{repo}" in uses else None
+    run_case(case, tmp_path, base, repo)
