@@ -51,6 +51,17 @@ _CRYPT_RE = re.compile(
     r"\$(1|5|6)\$(rounds=[1-9][0-9]{3,8}\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{22,86}"
 )
 _FULLNAME_MAX = 128
+# Time zones are tzdata names (Area/Location, Etc/GMT+5, UTC): a path under /usr/share/zoneinfo,
+# so each part starts with a letter (no "..", no absolute path).
+_TIMEZONE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,31}(/[A-Za-z][A-Za-z0-9_+-]{0,31}){0,2}")
+# The login user is a new account: Debian's NAME_REGEX, and none of the system's own accounts
+# (lucid's base passwd, and the ones the roles' packages create).
+_USERNAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+RESERVED_USERS = frozenset(
+    "root daemon bin sys sync games man lp mail news uucp proxy www-data backup list irc gnats"
+    " nobody libuuid syslog messagebus sshd landscape admin ntp statd postfix dnsmasq mysql"
+    " rabbitmq nova glance libvirt-qemu libvirt-dnsmasq iscsid tgt".split()
+)
 
 
 def per_node_keys(roleset: RoleSet) -> tuple[str, ...]:
@@ -289,6 +300,15 @@ def load_deployment(path: Path, roleset: RoleSet, hash_password: Hasher) -> Depl
                 f"overlaps fixed_range {fixed}",
                 hint="instances' private and public addresses must not overlap",
             )
+    if answers.get("controller_address") and answers.get("floating_range"):
+        floating = ipaddress.IPv4Network(answers["floating_range"])
+        if ipaddress.IPv4Address(answers["controller_address"]) in floating:
+            raise ctx.error(
+                ("answers", "floating_range"),
+                f"{floating} contains controller_address {answers['controller_address']}",
+                hint="floating addresses are handed to instances: give a range the "
+                "controller's address is not in",
+            )
     if "network_size" in answers and "fixed_range" in answers:
         size = int(answers["network_size"])
         if size > ipaddress.IPv4Network(answers["fixed_range"]).num_addresses:
@@ -341,6 +361,27 @@ def _system(ctx: _Ctx, data: Any, hash_password: Hasher) -> SystemSettings:
     for key, (pattern, what) in _SYSTEM_PATTERNS.items():
         if key in values and not pattern.fullmatch(values[key]):
             raise ctx.error(("system", key), f"{values[key]!r} is not {what}")
+    if "timezone" in values and not _TIMEZONE_RE.fullmatch(values["timezone"]):
+        raise ctx.error(
+            ("system", "timezone"),
+            f"{values['timezone']!r} is not a time zone name",
+            hint="an Area/Location name of tzdata, like Europe/Madrid, America/New_York or UTC",
+        )
+    if "username" in values:
+        name = values["username"]
+        if not _USERNAME_RE.fullmatch(name):
+            raise ctx.error(
+                ("system", "username"),
+                f"{name!r} is not a user name (a lower-case letter, then up to 31 lower-case "
+                "letters, digits, '_' or '-')",
+            )
+        if name in RESERVED_USERS:
+            raise ctx.error(
+                ("system", "username"),
+                f"{name!r} is a system account",
+                hint="the login user is a new, unprivileged account with sudo: pick another "
+                "name, like ops",
+            )
     if "fullname" in values:
         fullname = values["fullname"]
         if not fullname.strip() or len(fullname) > _FULLNAME_MAX or ":" in fullname:

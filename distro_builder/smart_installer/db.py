@@ -172,14 +172,22 @@ class Database:
             self._opened = 0
             self._pool_lock = threading.Lock()
             self._connect_pg().close()  # fail now, with a clear message, not on a request
-        elif self.url.startswith("sqlite:") or "://" not in self.url:
+        elif self.url.startswith("sqlite:"):
             self.dialect = "sqlite"
             self.path = Path(self.url.removeprefix("sqlite://").removeprefix("sqlite:"))
+            if not self.url.removeprefix("sqlite:").strip("/") or any(
+                not c.isprintable() for c in self.url
+            ):
+                raise DatabaseError(
+                    f"{self.url!r} names no SQLite file",
+                    hint="use sqlite:///path/to/file.sqlite or postgresql://user:pass@host/db",
+                )
             self._lock = threading.RLock()
             self._conn = self._connect_sqlite()
         else:
+            # A bare path used to become a SQLite file of that name ("not a url"): refused.
             raise DatabaseError(
-                f"unsupported database URL {self.shown_url}",
+                f"unsupported database URL {self.shown_url!r}",
                 hint="use sqlite:///path/to/file.sqlite or postgresql://user:pass@host/db",
             )
         if migrate:

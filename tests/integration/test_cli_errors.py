@@ -211,6 +211,7 @@ class Case:
     files: dict[str, str | bytes] = field(default_factory=dict)  # under {in}; "out/..." under {out}
     env: dict[str, str] = field(default_factory=dict)
     stdin: str | None = None
+    setup: tuple[tuple[str, ...], ...] = ()  # CLI runs that must succeed first
 
 
 def _dep(text: str) -> dict[str, str | bytes]:
@@ -219,6 +220,8 @@ def _dep(text: str) -> dict[str, str | bytes]:
 
 PRESEED = ("preseed", "--entry", "compute", "--deployment", "{in}/d.yaml")
 ENTRIES = ("entries", "--deployment", "{in}/d.yaml")
+DB = ("--db", "sqlite:///{in}/db.sqlite")
+LAB = ("installer", "deployment", "create", "lab", "-a", "dual-node", *DB)
 GOOD_ANSWERS = (
     "answers: {controller_address: 10.0.0.1, mysql_root_password: secret1, nova_db_password: s2,"
     " rabbit_password: s3, admin_password: s4}\n"
@@ -261,6 +264,58 @@ CASES: list[Case] = [
          ("preseed", "--entry", "compute", "--installer-url", "http://10.0.0.2:8080",
           "--installer-token", "abcdefgh\nd-i passwd/root-login boolean true"),
          "--installer-token: not an enrolment token"),
+    # Item 9: values that are well-formed but wrong.
+    Case("controller-any", ENTRIES, "controller_address: '0.0.0.0' is not valid",
+         _dep(GOOD_ANSWERS.replace("10.0.0.1", "0.0.0.0"))),
+    Case("controller-broadcast", ENTRIES, "controller_address: '255.255.255.255' is not valid",
+         _dep(GOOD_ANSWERS.replace("10.0.0.1", "255.255.255.255"))),
+    Case("controller-in-floating", ENTRIES, "172.16.0.0/28 contains controller_address 172.16.0.5",
+         _dep(GOOD_ANSWERS.replace("10.0.0.1", "172.16.0.5").replace(
+             "}", ", floating_range: 172.16.0.0/28}"))),
+    Case("username-root", ENTRIES, "system.username: 'root' is a system account",
+         _dep("system: {username: root}\n")),
+    Case("username-daemon", ENTRIES, "'daemon' is a system account",
+         _dep("system: {username: daemon}\n")),
+    Case("username-mysql", ENTRIES, "'mysql' is a system account",
+         _dep("system: {username: mysql}\n")),
+    Case("username-upper", ENTRIES, "'Ops' is not a user name",
+         _dep("system: {username: Ops}\n")),
+    Case("username-dash-first", ENTRIES, "'-ops' is not a user name",
+         _dep('system: {username: "-ops"}\n')),
+    Case("timezone-traversal", PRESEED, "'../../../etc/passwd' is not a time zone name",
+         _dep("system: {timezone: ../../../etc/passwd}\n")),
+    Case("timezone-absolute", ENTRIES, "'/etc/passwd' is not a time zone name",
+         _dep("system: {timezone: /etc/passwd}\n")),
+    Case("timezone-dots", ENTRIES, "'Europe/..' is not a time zone name",
+         _dep("system: {timezone: Europe/..}\n")),
+    Case("db-not-a-url", ("installer", "deployment", "list", "--db", "not a url"),
+         "unsupported database URL 'not a url'"),
+    Case("db-bare-path", ("installer", "deployment", "list", "--db", "installer.sqlite"),
+         "unsupported database URL 'installer.sqlite'"),
+    Case("db-mysql", ("installer", "deployment", "list", "--db", "mysql://u@h/db"),
+         "unsupported database URL 'mysql://u@h/db'"),
+    Case("db-empty-sqlite", ("installer", "deployment", "list", "--db", "sqlite://"),
+         "names no SQLite file"),
+    Case("set-controller-any",
+         ("installer", "deployment", "set", "lab", "controller_address=0.0.0.0",
+          "--db", "sqlite:///{in}/db.sqlite"),
+         "controller_address: '0.0.0.0' is not valid",
+         setup=(LAB,)),
+    Case("set-controller-broadcast",
+         ("installer", "deployment", "set", "lab", "controller_address=255.255.255.255",
+          "--db", "sqlite:///{in}/db.sqlite"),
+         "controller_address: '255.255.255.255' is not valid",
+         setup=(LAB,)),
+    Case("set-controller-in-floating",
+         ("installer", "deployment", "set", "lab", "controller_address=172.16.0.5",
+          "floating_range=172.16.0.0/28", "--db", "sqlite:///{in}/db.sqlite"),
+         "172.16.0.0/28 contains controller_address 172.16.0.5",
+         setup=(LAB,)),
+    Case("set-param-newline",
+         ("installer", "deployment", "set", "lab", "rabbit_password=a\nd-i x string y",
+          "--db", "sqlite:///{in}/db.sqlite"),
+         "rabbit_password",
+         setup=(LAB,)),
 ]  # fmt: skip
 
 
@@ -294,9 +349,15 @@ def run_case(case: Case, work: Path, base: Path | None = None, repo: Path | None
     args = [a.format(**subst) for a in case.args]
     before = _listing(dirs["out"])
     env = {**os.environ, "TMPDIR": str(dirs["tmp"]), **case.env}
+    for setup in case.setup:
+        done = subprocess.run(
+            [sys.executable, "-m", "distro_builder", *(a.format(**subst) for a in setup)],
+            capture_output=True, text=True, env=env, cwd=dirs["in"],
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
     proc = subprocess.run(
         [sys.executable, "-m", "distro_builder", *args],
-        capture_output=True, text=True, env=env, input=case.stdin, timeout=300,
+        capture_output=True, text=True, env=env, input=case.stdin, timeout=300, cwd=dirs["out"],
     )  # fmt: skip
     _assert_clean_error(proc, case.needle.format(**subst))
     assert _listing(dirs["out"]) == before, f"left in the output folder: {_listing(dirs['out'])}"
