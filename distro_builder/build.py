@@ -212,6 +212,14 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def _sums_path(out: Path) -> Path:
+    return out.parent / "SHA256SUMS"
+
+
+def _manifest_path(out: Path) -> Path:
+    return out.with_name(out.name + ".build.json")
+
+
 def _update_sha256sums(path: Path, name: str, digest: str) -> None:
     lines: list[str] = []
     if path.is_file():
@@ -326,11 +334,14 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
             _verify_output(b, unverified)
         with step("Writing the ISO, SHA256SUMS and the build manifest"):
             digest = _sha256_file(unverified)
+            sums, manifest_path = _sums_path(b.out), _manifest_path(b.out)
             os.replace(unverified, b.out)
-            sums = b.out.parent / "SHA256SUMS"
-            _update_sha256sums(sums, b.out.name, digest)
-            manifest_path = b.out.with_name(b.out.name + ".build.json")
-            _write_atomic(manifest_path, b.manifest)
+            try:
+                _update_sha256sums(sums, b.out.name, digest)
+                _write_atomic(manifest_path, b.manifest)
+            except BaseException:
+                b.out.unlink(missing_ok=True)  # no ISO without its SHA256SUMS line and manifest
+                raise
     assert b.menu is not None
     return BuildResult(
         output=str(b.out),
@@ -357,6 +368,12 @@ def _check_inputs(b: _Build) -> None:
     if not b.base.is_file():
         raise IsoError(f"{b.base}: no such file", hint="give the base ISO with --base")
     check_output_path(b.out, b.base)
+    for beside in (_sums_path(b.out), _manifest_path(b.out)):
+        if beside.is_dir() or (beside.exists() and not beside.is_file()):
+            raise OutputError(
+                f"{beside}: is in the way (not a regular file); the build writes it beside the ISO",
+                hint="remove or rename it, or choose another output folder",
+            )
     if opts.packages and not opts.specs:
         raise ConfigError(
             "no package repositories given",

@@ -12,7 +12,7 @@ class DistroBuilderError(Exception):
     """An error the user can act on; `hint` says how."""
 
     # What to do when the raiser gave no specific hint; each kind of fault has its own.
-    default_hint: str | None = None
+    default_hint: str | None = "run with -v (or --debug) for details"
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -51,6 +51,8 @@ class DependencyError(DistroBuilderError):
 
 class ToolError(DistroBuilderError):
     """An external command is missing or failed."""
+
+    default_hint = "run with -v to see the command and its output"
 
     def __init__(
         self,

@@ -44,6 +44,10 @@ class _OverlayItem:
     target: str | None = None
 
 
+# The newc cpio and gzip headers of the initrd hold 32-bit times; ISO 9660 years end in 2155.
+MAX_SOURCE_DATE_EPOCH = 2**32 - 1
+
+
 def source_date_epoch_from_env() -> int | None:
     """SOURCE_DATE_EPOCH as an int, None when unset; ConfigError when malformed."""
     raw = os.environ.get("SOURCE_DATE_EPOCH")
@@ -56,6 +60,12 @@ def source_date_epoch_from_env() -> int | None:
     if value < 0:
         raise ConfigError(
             f"SOURCE_DATE_EPOCH={raw!r} is not a non-negative integer",
+            hint="set it to a Unix time, e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)",
+        )
+    if value > MAX_SOURCE_DATE_EPOCH:
+        raise ConfigError(
+            f"SOURCE_DATE_EPOCH={raw} is after 2106-02-07, the last time the disc's formats "
+            "(ISO 9660 dates, cpio and gzip headers) can hold",
             hint="set it to a Unix time, e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)",
         )
     return value
@@ -77,6 +87,7 @@ def collect_overlays(overlays: Sequence[Path]) -> list[_OverlayItem]:
             for name in sorted(dirnames + filenames):
                 p = here / name
                 rel = "/" + p.relative_to(root).as_posix()
+                _require_utf8_name(p, rel)
                 if p.is_symlink():
                     item = _OverlayItem(rel, EntryKind.symlink, p, os.readlink(p))
                     if name in dirnames:
@@ -137,8 +148,22 @@ def _apply(image: IsoImage, items: Sequence[_OverlayItem]) -> list[OverlayChange
     return changes
 
 
+def _require_utf8_name(p: Path, rel: str) -> None:
+    """Rock Ridge names on the disc are UTF-8: a file name in another encoding is refused."""
+    for name in (rel, os.readlink(p) if p.is_symlink() else ""):
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(p).decode("utf-8", "backslashreplace")
+            raise ConfigError(
+                f"{shown}: the file name (or link target) is not UTF-8",
+                hint="rename it in UTF-8 (convmv -f latin1 -t utf-8 --notest -r DIR)",
+            ) from None
+
+
 def _remove(image: IsoImage, paths: Sequence[str], overlaid: set[str]) -> list[OverlayChange]:
     changes = []
+    boot = {e.boot_file for e in image.eltorito() if e.boot_file}
     for raw in sorted(set(paths)):
         path = "/" + raw.strip("/")
         entry = image.lookup(path)
@@ -146,6 +171,15 @@ def _remove(image: IsoImage, paths: Sequence[str], overlaid: set[str]) -> list[O
             raise IsoError(f"cannot remove {path}: not on the base", hint="check the path")
         if entry.kind is EntryKind.dir:
             raise IsoError(f"cannot remove {path}: it is a directory", hint="name files only")
+        if path in boot:
+            raise IsoError(
+                f"cannot remove {path}: the disc boots from it (an El Torito boot image)",
+                hint=f"keep it; to change it, give a new {path} in an --add overlay",
+            )
+        if path in GENERATED:
+            raise IsoError(
+                f"cannot remove {path}: distro-builder writes it", hint="leave it out of --remove"
+            )
         if path in overlaid:
             continue  # the overlay replaces it anyway
         image.remove(path)

@@ -296,9 +296,13 @@ class Fetcher:
                     fout.write(chunk)
                     on_bytes(len(chunk))
         except FileNotFoundError:
+            part.unlink(missing_ok=True)
             raise ArchiveError(
                 f"{src}: listed in the index but missing", hint="the repository is incomplete"
             ) from None
+        except BaseException:
+            part.unlink(missing_ok=True)  # a local copy is not resumed: no partial file is kept
+            raise
 
     def _download(self, url: str, part: Path, size: int, on_bytes: Callable[[int], None]) -> None:
         """Download into `part`, resuming what is there; retries interrupted transfers."""

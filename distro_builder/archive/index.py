@@ -231,7 +231,14 @@ def release_checksums(release: Mapping[str, object]) -> dict[str, tuple[str, str
     out: dict[str, tuple[str, str, int]] = {}
     for fld, algorithm in zip(HASH_FIELDS, ("md5", "sha1", "sha256"), strict=True):
         for entry in release.get(fld, []) or []:  # type: ignore[attr-defined]
-            out[entry["name"]] = (algorithm, entry[fld.lower()], int(entry["size"]))
+            size = entry["size"]
+            if not size.isdigit():
+                raise ArchiveError(
+                    f"Release: {fld} line of {entry['name']}: size {size[:20]!r} is not a number",
+                    hint="the Release file is damaged or not a Release; re-fetch it or fix the "
+                    "repository",
+                )
+            out[entry["name"]] = (algorithm, entry[fld.lower()], int(size))
     return out
 
 

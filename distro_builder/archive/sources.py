@@ -132,6 +132,11 @@ def read_sources_list(path: Path, *, arch: str = "amd64") -> tuple[RepoSpec, ...
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}", hint="check the path") from e
+    except UnicodeDecodeError as e:
+        line = Path(path).read_bytes()[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text", hint="save it as UTF-8 (iconv -t utf-8)"
+        ) from e
     specs = []
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()

@@ -8,6 +8,7 @@ Ctrl-C); --debug shows the traceback instead.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 from pathlib import Path
@@ -38,6 +39,31 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except OSError as e:
+            # The machine's faults (a full disk, a read-only or vanished folder) reached us
+            # unwrapped: the files of the step were cleaned up on the way out; say what it was.
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            where = f"{e.filename}: " if e.filename else f"{ctx.invoked_subcommand}: "
+            click.echo(f"error: {where}{e.strerror or e}", err=True)
+            click.echo(f"hint: {_OS_HINTS.get(e.errno or 0, _OS_HINT)}", err=True)
+            ctx.exit(1)
+
+
+_OS_HINT = "check the paths named on the command line (run with --debug for the traceback)"
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full: free space (df -h) or write the output to another file "
+    "system; nothing half-written was kept",
+    errno.EDQUOT: "the disk quota is used up: free space or write the output elsewhere",
+    errno.EROFS: "the file system is read-only: choose an output on a writable one",
+    errno.EACCES: "permission denied: choose a path you can write to (or fix its permissions)",
+    errno.EPERM: "not permitted: choose a path you can write to (or fix its permissions)",
+    errno.EISDIR: "a folder is in the way of a file: remove it or choose another output",
+    errno.ENOTDIR: "a file is in the way of a folder: check the path",
+    errno.ENOENT: "a file or folder vanished or was never there: check the path",
+    errno.EFBIG: "the file is too large for this file system: write it to another one",
+    errno.EIO: "an I/O error: the disk may be failing; check dmesg",
+}
 
 
 def emit_json(data: Any) -> None:

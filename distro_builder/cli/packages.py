@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -250,6 +252,28 @@ def fetch(
         click.echo(f"{len(paths)} packages ({_size(total)}) in {fetcher.cache_dir}, verified")
 
 
+@contextlib.contextmanager
+def _emptied_on_failure(output: Path) -> Iterator[None]:
+    """A failed or interrupted staging leaves `output` as it found it (new, or empty)."""
+    existed = output.exists()
+    try:
+        yield
+    except BaseException:
+        if output.is_dir() and not existed:
+            shutil.rmtree(output)
+        elif output.is_dir():
+            _empty(output)
+        raise
+
+
+def _empty(folder: Path) -> None:
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
 @main.command()
 @_source_options
 @click.option(
@@ -286,7 +310,7 @@ def extras(
     epoch = source_date_epoch_from_env()
     specs = _specs(repos, sources)
     bar, update = _progress_bar(not as_json and sys.stderr.isatty())
-    with _open_base(base) as image:
+    with _open_base(base) as image, _emptied_on_failure(output):
         flavor = detect_flavor(image)
         kwargs = dict(
             roles=roles or None, specs=specs, fetcher=Fetcher(cache, offline=offline),

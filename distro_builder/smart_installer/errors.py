@@ -9,6 +9,7 @@ class InstallerError(DistroBuilderError):
     """A request or operation the service refuses; `status` is its HTTP status code."""
 
     status = 400
+    default_hint = "fix the value named above (README.md: the Smart Installer)"
 
 
 class BadRequest(InstallerError):
@@ -17,25 +18,42 @@ class BadRequest(InstallerError):
 
 class Unauthorized(InstallerError):
     status = 401
+    default_hint = "log in again (POST /api/login), or check the token"
 
 
 class Forbidden(InstallerError):
     status = 403
+    default_hint = "use the token this node received when it registered"
 
 
 class NotFound(InstallerError):
     status = 404
+    default_hint = "list what exists: distro-builder installer deployment list / node list"
 
 
 class Conflict(InstallerError):
     status = 409
+    default_hint = "the record's current state does not allow it: look at it and retry"
 
 
 class TooLarge(InstallerError):
     status = 413
+    default_hint = "send less"
+
+
+class TooManyRequests(InstallerError):
+    """Too many attempts (logins) from one client or for one user: wait `retry_after` seconds."""
+
+    status = 429
+    default_hint = "wait and try again"
+
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
 
 
 class DatabaseError(InstallerError):
     """The database cannot be opened or migrated (a setup problem, not a request's)."""
 
     status = 503
+    default_hint = "check --db (sqlite:///PATH or postgresql://...) and that the database is up"

@@ -212,6 +212,10 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     stdin: str | None = None
     setup: tuple[tuple[str, ...], ...] = ()  # CLI runs that must succeed first
+    disk: str | None = None  # "full": {out} is a tmpfs with `free` bytes left; "ro": read-only
+    free: int = 64 * 1024
+    repo_edit: tuple[str, str, str] | None = None  # (file in {in}/repo, old, new): a bad repo
+    leaves: tuple[str, ...] = ()  # what may stay in {out}: paths, or folders ending in "/"
 
 
 def _dep(text: str) -> dict[str, str | bytes]:
@@ -318,6 +322,62 @@ CASES: list[Case] = [
          setup=(LAB,)),
 ]  # fmt: skip
 
+REMASTER = ("remaster", "{base}", "-o", "{out}/o.iso")
+BUILD = ("build", "--base", "{base}", "-o", "{out}/o.iso", "--no-packages")
+EXTRAS = ("extras", "--base", "{base}", "--role", "compute", "--sources", "{repo}",
+          "--cache", "{in}/cache")  # fmt: skip
+HUGE_EPOCH = {"SOURCE_DATE_EPOCH": "99999999999999"}
+NOT_UTF8 = "ov/caf\udce9.txt"  # a Latin-1 name (b"caf\xe9.txt") as Python sees it
+CASES += [
+    # Item 8: the machine's faults and odd inputs give one line and a hint, never a traceback.
+    Case("sde-huge-remaster", REMASTER, "SOURCE_DATE_EPOCH=99999999999999 is after 2106",
+         env=HUGE_EPOCH),
+    Case("sde-huge-build", BUILD, "SOURCE_DATE_EPOCH=99999999999999 is after 2106",
+         env=HUGE_EPOCH),
+    Case("sde-2**32", REMASTER, "is after 2106", env={"SOURCE_DATE_EPOCH": str(2**32)}),
+    Case("remove-boot-image", (*REMASTER, "--remove", "/isolinux/isolinux.bin"),
+         "cannot remove /isolinux/isolinux.bin: the disc boots from it"),
+    Case("remove-md5sum", (*REMASTER, "--remove", "/md5sum.txt"),
+         "cannot remove /md5sum.txt: distro-builder writes it"),
+    Case("remove-missing", (*REMASTER, "--remove", "/nope"), "cannot remove /nope: not on the"),
+    Case("remove-dir", (*REMASTER, "--remove", "/isolinux"), "/isolinux: it is a directory"),
+    Case("overlay-name-not-utf8", (*REMASTER, "--add", "{in}/ov"),
+         "ov/caf\\xe9.txt: the file name (or link target) is not UTF-8", {NOT_UTF8: "x"}),
+    Case("deployment-not-utf8", ENTRIES, "not UTF-8", {"d.yaml": b"system: {fullname: caf\xe9}\n"}),
+    Case("sources-not-utf8", ("resolve", "--base", "{base}", "--sources", "{in}/s.list"),
+         "s.list:2: not UTF-8 text", {"s.list": b"# ok\ndeb file:///caf\xe9 lucid main\n"}),
+    Case("release-size-not-a-number", ("resolve", "--base", "{base}", "--sources", "{repo}"),
+         "size '12x74' is not a number",
+         repo_edit=("ppa/dists/lucid/Release", "    12574 main", "    12x74 main")),
+    Case("sha256sums-is-a-folder", BUILD, "{out}/SHA256SUMS: is in the way",
+         {"out/SHA256SUMS": "<dir>"}),
+    Case("manifest-is-a-folder", BUILD, "{out}/o.iso.build.json: is in the way",
+         {"out/o.iso.build.json": "<dir>"}),
+    Case("enospc-remaster", REMASTER, "No space left on device", disk="full"),
+    Case("enospc-build", BUILD, "No space left on device", disk="full"),
+    Case("enospc-extras", (*EXTRAS, "-o", "{out}/ex"), "No space left on device", disk="full",
+         free=8 * 1024),
+    Case("enospc-demo-repo", ("demo-repo", "-o", "{out}/repo"), "No space left on device",
+         disk="full", free=64 * 1024),
+    Case("enospc-fetch", ("fetch", *EXTRAS[1:-2], "--cache", "{out}/cache"),
+         "No space left on device", disk="full", free=8 * 1024,
+         leaves=("cache", "cache/partial", "cache/by-hash", "cache/by-hash/")),  # verified files
+    Case("readonly-extras", (*EXTRAS, "-o", "{out}/ex"), "Read-only file system", disk="ro"),
+    Case("readonly-remaster", REMASTER, "Read-only file system", disk="ro"),
+    # Every error carries a hint (these had none).
+    Case("admin-bad-name", ("installer", "admin", "create", "bad name!", "--password-stdin", *DB),
+         "user name: 1-64 letters", stdin="a-long-password\n"),
+    Case("deployment-exists", LAB, "deployment 'lab' exists", setup=(LAB,)),
+    Case("deployment-bad-name", ("installer", "deployment", "create", "Lab!", "-a", "dual-node",
+                                 *DB), "name: lower-case letters"),
+    Case("node-missing", ("installer", "node", "show", "lab", "7", *DB), "no node '7'",
+         setup=(LAB,)),
+    Case("set-unknown-param", ("installer", "deployment", "set", "lab", "nope=1", *DB),
+         "unknown parameter 'nope'", setup=(LAB,)),
+    Case("set-per-node-param", ("installer", "deployment", "set", "lab", "hostname=a", *DB),
+         "hostname is a per-node value", setup=(LAB,)),
+]  # fmt: skip
+
 
 @pytest.fixture(scope="module")
 def demo_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -333,11 +393,59 @@ def _listing(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
 
 
+def _mount_tmpfs(where: Path, options: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("disk-full and read-only cases mount a tmpfs: run as root (CI does)")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], check=True)
+
+
+def _fill(folder: Path, free: int) -> None:
+    """Leave `free` bytes on folder's file system (a filler file, listed as already there)."""
+    st = os.statvfs(folder)
+    size = st.f_bavail * st.f_frsize - free
+    with open(folder / "filler", "wb") as f:
+        f.truncate(0)
+        while size > 0:
+            chunk = min(size, 1 << 20)
+            f.write(b"\0" * chunk)
+            size -= chunk
+
+
+def _copy_repo(sources: Path, into: Path, edit: tuple[str, str, str]) -> Path:
+    import shutil
+
+    shutil.copytree(sources.parent, into)
+    listing = (into / "sources.list").read_text().replace(str(sources.parent), str(into))
+    (into / "sources.list").write_text(listing)
+    name, old, new = edit
+    target = into / name
+    text = target.read_text()
+    assert old in text, (name, old)
+    target.write_text(text.replace(old, new, 1))
+    return into / "sources.list"
+
+
 def run_case(case: Case, work: Path, base: Path | None = None, repo: Path | None = None) -> None:
     """Run one table case in `work` and check the contract."""
     dirs = {name: work / name for name in ("in", "out", "tmp")}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
+    mounted = False
+    try:
+        if case.disk == "full":
+            _mount_tmpfs(dirs["out"], "size=8m")
+            mounted = True
+            _fill(dirs["out"], case.free)
+        elif case.disk == "ro":
+            _mount_tmpfs(dirs["out"], "size=1m,ro")
+            mounted = True
+        _run_case(case, dirs, base, repo)
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(dirs["out"])], check=True)
+
+
+def _run_case(case: Case, dirs: dict[str, Path], base: Path | None, repo: Path | None) -> None:
     for name, content in case.files.items():
         target = dirs["out"] / name[4:] if name.startswith("out/") else dirs["in"] / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -345,6 +453,9 @@ def run_case(case: Case, work: Path, base: Path | None = None, repo: Path | None
             target.mkdir(exist_ok=True)
         else:
             target.write_bytes(content.encode() if isinstance(content, str) else content)
+    if case.repo_edit is not None:
+        assert repo is not None
+        repo = _copy_repo(repo, dirs["in"] / "repo", case.repo_edit)
     subst = {k: str(v) for k, v in dirs.items()} | {"base": str(base), "repo": str(repo)}
     args = [a.format(**subst) for a in case.args]
     before = _listing(dirs["out"])
@@ -360,7 +471,12 @@ def run_case(case: Case, work: Path, base: Path | None = None, repo: Path | None
         capture_output=True, text=True, env=env, input=case.stdin, timeout=300, cwd=dirs["out"],
     )  # fmt: skip
     _assert_clean_error(proc, case.needle.format(**subst))
-    assert _listing(dirs["out"]) == before, f"left in the output folder: {_listing(dirs['out'])}"
+    after = [
+        p
+        for p in _listing(dirs["out"])
+        if p not in case.leaves and not any(p.startswith(f) for f in case.leaves if f[-1] == "/")
+    ]
+    assert after == before, f"left in the output folder: {after}"
     assert _listing(dirs["tmp"]) == [], f"left in TMPDIR: {_listing(dirs['tmp'])}"
 
 
