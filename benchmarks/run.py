@@ -1,4 +1,4 @@
-"""Benchmark of the remaster engine against `cp` and xorriso (`make bench`).
+"""Benchmark of the remaster engine and the whole build against `cp` and xorriso (`make bench`).
 
 Builds a ~650 MB lucid-like base once (the demo disc plus incompressible filler .debs), then times
 three ways of producing a new image from it, each in a fresh child process so its peak RSS is its
@@ -8,8 +8,14 @@ own:
   xorriso   xorriso -indev BASE -outdev OUT ... -map OVERLAY / -commit
   remaster  distro_builder.remaster.remaster(BASE, OUT, [OVERLAY])
 
+and, on a second, ~774 MB base (the same demo disc with more filler) and the DEMO repositories:
+
+  cp        cp BASE OUT
+  build     distro-builder build --base BASE -o OUT --sources DEMO-REPO/sources.list
+
 Every timed region ends with `sync OUT`, outputs are deleted between runs, and the page cache is
-warm (dropping it needs root and is not reliable here). This prints numbers; it asserts nothing.
+warm (dropping it needs root and is not reliable here). Each ratio is taken from the medians of
+one run of this script. This prints numbers; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -140,6 +146,17 @@ def build_base(workdir: Path, size_mb: int) -> Path:
     return base
 
 
+def demo_repo(workdir: Path) -> tuple[Path, Path]:
+    """The DEMO repositories (`distro-builder demo-repo`) and a package cache for `build`."""
+    repo = workdir / "demo-repo"
+    if not (repo / "sources.list").is_file():
+        tool = Path(sys.executable).with_name("distro-builder")
+        run([tool, "demo-repo", "-o", repo])
+    cache = workdir / "cache"
+    cache.mkdir(exist_ok=True)
+    return repo / "sources.list", cache
+
+
 def _stanza(pkg: str, version: str, filename: str, data: bytes) -> dict[str, str]:
     return {
         "Package": pkg,
@@ -209,6 +226,18 @@ class Method:
     out_bytes: int = 0
 
 
+def build_methods(base: Path, out: Path, sources: Path, cache: Path) -> list[Method]:
+    """cp and the whole `build` on the build base (package cache warmed before the runs)."""
+    b, o = os.fspath(base), os.fspath(out)
+    tool = Path(sys.executable).with_name("distro-builder")
+    cmd = [os.fspath(tool)] if tool.exists() else [sys.executable, "-m", "distro_builder"]
+    build_argv = [
+        *cmd, "build", "--base", b, "-o", o,
+        "--sources", os.fspath(sources), "--cache", os.fspath(cache),
+    ]  # fmt: skip
+    return [Method("cp", ["cp", b, o]), Method("build", build_argv)]
+
+
 def methods(base: Path, out: Path, overlay: Path) -> list[Method]:
     xorriso = require_tool("xorriso", reason="compare the remaster engine with xorriso")
     b, o, ov = os.fspath(base), os.fspath(out), os.fspath(overlay)
@@ -260,9 +289,7 @@ def warm_cache(path: Path) -> None:
             pass
 
 
-def bench(base: Path, overlay: Path, workdir: Path, runs: int) -> list[Method]:
-    out = workdir / "out.iso"
-    todo = methods(base, out, overlay)
+def bench(base: Path, todo: list[Method], out: Path, runs: int) -> list[Method]:
     time_tool = shutil.which("time", path="/usr/bin:/bin")
     if time_tool is None:
         note(
@@ -279,6 +306,8 @@ def bench(base: Path, overlay: Path, workdir: Path, runs: int) -> list[Method]:
             m.out_bytes = out.stat().st_size
             note(f"run {i + 1}/{runs} {m.name}: {wall:.2f} s, {rss / 1024:.1f} MiB")
             out.unlink()
+            for beside in (out.with_name("SHA256SUMS"), out.with_name(out.name + ".build.json")):
+                beside.unlink(missing_ok=True)  # what `build` writes beside the ISO
     return todo
 
 
@@ -286,8 +315,10 @@ def bench(base: Path, overlay: Path, workdir: Path, runs: int) -> list[Method]:
 # Reporting
 
 
-def report(todo: list[Method], base: Path) -> dict[str, object]:
+def report(todo: list[Method], base: Path, subject: str) -> dict[str, object]:
+    """Print the table and `subject`'s ratios against every other method; the JSON part."""
     med = {m.name: (statistics.median(m.walls), statistics.median(m.rss_kib) / 1024) for m in todo}
+    best = {m.name: min(m.walls) for m in todo}
     rows = [("method", "median wall s", "runs (s)", "median peak RSS MiB", "output MB")]
     for m in todo:
         wall, rss = med[m.name]
@@ -302,21 +333,20 @@ def report(todo: list[Method], base: Path) -> dict[str, object]:
         if n == 0:
             print("  ".join("-" * w for w in widths))
     ratios: dict[str, float] = {}
-    for other in ("cp", "xorriso"):
-        ratios[f"wall remaster/{other}"] = med["remaster"][0] / med[other][0]
-        ratios[f"rss remaster/{other}"] = med["remaster"][1] / med[other][1]
     print()
-    for other in ("cp", "xorriso"):
+    for m in todo:
+        other = m.name
+        if other == subject:
+            continue
+        ratios[f"wall {subject}/{other}"] = med[subject][0] / med[other][0]
+        ratios[f"fastest wall {subject}/{other}"] = best[subject] / best[other]
+        ratios[f"rss {subject}/{other}"] = med[subject][1] / med[other][1]
         print(
-            f"remaster/{other}: wall x{ratios[f'wall remaster/{other}']:.2f}, "
-            f"peak RSS x{ratios[f'rss remaster/{other}']:.2f}"
+            f"{subject}/{other}: wall x{ratios[f'wall {subject}/{other}']:.2f} "
+            f"(fastest runs x{ratios[f'fastest wall {subject}/{other}']:.2f}), "
+            f"peak RSS x{ratios[f'rss {subject}/{other}']:.2f}"
         )
     return {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "mem_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
-            "python": platform.python_version(),
-        },
         "base_bytes": base.stat().st_size,
         "cache": "warm",
         "methods": {
@@ -338,6 +368,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3, help="runs per method (default 3)")
     ap.add_argument("--size-mb", type=int, default=650, help="base image size (default 650)")
+    ap.add_argument(
+        "--build-size-mb",
+        type=int,
+        default=774,
+        help="the build's base size (default 774; 0: skip)",
+    )
     ap.add_argument("--workdir", type=Path, help="where the base is built and reused")
     ap.add_argument("--keep", action="store_true", help="keep the temporary workdir")
     ap.add_argument("--json", type=Path, help="also write the numbers to this file")
@@ -355,9 +391,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         base = build_base(workdir, args.size_mb)
         overlay = build_overlay(workdir)
-        todo = bench(base, overlay, workdir, args.runs)
+        out = workdir / "out.iso"
+        todo = bench(base, methods(base, out, overlay), out, args.runs)
+        data: dict[str, object] = {
+            "machine": {
+                "cpus": os.cpu_count(),
+                "mem_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+                "python": platform.python_version(),
+            },
+        }
+        if args.build_size_mb:
+            build_dir = workdir / "build"
+            build_dir.mkdir(exist_ok=True)
+            build_base_iso = build_base(build_dir, args.build_size_mb)
+            sources, cache = demo_repo(build_dir)
+            build_out = build_dir / "out" / "stackops.iso"
+            build_out.parent.mkdir(exist_ok=True)
+            build_todo = build_methods(build_base_iso, build_out, sources, cache)
+            note("warming the package cache with one untimed build")
+            subprocess.run(build_todo[1].argv, check=True, capture_output=True)
+            for left in build_out.parent.iterdir():
+                left.unlink()
+            build_todo = bench(build_base_iso, build_todo, build_out, args.runs)
         print()
-        data = report(todo, base)
+        data["remaster"] = report(todo, base, "remaster")
+        if args.build_size_mb:
+            print()
+            data["build"] = report(build_todo, build_base_iso, "build")
         if args.json is not None:
             args.json.write_text(json.dumps(data, indent=2) + "\n")
             note(f"wrote {args.json}")

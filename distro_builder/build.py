@@ -12,6 +12,11 @@
 6. Verify it: every file the boot menu names exists, every StackOps entry is there with its
    preseed, the initrd carries our preseed.cfg. Only a verified ISO is renamed into place, then
    SHA256SUMS and the manifest are written beside it.
+
+The image's bytes are read once, by the kernel's copy: the base's SHA-256 (for the manifest) is
+hashed in a thread while the preseeds are checked and the packages staged, the output's while it
+is written (remaster(digest=True)), md5sum.txt takes the base's MD5 of untouched files, and the
+verification reads the directory tree, the menus, the preseeds and the initrd's appended archive.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,9 +149,11 @@ def render_seeds(
             allow_unauthenticated=allow_unauthenticated,
             installer=installer,
         )
-        if check:
-            check_preseed(seed.text, entry.seed_path)
         seeds.append(seed)
+    if check:  # one debconf-set-selections each, side by side (they wait on a child process)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for _ in pool.map(lambda s: check_preseed(s.text, s.entry.seed_path), seeds):
+                pass
     return entries, tuple(seeds)
 
 
@@ -184,6 +193,20 @@ def _sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _in_background(fn: Any, *args: Any) -> Future[Any]:
+    """fn(*args) in a daemon thread (an error or Ctrl-C of the build does not wait for it)."""
+    fut: Future[Any] = Future()
+
+    def run() -> None:
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as e:
+            fut.set_exception(e)
+
+    threading.Thread(target=run, name=getattr(fn, "__name__", "job"), daemon=True).start()
+    return fut
 
 
 def _input_hashes(data_dir: Path, deployment: Path | None) -> dict[str, str]:
@@ -238,7 +261,13 @@ def _stage(path: Path, data: bytes | str, mode: int = 0o644) -> None:
 
 
 def _verify(out: Path, entries: Sequence[BootEntry], seeds: Sequence[RenderedSeed],
-            initrd_path: str, preseed_cfg: bytes) -> list[str]:  # fmt: skip
+            initrd_path: str, initrd_size: int, appended: bytes,
+            preseed_cfg: bytes) -> list[str]:  # fmt: skip
+    """What is wrong with the written ISO; reads the tree, menus, preseeds, the initrd's tail.
+
+    The initrd is checked by its size and the archive the build appended (its last
+    `len(appended)` bytes, which the kernel unpacks last): the base's part is the base's.
+    """
     problems: list[str] = []
     with IsoImage(out) as image:
         image.require_bootable()
@@ -258,7 +287,13 @@ def _verify(out: Path, entries: Sequence[BootEntry], seeds: Sequence[RenderedSee
                 problems.append(f"entry {entry.name} does not name its roles")
             if image.read_text(entry.seed_path) != seed.text:
                 problems.append(f"{entry.seed_path} differs from the checked preseed")
-        if read_initrd_file(image.read(initrd_path), "preseed.cfg") != preseed_cfg:
+        initrd = image.lookup(initrd_path)
+        tail = b""
+        if initrd is not None and initrd.size == initrd_size and initrd_size >= len(appended):
+            with image.open_file(initrd_path) as f:
+                f.seek(initrd_size - len(appended))
+                tail = f.read()
+        if tail != appended or read_initrd_file(tail, "preseed.cfg") != preseed_cfg:
             problems.append(f"{initrd_path} does not carry our preseed.cfg")
     return problems
 
@@ -280,6 +315,9 @@ class _Build:
     menu: MenuPlan | None = None
     packages: PublishResult | None = None
     initrd_files: dict[str, Any] = field(default_factory=dict)
+    initrd_size: int = 0  # the staged initrd: the base's with `initrd_appended` after it
+    initrd_appended: bytes = b""
+    base_sha256: Future[str] | None = None
     manifest: bytes = b""
 
     def warn(self, msg: str) -> None:
@@ -302,6 +340,7 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
     )  # fmt: skip
     with step("Checking the inputs"):
         _check_inputs(b)
+    b.base_sha256 = _in_background(_sha256_file, b.base)  # for the manifest, meanwhile
     _warn_about_secrets(b)
     with tempfile.TemporaryDirectory(prefix="distro-builder-", dir=b.out.parent) as tmp:
         pkg_overlay, overlay = Path(tmp) / "packages", Path(tmp) / "stackops"
@@ -329,11 +368,12 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
             remove=b.packages.stale_paths if b.packages is not None else (),
             hybrid=opts.hybrid,
             source_date_epoch=opts.source_date_epoch,
+            digest=True,  # SHA256SUMS: hashed while it is written
         )
         with step("Verifying the written ISO"):
             _verify_output(b, unverified)
         with step("Writing the ISO, SHA256SUMS and the build manifest"):
-            digest = _sha256_file(unverified)
+            digest = res.sha256 or _sha256_file(unverified)
             sums, manifest_path = _sums_path(b.out), _manifest_path(b.out)
             os.replace(unverified, b.out)
             try:
@@ -477,7 +517,9 @@ def _stage_installer_files(b: _Build, image: IsoImage, overlay: Path) -> None:
     for path, text in b.menu.files.items():
         _stage(overlay / path.lstrip("/"), text)
     b.initrd_files = dict(initrd_files(b.data_dir, b.inputs.roleset, b.inputs.system))
-    initrd = append_to_initrd(image.read(b.menu.initrd), b.initrd_files, mtime=b.mtime)
+    base_initrd = image.read(b.menu.initrd)
+    initrd = append_to_initrd(base_initrd, b.initrd_files, mtime=b.mtime)
+    b.initrd_size, b.initrd_appended = len(initrd), initrd[len(base_initrd) :]
     _stage(overlay / b.menu.initrd.lstrip("/"), initrd)
 
 
@@ -491,7 +533,7 @@ def _manifest(b: _Build, volume_id: str) -> bytes:
         "source_date_epoch": opts.source_date_epoch,
         "base": {
             "file": b.base.name,
-            "sha256": _sha256_file(b.base),
+            "sha256": b.base_sha256.result() if b.base_sha256 else _sha256_file(b.base),
             "volume_id": volume_id,
             "codename": b.flavor.codename,
             "version": b.flavor.version,
@@ -539,7 +581,10 @@ def _manifest(b: _Build, volume_id: str) -> bytes:
 def _verify_output(b: _Build, written: Path) -> None:
     """Step 8: the written ISO boots what the build planned, or the build fails."""
     assert b.menu is not None
-    problems = _verify(written, b.entries, b.seeds, b.menu.initrd, b.initrd_files["preseed.cfg"])
+    problems = _verify(
+        written, b.entries, b.seeds, b.menu.initrd, b.initrd_size, b.initrd_appended,
+        b.initrd_files["preseed.cfg"],
+    )  # fmt: skip
     if problems:
         raise OutputError(
             f"{b.out}: verification failed: " + "; ".join(problems),

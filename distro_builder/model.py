@@ -98,8 +98,11 @@ class RemasterResult:
     output: str
     size: int
     changes: tuple[OverlayChange, ...] = field(default_factory=tuple)
-    md5sum_files: int = 0
+    md5sum_files: int = 0  # 0: the image has no md5sum.txt
     hybrid: bool = False
+    md5sum_hashed: int = 0  # of md5sum_files, how many MD5s were computed (not the base's)
+    sha256: str | None = None  # of the image, when asked for (hashed while it was written)
+    install_disc: bool = True  # False: a bootable image without dists/ and isolinux menus
 
 
 @dataclass(frozen=True, slots=True)

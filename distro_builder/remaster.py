@@ -1,18 +1,20 @@
-"""The remaster engine: base ISO + overlay directories -> new ISO. `build` will drive it.
+"""The remaster engine: base ISO + overlay directories -> new ISO. `build` drives it.
 
-Opens the base, checks it is a bootable install disc of a known layout, applies the overlays
-(added and replaced files, directories, symlinks; a later overlay wins over an earlier one),
-records what it changed in `.disk/distro-builder.json`, regenerates `md5sum.txt` over the files of
-the output disc, and writes the result atomically (and reproducibly under SOURCE_DATE_EPOCH).
+Opens the base (any bootable ISO 9660 image with Rock Ridge: El Torito entries, boot-info tables,
+hybrid MBR/GPT and Joliet are kept by media/iso.py), applies the overlays (added and replaced
+files, directories, symlinks; a later overlay wins over an earlier one), records what it changed
+in `.disk/distro-builder.json`, and writes the result atomically (and reproducibly under
+SOURCE_DATE_EPOCH). On an Ubuntu/Debian install disc, or any disc with an `md5sum.txt`, that file
+is regenerated: the MD5 of a file the overlays did not touch is taken from the base's own
+md5sum.txt (`rehash_md5` reads every file again), so only new content is read twice.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +29,12 @@ from distro_builder.media.iso import (
     file_mode_for,
     pinned_clock,
 )
-from distro_builder.media.layout import MANIFEST_PATH, detect_flavor, md5sum_excluded
+from distro_builder.media.layout import (
+    MANIFEST_PATH,
+    detect_flavor,
+    is_install_disc,
+    md5sum_excluded,
+)
 from distro_builder.model import EntryKind, Flavor, OverlayChange, RemasterResult
 
 log = logging.getLogger(__name__)
@@ -190,9 +197,10 @@ def _remove(image: IsoImage, paths: Sequence[str], overlaid: set[str]) -> list[O
 def _manifest(
     base: Path,
     image: IsoImage,
-    flavor: Flavor,
+    flavor: Flavor | None,
     changes: Sequence[OverlayChange],
     items: Sequence[_OverlayItem],
+    digests: Mapping[str, index.FileDigest],
     epoch: int | None,
 ) -> bytes:
     by_path = {i.path: i for i in items}
@@ -201,9 +209,8 @@ def _manifest(
         entry: dict[str, object] = {"path": c.path, "action": c.action, "kind": str(c.kind)}
         item = by_path.get(c.path)
         if item is not None and item.kind is EntryKind.file:
-            data = item.source.read_bytes()
-            entry["size"] = len(data)
-            entry["sha256"] = hashlib.sha256(data).hexdigest()
+            entry["size"] = digests[c.path].size
+            entry["sha256"] = digests[c.path].sha256
         elif item is not None and item.kind is EntryKind.symlink:
             entry["target"] = item.target
         entries.append(entry)
@@ -215,9 +222,9 @@ def _manifest(
             "file": base.name,
             "volume_id": image.volume_id,
             "size": base.stat().st_size,
-            "codename": flavor.codename,
-            "version": flavor.version,
-            "disk_info": flavor.disk_info,
+            "codename": flavor.codename if flavor else None,
+            "version": flavor.version if flavor else None,
+            "disk_info": flavor.disk_info if flavor else None,
         },
         "changes": entries,
     }
@@ -232,15 +239,26 @@ def _put(image: IsoImage, path: str, data: bytes) -> None:
         image.add_file(path, data)
 
 
-def regenerate_md5sum(image: IsoImage) -> int:
-    """Rewrite /md5sum.txt over the image's files (debian-cd's rules); returns the line count."""
+def regenerate_md5sum(
+    image: IsoImage,
+    from_base: Mapping[str, str] | None = None,
+    new: Mapping[str, str] | None = None,
+) -> tuple[int, int]:
+    """Rewrite /md5sum.txt over the image's files (debian-cd's rules): (lines, MD5s computed).
+
+    `from_base` maps disc paths (`a/b`) of files no overlay touched to the MD5 the base's
+    md5sum.txt gives them, `new` those of overlay files hashed already; every other file is
+    read, streaming. The count is of the lines whose MD5 did not come from the base.
+    """
+    known = {**(from_base or {}), **(new or {})}
     files = [
         (e.path.lstrip("/"), (lambda p=e.path: image.open_stream(p)))  # streamed, not loaded
         for e in image.walk()
         if e.kind is EntryKind.file and not md5sum_excluded(e.path.lstrip("/"))
     ]
-    _put(image, "/md5sum.txt", index.md5sum_txt(files).encode())
-    return len(files)
+    reused = sum(1 for path, _ in files if from_base and path in from_base)
+    _put(image, "/md5sum.txt", index.md5sum_txt(files, known=known).encode())
+    return len(files), len(files) - reused
 
 
 def remaster(
@@ -252,11 +270,15 @@ def remaster(
     hybrid: bool = False,
     source_date_epoch: int | None = None,
     progress: Progress | None = None,
+    rehash_md5: bool = False,
+    digest: bool = False,
 ) -> RemasterResult:
     """Remaster `base` into `out` with `overlays` laid over its root.
 
     `remove` names base files (Rock Ridge paths) to drop first, e.g. a Release.gpg that no
     longer matches a rewritten Release; a path that is absent or a directory is an error.
+    `rehash_md5` reads every file for md5sum.txt instead of trusting the base's; `digest` puts
+    the written image's SHA-256 (hashed while it is written) in the result.
     """
     base, out = Path(base), Path(out)
     check_output_path(out, base)
@@ -264,25 +286,58 @@ def remaster(
     with pinned_clock(source_date_epoch), IsoImage(base) as image:
         image.require_bootable()
         image.require_rock_ridge()
-        flavor = detect_flavor(image)
-        log.info(
-            "Base: %s (%s %s %s, %s menu)",
-            image.volume_id,
-            flavor.distribution,
-            flavor.version,
-            flavor.codename,
-            flavor.menu_style,
-        )
+        flavor = detect_flavor(image) if is_install_disc(image) else None
+        if flavor is not None:
+            log.info(
+                "Base: %s (%s %s %s, %s menu)",
+                image.volume_id,
+                flavor.distribution,
+                flavor.version,
+                flavor.codename,
+                flavor.menu_style,
+            )
+        else:
+            log.info("Base: %s (a bootable image, not an install disc)", image.volume_id)
+        base_md5 = image.lookup("/md5sum.txt")
+        with_md5sum = flavor is not None or base_md5 is not None
+        known: dict[str, str] = {}
+        if with_md5sum and not rehash_md5 and base_md5 is not None:
+            known = index.read_md5sum_txt(image.read_text("/md5sum.txt") or "")
         removed = _remove(image, remove, {i.path for i in items})
         with step(f"Applying {len(items)} overlay entries"):
             changes = removed + _apply(image, items)
+        # Each overlay file read once: its size and SHA-256 for the manifest, its MD5 for
+        # md5sum.txt. A path the overlays touched never takes the base's MD5.
+        digests = {i.path: index.file_digest(i.source) for i in items if i.kind is EntryKind.file}
+        for c in changes:
+            known.pop(c.path.lstrip("/"), None)
+        known.pop(MANIFEST_PATH.lstrip("/"), None)
+        new_md5 = {p.lstrip("/"): d.md5 for p, d in digests.items()}
         _put(
-            image, MANIFEST_PATH, _manifest(base, image, flavor, changes, items, source_date_epoch)
+            image,
+            MANIFEST_PATH,
+            _manifest(base, image, flavor, changes, items, digests, source_date_epoch),
         )
-        with step("Regenerating md5sum.txt"):
-            n = regenerate_md5sum(image)
+        n = hashed = 0
+        if with_md5sum:
+            with step("Regenerating md5sum.txt"):
+                n, hashed = regenerate_md5sum(image, known, new_md5)
+        sums: dict[str, str] | None = {} if digest else None
         with step(f"Writing {out}" + (" (hybrid)" if hybrid else "")):
             size = image.write(
-                out, hybrid=hybrid, source_date_epoch=source_date_epoch, progress=progress
+                out,
+                hybrid=hybrid,
+                source_date_epoch=source_date_epoch,
+                progress=progress,
+                digests=sums,
             )
-    return RemasterResult(str(out), size, tuple(changes), n, hybrid)
+    return RemasterResult(
+        str(out),
+        size,
+        tuple(changes),
+        n,
+        hybrid,
+        md5sum_hashed=hashed,
+        sha256=sums.get("sha256") if sums is not None else None,
+        install_disc=flavor is not None,
+    )

@@ -300,13 +300,18 @@ def render_component_release(
     )
 
 
-def md5sum_txt(files: Mapping[str, Source] | Iterable[tuple[str, Source]]) -> str:
+def md5sum_txt(
+    files: Mapping[str, Source] | Iterable[tuple[str, Source]],
+    *,
+    known: Mapping[str, str] | None = None,
+) -> str:
     """debian-cd's md5sum.txt: `<md5>  ./<path>` lines sorted by path.
 
     `files` is a mapping or an iterable of (path, Source) pairs; paths may be given as `a/b`,
     `./a/b` or `/a/b`. Entries are hashed one at a time, streaming, so pass paths, open files or
-    callables for large content. Choosing which files to list (debian-cd leaves out md5sum.txt,
-    `dists/stable` etc.) is the caller's job.
+    callables for large content; an entry whose path (`a/b`) is in `known` takes that MD5
+    instead and its source is never opened. Choosing which files to list (debian-cd leaves out
+    md5sum.txt, `dists/stable` etc.) is the caller's job.
     """
     pairs = files.items() if isinstance(files, Mapping) else files
     lines: dict[str, str] = {}
@@ -315,6 +320,28 @@ def md5sum_txt(files: Mapping[str, Source] | Iterable[tuple[str, Source]]) -> st
         _check_relpath(path, "md5sum.txt entry")
         if path in lines:
             raise ArchiveError(f"md5sum.txt entry ./{path} given twice", hint="list each file once")
-        (md5,), _ = _hash_source(source, ("md5",))
+        md5 = known.get(path) if known is not None else None
+        if md5 is None:
+            (md5,), _ = _hash_source(source, ("md5",))
         lines[path] = f"{md5}  ./{path}\n"
     return "".join(lines[p] for p in sorted(lines))
+
+
+def read_md5sum_txt(text: str) -> dict[str, str]:
+    """The `path -> md5` of an md5sum.txt (`<md5>  ./<path>`; paths as `a/b`).
+
+    Lines that are not an MD5 and a path are skipped: the result only ever saves re-reading a
+    file, so a line it cannot use costs a hash, never a wrong entry.
+    """
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        md5, sep, raw = line.partition("  ")
+        if not sep or len(md5) != 32 or not raw:
+            continue
+        try:
+            int(md5, 16)
+        except ValueError:
+            continue
+        path = raw[2:] if raw.startswith("./") else raw.lstrip("/")
+        out[path] = md5.lower()
+    return out

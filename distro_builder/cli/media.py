@@ -57,6 +57,10 @@ def demo_base(ctx: click.Context, output: Path, as_json: bool) -> None:
     "--remove", "removals", multiple=True, metavar="PATH",
     help="A base file to drop, e.g. /dists/lucid/Release.gpg (repeatable).",
 )  # fmt: skip
+@click.option(
+    "--rehash-md5", is_flag=True,
+    help="Read every file for md5sum.txt (by default an untouched file keeps the base's MD5).",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 def remaster(
     base: Path,
@@ -64,6 +68,7 @@ def remaster(
     overlays: tuple[Path, ...],
     hybrid: bool,
     removals: tuple[str, ...],
+    rehash_md5: bool,
     as_json: bool,
 ) -> None:
     """Remaster BASE into a new ISO with the overlay directories added.
@@ -95,6 +100,7 @@ def remaster(
             hybrid=hybrid,
             source_date_epoch=epoch,
             progress=progress,
+            rehash_md5=rehash_md5,
         )
     finally:
         if bar_ctx is not None:

@@ -20,6 +20,22 @@ MENU_FILES = (
 )  # fmt: skip
 
 
+def is_install_disc(image: IsoImage) -> bool:
+    """True when the image is laid out like an Ubuntu/Debian install disc (isolinux, dists/).
+
+    Only such a disc gets the extras (flavor, boot menu, dists/ indexes); `remaster` takes any
+    bootable image and `detect_flavor` then says what is missing.
+    """
+    cfg = image.lookup(ISOLINUX_CFG)
+    dists = image.lookup("/dists")
+    return (
+        cfg is not None
+        and cfg.kind is EntryKind.file
+        and dists is not None
+        and dists.kind is EntryKind.dir
+    )
+
+
 def detect_flavor(image: IsoImage) -> Flavor:
     """The disc's flavor; IsoError when the layout is not an Ubuntu/Debian install disc."""
     cfg = image.lookup(ISOLINUX_CFG)

@@ -1,0 +1,127 @@
+"""The engine's fast paths give the bytes the slow ones gave.
+
+The file data is copied by the kernel (copy_file_range) instead of through pycdlib's Python
+loop, md5sum.txt takes the base's MD5 of files no overlay touched, and the image's SHA-256 is
+hashed while it is written. Each is compared here with the slow way on the same inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from distro_builder.media import iso
+from distro_builder.media.iso import IsoImage
+from distro_builder.remaster import remaster
+
+pytestmark = pytest.mark.integration
+
+EPOCH = 1302825600
+
+
+@pytest.fixture(scope="module")
+def overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("overlay")
+    (root / "pool" / "extras").mkdir(parents=True)
+    for i in range(5):  # sizes around block boundaries: the padding between extents matters
+        data = hashlib.sha256(str(i).encode()).digest() * (64 * i + 1)
+        (root / "pool" / "extras" / f"x{i}_1.0_all.deb").write_bytes(data[: 2048 * i + 7])
+    (root / "preseed").mkdir()
+    (root / "preseed" / "cli.seed").write_text("d-i debian-installer/locale string en_US\n")
+    return root
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _md5_lines(image_path: Path) -> dict[str, str]:
+    with IsoImage(image_path) as image:
+        text = image.read_text("/md5sum.txt") or ""
+    return {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in text.splitlines()}
+
+
+@pytest.mark.parametrize("hybrid", [False, True])
+def test_kernel_copy_gives_pycdlibs_bytes(
+    demo_base: Path,
+    overlay: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    hybrid: bool,
+) -> None:
+    fast = tmp_path / "fast.iso"
+    result = remaster(demo_base, fast, [overlay], hybrid=hybrid, source_date_epoch=EPOCH)
+    with monkeypatch.context() as m:  # pycdlib's own copy, block by block through Python
+        m.setattr(iso, "_kernel_copies", lambda _iso, _hasher: contextlib.nullcontext())
+        slow = tmp_path / "slow.iso"
+        remaster(demo_base, slow, [overlay], hybrid=hybrid, source_date_epoch=EPOCH)
+    assert fast.read_bytes() == slow.read_bytes()
+    assert result.sha256 is None  # not asked for
+
+
+def test_copy_falls_back_when_the_kernel_refuses(
+    demo_base: Path, overlay: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = tmp_path / "first.iso"
+    remaster(demo_base, first, [overlay], source_date_epoch=EPOCH)
+
+    def refuse(*_args: object) -> int:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", refuse)
+    second = tmp_path / "second.iso"
+    remaster(demo_base, second, [overlay], source_date_epoch=EPOCH)
+    assert first.read_bytes() == second.read_bytes()
+
+
+@pytest.mark.parametrize("hybrid", [False, True])
+def test_sha256_hashed_while_written(
+    demo_base: Path, overlay: Path, tmp_path: Path, hybrid: bool
+) -> None:
+    out = tmp_path / "out.iso"
+    result = remaster(demo_base, out, [overlay], hybrid=hybrid, digest=True)
+    assert result.sha256 == _sha256(out)
+
+
+def test_md5_of_untouched_files_comes_from_the_base(
+    demo_base: Path, overlay: Path, tmp_path: Path
+) -> None:
+    """A base whose md5sum.txt lies about one untouched file and one the overlay replaces."""
+    lines = _md5_lines(demo_base)
+    untouched = "./README.diskdefines"
+    replaced = "./preseed/cli.seed"
+    assert untouched in lines and replaced in lines
+    doctored = dict(lines, **{untouched: "0" * 32, replaced: "1" * 32})
+    text = "".join(f"{md5}  {path}\n" for path, md5 in sorted(doctored.items()))
+    base = tmp_path / "doctored.iso"
+    with IsoImage(demo_base) as image:
+        image.replace_file("/md5sum.txt", text.encode())
+        image.write(base, source_date_epoch=EPOCH)
+
+    out = tmp_path / "out.iso"
+    result = remaster(base, out, [overlay], source_date_epoch=EPOCH)
+    got = _md5_lines(out)
+    assert got[untouched] == "0" * 32  # taken from the base, not read again
+    seed = (overlay / "preseed" / "cli.seed").read_bytes()
+    assert got[replaced] == hashlib.md5(seed).hexdigest()  # the overlay's, never the base's
+    assert (
+        got["./pool/extras/x3_1.0_all.deb"]
+        == hashlib.md5((overlay / "pool/extras/x3_1.0_all.deb").read_bytes()).hexdigest()
+    )
+    # the overlay's 5 .debs and seed, hashed as they were read; .disk/distro-builder.json
+    assert result.md5sum_hashed == 7
+
+    again = tmp_path / "rehashed.iso"
+    result = remaster(base, again, [overlay], source_date_epoch=EPOCH, rehash_md5=True)
+    fresh = tmp_path / "fresh.iso"
+    remaster(demo_base, fresh, [overlay], source_date_epoch=EPOCH, rehash_md5=True)
+    manifest = "./.disk/distro-builder.json"  # names the base file: differs by design
+    rehashed, expected = _md5_lines(again), _md5_lines(fresh)
+    assert rehashed.pop(manifest) and expected.pop(manifest)
+    assert rehashed == expected
+    assert result.md5sum_hashed == result.md5sum_files
