@@ -109,6 +109,7 @@ def stage_tree(data_dir: Path, disc: DemoDisc, tree: Path) -> int:
     shutil.copyfile(require_boot_part(disc.kernel), tree / "install" / "vmlinuz")
     shutil.copyfile(require_boot_part(disc.initrd), tree / "install" / "initrd.gz")
     shutil.copyfile(require_boot_part(disc.memtest), tree / "install" / "mt86plus")
+    stage_netboot(tree / "install" / "netboot")
 
     # The archive: pool, Packages.gz (with Task:), per-component Release, top-level Release.
     dists = tree / "dists" / disc.codename
@@ -150,6 +151,40 @@ def stage_tree(data_dir: Path, disc: DemoDisc, tree: Path) -> int:
 
     _write(tree / "md5sum.txt", index.md5sum_txt(sorted(_md5_files(tree))))
     return len(disc.packages)
+
+
+# Debian's netboot tree (the unpacked netboot.tar.gz d-i's build makes, as lucid's server disc
+# carries it under install/netboot/ with ubuntu-installer/ for debian-installer/).
+NETBOOT_PACKAGE = "debian-installer-12-netboot-amd64"
+NETBOOT_SOURCE = Path("/usr/lib/debian-installer/images/12/amd64/text")
+
+
+def stage_netboot(dest: Path, source: Path = NETBOOT_SOURCE) -> None:
+    """install/netboot/: pxelinux.0, pxelinux.cfg, ubuntu-installer/<arch>/{linux, initrd.gz,
+    pxelinux.0, pxelinux.cfg/default, boot-screens/}: d-i's netboot layout, renamed as Ubuntu's."""
+    if not (source / "debian-installer").is_dir():
+        raise ToolError(
+            f"{source} is missing: the demo base's netboot tree comes from {NETBOOT_PACKAGE}",
+            hint=f"install it: apt-get install {NETBOOT_PACKAGE}",
+        )
+    for dirpath, dirnames, filenames in os.walk(source):
+        dirnames[:] = sorted(d for d in dirnames if d != "grub")  # no EFI in 2010
+        for name in sorted(dirnames + filenames):
+            if name.endswith(".efi"):
+                continue
+            src = Path(dirpath) / name
+            rel = src.relative_to(source).as_posix().replace("debian-installer", "ubuntu-installer")
+            out = dest / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_symlink():
+                os.symlink(os.readlink(src).replace("debian-installer", "ubuntu-installer"), out)
+            elif src.is_dir():
+                out.mkdir(exist_ok=True)
+            elif src.suffix in (".cfg", ".txt", ".info") or name == "default":
+                text = src.read_bytes().replace(b"debian-installer/", b"ubuntu-installer/")
+                out.write_bytes(text)
+            else:
+                shutil.copyfile(src, out)
 
 
 def _insert_after(stanza: dict[str, str], after: str, key: str, value: str) -> dict[str, str]:

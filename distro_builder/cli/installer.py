@@ -43,6 +43,11 @@ def _store(ctx: click.Context, db_url: str | None) -> Any:
     help="Serve HTTPS with this PEM certificate (its SHA-256 fingerprint goes on the disc).",
 )  # fmt: skip
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--disc", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Also serve this StackOps ISO for network installs: its archive as a mirror, its "
+    "netboot kernel and initrd, an iPXE script per machine and each node's preseed.",
+)  # fmt: skip
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -50,6 +55,7 @@ def serve(
     listen: str,
     tls_cert: Path | None,
     tls_key: Path | None,
+    disc: Path | None,
 ) -> None:
     """Run the Smart Installer: the admin's UI and API, and the nodes' agent API.
 
@@ -63,13 +69,18 @@ def serve(
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
     tls = (tls_cert, tls_key) if tls_cert and tls_key else None
-    server, store, fingerprint = make_server(db_url, listen, data_dir(ctx), tls=tls)
+    server, store, fingerprint = make_server(db_url, listen, data_dir(ctx), tls=tls, disc=disc)
     host, port = server.server_address[:2]
     scheme = "https" if tls else "http"
     click.echo(f"Smart Installer listening on {scheme}://{host}:{port}/", err=True)
     click.echo(f"database: {store.db.shown_url}", err=True)
     if fingerprint:
         click.echo(f"certificate SHA-256 fingerprint: {fingerprint}", err=True)
+    if disc:
+        click.echo(
+            f"network install from {disc}: DHCP bootfile http://{host}:{port}/ipxe/DEPLOYMENT",
+            err=True,
+        )
     if store.admin_count() == 0:
         click.echo(
             "no admin yet: create one with `distro-builder installer admin create NAME`", err=True

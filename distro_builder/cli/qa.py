@@ -193,3 +193,38 @@ def _write_atomic(path: Path, text: str) -> None:
 def _clip(text: str, width: int) -> str:
     """`text` cut to `width` characters, ending in "..." when it was longer."""
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+@main.command("pxe-smoke")
+@click.argument("url")
+@click.option("--deployment", required=True, help="The deployment whose iPXE bootfile to boot.")
+@click.option("--mac", default="52:54:00:51:00:01", show_default=True, help="The guest's MAC.")
+@click.option("--roles", help="An unknown machine: assign these roles once it is discovered.")
+@click.option("--user", default="admin", show_default=True, help="Admin of the Smart Installer.")
+@click.option(
+    "--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto", show_default=True
+)
+@click.option("--log", "log_path", type=click.Path(path_type=Path), default=Path("pxe-smoke.log"))
+def pxe_smoke_command(
+    url: str, deployment: str, mac: str, roles: str | None, user: str, accel: str, log_path: Path
+) -> None:
+    """Boot a diskless QEMU from the network against a running `serve --disc` at URL.
+
+    \b
+    Stages: boot script fetched -> kernel started with the node's roles -> preseed fetched and
+    the installer's marker -> the node "installing" in the inventory with its MAC. The admin's
+    password comes from $DISTRO_BUILDER_INSTALLER_PASSWORD (else it is asked).
+    """
+    from distro_builder.qa.pxe import pxe_smoke
+    from distro_builder.qa.qemu import choose_accel
+
+    password = os.environ.get("DISTRO_BUILDER_INSTALLER_PASSWORD") or click.prompt(
+        "Password", hide_input=True
+    )
+    results = pxe_smoke(
+        url, deployment, mac, user=user, password=password, accel=choose_accel(accel),
+        log_path=log_path, roles=roles,
+    )  # fmt: skip
+    for r in results:
+        click.echo(f"  {'ok' if r.passed else 'FAILED':6} {r.name:42} {r.seconds:7.1f} s")
+    click.echo(f"pxe-smoke: {len(results)} stages passed ({log_path})")

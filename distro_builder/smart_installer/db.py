@@ -86,6 +86,14 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX nodes_deployment ON nodes (deployment_id, id)",
         ),
     ),
+    (
+        3,
+        "network install: a node's boot token; what an unknown machine booting gets",
+        (
+            "ALTER TABLE nodes ADD COLUMN boot_token_hash TEXT",
+            "ALTER TABLE deployments ADD COLUMN netboot_unknown TEXT NOT NULL DEFAULT 'menu'",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

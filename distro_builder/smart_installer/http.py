@@ -105,6 +105,19 @@ class Response:
     body: bytes
     content_type: str
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # A body streamed from a file instead: (path, offset, length), sent after `body` with
+    # os.sendfile (the disc's files straight from the ISO); `body` is then a prefix, `tail`
+    # a suffix (the initrd's appended layer).
+    file: tuple[str, int, int] | None = None
+    tail: bytes = b""
+
+    @property
+    def length(self) -> int:
+        return len(self.body) + (self.file[2] if self.file else 0) + len(self.tail)
+
+    @classmethod
+    def stream(cls, path: str, offset: int, length: int, content_type: str, tail: bytes = b""):
+        return cls(200, b"", content_type, [], (path, offset, length), tail)
 
     @classmethod
     def json(cls, data: Any, status: int = 200) -> Response:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import signal
 import ssl
 import sys
@@ -25,8 +26,10 @@ from distro_builder.errors import DistroBuilderError
 from distro_builder.smart_installer import agentapi, api
 from distro_builder.smart_installer.agentapi import error_body
 from distro_builder.smart_installer.db import Database
+from distro_builder.smart_installer.disc import open_disc
 from distro_builder.smart_installer.errors import BadRequest, InstallerError, TooLarge
 from distro_builder.smart_installer.http import Request, Response, Route
+from distro_builder.smart_installer.netboot import Netboot
 from distro_builder.smart_installer.store import Store
 
 log = logging.getLogger(__name__)
@@ -44,9 +47,14 @@ _SECURITY_HEADERS = (
 class App:
     """Routes a Request to its handler; turns errors into responses."""
 
-    def __init__(self, store: Store, web_dir: Path) -> None:
+    def __init__(self, store: Store, web_dir: Path, netboot: Netboot | None = None) -> None:
         self.store = store
-        self.routes: list[Route] = agentapi.routes(store) + api.routes(store, web_dir)
+        self.netboot = netboot
+        self.routes: list[Route] = (
+            (netboot.routes() if netboot else [])
+            + agentapi.routes(store)
+            + api.routes(store, web_dir)
+        )
 
     def limit(self, path: str) -> int:
         return agentapi.MAX_BODY if path.startswith("/agent/") else api.MAX_BODY
@@ -73,7 +81,7 @@ class App:
         except DistroBuilderError as e:  # a ConfigError from the shared rules: the input's fault
             return self.error(req.path, 400, str(e), e.hint)
         except Exception:
-            log.exception("internal error on %s %s", req.method, _printable(req.path))
+            log.exception("internal error on %s %s", req.method, redact(_printable(req.path)))
             return self.error(req.path, 500, "internal error (see the service's log)", None)
 
     @staticmethod
@@ -95,6 +103,14 @@ def _printable(text: str) -> str:
     return text.translate(_CONTROL)
 
 
+def redact(text: str) -> str:
+    """A request line without the boot token of a network-install URL."""
+    return _BOOT_TOKEN_RE.sub(r"\1********", text)
+
+
+_BOOT_TOKEN_RE = re.compile(r"(/nb/\d+/)[^/\s]+")
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "StackOpsInstaller"
     sys_version = ""
@@ -112,7 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(self.app.error(path.split("?", 1)[0], code, text, None))
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
-        log.debug("%s %s", self.address_string(), _printable(format % args))
+        log.debug("%s %s", self.address_string(), redact(_printable(format % args)))
 
     def _run(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -143,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, resp: Response) -> None:
         self.send_response(resp.status)
         self.send_header("Content-Type", resp.content_type)
-        self.send_header("Content-Length", str(len(resp.body)))
+        self.send_header("Content-Length", str(resp.length))
         for name, value in (*_SECURITY_HEADERS, *resp.headers):
             if self.tls and name.lower() == "set-cookie" and "secure" not in value.lower():
                 value += "; Secure"  # never sent back over plain http
@@ -151,6 +167,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD" or resp.status >= 400:
             self.wfile.write(resp.body)
+            if resp.file:
+                path, offset, length = resp.file
+                with open(path, "rb") as f:  # socket.sendfile: os.sendfile, or send under TLS
+                    self.connection.sendfile(f, offset, length)
+            if resp.tail:
+                self.wfile.write(resp.tail)
 
     # OPTIONS, TRACE, PATCH: known methods no route takes: 405 with Allow (the stdlib says 501).
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = do_PATCH = _run
@@ -201,15 +223,24 @@ def make_server(
     data_dir: Path,
     *,
     tls: tuple[Path, Path] | None = None,
+    disc: Path | None = None,
 ) -> tuple[InstallerServer, Store, str | None]:
-    """A bound server (not yet serving), its store, and the TLS fingerprint when TLS is on."""
+    """A bound server (not yet serving), its store, and the TLS fingerprint when TLS is on.
+    With `disc`, the disc's archive, netboot installer and per-node boot (smart_installer/
+    netboot.py) are served too."""
     host, port = parse_listen(listen)
+    roleset = load_roles(data_dir)
+    served = open_disc(disc, data_dir, roleset) if disc else None
     db = Database(db_url)
-    store = Store(db, load_roles(data_dir))
+    store = Store(db, roleset)
+    netboot = Netboot(store, served, data_dir) if served else None
     handler = type(
         "Handler",
         (_Handler,),
-        {"app": App(store, data_dir / "smart_installer" / "web"), "tls": tls is not None},
+        {
+            "app": App(store, data_dir / "smart_installer" / "web", netboot),
+            "tls": tls is not None,
+        },
     )
     try:
         server = InstallerServer((host, port), handler)

@@ -1,0 +1,181 @@
+"""Network install (issue 13): `serve --disc` serves the disc's archive, its netboot installer,
+an iPXE script per machine and each node's preseed; bad input is refused, never a 5xx."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from distro_builder.media.initrd import read_initrd_file
+from distro_builder.media.iso import IsoImage
+from tests.integration.installer_live import ROOT, Service, cli
+
+IPXE = {"User-Agent": "iPXE/1.0.0+git-20190125.36a4c85"}
+NB = "/install/netboot/ubuntu-installer/amd64"
+PARAMS = {
+    "controller_address": "10.0.2.15", "floating_range": "172.24.4.0/24",
+    "nova_db_password": "dbsecret-1", "rabbit_password": "rabbitsecret-2",
+    "mysql_root_password": "mysqlsecret-3", "admin_password": "adminsecret-4",
+    "volume_address": "10.0.2.15", "volume_host": "ctl",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, demo_base: Path):
+    tmp = tmp_path_factory.mktemp("netboot")
+    url = f"sqlite:///{tmp / 'installer.sqlite'}"
+    cli("installer", "admin", "create", "admin", "--password-stdin", db=url,
+        stdin="correct horse battery")  # fmt: skip
+    svc = Service(url, tmp / "serve.log", extra=("--disc", str(demo_base)), verbose=True)
+    admin = svc.login()
+    status, _ = svc.json("POST", "/api/deployments", token=admin,
+                         json_body={"name": "lab", "architecture": "dual-node"})  # fmt: skip
+    assert status == 201
+    status, data = svc.json("PUT", "/api/deployments/lab/params", token=admin, json_body=PARAMS)
+    assert status == 200, data
+    yield svc, admin, demo_base
+    assert svc.stop() == 0
+
+
+def _get(svc: Service, path: str, **kw):
+    return svc.request("GET", path, headers={**IPXE, "Host": "10.0.2.2:8080"}, **kw)
+
+
+def test_mirror_serves_the_archive_straight_from_the_iso(served) -> None:
+    svc, _, iso = served
+    with IsoImage(iso) as image:
+        release = image.read("/dists/lucid/Release")
+        pool = next(e.path for e in image.walk("/pool") if e.path.endswith(".deb"))
+        deb = image.read(pool)
+    for path in ("/disc/dists/lucid/Release", "/disc/ubuntu/dists/stable/Release",
+                 "/disc/ubuntu/ubuntu/dists/lucid/Release"):  # fmt: skip
+        status, _, body = _get(svc, path)
+        assert status == 200 and body == release, path
+    status, headers, body = _get(svc, "/disc" + pool)
+    assert status == 200 and body == deb and headers["content-length"] == str(len(deb))
+    for path, want in [
+        ("/disc/%2e%2e/etc/passwd", 403), ("/disc/dists/%2E%2E/%2e%2e/x", 403),
+        ("/disc/dists/%252e%252e/x", 403), ("/disc/dists/lucid/..%2fRelease", 403),
+        ("/disc/dists/lucid/Release%00", 403), ("/disc/dists%5c..%5cisolinux", 403),
+        ("/disc/isolinux/isolinux.cfg", 403), ("/disc/install/netboot/version.info", 403),
+        ("/disc/dists/lucid", 404), ("/disc/dists/nope/Release", 404), ("/disc/%ff", 400),
+        ("/disc/dists//lucid/Release", 403),
+    ]:  # fmt: skip
+        status, _, body = _get(svc, path)
+        assert status == want, (path, status, body)
+    assert "Traceback" not in svc.log.read_text()
+
+
+def test_netboot_kernel_and_initrd_carry_builds_layer(served) -> None:
+    svc, _, iso = served
+    with IsoImage(iso) as image:
+        kernel = image.read(f"{NB}/linux")
+        initrd = image.read(f"{NB}/initrd.gz")
+    status, _, body = _get(svc, "/netboot/amd64/linux")
+    assert status == 200 and body == kernel
+    status, _, body = _get(svc, "/netboot/amd64/initrd.gz")
+    assert status == 200 and body.startswith(initrd) and len(body) > len(initrd)
+    assert read_initrd_file(body, "stackops/early.sh") == (ROOT / "d-i/early.sh").read_bytes()
+    assert b"preseed/early_command" in (read_initrd_file(body, "preseed.cfg") or b"")
+    assert _get(svc, "/netboot/i386/linux")[0] == 404
+
+
+def test_unknown_machine_menu_then_assigned_install(served) -> None:
+    svc, admin, _ = served
+    mac = "52:54:00:ab:cd:01"
+    status, _, body = _get(svc, "/ipxe/lab")
+    assert status == 200 and b"${net0/mac:hexhyp}" in body and b"smbios/serial" in body
+    status, _, body = _get(svc, "/ipxe/lab/52-54-00-AB-CD-01?vendor=QEMU&product=PC&serial=S1")
+    text = body.decode()
+    assert status == 200 and text.startswith("#!ipxe\nmenu ") and "item compute " in text
+    assert "choose --default wait --timeout" in text
+    nodes = svc.json("GET", "/api/deployments/lab/nodes", token=admin)[1]
+    node = next(n for n in nodes if n["mac"] == mac)
+    assert node["state"] == "discovered" and node["roles"] == []
+    assert node["inventory"]["pxe"] == {"vendor": "QEMU", "product": "PC", "serial": "S1"}
+    # wait policy: no menu, a loop until the admin assigns it
+    status, data = svc.json("PUT", "/api/deployments/lab/netboot", token=admin,
+                            json_body={"unknown": "wait"})  # fmt: skip
+    assert status == 200 and data["unknown"] == "wait" and data["bootfile"].endswith("/ipxe/lab")
+    text = _get(svc, f"/ipxe/lab/{mac}")[2].decode()
+    assert "menu" not in text and "sleep 10" in text and "chain " in text
+    assert svc.json("PUT", "/api/deployments/lab/netboot", token=admin,
+                    json_body={"unknown": "sometimes"})[0] == 400  # fmt: skip
+    assert svc.request("PUT", "/api/deployments/lab/netboot", json_body={"unknown": "menu"})[
+        0
+    ] == 401
+    # assigned: straight into the install, roles on the kernel line, the preseed by token
+    status, _ = svc.json("PUT", f"/api/deployments/lab/nodes/{node['id']}/roles", token=admin,
+                         json_body={"roles": ["compute"]})  # fmt: skip
+    assert status == 200
+    text = _get(svc, f"/ipxe/lab/{mac}")[2].decode()
+    assert "stackops/roles=compute" in text and "initrd http://10.0.2.2:8080/netboot/amd64/" in text
+    url = re.search(r"url=http://10\.0\.2\.2:8080(/nb/\d+/([^/ ]+)/preseed)", text)
+    assert url, text
+    state = svc.json("GET", f"/api/deployments/lab/nodes/{node['id']}", token=admin)[1]["state"]
+    assert state == "booting"
+    # d-i fetching the DHCP bootfile (no iPXE agent) is sent to its command line's url=
+    status, _, body = svc.request("GET", "/ipxe/lab", headers={"User-Agent": "Wget"})
+    assert status == 200 and b"preseed/include_command" in body
+    # another token, no token, another node: refused
+    other = url[1].replace(url[2], "A" * 43)
+    assert _get(svc, other)[0] == 403
+    assert _get(svc, "/nb/99999/" + url[2] + "/preseed")[0] == 404
+    status, _, body = _get(svc, url[1])
+    seed = body.decode()
+    assert status == 200 and "d-i mirror/http/hostname string 10.0.2.2:8080" in seed
+    assert "d-i mirror/http/directory string /disc" in seed
+    assert "rabbitsecret-2" in seed and "stackops-compute" in seed
+    state = svc.json("GET", f"/api/deployments/lab/nodes/{node['id']}", token=admin)[1]["state"]
+    assert state == "installing"
+    assert _get(svc, url[1].replace("/preseed", "/installed"))[0] == 200
+    view = svc.json("GET", f"/api/deployments/lab/nodes/{node['id']}", token=admin)[1]
+    assert view["state"] == "installed"
+    assert any("late command" in e["line"] for e in view["events"])
+    # installed: PXE hands it to the local disk; the old token is dead
+    assert "exit" in _get(svc, f"/ipxe/lab/{mac}")[2].decode()
+    assert _get(svc, url[1])[0] == 404
+    log = svc.log.read_text()
+    assert url[2] not in log and "/nb/" in log and "rabbitsecret" not in log
+
+
+def test_bad_machines_are_refused(served) -> None:
+    svc, _, _ = served
+    for path, want in [
+        ("/ipxe/lab/zz-zz-zz-zz-zz-zz", 400), ("/ipxe/lab/52-54-00", 400),
+        ("/ipxe/lab/52:54:00:12:34:567", 400), ("/ipxe/nope/52-54-00-12-34-56", 404),
+        ("/ipxe/nope", 404), ("/nb/x/y/preseed", 404),
+    ]:  # fmt: skip
+        status, _, body = _get(svc, path)
+        assert status == want, (path, status, body)
+    status, _, _ = svc.request("GET", "/ipxe/lab/52-54-00-12-34-56", headers={**IPXE,
+                               "Host": "evil/../x"})  # fmt: skip
+    assert 400 <= status < 500
+    assert "Traceback" not in svc.log.read_text()
+
+
+def test_disc_without_netboot_tree_and_port_in_use(tmp_path: Path, served) -> None:
+    svc, _, _ = served
+    tree = tmp_path / "tree"
+    (tree / "dists" / "lucid").mkdir(parents=True)
+    (tree / "dists" / "lucid" / "Release").write_text("Codename: lucid\n")
+    iso = tmp_path / "plain.iso"
+    subprocess.run(["genisoimage", "-quiet", "-r", "-J", "-o", str(iso), str(tree)], check=True)
+    db = f"sqlite:///{tmp_path / 'x.sqlite'}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "distro_builder", "serve", "--db", db, "--listen",
+         "127.0.0.1:0", "--disc", str(iso)],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "no netboot tree" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "distro_builder", "serve", "--db", db, "--listen",
+         f"127.0.0.1:{svc.port}"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "cannot listen" in proc.stderr, proc.stderr
