@@ -243,6 +243,7 @@ def main() -> int:
         help="PostgreSQL URL (default $DISTRO_BUILDER_TEST_PG_URL; unset: skipped)",
     )  # fmt: skip
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--storm", type=int, default=64, help="concurrent wrong logins (memory)")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
@@ -269,9 +270,32 @@ def main() -> int:
         print(f"   registered {r['registered']}, completed {r['completed']}, states "
               f"{r['states']}, lines checked {r['checked_nodes_with_all_lines']}, "
               f"errors {r['errors'] or 'none'}, lost {r['lost']}")  # fmt: skip
+    storm = login_storm_figure(args.storm)
+    print(f"\n== login storm: {args.storm} concurrent wrong logins, {storm['seconds']} s: "
+          f"server RSS {storm['rss_before_mib']} -> {storm['rss_peak_mib']} MiB at the peak, "
+          f"/healthz max {storm['healthz_max_s']} s over {storm['healthz_count']} requests, "
+          f"statuses {storm['statuses']}")  # fmt: skip
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps({"nodes": results, "login_storm": storm}, indent=2))
     return 1 if any(r["lost"] for r in results) else 0
+
+
+def login_storm_figure(n: int) -> dict:
+    """The server's memory under `n` concurrent wrong logins (auth.LoginGuard bounds it: before,
+    64 took it from 80 to 734 MiB) and /healthz's slowest answer meanwhile."""
+    sys.path.insert(0, str(ROOT))
+    from tests.integration.installer_live import ADMIN as USER
+    from tests.integration.installer_live import ADMIN_PASSWORD as SECRET
+    from tests.integration.installer_live import Service, cli, login_storm
+
+    with tempfile.TemporaryDirectory(prefix="bench-storm-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'storm.sqlite'}"
+        cli("installer", "admin", "create", USER, "--password-stdin", db=url, stdin=SECRET)
+        svc = Service(url, Path(tmp) / "serve.log")
+        try:
+            return login_storm(svc, n)
+        finally:
+            svc.stop()
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distro_builder.smart_installer.errors import BadRequest, NotFound
+from distro_builder.smart_installer.errors import BadRequest, NotFound, TooManyRequests
 from distro_builder.smart_installer.http import SESSION_COOKIE, Request, Response, Route, route
 from distro_builder.smart_installer.store import SESSION_SECONDS, Store
 
@@ -58,7 +58,12 @@ def routes(store: Store, web_dir: Path) -> list[Route]:
 
     def login(req: Request) -> Response:
         data = req.json()
-        token = store.login(_str(data, "username"), _str(data, "password"))
+        try:
+            token = store.login(_str(data, "username"), _str(data, "password"), req.client)
+        except TooManyRequests as e:
+            refused = Response.json({"error": str(e), "hint": e.hint}, 429)
+            refused.headers.append(("Retry-After", str(e.retry_after)))
+            return refused
         resp = Response.json({"token": token, "expires_in": SESSION_SECONDS})
         resp.headers.append(
             (

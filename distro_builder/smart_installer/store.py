@@ -53,6 +53,7 @@ class Store:
             q.key for q in roleset.questions if q.key not in self.per_node_keys
         )  # fmt: skip
         self.architectures = {a.name: a for a in roleset.architectures}
+        self.login_guard = auth.LoginGuard()
 
     # --- admins and sessions ------------------------------------------------------------------
 
@@ -79,12 +80,19 @@ class Store:
         with self.db.transaction() as tx:
             return int(tx.value("SELECT COUNT(*) AS n FROM admins"))
 
-    def login(self, username: str, password: str) -> str:
+    def login(self, username: str, password: str, client: str = "") -> str:
+        """A new session token; Unauthorized on a wrong password, TooManyRequests when the
+        client address or the user name has too many recent failures (auth.LoginGuard)."""
+        keys = self.login_guard.keys(username, client)
+        self.login_guard.check(keys)  # before any hashing: a storm costs no memory
         with self.db.transaction() as tx:
             row = tx.one("SELECT id, password_hash FROM admins WHERE username = ?", (username,))
         stored = row["password_hash"] if row else _DUMMY_HASH
-        if not auth.verify_password(password, stored) or row is None:
+        ok = self.login_guard.run(auth.verify_password, password[:1024], stored)
+        if not ok or row is None:
+            self.login_guard.failed(keys)
             raise Unauthorized("wrong user name or password")
+        self.login_guard.succeeded(keys)
         token = auth.new_token()
         now = now_ms()
         with self.db.transaction() as tx:

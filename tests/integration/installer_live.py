@@ -187,3 +187,78 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# --- the login storm (tests/integration/test_installer_hostile.py, benchmarks/installer.py) -------
+
+
+def rss_mib(pid: int) -> float:
+    """A process's resident memory now, in MiB (/proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def login_storm(svc: Service, n: int = 64, *, user: str = ADMIN) -> dict[str, Any]:
+    """`n` concurrent wrong logins (one connection each, released together) while /healthz is
+    asked every 50 ms and the server's RSS sampled every 10 ms. The statuses, the RSS before and
+    at its peak, and the slowest /healthz."""
+    import collections
+    import threading
+
+    assert svc.proc is not None
+    pid = svc.proc.pid
+    before = rss_mib(pid)
+    statuses: collections.Counter[int] = collections.Counter()
+    healthz: list[float] = []
+    peak = [before]
+    done = threading.Event()
+    barrier = threading.Barrier(n)
+    lock = threading.Lock()
+
+    def attempt(i: int) -> None:
+        barrier.wait()
+        try:
+            status, _, _ = svc.request(
+                "POST", "/api/login", timeout=120,
+                json_body={"username": user, "password": f"wrong guess {i}"},
+            )  # fmt: skip
+        except OSError:
+            status = 0
+        with lock:
+            statuses[status] += 1
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mib(pid))
+            time.sleep(0.01)
+
+    def health() -> None:
+        while not done.is_set():
+            t0 = time.perf_counter()
+            status, _, _ = svc.request("GET", "/healthz", timeout=10)
+            healthz.append(time.perf_counter() - t0 if status == 200 else float("inf"))
+            time.sleep(0.05)
+
+    helpers = [threading.Thread(target=f, daemon=True) for f in (sample, health)]
+    for t in helpers:
+        t.start()
+    t0 = time.perf_counter()
+    workers = [threading.Thread(target=attempt, args=(i,)) for i in range(n)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    seconds = time.perf_counter() - t0
+    done.set()
+    for t in helpers:
+        t.join()
+    return {
+        "statuses": dict(statuses),
+        "rss_before_mib": round(before, 1),
+        "rss_peak_mib": round(peak[0], 1),
+        "healthz_max_s": round(max(healthz), 3) if healthz else None,
+        "healthz_count": len(healthz),
+        "seconds": round(seconds, 2),
+    }

@@ -1,0 +1,67 @@
+"""auth.LoginGuard: failures per client and per user lock out with a Retry-After; hashing is
+bounded (a fake clock, no server)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from distro_builder.smart_installer.auth import LoginGuard
+from distro_builder.smart_installer.errors import TooManyRequests
+
+
+def test_lockout_per_user_and_per_client_then_the_window_passes() -> None:
+    now = [1000.0]
+    guard = LoginGuard(max_failures=3, window=300, clock=lambda: now[0])
+    for i in range(3):
+        guard.check(guard.keys("admin", f"10.0.0.{i}"))
+        guard.failed(guard.keys("admin", f"10.0.0.{i}"))
+        now[0] += 10
+    with pytest.raises(TooManyRequests, match="for this user") as e:
+        guard.check(guard.keys("admin", "10.0.0.99"))  # another address: the user is locked
+    assert e.value.retry_after == 270 and e.value.status == 429 and e.value.hint
+    guard.check(guard.keys("other", "10.0.0.99"))  # another user from a fresh address: fine
+    for user in ("a", "b", "c"):
+        guard.failed(guard.keys(user, "192.0.2.7"))
+    with pytest.raises(TooManyRequests, match="for this address"):
+        guard.check(guard.keys("d", "192.0.2.7"))
+    now[0] += 281
+    guard.check(guard.keys("admin", "10.0.0.99"))  # the oldest failures left the window
+    guard.failed(guard.keys("x", "198.51.100.1"))
+    guard.succeeded(guard.keys("x", "198.51.100.1"))
+    assert guard.keys("x", "198.51.100.1")[0] not in guard._failures
+
+
+def test_hashing_is_bounded_and_the_queue_too() -> None:
+    guard = LoginGuard(max_hashing=2, max_waiting=3)
+    running, peak, release = [0], [0], threading.Event()
+    lock = threading.Lock()
+
+    def work() -> bool:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        release.wait(10)
+        with lock:
+            running[0] -= 1
+        return True
+
+    results: list[object] = []
+    threads = [threading.Thread(target=lambda: results.append(_try(guard, work))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    while guard._waiting < 3:
+        pass
+    assert isinstance(_try(guard, work), TooManyRequests)  # the 4th is refused at once
+    release.set()
+    for t in threads:
+        t.join()
+    assert results == [True, True, True] and peak[0] == 2
+
+
+def _try(guard: LoginGuard, fn) -> object:
+    try:
+        return guard.run(fn)
+    except TooManyRequests as e:
+        return e
