@@ -105,9 +105,9 @@ def test_unknown_machine_menu_then_assigned_install(served) -> None:
     assert "menu" not in text and "sleep 10" in text and "chain " in text
     assert svc.json("PUT", "/api/deployments/lab/netboot", token=admin,
                     json_body={"unknown": "sometimes"})[0] == 400  # fmt: skip
-    assert svc.request("PUT", "/api/deployments/lab/netboot", json_body={"unknown": "menu"})[
-        0
-    ] == 401
+    assert (
+        svc.request("PUT", "/api/deployments/lab/netboot", json_body={"unknown": "menu"})[0] == 401
+    )
     # assigned: straight into the install, roles on the kernel line, the preseed by token
     status, _ = svc.json("PUT", f"/api/deployments/lab/nodes/{node['id']}/roles", token=admin,
                          json_body={"roles": ["compute"]})  # fmt: skip
