@@ -19,7 +19,7 @@ APT_PACKAGES := python3 python3-venv python3-pip genisoimage xorriso isolinux sy
 	debconf-utils dpkg-dev cpio busybox shellcheck time \
 	gnupg gpgv dose-distcheck apt lz4 cdebconf openssl util-linux \
 	debootstrap dash bash coreutils \
-	wget postgresql chromium chromium-driver ipxe-qemu pxelinux
+	wget postgresql chromium chromium-driver ipxe-qemu pxelinux python3-apt
 
 .PHONY: help deps venv iso demo-base test test-unit test-integration test-qemu bench lint clean
 
@@ -45,6 +45,12 @@ $(BIN)/distro-builder: setup.cfg pyproject.toml | deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	@# apt's deb822 parser (archive/deb822.py): python3-apt is not on PyPI; link Debian's module
+	@# alone (not --system-site-packages: that would also bring Debian's older pycdlib/debian).
+	@so=$$(ls /usr/lib/python3/dist-packages/apt_pkg.cpython-*.so 2>/dev/null | head -1); \
+	site=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	[ -z "$$so" ] || ln -sf "$$so" "$$site/"
+	@$(BIN)/python -c 'import apt_pkg' 2>/dev/null || echo "note: no apt_pkg; deb822 uses its Python rules"
 	@touch $@
 
 venv: $(BIN)/distro-builder

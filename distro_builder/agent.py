@@ -25,9 +25,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from distro_builder.archive import deb822
 from distro_builder.archive.debs import FileContent, build_deb, deb_filename
 from distro_builder.config.roles import ROLE_FILE, load_roles
-from distro_builder.errors import ConfigError
+from distro_builder.errors import ArchiveError, ConfigError
 from distro_builder.model import RoleSet
 from distro_builder.seed.tables import render_question_table, render_roles_table, validators
 
@@ -54,23 +55,16 @@ def _read(path: Path) -> bytes:
 
 
 def _parse_control(path: Path) -> dict[str, str]:
-    """The fields of agent/debian/control (deb822: `Name: value`, continuation lines indented)."""
-    fields: dict[str, str] = {}
-    last = None
-    for n, line in enumerate(_read(path).decode("utf-8").splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        if line[0] in " \t":
-            if last is None:
-                raise ConfigError(f"{path}:{n}: continuation line before any field")
-            fields[last] += "\n" + line.strip()
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not name.strip():
-            raise ConfigError(f"{path}:{n}: not a 'Field: value' line", hint="see deb-control(5)")
-        last = name.strip()
-        fields[last] = value.strip()
-    return fields
+    """The fields of agent/debian/control (one deb822 stanza; archive/deb822.py reads it)."""
+    try:
+        stanzas = deb822.parse(_read(path), str(path))
+    except ArchiveError as e:
+        raise ConfigError(str(e), hint=e.hint) from e
+    if len(stanzas) != 1:
+        raise ConfigError(
+            f"{path}: {len(stanzas)} stanzas, one expected", hint="see deb-control(5)"
+        )
+    return stanzas[0]
 
 
 def check_nova_flags(roleset: RoleSet, data_dir: Path) -> None:

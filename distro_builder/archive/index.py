@@ -27,6 +27,7 @@ from debian import arfile, debfile
 from debian.deb822 import Packages, Release
 from debian.debian_support import version_compare
 
+from distro_builder.archive import deb822
 from distro_builder.archive.debs import fold_field
 from distro_builder.errors import ArchiveError
 
@@ -196,12 +197,7 @@ def read_packages(data: bytes, name: str) -> list[Packages]:
 
     `name` (e.g. `dists/lucid/main/binary-amd64/Packages.gz`) appears in errors.
     """
-    raw = decompress(data, name)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ArchiveError(f"{name} is not UTF-8 text: {e}", hint="check the file") from e
-    stanzas = list(Packages.iter_paragraphs(text.splitlines(keepends=True), use_apt_pkg=False))
+    stanzas = [Packages(s) for s in deb822.parse(decompress(data, name), name)]
     for i, stanza in enumerate(stanzas, 1):
         if "Package" not in stanza:
             raise ArchiveError(

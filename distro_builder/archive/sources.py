@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from distro_builder.archive import index, sign
+from distro_builder.archive import deb822, index, sign
 from distro_builder.archive.fetch import Fetcher, check_filename, join_url, url_to_path
 from distro_builder.errors import ArchiveError, ConfigError
 from distro_builder.model import Flavor, IndexPackage, RepoSpec
@@ -190,40 +190,27 @@ def to_index_package(
 
 
 def parse_index(data: bytes, name: str) -> list[dict[str, str]]:
-    """A Packages index (any compression) as plain dicts, fast enough for a 64,000-stanza mirror
-    index (python-debian's pure-Python reader takes ~30 s there). Relations are still parsed by
-    python-debian, in resolve.py."""
-    raw = index.decompress(data, name)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ArchiveError(f"{name} is not UTF-8 text: {e}", hint="check the file") from e
-    out: list[dict[str, str]] = []
-    for n, para in enumerate(text.replace("\r\n", "\n").split("\n\n"), 1):
-        stanza: dict[str, str] = {}
-        key = ""
-        for line in para.split("\n"):
-            if not line or line.startswith("#"):
-                continue
-            if line[0] in " \t":
-                if not key:
-                    raise ArchiveError(f"{name}: stanza {n} starts with a continuation line")
-                stanza[key] += "\n" + line
-                continue
-            key, sep, value = line.partition(":")
-            if not sep:
-                raise ArchiveError(
-                    f"{name}: stanza {n}: {line[:40]!r} is not a field",
-                    hint="is this really a Packages file?",
-                )
-            stanza[key] = value.strip()
-        if stanza:
-            if "Package" not in stanza:
-                raise ArchiveError(
-                    f"{name}: stanza {n} has no Package field", hint="is this a Packages file?"
-                )
-            out.append(stanza)
-    return out
+    """A Packages index (any compression) as plain dicts (archive/deb822.py). Relations are
+    parsed by python-debian, in resolve.py."""
+    stanzas = deb822.parse(index.decompress(data, name), name)
+    for n, stanza in enumerate(stanzas, 1):
+        if "Package" not in stanza:
+            raise ArchiveError(
+                f"{name}: stanza {n} has no Package field", hint="is this a Packages file?"
+            )
+    return stanzas
+
+
+# The fields to_index_package reads: what the parsed-index cache keeps of each stanza.
+INDEX_FIELDS = (
+    "Package", "Version", "Architecture", "Depends", "Pre-Depends", "Provides", "Conflicts",
+    "Breaks", "Multi-Arch", "Source", "Section", "Filename", "Size", "SHA256", "SHA1", "MD5sum",
+)  # fmt: skip
+
+
+def _read_index(raw: bytes, name: str, fetcher: Fetcher) -> list[dict[str, str]]:
+    """parse_index through the parsed-index cache beside the package cache."""
+    return deb822.cached_stanzas(raw, name, fetcher.cache_dir, parse_index, INDEX_FIELDS)
 
 
 def _check_index(data: bytes, path: str, expected: tuple[str, str, int], where: str) -> None:
@@ -287,7 +274,7 @@ def load_repository(spec: RepoSpec, fetcher: Fetcher) -> Repository:
             if raw is None:
                 continue
             _check_index(raw, rel, expected, where)
-            data = parse_index(raw, f"{base}/{rel}")
+            data = _read_index(raw, f"{base}/{rel}", fetcher)
             break
         if data is None:
             _refuse_uncovered_index(fetcher, base, rel_dir, release_name, bool(hashes), where)
@@ -332,7 +319,7 @@ def _load_flat(spec: RepoSpec, fetcher: Fetcher) -> Repository:
     for name in INDEX_NAMES:
         raw = fetcher.read(f"{base}/{name}", optional=True)
         if raw is not None:
-            stanzas = parse_index(raw, f"{base}/{name}")
+            stanzas = _read_index(raw, f"{base}/{name}", fetcher)
             pkgs = tuple(to_index_package(s, origin=base, repo=base, flat=True) for s in stanzas)
             log.warning("WARNING: flat repository %s is UNAUTHENTICATED (no Release)", base)
             return Repository(spec, pkgs, False)

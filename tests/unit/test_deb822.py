@@ -1,0 +1,92 @@
+"""The one deb822 reader: apt_pkg's TagFile and the Python rules agree; the parsed-index cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from distro_builder.archive import deb822
+from distro_builder.errors import ArchiveError
+
+CORPUS = """\
+Package: nova-compute
+Version: 2011.2-0ubuntu1
+Depends: nova-common (= 2011.2-0ubuntu1), kvm | qemu-kvm,
+ libvirt-bin (>= 0.8.3),
+\tpython-libvirt
+Description: OpenStack Compute - compute node
+ The compute worker.
+ .
+ Second paragraph.\x20\x20
+Empty:
+
+Package: b
+Version: 1:2.0~rc1-3
+Multi-Arch: foreign
+
+
+Package: c
+Version: 1
+Long-Field: a:b:c
+"""
+
+EXPECTED = [
+    {
+        "Package": "nova-compute",
+        "Version": "2011.2-0ubuntu1",
+        "Depends": "nova-common (= 2011.2-0ubuntu1), kvm | qemu-kvm,\n libvirt-bin (>= 0.8.3),"
+        "\n\tpython-libvirt",
+        "Description": "OpenStack Compute - compute node\n The compute worker.\n .\n"
+        " Second paragraph.",
+        "Empty": "",
+    },
+    {"Package": "b", "Version": "1:2.0~rc1-3", "Multi-Arch": "foreign"},
+    {"Package": "c", "Version": "1", "Long-Field": "a:b:c"},
+]
+
+PARSERS = [False, pytest.param(True, marks=pytest.mark.skipif(
+    not deb822.has_apt_pkg(), reason="apt_pkg (python3-apt) not importable"))]  # fmt: skip
+
+
+@pytest.mark.parametrize("apt", PARSERS)
+def test_both_parsers_read_the_corpus_alike(apt: bool) -> None:
+    assert deb822.parse(CORPUS, "corpus", apt=apt) == EXPECTED
+    assert deb822.parse(CORPUS.replace("\n", "\r\n").encode(), "corpus", apt=apt) == EXPECTED
+
+
+@pytest.mark.parametrize("apt", PARSERS)
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [(" leading continuation\n", 1), ("Package: a\nthis is no field\n", 2)],
+)
+def test_malformed_text_names_the_line(apt: bool, text: str, line: int) -> None:
+    with pytest.raises(ArchiveError, match=f"^control:{line}: "):
+        deb822.parse(text, "control", apt=apt)
+
+
+def test_not_utf8() -> None:
+    with pytest.raises(ArchiveError, match="not UTF-8"):
+        deb822.parse(b"Package: \xff\n", "Packages")
+
+
+def test_cache_keyed_by_content(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def parse(raw: bytes, name: str) -> list[dict[str, str]]:
+        calls.append(name)
+        return deb822.parse(raw, name)
+
+    keep = ("Package", "Version")
+    raw = CORPUS.encode()
+    first = deb822.cached_stanzas(raw, "a", tmp_path, parse, keep)
+    again = deb822.cached_stanzas(raw, "b", tmp_path, parse, keep)
+    assert first == again == [{k: s[k] for k in keep} for s in EXPECTED]
+    assert calls == ["a"]  # the second read came from the cache
+    changed = deb822.cached_stanzas(raw.replace(b"Version: 1\n", b"Version: 2\n"), "c",
+                                    tmp_path, parse, keep)  # fmt: skip
+    assert calls == ["a", "c"] and changed[2]["Version"] == "2"
+    for f in (tmp_path / "parsed").iterdir():
+        f.write_bytes(b"\x00garbage")
+    assert deb822.cached_stanzas(raw, "d", tmp_path, parse, keep) == first
+    assert calls[-1] == "d"  # a damaged cache file is parsed again
