@@ -157,7 +157,8 @@ class IsoImage:
         cat = self._iso.eltorito_boot_catalog
         if cat is None:
             return []
-        self._iso.force_consistency()  # extents below are compared: lay out pending changes
+        if self._iso._needs_reshuffle:  # extents below are compared: lay out pending changes
+            self._call(self._iso.force_consistency)
         files = {}
         for entry in self.walk():
             if entry.kind is EntryKind.file:
