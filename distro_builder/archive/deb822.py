@@ -2,11 +2,12 @@
 
 apt's own parser (`apt_pkg.TagFile`, Debian package python3-apt; not on PyPI, so the Makefile
 links Debian's module into the venv) when it imports, else the same rules in Python. Measured on
-Debian 12's full `main` index (63,440 stanzas, 50 MB; benchmarks/resolve.py): the Python rules
-~1.8-5 s depending on load, python-debian without apt_pkg ~30 s, TagFile ~0.8-2 s, about twice
-as fast as Python under any load. Both give the same dicts: field names as written, values
-stripped, continuation lines joined with "\\n" keeping their indentation (tests/unit/test_deb822.py
-holds one corpus to both). A parsed index is cached by its SHA-256 (`cached_stanzas`), so a warm
+Debian 12's full `main` index (63,440 stanzas, 50 MB) with the machine under load: TagFile
+2.2-4.7 s, the Python rules 5.0-6.5 s, python-debian without apt_pkg ~30 s (sources.py's old
+note). Both give the same dicts there: field names as written, values stripped, continuation
+lines joined with "\n" keeping their indentation (tests/unit/test_deb822.py holds one corpus to
+both); what TagFile would skip silently is parsed by the Python rules, which name the line.
+A parsed index is cached by its SHA-256 (`cached_stanzas`), so a warm
 read of that 50 MB index is a load of one file.
 """
 
