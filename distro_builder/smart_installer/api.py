@@ -14,6 +14,8 @@ application/json, which a cross-site form cannot send; with SameSite=Strict that
     POST /api/deployments/<d>/token           a new enrolment token (the old discs stop working)
     GET  /api/deployments/<d>/nodes[/<n>]
     PUT  /api/deployments/<d>/nodes/<n>/roles {roles: [...], answers: {per-node values}}
+    POST /api/deployments/<d>/nodes/<n>/approve|reject   a registration again without the
+                                              node's token (a reinstall, or a MAC replayed)
     GET  /api/deployments/<d>/export          deployment.yaml (secrets left out)
 """
 
@@ -139,6 +141,18 @@ def routes(store: Store, web_dir: Path) -> list[Route]:
         wanted = data.get("answers") or {}
         return Response.json(store.assign(req.params["dep"], req.params["node"], roles, wanted))
 
+    def approve(req: Request) -> Response:
+        admin(req)
+        return Response.json(
+            store.approve_reregistration(req.params["dep"], req.params["node"], approve=True)
+        )
+
+    def reject(req: Request) -> Response:
+        admin(req)
+        return Response.json(
+            store.approve_reregistration(req.params["dep"], req.params["node"], approve=False)
+        )
+
     def export(req: Request) -> Response:
         admin(req)
         text = store.export(req.params["dep"])
@@ -166,6 +180,8 @@ def routes(store: Store, web_dir: Path) -> list[Route]:
         route("GET", "/api/deployments/<dep>/nodes", nodes),
         route("GET", "/api/deployments/<dep>/nodes/<node>", node),
         route("PUT", "/api/deployments/<dep>/nodes/<node>/roles", assign),
+        route("POST", "/api/deployments/<dep>/nodes/<node>/approve", approve),
+        route("POST", "/api/deployments/<dep>/nodes/<node>/reject", reject),
         route("GET", "/api/deployments/<dep>/export", export),
         route("GET", "/api/.*", not_found),
     ]

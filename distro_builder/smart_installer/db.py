@@ -94,6 +94,15 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE deployments ADD COLUMN netboot_unknown TEXT NOT NULL DEFAULT 'menu'",
         ),
     ),
+    (
+        4,
+        "a known MAC registering again without its node token waits for the admin's approval",
+        (
+            "ALTER TABLE nodes ADD COLUMN pending_token_hash TEXT",
+            "ALTER TABLE nodes ADD COLUMN pending_inventory TEXT",
+            "ALTER TABLE nodes ADD COLUMN pending_at BIGINT",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -9,6 +9,7 @@ the SQLite file is created 0600 and PostgreSQL access is the site's to protect.
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 from typing import Any
@@ -373,6 +374,12 @@ class Store:
             "registered_at": row["registered_at"] / 1000,
             "last_seen": row["last_seen"] / 1000,
             "fetched_at": row["fetched_at"] / 1000 if row.get("fetched_at") else None,
+            "pending": None
+            if not row.get("pending_token_hash")
+            else {
+                "at": row["pending_at"] / 1000,
+                "inventory": json.loads(row["pending_inventory"]),
+            },
         }
 
     def assign(
@@ -448,9 +455,12 @@ class Store:
     # --- nodes (agent side) -------------------------------------------------------------------
 
     def register(self, enrol_token: str, pairs: list[tuple[str, str]]) -> tuple[int, str]:
-        """A node registers its inventory; (node id, the node's own token)."""
+        """A node registers its inventory; (node id, the node's own token). A known MAC
+        registers again at once only with its node token (`token=` in the inventory); without
+        it the request waits for the admin (approve_reregistration)."""
         if not enrol_token:
             raise Unauthorized("no enrolment token", hint="the disc's installer_token")
+        own_token = next((v for k, v in pairs if k == "token"), "")
         inv = fitness.parse_inventory(pairs, self.roleset)
         mac = fitness.primary_mac(inv)
         token = auth.new_token()
@@ -464,25 +474,39 @@ class Store:
                 raise Unauthorized("the enrolment token is not any deployment's")
             hostname = inv["hostname"] or "node-" + mac.replace(":", "")[-6:]
             old = tx.one(
-                "SELECT id, roles FROM nodes WHERE deployment_id = ? AND mac = ?",
+                "SELECT id, roles, token_hash FROM nodes WHERE deployment_id = ? AND mac = ?",
                 (dep["id"], mac),
             )
-            if old:
-                # A node registers only without a token of its own: a reinstall, or someone
-                # replaying the disc's enrolment token with this MAC. Either way it is a new
-                # machine as far as trust goes: its old token dies, and an assignment (and with
-                # it the answers and their secrets) waits for the admin to assign it again.
+            if (
+                old
+                and own_token
+                and hmac.compare_digest(auth.token_hash(own_token), old["token_hash"])
+            ):
+                # The node itself (it holds its token): a new token, its inventory refreshed.
                 tx.execute(
                     "UPDATE nodes SET token_hash = ?, inventory = ?, hostname = ?, last_seen = ?,"
-                    " roles = NULL, answers = '{}', notes = '', state = 'registered', step = '',"
-                    " fetched_at = NULL WHERE id = ?",
+                    " pending_token_hash = NULL, pending_inventory = NULL, pending_at = NULL"
+                    " WHERE id = ?",
                     (auth.token_hash(token), json.dumps(inv), hostname, now, old["id"]),
                 )
                 node_id = int(old["id"])
-                line = "registered again (new node token)"
-                if old["roles"]:
-                    line += f"; roles {old['roles']} cleared until the admin assigns them again"
-                _event(tx, node_id, "agent", line)
+                _event(tx, node_id, "agent", "registered again with its node token")
+            elif old:
+                # Without the node's token this is a reinstall, or someone replaying the disc's
+                # enrolment token with a MAC seen on the network: the node keeps its token,
+                # roles and name until the admin approves (approve_reregistration); the new
+                # token only polls ("waiting for the admin's approval") until then.
+                tx.execute(
+                    "UPDATE nodes SET pending_token_hash = ?, pending_inventory = ?,"
+                    " pending_at = ? WHERE id = ?",
+                    (auth.token_hash(token), json.dumps(inv), now, old["id"]),
+                )
+                node_id = int(old["id"])
+                _event(
+                    tx, node_id, "agent",
+                    f"registration again as {hostname} without the node token: waits for the "
+                    "admin's approval",
+                )  # fmt: skip
             else:
                 node_id = int(
                     tx.value(
@@ -504,11 +528,50 @@ class Store:
                 _event(tx, node_id, "agent", "registered")
         return node_id, token
 
+    def approve_reregistration(self, ref: str, node_id: str | int, approve: bool = True) -> dict:
+        """The admin's answer to a node that registered again without its token: approved, the
+        new token replaces the old one and the roles wait to be assigned again (the old
+        behaviour); rejected, the request is dropped and the node stays as it was."""
+        with self.db.transaction() as tx:
+            dep = self._deployment_row(ref, tx)
+            row = self._node_row(dep, node_id, tx)
+            if not row.get("pending_token_hash"):
+                raise Conflict(f"node {row['id']} has no registration waiting for approval")
+            if approve:
+                inv = json.loads(row["pending_inventory"])
+                mac = fitness.primary_mac(inv)
+                hostname = inv["hostname"] or "node-" + mac.replace(":", "")[-6:]
+                tx.execute(
+                    "UPDATE nodes SET token_hash = pending_token_hash, inventory = ?,"
+                    " hostname = ?, roles = NULL, answers = '{}', notes = '',"
+                    " state = 'registered', step = '', fetched_at = NULL,"
+                    " pending_token_hash = NULL, pending_inventory = NULL, pending_at = NULL"
+                    " WHERE id = ?",
+                    (row["pending_inventory"], hostname, row["id"]),
+                )
+                line = "registration again approved (new node token)"
+                if row["roles"]:
+                    line += f"; roles {row['roles']} cleared until the admin assigns them again"
+            else:
+                tx.execute(
+                    "UPDATE nodes SET pending_token_hash = NULL, pending_inventory = NULL,"
+                    " pending_at = NULL WHERE id = ?",
+                    (row["id"],),
+                )
+                line = "registration again rejected"
+            _event(tx, row["id"], "admin", line)
+            return self._node_view(self._node_row(dep, row["id"], tx), dep)
+
     def _agent_node(self, tx: Tx, node_id: str, token: str | None) -> tuple[Row, Row]:
         if not token:
             raise Unauthorized("no node token", hint="register first")
         row = tx.one("SELECT * FROM nodes WHERE token_hash = ?", (auth.token_hash(token),))
         if row is None:
+            pending = tx.one(
+                "SELECT id FROM nodes WHERE pending_token_hash = ?", (auth.token_hash(token),)
+            )
+            if pending is not None and str(pending["id"]) == str(node_id):
+                raise _AwaitingApproval()
             raise Unauthorized("the node token is unknown (the node registered again?)")
         if str(row["id"]) != str(node_id):
             raise Forbidden("this token belongs to another node")
@@ -518,9 +581,13 @@ class Store:
 
     def poll(self, node_id: str, token: str | None) -> list[tuple[str, str]]:
         """What the node should do: state unassigned | waiting (reason) | ready (roles)."""
-        with self.db.transaction() as tx:
-            row, dep = self._agent_node(tx, node_id, token)
-            tx.execute("UPDATE nodes SET last_seen = ? WHERE id = ?", (now_ms(), row["id"]))
+        try:
+            with self.db.transaction() as tx:
+                row, dep = self._agent_node(tx, node_id, token)
+                tx.execute("UPDATE nodes SET last_seen = ? WHERE id = ?", (now_ms(), row["id"]))
+        except _AwaitingApproval:
+            return [("state", "unassigned"), ("reason", "registered again: waiting for the "
+                                              "admin's approval")]  # fmt: skip
         if not row["roles"]:
             return [("state", "unassigned"), ("reason", "waiting for the admin to assign roles")]
         roles = tuple(row["roles"].split(","))
@@ -595,6 +662,16 @@ class Store:
                 (state, step, now_ms(), row["id"]),
             )
         return len(lines)
+
+
+class _AwaitingApproval(Unauthorized):
+    """A token of a registration the admin has not approved yet (only poll accepts it)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this registration waits for the admin's approval",
+            hint="the admin approves it in the UI (or POST .../nodes/<id>/approve)",
+        )
 
 
 def _event(tx: Tx, node_id: int, kind: str, line: str) -> None:

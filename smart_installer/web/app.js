@@ -148,6 +148,17 @@ function renderDeployment(d) {
     btn.type = "button";
     btn.addEventListener("click", () => assign(n.id, sel.value));
     td.append(sel, btn);
+    if (n.pending) {
+      const box = el("div", "registered again without its token as " +
+        n.pending.inventory.hostname + ": ", "note pending");
+      for (const [label, action] of [["Approve", "approve"], ["Reject", "reject"]]) {
+        const b = el("button", label, action);
+        b.type = "button";
+        b.addEventListener("click", () => decide(n.id, action));
+        box.append(b);
+      }
+      td.append(box);
+    }
     for (const note of n.notes) td.append(el("div", note, "note"));
     if (n.missing.length) td.append(el("div", "waiting for: " + n.missing.join(", "), "note"));
     tr.append(td);
@@ -165,6 +176,14 @@ async function assign(id, roles) {
       { roles: roles ? roles.split(",") : [] });
     $("#assign-msg").textContent = "node " + n.id + ": " + (n.roles.join(",") || "no roles") +
       (n.notes.length ? " (" + n.notes.join("; ") + ")" : "");
+    await refresh();
+  } catch (e) { showError(e.message); }
+}
+
+async function decide(id, action) {
+  showError("");
+  try {
+    await api("POST", "/api/deployments/" + current.name + "/nodes/" + id + "/" + action);
     await refresh();
   } catch (e) { showError(e.message); }
 }

@@ -290,21 +290,44 @@ def test_auth_failures(service: Service) -> None:
         json_body={"roles": ["compute"]},
     )  # fmt: skip
     assert status == 404
-    # Registering again (same MAC) gives a new token; the old one stops working. Whoever holds
-    # the disc's enrolment token could do that with a MAC seen on the network, so the assigned
-    # node's roles (and with them its answers and their secrets) wait for the admin again.
+    # Registering again (same MAC) without the node's token is a reinstall or someone replaying
+    # the disc's enrolment token with a MAC seen on the network: nothing changes until the admin
+    # approves it (the node keeps its token, roles and name; the new token only polls).
     status, _, body = svc.request("GET", f"/agent/v1/nodes/{n1}/answers", token=t1)
     assert status == 200 and b"roles='controller'" in body
-    n1b, t1b = register(svc, enrol_a, inv1)
+    n1b, t1b = register(svc, enrol_a, inv1.replace("n1", "evil"))
     assert n1b == n1 and t1b != t1
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{n1}/answers", token=t1)
+    assert status == 200 and b"roles='controller'" in body  # still the node's
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{n1}/assignment", token=t1b)
+    assert status == 200 and b"state='unassigned'" in body and b"approval" in body
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{n1}/answers", token=t1b)
+    assert status == 401 and b"password" not in body
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{n2}/assignment", token=t1b)
+    assert status == 401  # the waiting token is no other node's either
+    status, view = svc.json("GET", f"/api/deployments/alpha/nodes/{n1}", token=admin)
+    assert (view["roles"], view["hostname"]) == (["controller"], "n1")
+    assert view["pending"]["inventory"]["hostname"] == "evil"
+    # Rejected: the request is gone, the node as it was.
+    status, view = svc.json("POST", f"/api/deployments/alpha/nodes/{n1}/reject", token=admin)
+    assert status == 200 and view["pending"] is None and view["roles"] == ["controller"]
+    status, _, _ = svc.request("GET", f"/agent/v1/nodes/{n1}/assignment", token=t1b)
+    assert status == 401
+    # The reinstall flow: the node registers again, the admin approves, the old token dies and
+    # the roles (and with them the answers' secrets) wait for the admin to assign them again.
+    n1b, t1b = register(svc, enrol_a, inv1)
+    status, view = svc.json("POST", f"/api/deployments/alpha/nodes/{n1}/approve", token=admin)
+    assert status == 200 and view["pending"] is None
+    assert (view["roles"], view["state"], view["fetched_at"]) == ([], "registered", None)
+    status, err = svc.json("POST", f"/api/deployments/alpha/nodes/{n1}/approve", token=admin)
+    assert status == 409 and "no registration waiting" in err["error"]
     status, _, _ = svc.request("GET", f"/agent/v1/nodes/{n1}/assignment", token=t1)
     assert status == 401
     status, _, body = svc.request("GET", f"/agent/v1/nodes/{n1}/assignment", token=t1b)
-    assert status == 200 and b"state='unassigned'" in body
+    assert status == 200 and b"state='unassigned'" in body and b"approval" not in body
     status, _, body = svc.request("GET", f"/agent/v1/nodes/{n1}/answers", token=t1b)
     assert status == 409 and b"password" not in body
     status, view = svc.json("GET", f"/api/deployments/alpha/nodes/{n1}", token=admin)
-    assert (view["roles"], view["state"], view["fetched_at"]) == ([], "registered", None)
     last_event = view["events"][-1]["line"]
     assert "roles controller cleared until the admin assigns them again" in last_event
     status, view = svc.json(
@@ -313,6 +336,11 @@ def test_auth_failures(service: Service) -> None:
     )  # fmt: skip
     assert status == 200 and view["state"] == "assigned"
     status, _, body = svc.request("GET", f"/agent/v1/nodes/{n1}/answers", token=t1b)
+    assert status == 200 and b"roles='controller'" in body
+    # A node that still holds its token registers again at once (token= in the inventory).
+    n1c, t1c = register(svc, enrol_a, inv1 + f"token={t1b}\n")
+    assert n1c == n1
+    status, _, body = svc.request("GET", f"/agent/v1/nodes/{n1}/answers", token=t1c)
     assert status == 200 and b"roles='controller'" in body
     # A rotated enrolment token locks out discs with the old one.
     status, data = svc.json("POST", "/api/deployments/alpha/token", token=admin)

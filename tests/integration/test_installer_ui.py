@@ -158,3 +158,17 @@ def test_create_assign_and_watch(browser, service: Service) -> None:
     d.get(href)
     assert "architecture: dual-node" in d.page_source
     assert "ui-nova-secret" not in d.page_source
+
+    # The same MAC registers again without the node's token (a reinstall, or a replayed MAC):
+    # the row asks the admin; approving gives the node its new token.
+    d.back()
+    inv = inventory("cmp-7b", ["52:54:00:00:07:01", "52:54:00:00:07:02"], virt="none")
+    status, _, body = svc.request("POST", "/agent/v1/register", token=token, body=inv)
+    assert status == 201
+    text_in(row, "registered again without its token as cmp-7b")
+    d.find_element(By.CSS_SELECTOR, f"{row} button.approve").click()
+    text_in(f"{row} td.state", "registered")
+    new_token = parse_pairs(body)["node_token"]
+    path = f"/agent/v1/nodes/{node['node_id']}/assignment"
+    status, _, _ = svc.request("GET", path, token=new_token)
+    assert status == 200

@@ -11,7 +11,7 @@ import pytest
 from distro_builder.config.roles import load_roles
 from distro_builder.model import RoleSet
 from distro_builder.smart_installer import auth, fitness, textfmt
-from distro_builder.smart_installer.db import SCHEMA_VERSION, Database
+from distro_builder.smart_installer.db import MIGRATIONS, SCHEMA_VERSION, Database
 from distro_builder.smart_installer.errors import BadRequest, Conflict, DatabaseError
 from distro_builder.smart_installer.store import Store
 
@@ -129,8 +129,8 @@ def test_migrations_are_numbered_and_resumable(tmp_path: Path, roleset) -> None:
             " updated_at) VALUES ('kept', 'single-node', 'h', '{}', 1, 1)"
         )
     old.close()
-    db = Database(url)  # applies migration 2, keeps the row
-    assert db.version() == SCHEMA_VERSION == 2
+    db = Database(url)  # applies migrations 2 and on, keeps the row
+    assert db.version() == SCHEMA_VERSION == len(MIGRATIONS)
     assert Database(url).migrate() == []  # nothing twice
     assert [d["name"] for d in Store(db, roleset).list_deployments()] == ["kept"]
     assert (tmp_path / "db.sqlite").stat().st_mode & 0o777 == 0o600
