@@ -13,6 +13,7 @@ read of that 50 MB index is a load of one file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import marshal
@@ -141,12 +142,18 @@ def cached_stanzas(
             log.debug("%s: unreadable, parsing %s again", path, name)
     stanzas = [{k: s[k] for k in keep if k in s} for s in parse_raw(raw, name)]
     if path is not None:
+        tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
             with os.fdopen(fd, "wb") as f:
                 f.write(marshal.dumps(stanzas))
             os.replace(tmp, path)
+            tmp = None
         except OSError as e:  # a cache that cannot be written only costs the next parse
             log.debug("cannot cache %s: %s", name, e)
+        finally:
+            if tmp is not None:  # a full disk or a signal: no .part file stays
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
     return stanzas
