@@ -19,9 +19,12 @@ NL='
 '
 set -f # no globbing: command-line words and answers are data
 
+# A line for the installer's log (stderr, which d-i's log-output keeps, and syslog). Only the
+# STACKOPS-LATE markers also go to the console, for QA: anything else written there would be
+# drawn over the installer's newt screen.
 say() {
 	echo "$*" >&2
-	[ -c "$CONSOLE" ] && echo "$*" >"$CONSOLE" 2>/dev/null
+	case "$*" in STACKOPS-*) [ -c "$CONSOLE" ] && echo "$*" >"$CONSOLE" 2>/dev/null ;; esac
 	logger -t stackops "$*" 2>/dev/null
 	return 0
 }

@@ -422,6 +422,14 @@ def _check_inputs(b: _Build) -> None:
         )
     if opts.timeout < 0:
         raise ConfigError(f"--timeout {opts.timeout}: must be 0 (wait) or more seconds")
+    for spec in opts.specs:  # a missing keyring is found before any download
+        if spec.keyring and not Path(spec.keyring).is_file():
+            raise ConfigError(
+                f"{spec.url} {spec.suite}: its keyring {spec.keyring} does not exist",
+                hint="make it from the key that signs the repository (examples/keyrings/"
+                "README.md shows how for lucid and the Cactus PPA), or drop signed-by= to use "
+                "the source unauthenticated",
+            )
 
 
 def _warn_about_secrets(b: _Build) -> None:

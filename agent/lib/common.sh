@@ -45,6 +45,13 @@ so_say() {
     so_log "$*"
 }
 
+# A line on the console (fd 3, the agent's stdout, kept open for the steps, whose own output goes
+# to their log) and in agent.log.
+so_console() {
+    { printf '%s\n' "$*" >&3; } 2>/dev/null || printf '%s\n' "$*"
+    so_log "$*"
+}
+
 # A line on stderr and in agent.log.
 so_warn() {
     printf 'stackops-agent: %s\n' "$*" >&2

@@ -77,12 +77,35 @@ so_service_start() {
     esac
 }
 
-# Enable then restart each service named.
+# Enable then restart each service named; a few seconds later each must still run (upstart's
+# `initctl start` succeeds even when the daemon dies at once). STACKOPS_SETTLE: the seconds to
+# wait (default 3).
 so_services_up() {
     for _svc in "$@"; do
         so_service_enable "$_svc" || return 1
         so_service_restart "$_svc" || return 1
     done
+    sleep "${STACKOPS_SETTLE:-3}"
+    for _svc in "$@"; do
+        so_service_running "$_svc" || return 1
+    done
+}
+
+# Does service $1 run? upstart: `initctl status` says start/running; systemd: is-active. A sysv
+# script's `status` is not reliable on lucid (some scripts have none): not checked.
+so_service_running() {
+    _kind=$(so_service_kind "$1") || return 1
+    case $_kind in
+    upstart)
+        initctl status "$1" 2>/dev/null | grep -q 'start/running' ||
+            { so_fail "$1 is not running a few seconds after its start (initctl status $1)"; return 1; }
+        ;;
+    systemd)
+        systemctl is-active --quiet "$1.service" ||
+            { so_fail "$1 is not running a few seconds after its start (systemctl status $1)"; return 1; }
+        ;;
+    esac
+    echo "$1 is running"
 }
 
 # The agent's own job: disabled after a successful run so it does not run on the next boot.

@@ -26,6 +26,19 @@ so_shared_roles() {
     printf '%s\n' "${_shared# }"
 }
 
+# Every role of the node has its packages: the role metapackage stackops-<role> is installed
+# (the installer installs the chosen roles' ones, or every role's for "choose roles later").
+so_roles_installed() {
+    for _r in $SO_ROLES; do
+        _st=$(dpkg-query -W -f='${Status}' "stackops-$_r" 2>/dev/null) || _st=""
+        if [ "$_st" != "install ok installed" ]; then
+            so_say "STACKOPS error: role $_r needs its packages, and stackops-$_r is not installed \
+(install it: apt-get install stackops-$_r, from the StackOps disc's extras)"
+            return 1
+        fi
+    done
+}
+
 # The plan: one "role owner step" line per step. The shared roles' steps come first and are shown
 # under the node's first role; then each role's own steps, roles in table order. `owner` is the
 # role folder the step comes from (/usr/share/stackops/roles/<owner>).

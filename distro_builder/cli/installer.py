@@ -44,6 +44,11 @@ def _store(ctx: click.Context, db_url: str | None) -> Any:
 )  # fmt: skip
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option(
+    "--legacy-tls", is_flag=True,
+    help="Also accept TLS 1.0 and its ciphers: lucid nodes (wget 1.12, OpenSSL 0.9.8) speak no "
+    "newer TLS. Weaker for every client; the nodes pin the certificate's fingerprint.",
+)  # fmt: skip
+@click.option(
     "--disc", type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Also serve this StackOps ISO for network installs: its archive as a mirror, its "
     "netboot kernel and initrd, an iPXE script per machine and each node's preseed.",
@@ -55,6 +60,7 @@ def serve(
     listen: str,
     tls_cert: Path | None,
     tls_key: Path | None,
+    legacy_tls: bool,
     disc: Path | None,
 ) -> None:
     """Run the Smart Installer: the admin's UI and API, and the nodes' agent API.
@@ -69,13 +75,24 @@ def serve(
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
     tls = (tls_cert, tls_key) if tls_cert and tls_key else None
-    server, store, fingerprint = make_server(db_url, listen, data_dir(ctx), tls=tls, disc=disc)
+    if legacy_tls and not tls:
+        raise click.UsageError("--legacy-tls needs --tls-cert and --tls-key")
+    server, store, fingerprint = make_server(
+        db_url, listen, data_dir(ctx), tls=tls, legacy_tls=legacy_tls, disc=disc
+    )
     host, port = server.server_address[:2]
     scheme = "https" if tls else "http"
     click.echo(f"Smart Installer listening on {scheme}://{host}:{port}/", err=True)
     click.echo(f"database: {store.db.shown_url}", err=True)
     if fingerprint:
         click.echo(f"certificate SHA-256 fingerprint: {fingerprint}", err=True)
+    if legacy_tls:
+        click.echo(
+            "WARNING: --legacy-tls: TLS 1.0 and CBC/RSA ciphers accepted (for lucid's wget); "
+            "weaker against a network attacker for every client. Keep the service on the "
+            "deployment's own network.",
+            err=True,
+        )
     if disc:
         click.echo(
             f"network install from {disc}: DHCP bootfile http://{host}:{port}/ipxe/DEPLOYMENT",

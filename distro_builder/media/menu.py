@@ -10,7 +10,8 @@ and keyboard there because lucid loads a file= preseed after asking those (trap 
 isolinux.cfg: the base's, with the timeout set (lucid ships `timeout 0`: wait forever) and
 isolinux/lang = "en" so gfxboot skips its language chooser (trap 2). --serial-console (a QA
 disc): `serial 0 115200`, the text menu module instead of vesamenu/gfxboot, no `quiet`, and
-`console=ttyS0,115200n8` after `---` (d-i copies what follows `---` to the installed system).
+`console=ttyS0,115200n8` after the base's `--` or `---` (d-i copies what follows it to the
+installed system).
 """
 
 from __future__ import annotations
@@ -62,10 +63,23 @@ def _install_entry(menu: BootMenu) -> MenuEntry:
     )
 
 
+def _separator(install: MenuEntry) -> str:
+    """The `--`/`---` the base's installer entry uses before the installed system's options."""
+    words = install.append.split()
+    return "---" if "---" in words else "--"
+
+
 def kernel_args(
-    entry: BootEntry, system: SystemSettings, initrd: str, *, serial: bool, expert: bool = False
+    entry: BootEntry,
+    system: SystemSettings,
+    initrd: str,
+    *,
+    serial: bool,
+    expert: bool = False,
+    separator: str = "--",
 ) -> str:
-    """The append line of `entry`."""
+    """The append line of `entry`. `separator` is the base's own (lucid's entries end in `--`,
+    Debian's and newer Ubuntu's in `---`): d-i copies what follows it to the installed system."""
     args = [f"file=/cdrom{entry.seed_path}", f"stackops/roles={','.join(entry.roles)}"]
     args += [f"stackops/{k}={v}" for k, v in entry.cmdline]
     hostname = dict(entry.answers).get("hostname")
@@ -79,9 +93,13 @@ def kernel_args(
     if expert:
         args.append("priority=low")
     args.append(f"initrd={initrd}")
-    if not serial:
+    if serial:
+        # Before the separator for the installer's kernel (Linux 3.15+ hands what follows `--`
+        # to init, not to itself), after it for the installed system.
+        args.append(SERIAL_CONSOLE)
+    else:
         args.append("quiet")
-    args.append("---")
+    args.append(separator)
     if serial:
         args.append(SERIAL_CONSOLE)
     return " ".join(args)
@@ -130,6 +148,7 @@ def plan_menu(
                     "menu_label": e.label + (" (expert mode)" if expert else ""),
                     "kernel": install.kernel or "",
                     "append": kernel_args(e, system, install.initrd or "", serial=serial,
+                                          separator=_separator(install),
                                           expert=expert),
                 }
             )  # fmt: skip

@@ -57,7 +57,7 @@ class RenderedSeed:
 
     entry: BootEntry
     text: str
-    unanswered: tuple[str, ...]  # questions the installer will still ask
+    unanswered: tuple[str, ...]  # every prompt the installer will still show (d-i's and ours)
     plaintext_secrets: tuple[str, ...]  # secret keys readable on the disc in this seed
 
 
@@ -195,10 +195,12 @@ def entry_answers(
         for key, value in (*deployment.answers, *entry.answers):
             if key in wanted:
                 baked[key] = value
-        if entry.roles:  # zero-touch: the defaults are answers too
+        if entry.roles:  # zero-touch: the defaults are answers too, "" that of an optional one
             for q in questions:
                 if q.key not in baked and q.default is not None:
                     baked[q.key] = q.default
+                elif q.key not in baked and q.optional:
+                    baked[q.key] = ""
     # A question with a fallback takes d-i's own answer (e.g. netcfg/get_hostname).
     unanswered = tuple(q.key for q in questions if q.key not in baked and not q.fallback)
     return baked, (unanswered if entry.roles else ())
@@ -234,7 +236,9 @@ def render_preseed(
     # The entry installs MySQL's server when one of its roles asks for MySQL's root password.
     mysql = any(q.key == MYSQL_ROOT_KEY for q in roleset.questions_for(entry.roles))
     mysql_password = baked.get(MYSQL_ROOT_KEY) if mysql else None
-    packages = [metapackage(r) for r in entry.roles] or [AGENT_PACKAGE]
+    # "Choose roles later" installs every role's packages (as StackOps preinstalled Nova on every
+    # node): nothing installs packages after the installer.
+    packages = [metapackage(r) for r in (entry.roles or roleset.names)]
     hostname = dict(entry.answers).get("hostname")
     if hostname is None and deployment is not None:
         hostname = entry.name if entry.roles else "stackops"
@@ -268,7 +272,31 @@ def render_preseed(
     secrets = tuple(a["key"] for a in answers if a["secret"])
     if installer is not None:
         secrets += ("installer_token",)
-    return RenderedSeed(entry, text, unanswered, secrets)
+    return RenderedSeed(entry, text, _prompts(roleset, unanswered, system, hostname, deployment),
+                        secrets)  # fmt: skip
+
+
+def _prompts(
+    roleset: RoleSet,
+    unanswered: tuple[str, ...],
+    system: SystemSettings,
+    hostname: str | None,
+    deployment: Deployment | None,
+) -> tuple[str, ...]:
+    """Every prompt the admin will see: d-i's own questions this preseed leaves open (host name,
+    domain, the login password twice), then ours, a confirmed password counting twice."""
+    asks: list[str] = []
+    if hostname is None:
+        asks.append("netcfg/get_hostname")
+    if deployment is None:
+        asks.append("netcfg/get_domain")
+    if system.password_crypted is None:
+        asks += ["passwd/user-password", "passwd/user-password-again"]
+    for key in unanswered:
+        asks.append(key)
+        if roleset.question(key).confirm:
+            asks.append(f"{key}_again")
+    return tuple(asks)
 
 
 def _require_one_line(entry: BootEntry, values: list[tuple[str, object]]) -> None:

@@ -202,9 +202,20 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def tls_context(cert: Path, key: Path) -> tuple[ssl.SSLContext, str]:
-    """The server's TLS context and its certificate's SHA-256 fingerprint (AA:BB:...)."""
+# Lucid's wget 1.12 on OpenSSL 0.9.8 speaks TLS 1.0 at most, with RSA-key-exchange AES/3DES
+# ciphers: what --legacy-tls lets in (and nothing older than TLS 1.0).
+LEGACY_CIPHERS = "DEFAULT:AES128-SHA:AES256-SHA:DES-CBC3-SHA:@SECLEVEL=0"
+
+
+def tls_context(cert: Path, key: Path, *, legacy: bool = False) -> tuple[ssl.SSLContext, str]:
+    """The server's TLS context and its certificate's SHA-256 fingerprint (AA:BB:...).
+    TLS 1.2 or newer, unless `legacy` (lucid nodes): TLS 1.0 and its ciphers too."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if legacy:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.set_ciphers(LEGACY_CIPHERS)
+    else:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         ctx.load_cert_chain(cert, key)
         der = ssl.PEM_cert_to_DER_cert(cert.read_text())
@@ -223,6 +234,7 @@ def make_server(
     data_dir: Path,
     *,
     tls: tuple[Path, Path] | None = None,
+    legacy_tls: bool = False,
     disc: Path | None = None,
 ) -> tuple[InstallerServer, Store, str | None]:
     """A bound server (not yet serving), its store, and the TLS fingerprint when TLS is on.
@@ -251,7 +263,7 @@ def make_server(
         ) from e
     fingerprint = None
     if tls:
-        ctx, fingerprint = tls_context(*tls)
+        ctx, fingerprint = tls_context(*tls, legacy=legacy_tls)
         # The handshake happens in the connection's thread (first read), not in accept().
         server.socket = ctx.wrap_socket(
             server.socket, server_side=True, do_handshake_on_connect=False

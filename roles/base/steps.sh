@@ -12,3 +12,49 @@ so_step_nova_conf() {
     printf '%s\n' "$_conf" | so_install_file "$NOVA_CONF" 0640 nova
     echo "wrote $NOVA_CONF ($(printf '%s\n' "$_conf" | wc -l) flags)"
 }
+
+# nova.conf's --my_ip: this node's address on public_interface (Nova's default is the address of
+# the default route, or 127.0.0.1: docs/nova-2011.2-facts.md §5). Empty when it has none yet.
+SO_COMPUTED="$SO_COMPUTED my_ip"
+so_value_my_ip() {
+    so_own_address
+}
+
+# Every node but the controller waits, bounded and resumable (a step), until the controller's
+# RabbitMQ answers on controller_address:5672 and its database holds the schema and the fixed
+# network (`nova-manage network list`, after the controller's db-sync and network-create steps):
+# before that, `floating create` and the services fail. STACKOPS_CONTROLLER_WAIT: the bound in
+# seconds (default 1800). On the controller (a role that answers controller_address itself: its
+# skip_with) there is nothing to wait for.
+so_step_controller_ready() {
+    so_question controller_address
+    for _r in $SO_ROLES; do
+        case ",$_q_skip," in *",$_r,"*)
+            echo "this node is the controller: nothing to wait for"
+            return 0
+            ;;
+        esac
+    done
+    _limit=${STACKOPS_CONTROLLER_WAIT:-1800}
+    _t0=$(date +%s)
+    _next=0
+    until so_controller_up; do
+        _waited=$(($(date +%s) - _t0))
+        if [ "$_waited" -ge "$_limit" ]; then
+            so_fail "the controller at $controller_address was not ready within $_limit s \
+(RabbitMQ on port 5672, nova's schema and network); run stackops-agent again once it is"
+            return 1
+        fi
+        if [ "$_waited" -ge "$_next" ]; then
+            so_console "STACKOPS waiting for the controller at $controller_address (${_waited}s of ${_limit}s)"
+            _next=$((_next + 30))
+        fi
+        sleep "${STACKOPS_POLL:-5}"
+    done
+    echo "the controller at $controller_address is ready"
+}
+
+so_controller_up() {
+    socat -u /dev/null "TCP:$controller_address:5672,connect-timeout=3" >/dev/null 2>&1 &&
+        [ "$(so_nova_manage network list 2>/dev/null | grep -c .)" -ge 2 ]
+}

@@ -4,21 +4,69 @@
 # user and project, the fixed network, and nova-api/-scheduler/-objectstore.
 # shellcheck disable=SC2154 # answers are set by so_answers_load
 
-# bind-address in /etc/mysql/my.cnf (lucid ships 127.0.0.1), then restart MySQL.
+# MySQL listens on the controller address (lucid's my.cnf binds 127.0.0.1), and its root user has
+# the answered password. lucid's mysql-server-5.1 sets root's password from debconf only when the
+# preseed gives one (docs/nova-2011.2-facts.md §9.1); a disc built without a deployment file
+# preseeds it empty, so root starts without a password and this step sets it.
 so_step_mysql() {
-    _cnf=/etc/mysql/my.cnf
-    grep -q '^[[:space:]]*bind-address' "$_cnf" ||
-        { so_fail "$_cnf has no bind-address line (is mysql-server installed?)"; return 1; }
+    _cnf=$(so_mysql_bind_file) ||
+        { so_fail "no bind-address line under /etc/mysql (is mysql-server installed?)"; return 1; }
     if ! grep -q "^bind-address[[:space:]]*=[[:space:]]*$controller_address\$" "$_cnf"; then
         sed -i "s/^[[:space:]]*bind-address.*/bind-address\t\t= $controller_address/" "$_cnf"
-        echo "MySQL now listens on $controller_address"
+        echo "MySQL now listens on $controller_address ($_cnf)"
     fi
     so_service_restart mysql
-    so_wait_for "MySQL" 60 so_mysql_ping
+    so_wait_for "MySQL" 60 so_mysql_alive
+    so_once root-password so_mysql_root_password
+    so_mysql_ping
+}
+
+# The MySQL configuration file with the server's bind-address line: lucid's /etc/mysql/my.cnf, or
+# a file under /etc/mysql/*.d/ (Debian's MariaDB: mariadb.conf.d/50-server.cnf).
+so_mysql_bind_file() {
+    for _f in /etc/mysql/my.cnf /etc/mysql/*.d/*.cnf; do
+        if [ -f "$_f" ] && grep -q '^[[:space:]]*bind-address' "$_f"; then
+            echo "$_f"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# The server answers (mysqladmin ping exits 0 even when the login is refused).
+so_mysql_alive() {
+    mysqladmin --no-defaults ping >/dev/null 2>&1
 }
 
 so_mysql_ping() {
     so_mysql -e 'SELECT 1' >/dev/null
+}
+
+# Give every root account the answered password, logged in as root without a password (a fresh
+# lucid install preseeded with an empty one) or as Debian's maintenance user
+# (/etc/mysql/debian.cnf). Already set (root logs in with it): nothing to do.
+so_mysql_root_password() {
+    if so_mysql -e 'SELECT 1' >/dev/null 2>&1; then
+        echo "MySQL root already has the answered password"
+        return 0
+    fi
+    if mysql --no-defaults -u root -e 'SELECT 1' >/dev/null 2>&1; then
+        set -- --no-defaults -u root
+    elif [ -r /etc/mysql/debian.cnf ] &&
+        mysql --defaults-file=/etc/mysql/debian.cnf -e 'SELECT 1' >/dev/null 2>&1; then
+        set -- --defaults-file=/etc/mysql/debian.cnf
+    else
+        so_fail "cannot log in to MySQL as root: not with the answered mysql_root_password, not \
+without a password, not with /etc/mysql/debian.cnf"
+        return 1
+    fi
+    _p=$(so_sql_str "$mysql_root_password")
+    _hosts=$(mysql "$@" -N -B -e "SELECT Host FROM mysql.user WHERE User = 'root'")
+    for _h in $_hosts; do
+        printf "SET PASSWORD FOR 'root'@'%s' = PASSWORD('%s');\n" "$(so_sql_str "$_h")" "$_p"
+    done | mysql "$@"
+    mysql "$@" -e 'FLUSH PRIVILEGES'
+    echo "MySQL root password set ($(echo "$_hosts" | wc -w) accounts)"
 }
 
 # The nova database and the nova user (from anywhere and from localhost).
@@ -73,15 +121,43 @@ so_step_db_sync() {
 }
 
 # The admin user (its EC2 secret key set to admin_password through SQL on stdin, since
-# nova-manage only takes it on the command line), the project and the credentials zip.
+# nova-manage only takes it on the command line), the project, the root CA and the credentials
+# zip. `project zipfile` prints its error and exits 0 when there is no root CA (nova-api makes
+# one on its first start, which comes later): docs/nova-2011.2-facts.md §1.4. So the CA is made
+# here, as StackOps did, and the zip itself is checked.
 so_step_admin() {
     so_once user so_nova_manage user admin "$admin_user"
     so_once secret so_admin_secret
     so_once project so_nova_manage project create "$project" "$admin_user"
+    so_once root-ca so_root_ca
     mkdir -p /root/creds
     chmod 0700 /root/creds
-    so_once zipfile so_nova_manage project zipfile "$project" "$admin_user" /root/creds/nova.zip
-    [ ! -f /root/creds/nova.zip ] || chmod 0600 /root/creds/nova.zip
+    so_nova_manage project zipfile "$project" "$admin_user" /root/creds/nova.zip
+    if [ ! -s /root/creds/nova.zip ] || [ "$(head -c 2 /root/creds/nova.zip)" != PK ]; then
+        so_fail "nova-manage project zipfile wrote no /root/creds/nova.zip (see its output above)"
+        return 1
+    fi
+    chmod 0600 /root/creds/nova.zip
+    echo "credentials in /root/creds/nova.zip"
+}
+
+# Nova's root CA in --ca_path ($state_path/CA), made by the package's nova/CA/genrootca.sh run in
+# that folder (it works on the current directory and finds its template beside itself).
+SO_CA_DIR=/var/lib/nova/CA
+so_root_ca() {
+    if [ -f "$SO_CA_DIR/cacert.pem" ]; then
+        echo "root CA exists: $SO_CA_DIR/cacert.pem"
+        return 0
+    fi
+    _gen=$(find /usr/lib /usr/share -path '*/nova/CA/genrootca.sh' 2>/dev/null | head -n 1)
+    if [ -z "$_gen" ]; then
+        so_fail "nova/CA/genrootca.sh not found (is python-nova installed?)"
+        return 1
+    fi
+    mkdir -p "$SO_CA_DIR"
+    (cd "$SO_CA_DIR" && sh "$_gen")
+    [ -f "$SO_CA_DIR/cacert.pem" ] || { so_fail "$_gen made no $SO_CA_DIR/cacert.pem"; return 1; }
+    echo "root CA made in $SO_CA_DIR"
 }
 
 # Cactus nova/db/sqlalchemy/models.py: users(id, name, access_key, secret_key, is_admin)

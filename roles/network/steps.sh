@@ -1,6 +1,6 @@
 # shellcheck shell=sh
-# StackOps node agent: network steps (reference/lucid-and-nova.md §4.3): IP forwarding, the flat
-# interface up without an address, nova-network, the floating range.
+# StackOps node agent: network steps (reference/lucid-and-nova.md §4.3): IP forwarding,
+# nova-network, the floating range (the flat interface: roles/flat-network).
 # shellcheck disable=SC2154 # answers are set by so_answers_load
 
 so_step_ip_forward() {
@@ -16,26 +16,6 @@ so_step_ip_forward() {
     sysctl -w net.ipv4.ip_forward=1
 }
 
-# The flat interface carries the instances' bridge: up, no address (StackOps: ifconfig 0.0.0.0).
-so_step_flat_interface() {
-    _f=/etc/network/interfaces
-    _if=$flat_interface
-    if [ "$_if" = "$public_interface" ]; then
-        echo "flat and public interface are both $_if: leaving $_f alone"
-        return 0
-    fi
-    if ! grep -q "^[[:space:]]*iface[[:space:]]\+${_if}[[:space:]]" "$_f" 2>/dev/null; then
-        # shellcheck disable=SC2016 # $IFACE is for ifupdown, not for this shell
-        {
-            printf '\n# StackOps: the flat network of the instances (nova-network bridges it)\n'
-            printf 'auto %s\niface %s inet manual\n' "$_if" "$_if"
-            printf '\tup ifconfig $IFACE 0.0.0.0 up\n\tup ifconfig $IFACE promisc\n'
-            printf '\tdown ifconfig $IFACE down\n'
-        } >>"$_f"
-    fi
-    ifup "$_if"
-}
-
 so_step_nova_network() {
     so_services_up nova-network
 }
@@ -46,7 +26,24 @@ so_step_floating() {
         echo "no floating range answered: nothing to do"
         return 0
     fi
-    _host=${hostname-}
-    [ -n "$_host" ] || _host=$(uname -n)
+    # nova-network's host is this machine's name (--host defaults to gethostname()), whatever
+    # was answered: the floating addresses belong to it.
+    _host=$(uname -n)
+    if so_nova_manage floating list 2>/dev/null | grep -q "[[:space:]]${floating_range%/*}[[:space:]]"; then
+        echo "floating range $floating_range exists"
+        return 0
+    fi
     so_nova_manage floating create "$_host" "$floating_range"
+}
+
+# nova.conf's --flat_network_dhcp_start: the third address of fixed_range (network, gateway, then
+# the first lease). FlatDHCP overwrites each network's dhcp_start with this flag (default
+# 10.0.0.2, outside most fixed ranges: docs/nova-2011.2-facts.md §2).
+SO_COMPUTED="$SO_COMPUTED flat_network_dhcp_start"
+so_value_flat_network_dhcp_start() {
+    [ -n "${fixed_range-}" ] || return 0
+    printf '%s\n' "${fixed_range%/*}" | awk -F. '{
+        n = (($1 * 256 + $2) * 256 + $3) * 256 + $4 + 2
+        printf "%d.%d.%d.%d\n", int(n / 16777216) % 256, int(n / 65536) % 256, int(n / 256) % 256, n % 256
+    }'
 }

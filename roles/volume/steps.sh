@@ -4,6 +4,13 @@
 # shellcheck disable=SC2154 # answers are set by so_answers_load
 
 so_step_iscsitarget() {
+    # ietd needs the iscsi_trgt kernel module (iscsitarget-dkms builds it for the running kernel
+    # against its linux-headers): without it iscsitarget "starts" and exports nothing.
+    if ! modprobe iscsi_trgt; then
+        so_fail "no iscsi_trgt kernel module for $(uname -r) (iscsitarget-dkms builds it; are \
+linux-headers-$(uname -r) installed?)"
+        return 1
+    fi
     _f=/etc/default/iscsitarget
     if [ -f "$_f" ] && grep -q '^ISCSITARGET_ENABLE=' "$_f"; then
         sed -i 's/^ISCSITARGET_ENABLE=.*/ISCSITARGET_ENABLE=true/' "$_f"

@@ -9,8 +9,10 @@ The boundary. No init system runs in a chroot and bookworm has no Nova, MySQL 5.
 RabbitMQ 1.7, so exactly these commands are replaced by a recorder (tests/integration/
 agent_recorder.sh, first on PATH): service control (initctl, start, stop, restart, service,
 invoke-rc.d, update-rc.d, systemctl), the Cactus tools (nova-manage, glance-manage), the
-database and broker clients (mysql, mysqladmin, rabbitmqctl), and what changes the host's kernel
-or disks (sysctl, modprobe, ifup, ip, ietadm, pvcreate, vgcreate, vgs). The recorder appends
+database and broker clients (mysql, mysqladmin, rabbitmqctl), what reaches another node (socat),
+and what changes the host's kernel or disks (sysctl, modprobe, ifup, ip, ietadm, pvcreate,
+vgcreate, vgs). The role metapackages (stackops-<role>) are installed as empty packages, and
+nova's CA script as a stand-in that makes cacert.pem. The recorder appends
 each argv to /stackops-test/actions and each stdin to /stackops-test/stdin, and exits as the
 rules in /stackops-test/rules say (failure injection). Everything else the agent runs is the
 real Debian tool: sh (dash or bash), awk, sed, grep, cp, mv, chmod, dpkg.
@@ -39,7 +41,7 @@ RECORDER = Path(__file__).with_name("agent_recorder.sh")
 RECORDED = (
     "initctl start stop restart service invoke-rc.d update-rc.d systemctl "
     "nova-manage glance-manage mysql mysqladmin rabbitmqctl "
-    "sysctl modprobe ifup ip ietadm pvcreate vgcreate vgs"
+    "sysctl modprobe ifup ip ietadm pvcreate vgcreate vgs socat"
 ).split()
 TEST_DIR = "stackops-test"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -177,8 +179,34 @@ class Node:
         for script in ("rabbitmq-server", "iscsitarget"):
             self.write(f"/etc/init.d/{script}", "#!/bin/sh\nexit 0\n", 0o755)
         self.path("/var/lib/rabbitmq/mnesia").mkdir(parents=True)
+        # python-nova's CA script (nova/CA/genrootca.sh): makes cacert.pem in the current folder
+        self.write(
+            "/usr/share/pyshared/nova/CA/genrootca.sh",
+            "#!/bin/sh\necho recorded >>/stackops-test/actions.ca\n: >cacert.pem\n",
+            0o755,
+        )
+        self._install_role_metapackages()
         self.path("/etc/nova").mkdir(exist_ok=True)
         self.write("/proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu vme de pse tsc msr\n")
+
+    def _install_role_metapackages(self) -> None:
+        """stackops-<role> for every role, empty: what the installer installed (roles/)."""
+        from distro_builder.archive.debs import build_deb
+        from distro_builder.config.roles import load_roles
+
+        debs = []
+        for role in load_roles(Path(__file__).resolve().parents[2]).names:
+            control = {
+                "Package": f"stackops-{role}", "Version": "0.1.0", "Architecture": "all",
+                "Maintainer": "test <t@example.invalid>", "Description": "test stand-in",
+            }  # fmt: skip
+            deb = self.path(f"/tmp/stackops-{role}.deb")
+            deb.write_bytes(build_deb(control, {}, mtime=0))
+            debs.append(f"/tmp/stackops-{role}.deb")
+        self.chroot(["dpkg", "-i", *debs])
+
+    def remove_package(self, name: str) -> None:
+        self.chroot(["dpkg", "--purge", name])
 
     def set_cpu_flags(self, flags: str) -> None:
         self.write("/proc/cpuinfo", f"processor\t: 0\nflags\t\t: {flags}\n")
@@ -231,7 +259,9 @@ class Node:
         """Run /usr/sbin/stackops-agent under `shell` (its own process group, so a `kill`
         rule can cut the power of the whole agent and nothing else); `env` is added to the
         agent's environment."""
-        env = {"PATH": PATH, "LC_ALL": "C", "HOME": "/root", "TERM": "dumb", **(env or {})}
+        # STACKOPS_SETTLE=0: the services' "still running?" look comes at once (recorded anyway)
+        env = {"PATH": PATH, "LC_ALL": "C", "HOME": "/root", "TERM": "dumb",
+               "STACKOPS_SETTLE": "0", **(env or {})}  # fmt: skip
         proc = subprocess.Popen(
             ["chroot", str(self.root), shell, "/usr/sbin/stackops-agent", *args],
             stdin=subprocess.PIPE,

@@ -41,10 +41,13 @@ STEPS = {
         "network-create",
         "services",
     ],
-    "network": ["ip-forward", "flat-interface", "nova-network", "floating"],
+    "network": ["ip-forward", "nova-network", "floating"],
     "volume": ["iscsitarget", "volume-group", "nova-volume"],
-    "compute": ["libvirt", "nova-compute"],
+    "compute": ["libvirt", "volume-host", "nova-compute"],
 }
+# The shared roles' steps (roles/base, roles/flat-network), run first under the node's first role.
+SHARED_STEPS = {"base": ["nova-conf", "controller-ready"], "flat-network": ["flat-interface"]}
+FLAT_ROLES = {"network", "compute"}  # the roles that include roles/flat-network
 ORDER = ["controller", "network", "volume", "compute"]
 # Reference architectures (roles/architectures.yaml): node name -> roles.
 NODES = {
@@ -58,11 +61,11 @@ NODES = {
 }
 # Flags each role must put in nova.conf (beyond the common ones).
 ROLE_FLAGS = {
-    "controller": {"my_ip", "fixed_range", "network_size", "scheduler_driver"},
+    "controller": {"fixed_range", "network_size", "scheduler_driver"},
     "network": {"flat_interface", "public_interface", "fixed_range", "network_size"}
-    | {"floating_range"},
+    | {"floating_range", "flat_network_dhcp_start", "ec2_dmz_host", "dmz_cidr"},
     "volume": {"volume_group"},
-    "compute": {"libvirt_type", "flat_interface", "fixed_range"},
+    "compute": {"libvirt_type", "flat_interface", "fixed_range", "iscsi_ip_prefix"},
 }
 COMMON_FLAGS = {
     "sql_connection",
@@ -75,6 +78,7 @@ COMMON_FLAGS = {
     "state_path",
     "logdir",
     "verbose",
+    "my_ip",
 }
 # The services each role must restart, in this order.
 ROLE_SERVICES = {
@@ -91,7 +95,8 @@ STEP_LINE = re.compile(
 
 def plan(roles: str) -> list[tuple[str, str]]:
     rs = [r for r in ORDER if r in roles.split(",")]
-    return [(rs[0], "nova-conf")] + [(r, s) for r in rs for s in STEPS[r]]
+    shared = SHARED_STEPS["base"] + (SHARED_STEPS["flat-network"] if FLAT_ROLES & set(rs) else [])
+    return [(rs[0], s) for s in shared] + [(r, s) for r in rs for s in STEPS[r]]
 
 
 def flags_list() -> set[str]:
@@ -108,10 +113,25 @@ def make_node(tmp_path: Path, agent_deb: Path, roles: str, *, init: str = "upsta
     return node
 
 
+NODE_ADDRESS = "10.0.0.5"
+
+
 def healthy_cloud(node: Node) -> None:
-    """The recorder's answers when everything works: no VG yet, RabbitMQ has user nova."""
+    """The recorder's answers when everything works: no VG yet, RabbitMQ has user nova, the
+    started jobs run, the controller's network exists, project zipfile writes a zip, eth0 has
+    an address."""
     node.rule("1", "vgs nova-volumes")
     node.rule("0", "rabbitmqctl list_users", "Listing users ...\nnova\n...done.\n")
+    node.rule("0", "initctl status *", "job start/running, process 4242\n")
+    node.rule("0", "nova-manage * network list",
+              "network\tnetmask\tstart address\tDNS\n192.168.100.0/24\t255.255.255.0\t"
+              "192.168.100.3\t8.8.4.4\n")  # fmt: skip
+    node.rule("create=/root/creds/nova.zip", "nova-manage * project zipfile *", "PK\x03\x04zip")
+    node.rule(
+        "0",
+        "ip -4 -o addr show dev eth0",
+        f"2: eth0    inet {NODE_ADDRESS}/24 brd 10.0.0.255 scope global eth0\n",
+    )
 
 
 def step_lines(run: Run) -> list[tuple[int, int, str, str, str]]:
@@ -175,9 +195,13 @@ def test_architecture_node(tmp_path: Path, agent_deb: Path, arch_node: str, shel
     assert want <= set(flags), want - set(flags)
     assert flags["sql_connection"] == "mysql://nova:n%40va%2FSecret%3A2@10.0.0.1/nova"
     assert flags["network_manager"] == "nova.network.manager.FlatDHCPManager"
-    assert ("my_ip" in flags) == ("controller" in roles)
+    assert flags["my_ip"] == NODE_ADDRESS  # this node's address on public_interface
     if "compute" in roles:
         assert flags["libvirt_type"] == "qemu"  # the test CPU has no vmx/svm
+        assert flags["iscsi_ip_prefix"] == "10.0.0.1"  # no volume_address: the controller's
+    if "network" in roles:
+        assert flags["flat_network_dhcp_start"] == "192.168.100.2"  # inside fixed_range
+        assert flags["ec2_dmz_host"] == "10.0.0.1" and flags["dmz_cidr"] == "10.0.0.1/32"
     st = conf.stat()
     assert stat.S_IMODE(st.st_mode) == 0o640
     assert st.st_uid == 0
@@ -205,12 +229,23 @@ def test_architecture_node(tmp_path: Path, agent_deb: Path, arch_node: str, shel
         assert "GRANT ALL PRIVILEGES ON nova.* TO 'nova'@'%' IDENTIFIED BY 'n@va/Secret:2';" in sql
         assert "SET secret_key = 'adm1n Secret 4' WHERE id = 'admin'" in sql
         assert not list(node.path("/var/lib/stackops/run").glob("*")), "mysql option file left"
+    if FLAT_ROLES & set(roles.split(",")):  # the flat interface is up and stays up
+        assert (
+            "auto eth1\niface eth1 inet manual" in node.path("/etc/network/interfaces").read_text()
+        )
+        assert "ifup eth1" in node.actions()
     if "network" in roles:
         assert "\nnet.ipv4.ip_forward=1\n" in node.path("/etc/sysctl.conf").read_text()
-        assert "iface eth1 inet manual" in node.path("/etc/network/interfaces").read_text()
-        assert "nova-manage --flagfile=/etc/nova/nova.conf floating create node1 10.0.1.0/24" in (
+        host = node.chroot(["uname", "-n"]).stdout.strip()  # nova-network's host, not the answer
+        assert f"nova-manage --flagfile=/etc/nova/nova.conf floating create {host} 10.0.1.0/24" in (
             node.actions()
         )
+    if "controller" in roles:
+        assert node.path("/var/lib/nova/CA/cacert.pem").is_file()  # the root CA before the zip
+        assert stat.S_IMODE(node.path("/root/creds/nova.zip").stat().st_mode) == 0o600
+    else:  # waited for the controller: RabbitMQ's port and nova's network list
+        acts = node.actions()
+        assert "socat -u /dev/null TCP:10.0.0.1:5672,connect-timeout=3" in acts
     if "volume" in roles:
         text = node.path("/etc/default/iscsitarget").read_text()
         assert text == "ISCSITARGET_ENABLE=true\n"
@@ -500,3 +535,47 @@ def test_systemd_base(tmp_path: Path, agent_deb: Path) -> None:
     )
     assert "systemctl disable stackops-agent.service" in acts
     assert not wants.exists() and not wants.is_symlink()
+
+
+def test_a_node_waits_for_the_controller_then_goes_on(tmp_path: Path, agent_deb: Path) -> None:
+    """Issue 14.9: a compute node waits (bounded, with progress on the console) for the
+    controller's RabbitMQ and network; past the bound the step fails and a retry resumes."""
+    node = make_node(tmp_path, agent_deb, "compute")
+    node.rule("1", "socat *")  # the controller's RabbitMQ does not answer yet
+    env = {"STACKOPS_CONTROLLER_WAIT": "3", "STACKOPS_POLL": "1", "STACKOPS_SETTLE": "0"}
+    run = node.run_agent("dash", "--non-interactive", env=env)
+    assert run.returncode == 1, run.output
+    assert "STACKOPS waiting for the controller at 10.0.0.1 (0s of 3s)" in run.output
+    assert "STACKOPS-FIRSTBOOT failed step=controller-ready" in run.output
+    log = node.path("/var/log/stackops/steps/controller-ready.log").read_text()
+    assert "was not ready within 3 s" in log
+    assert not any(a.startswith("initctl start nova-compute") for a in node.actions())
+    node.clear_rules()
+    healthy_cloud(node)
+    again = node.run_agent("dash", "--non-interactive", env=env)
+    assert again.returncode == 0, again.output
+    assert "STACKOPS-FIRSTBOOT done roles=compute" in again.output
+
+
+def test_a_service_that_dies_at_once_fails_its_step(tmp_path: Path, agent_deb: Path) -> None:
+    """Issue 14.9: `initctl start` succeeds when the daemon dies at once; the agent looks again."""
+    node = make_node(tmp_path, agent_deb, "compute")
+    node.clear_rules()
+    node.rule("0", "initctl status nova-compute", "nova-compute stop/waiting\n")
+    healthy_cloud(node)
+    run = node.run_agent("dash", "--non-interactive", env={"STACKOPS_SETTLE": "0"})
+    assert run.returncode == 1, run.output
+    assert "STACKOPS-FIRSTBOOT failed step=nova-compute" in run.output
+    log = node.path("/var/log/stackops/steps/nova-compute.log").read_text()
+    assert "nova-compute is not running a few seconds after its start" in log
+
+
+def test_a_role_without_its_packages_is_refused(tmp_path: Path, agent_deb: Path) -> None:
+    """Issue 14.2: a chosen role whose metapackage is missing stops with a clear message."""
+    node = make_node(tmp_path, agent_deb, "volume")
+    node.remove_package("stackops-volume")
+    run = node.run_agent("dash", "--non-interactive")
+    assert run.returncode == 1, run.output
+    assert "role volume needs its packages, and stackops-volume is not installed" in run.output
+    assert "STACKOPS-FIRSTBOOT failed step=packages" in run.output
+    assert node.actions() == [] or all(not a.startswith("initctl") for a in node.actions())

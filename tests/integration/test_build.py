@@ -88,7 +88,9 @@ def test_every_entry_of_every_architecture_passes_checkonly(
         assert {n.name for n in arch.nodes} <= names
     for seed in seeds:
         text = seed.text
-        pkgs = " ".join(f"stackops-{r}" for r in seed.entry.roles) or "stackops-agent"
+        # "choose roles later" installs every role's packages (issue 14.2)
+        roles = seed.entry.roles or ("controller", "network", "volume", "compute")
+        pkgs = " ".join(f"stackops-{r}" for r in roles)
         assert f"d-i pkgsel/include string {pkgs}\n" in text
         assert ("allow_unauthenticated boolean true" in text) == unsigned
         assert ("mysql-server/root_password password" in text) == ("controller" in seed.entry.roles)
@@ -150,7 +152,7 @@ def test_lucid_menu(built: Path, demo_base: Path) -> None:
     assert compute.append.split() == [
         "file=/cdrom/preseed/stackops-compute.seed", "stackops/roles=compute", "locale=en_US",
         "console-setup/ask_detect=false", "console-setup/layoutcode=us",
-        "initrd=/install/initrd.gz", "quiet", "---",
+        "initrd=/install/initrd.gz", "quiet", "--",  # lucid's own separator (its text.cfg)
     ]  # fmt: skip
     assert by_label["all-in-one"].menu_label == "Install StackOps all-in-one"
     assert "stackops/roles=controller,network,volume,compute" in by_label["all-in-one"].append
@@ -248,7 +250,8 @@ def test_txt_flavor_menu_and_serial_console(txt_base: Path, data_dir: Path, tmp_
     assert "label all-in-one" in txt and "Install Ubuntu Server" in txt
     assert menu.serial == "0 115200" and menu.gfxboot is None and menu.ui == "menu.c32"
     compute = next(e for e in menu.entries if e.label == "compute")
-    assert compute.append.endswith("--- console=ttyS0,115200n8")
+    # the base's separator; the serial console for the installer's kernel and the installed system
+    assert compute.append.endswith("console=ttyS0,115200n8 -- console=ttyS0,115200n8")
     assert " quiet " not in compute.append
     assert any(e.label == "network-expert" for e in menu.entries)
 

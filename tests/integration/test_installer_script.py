@@ -180,6 +180,8 @@ def test_compute_all_answered_on_the_command_line_and_by_preseed(
         "flat_interface": "eth2",
         "libvirt_type": "auto",
         "fixed_range": "192.168.100.0/24",  # compute renders --fixed_range too
+        "volume_address": "",  # optional, baked empty by the zero-touch deployment
+        "volume_host": "",
     }
     mode = stat.S_IMODE(installer.answers_path.stat().st_mode)
     assert mode == 0o600

@@ -65,7 +65,7 @@ def test_entry_boots_the_installer_with_its_roles(
     with console.stage("kernel", timeout=60):
         cmdline = console.expect_line("Command line:")
     assert f"stackops/roles={ROLES[entry]} " in cmdline
-    assert cmdline.rstrip().endswith("--- console=ttyS0,115200n8")
+    assert cmdline.rstrip().endswith("console=ttyS0,115200n8 -- console=ttyS0,115200n8")
     with console.stage("preseed marker", timeout=MARKER_TIMEOUT):
         marker = console.expect_line("STACKOPS-PRESEED roles=")
     assert marker == ROLES[entry]

@@ -44,19 +44,25 @@ def test_real_roles_and_entries(data_dir: Path) -> None:
             ("compute/role.yaml", "services:", "servcies:"),
             "compute/role.yaml: unknown key servcies",
         ),
-        (("compute/role.yaml", "includes: [base]", "includes: [bsae]"), "unknown role 'bsae'"),
+        (
+            ("compute/role.yaml", "includes: [base, flat-network]", "includes: [bsae]"),
+            "unknown role 'bsae'",
+        ),
         (
             ("base/role.yaml", "abstract: true", "abstract: true\nincludes: [compute]"),
             "include cycle",
         ),
         (("compute/role.yaml", "type: choice", "type: colour"), "unknown type 'colour'"),
-        (("network/role.yaml", "default: eth1", "default: eth2"), "defined differently"),
+        (
+            ("network/role.yaml", "default: 192.168.100.0/24", "default: 10.0.0.0/24"),
+            "defined differently",
+        ),
         (("architectures.yaml", "roles: [compute],", "roles: [storage],"), "unknown role"),
         (
             (
                 "compute/role.yaml",
-                "steps: [libvirt, nova-compute]",
-                "steps: [libvirt, nova-cmpute]",
+                "steps: [libvirt, volume-host, nova-compute]",
+                "steps: [libvirt, volume-host, nova-cmpute]",
             ),
             r"compute/steps.sh: no function so_step_nova_cmpute\(\)",
         ),
