@@ -266,8 +266,8 @@ class Store:
         for q in self.roleset.questions_for(roles):
             if set(q.skip_with) & set(roles):
                 continue
-            if q.key in params or q.key in node_answers or q.default is not None:
-                continue
+            if q.key in params or q.key in node_answers or q.default is not None or q.optional:
+                continue  # an optional one left out means "none" (volume_address: the controller)
             missing.append(q.key)
         return missing
 
