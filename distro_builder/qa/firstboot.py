@@ -66,9 +66,10 @@ QUIET_BOOT_TIMEOUT = 420.0  # a boot with nothing to do, to the end of the repor
 PROGRESS_RE = re.compile(
     r"STACKOPS step=(\d+)/(\d+) role=(\S+) name=(\S+) status=(ok|failed) t=([0-9.]+)s"
 )
-DONE_RE = re.compile(r"STACKOPS-FIRSTBOOT done roles=(\S*)")
-FAILED_RE = re.compile(r"STACKOPS-FIRSTBOOT failed step=(\S+) log=(\S+)")
-REPORT_END_RE = re.compile(r"STANDIN end boot=(\w+)")
+# whole lines: serial output arrives in pieces, so a value is only complete at the line's end
+DONE_RE = re.compile(r"STACKOPS-FIRSTBOOT done roles=(\S*)[ \t\r]*\n")
+FAILED_RE = re.compile(r"STACKOPS-FIRSTBOOT failed step=(\S+) log=(\S+)[ \t\r]*\n")
+REPORT_END_RE = re.compile(r"STANDIN end boot=(\w+)[ \t\r]*\n")
 PROVISION_RE = re.compile(r"STANDIN-PROVISION (ok|failed rc=\d+)")
 
 # Faults a test can inject on the node (and fix again): a service that will not start.
@@ -432,7 +433,7 @@ class StandinNode:
                     return
                 timeout = STEP_TIMEOUT
                 continue
-            b.end = console.match.group(0)
+            b.end = console.match.group(0).strip()
             b.seconds_to_end = console.elapsed()
             return
 

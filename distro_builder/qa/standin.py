@@ -112,7 +112,20 @@ case "$1 $2" in
       access_key VARCHAR(255), secret_key VARCHAR(255), is_admin TINYINT(1));" | sql ;;
 "user admin")
     echo "INSERT IGNORE INTO users VALUES ('$3', '$3', 'access-$3', 'secret-$3', 1);" | sql ;;
+"project zipfile")
+    # an empty zip archive (its end record only), where Cactus writes the credentials
+    printf 'PK\\005\\006\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0' >"$5" ;;
 esac
+"""
+
+_GENROOTCA = f"""#!/bin/sh
+# Stand-in for python-nova's nova/CA/genrootca.sh (run in the CA folder): record, write a
+# placeholder cacert.pem where Cactus writes the root CA.
+mkdir -p {STATE}
+boot=$(cut -c1-8 /proc/sys/kernel/random/boot_id)
+printf '%s genrootca.sh %s\\n' "$boot" "$PWD" >>{STATE}/actions
+[ -f cacert.pem ] ||
+    printf -- '-----BEGIN CERTIFICATE-----\\nstand-in\\n-----END CERTIFICATE-----\\n' >cacert.pem
 """
 
 _FAKE_SERVICE = f"""#!/bin/sh
@@ -233,6 +246,7 @@ _FILES: dict[str, tuple[str, int]] = {
         0o644,
     ),
     **{f"/usr/local/sbin/{name}": (_RECORDER, 0o755) for name in RECORDED},
+    "/usr/lib/python2.6/dist-packages/nova/CA/genrootca.sh": (_GENROOTCA, 0o755),
     **{
         f"/lib/systemd/system/{name}.service": (
             f"[Unit]\nDescription=Stand-in for lucid's {name} (not on Debian 12)\n"
