@@ -149,7 +149,8 @@ class IsoImage:
         if not self.has_rock_ridge:
             raise IsoError(
                 f"{self.path}: the image has no Rock Ridge names",
-                hint="Ubuntu install discs are built with Rock Ridge (mkisofs -r); is this one?",
+                hint="the engine names files by their Rock Ridge paths; rebuild the image with "
+                "them (xorriso -as mkisofs -r, genisoimage -r) or give one that has them",
             )
 
     def eltorito(self) -> list[ElToritoEntry]:

@@ -59,9 +59,32 @@ def unknown_layout_iso(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _mkisofs(tree, tree.parent / "unknown.iso", *boot)
 
 
+@pytest.fixture(scope="module")
+def no_rock_ridge_iso(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Bootable, but ISO 9660 names only (no -r): the engine works by Rock Ridge path."""
+    require_tool_or_skip("genisoimage")
+    tree = tmp_path_factory.mktemp("nr")
+    (tree / "boot").mkdir()
+    (tree / "boot" / "isolinux.bin").write_bytes(
+        Path("/usr/lib/ISOLINUX/isolinux.bin").read_bytes()
+    )
+    out = tree.parent / "norr.iso"
+    subprocess.run(
+        ["genisoimage", "-quiet", "-J", "-o", str(out), "-b", "boot/isolinux.bin",
+         "-c", "boot/boot.cat", "-no-emul-boot", "-boot-load-size", "4", str(tree)],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
 @pytest.mark.parametrize("command", ["inspect", "remaster"])
 def test_bad_inputs(
-    command: str, tmp_path: Path, demo_base: Path, no_boot_iso: Path, unknown_layout_iso: Path
+    command: str,
+    tmp_path: Path,
+    demo_base: Path,
+    no_boot_iso: Path,
+    unknown_layout_iso: Path,
+    no_rock_ridge_iso: Path,
 ) -> None:
     def run(iso: Path) -> subprocess.CompletedProcess[str]:
         if command == "inspect":
@@ -78,8 +101,22 @@ def test_bad_inputs(
         truncated.write_bytes(f.read(demo_base.stat().st_size // 2))
     _assert_clean_error(run(truncated), "truncated")
     _assert_clean_error(run(no_boot_iso), "no El Torito boot record")
-    _assert_clean_error(run(unknown_layout_iso), "unknown layout")
+    if command == "inspect":  # inspect describes install discs only
+        _assert_clean_error(run(unknown_layout_iso), "unknown layout")
+        assert not (tmp_path / "out.iso").exists()
+        return
+    # The engine takes any bootable image with Rock Ridge names (issue 15): a disc that is not
+    # laid out like an install CD is remastered, not refused; one without Rock Ridge is refused.
+    _assert_clean_error(run(no_rock_ridge_iso), "no Rock Ridge names")
     assert not (tmp_path / "out.iso").exists()
+    proc = run(unknown_layout_iso)
+    assert proc.returncode == 0, proc.stderr
+    assert "not an install disc" in proc.stderr
+    listing = subprocess.run(
+        ["xorriso", "-indev", str(tmp_path / "out.iso"), "-report_el_torito", "plain"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "El Torito boot img :   1  BIOS  y   none" in listing, listing
 
 
 def test_bad_output_paths(demo_base: Path, tmp_path: Path) -> None:
