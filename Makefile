@@ -19,7 +19,8 @@ APT_PACKAGES := python3 python3-venv python3-pip genisoimage xorriso isolinux sy
 	debconf-utils dpkg-dev cpio busybox shellcheck time \
 	gnupg gpgv dose-distcheck apt lz4 cdebconf openssl util-linux \
 	debootstrap dash bash coreutils \
-	wget postgresql chromium chromium-driver ipxe-qemu pxelinux python3-apt e2fsprogs
+	wget postgresql chromium chromium-driver ipxe-qemu pxelinux python3-apt e2fsprogs \
+	grub-rescue-pc ipxe
 
 .PHONY: help deps venv iso demo-base test test-unit test-integration test-qemu e2e bench lint clean
 

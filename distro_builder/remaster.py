@@ -1,12 +1,14 @@
 """The remaster engine: base ISO + overlay directories -> new ISO. `build` drives it.
 
 Opens the base (any bootable ISO 9660 image with Rock Ridge: El Torito entries, boot-info tables,
-hybrid MBR/GPT and Joliet are kept by media/iso.py), applies the overlays (added and replaced
-files, directories, symlinks; a later overlay wins over an earlier one), records what it changed
-in `.disk/distro-builder.json`, and writes the result atomically (and reproducibly under
-SOURCE_DATE_EPOCH). On an Ubuntu/Debian install disc, or any disc with an `md5sum.txt`, that file
-is regenerated: the MD5 of a file the overlays did not touch is taken from the base's own
-md5sum.txt (`rehash_md5` reads every file again), so only new content is read twice.
+isolinux's isohybrid MBR/GPT, GRUB 2's hybrid MBR and boot info, and Joliet are kept by
+media/iso.py; a partition appended after the volume, e.g. memtest86+'s UEFI image, is refused),
+applies the overlays (added and replaced files, directories, symlinks; a later overlay wins over
+an earlier one), records what it changed in `.disk/distro-builder.json`, and writes the result
+atomically (and reproducibly under SOURCE_DATE_EPOCH). On an Ubuntu/Debian install disc, or any
+disc with an `md5sum.txt`, that file is regenerated: the MD5 of a file the overlays did not touch
+is taken from the base's own md5sum.txt (`rehash_md5` reads every file again), so only new
+content is read twice.
 """
 
 from __future__ import annotations

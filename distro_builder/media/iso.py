@@ -26,6 +26,7 @@ from typing import IO, Any
 
 import pycdlib
 import pycdlib.inode as pycdlib_inode
+import pycdlib.isohybrid as pycdlib_isohybrid
 import pycdlib.pycdlibexception as pycdlib_errors
 
 from distro_builder.errors import IsoError, OutputError
@@ -109,6 +110,11 @@ class IsoImage:
             )
         self._iso_paths["/"] = "/"
         self._joliet_paths["/"] = "/" if self._iso.has_joliet() else None
+        if self._iso.isohybrid_mbr is not None:
+            # isolinux's MBR without an EFI partition on a disc with a UEFI El Torito entry
+            # (iPXE's ipxe.iso): pycdlib would put the UEFI image in a GPT it does not have.
+            self._iso.isohybrid_mbr.__class__ = _BiosIsoHybrid
+        self._system = _SystemArea.read(p, self._iso)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -461,8 +467,11 @@ class IsoImage:
         """
         out = Path(out)
         check_output_path(out, self.path)
+        self._system.require_supported(self.path)
         if hybrid:
             self._call(self._make_hybrid, source_date_epoch)
+        # --hybrid gives the disc pycdlib's isolinux MBR in place of the base's
+        system = self._system if self._iso.isohybrid_mbr is None else None
         self._call(self._settle_root_er)
         try:
             fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
@@ -477,7 +486,7 @@ class IsoImage:
                 cb = (lambda done, total, _opaque: progress(done, total)) if progress else None
                 hasher = _TrailingSha256(tmp) if digests is not None else None
                 try:
-                    with pinned_clock(source_date_epoch), _kernel_copies(self._iso, hasher):
+                    with pinned_clock(source_date_epoch), _kernel_copies(self._iso, hasher, system):
                         self._call(self._iso.write_fp, fh, blocksize=1 << 20, progress_cb=cb)
                     fh.flush()
                 finally:
@@ -620,9 +629,18 @@ class _PyCdlib(pycdlib.PyCdlib):
 
 
 @contextlib.contextmanager
-def _kernel_copies(iso: _PyCdlib, hasher: _TrailingSha256 | None) -> Iterator[None]:
-    """Within the block, `iso.write_fp` copies file data with copy_file_range (see above)."""
+def _kernel_copies(
+    iso: _PyCdlib, hasher: _TrailingSha256 | None, system: _SystemArea | None = None
+) -> Iterator[None]:
+    """Within the block, `iso.write_fp` copies file data with copy_file_range (see above), and
+    the base's own MBR (`system`, one pycdlib does not rebuild) is carried over with its boot
+    image addresses and partition sizes moved to the new layout."""
     if not callable(getattr(pycdlib.PyCdlib, "_output_file_data", None)):  # another pycdlib
+        if system is not None and system.changes_output:
+            raise IsoError(
+                "this pycdlib has no per-file write step: the base's MBR cannot be carried over",
+                hint="install the pycdlib version pinned in pyproject.toml",
+            )
         yield
         return
     block = iso.logical_block_size
@@ -631,6 +649,7 @@ def _kernel_copies(iso: _PyCdlib, hasher: _TrailingSha256 | None) -> Iterator[No
     # write_fp has laid the image out, at its first file.
     lowest_after: list[int] = []
     position: dict[int, int] = {}
+    started: list[bool] = []
 
     def plan() -> None:
         todo = [ino for ino in iso.inodes if ino.get_data_length() > 0]
@@ -643,16 +662,23 @@ def _kernel_copies(iso: _PyCdlib, hasher: _TrailingSha256 | None) -> Iterator[No
         position.update({id(ino): i for i, ino in enumerate(todo)})
 
     def output_file_data(outfp: Any, blocksize: int, ino: Any) -> Iterator[int]:
+        first = not position and not started
         if hasher is not None and not position:
             plan()
         start = ino.extent_location() * block
         outfp.flush()  # pycdlib's buffered metadata first; then the kernel writes at offsets
         out_fd = outfp.fileno()
+        if first:
+            started.append(True)
+            if system is not None:  # before the hasher reads sector 0 (at the first advance)
+                system.write_mbr(out_fd, iso)
         with pycdlib_inode.InodeOpenData(ino, block) as (src, length):
             copied = _copy_range(src, src.tell(), out_fd, start, length)
         yield copied
         if ino.boot_info_table is not None:  # what pycdlib patches at offset 8 of a boot file
             os.pwrite(out_fd, ino.boot_info_table.record(), start + 8)
+        if system is not None:
+            system.patch_boot_image(out_fd, iso, ino, start, copied)
         outfp.seek(start + copied)
         if hasher is not None:
             i = position.get(id(ino))
@@ -782,6 +808,168 @@ class _TrailingSha256:
                     return
         except BaseException as e:  # reported as no digest; the caller hashes the file itself
             self._error = e
+
+
+# -- the system area ------------------------------------------------------------------------------
+# pycdlib rebuilds one kind of MBR, isolinux's isohybrid (and its GPT when it has an EFI
+# partition), and writes zeros over any other. GRUB 2's hybrid images (grub-mkrescue, xorriso
+# -boot_image grub) have their own MBR: its boot code finds the El Torito image through a 64-bit
+# 512-byte address at byte 432 (the image's + 4), GRUB's El Torito image finds itself through
+# the same kind of address at its byte 2548 (+ 5, "grub2-boot-info"), and a partition covers
+# the volume. The engine carries such an MBR over: the addresses follow the boot image to its
+# new extent, a partition that ended with the volume ends with the new one. A partition or boot
+# image appended after the volume (memtest86+'s UEFI image) and a GPT that pycdlib does not
+# rebuild are refused: pycdlib cannot lay them out, and dropping them would unmake the disc.
+
+_MBR_BOOT_LBA = 432
+_GRUB2_BOOT_INFO = 2548
+
+
+class _BiosIsoHybrid(pycdlib_isohybrid.IsoHybrid):  # type: ignore[misc]
+    """pycdlib's isohybrid MBR that leaves a UEFI El Torito entry alone when it has no EFI
+    partition (pycdlib raises 'Attempted to set EFI lba on a non-EFI ISO')."""
+
+    __slots__ = ()
+
+    def update_efi(self, current_extent: int, sector_count: int, iso_size: int) -> None:
+        if self.efi:
+            super().update_efi(current_extent, sector_count, iso_size)
+
+    def update_mac(self, current_extent: int, sector_count: int) -> None:
+        if self.mac:
+            super().update_mac(current_extent, sector_count)
+
+
+def _chs(lba: int, heads: int, sectors: int) -> tuple[int, int, int]:
+    """The MBR's (head, sector | cylinder high bits, cylinder low byte) of `lba`."""
+    cyl, rest = divmod(lba, heads * sectors)
+    if cyl > 1023:
+        return heads - 1, sectors | 0xC0, 0xFF
+    return rest // sectors, (rest % sectors + 1) | ((cyl >> 2) & 0xC0), cyl & 0xFF
+
+
+def _chs_geometry(lba: int, head: int, sect: int, cyl: int) -> tuple[int, int] | None:
+    """The disk geometry (heads, sectors) under which `lba` has that CHS, or None."""
+    for geometry in ((64, 32), (255, 63), (16, 63), (128, 32), (32, 32), (64, 63)):
+        if _chs(lba, *geometry) == (head, sect, cyl):
+            return geometry
+    return None
+
+
+class _SystemArea:
+    """What the base's first sector holds that pycdlib does not rebuild (see above)."""
+
+    def __init__(self) -> None:
+        self.mbr: bytes | None = None  # the base's MBR, when it is not pycdlib's to rebuild
+        self.boot_lba = -1  # the base's BIOS boot image extent (2048-byte blocks)
+        self.mbr_boot_delta: int | None = None  # MBR[432] - 4 * boot_lba on the base
+        self.grub2_boot_info = False
+        self.volume_blocks = 0  # the base's volume in 512-byte blocks
+        self.file_blocks = 0
+        self.unsupported: list[str] = []
+
+    @property
+    def changes_output(self) -> bool:
+        return self.mbr is not None or self.grub2_boot_info
+
+    @classmethod
+    def read(cls, path: Path, iso: pycdlib.PyCdlib) -> _SystemArea:
+        self = cls()
+        block = iso.logical_block_size
+        self.volume_blocks = iso.pvd.space_size * block // 512
+        self.file_blocks = path.stat().st_size // 512
+        with open(path, "rb") as f:
+            head = f.read(2 * 512)
+            cat = iso.eltorito_boot_catalog
+            entries = []
+            if cat is not None:
+                entries = [(cat.validation_entry.platform_id, cat.initial_entry)]
+                for sec in cat.sections:
+                    entries += [(sec.platform_id, e) for e in sec.section_entries]
+            for platform, e in entries:
+                if e.load_rba * block >= self.volume_blocks * 512:
+                    self.unsupported.append(
+                        f"its {_PLATFORMS.get(platform, hex(platform))} boot image lies after "
+                        f"the ISO 9660 volume (block {e.load_rba})"
+                    )
+            bios = next((e for p, e in entries if p == 0), None)
+            if bios is not None:
+                self.boot_lba = bios.load_rba
+                f.seek(self.boot_lba * block + _GRUB2_BOOT_INFO)
+                field = f.read(8)
+                self.grub2_boot_info = (
+                    len(field) == 8
+                    and bios.inode is not None
+                    and bios.inode.get_data_length() >= _GRUB2_BOOT_INFO + 8
+                    and struct.unpack("<Q", field)[0] == self.boot_lba * 4 + 5
+                )
+        ours = iso.isohybrid_mbr is not None
+        if head[512:520] == b"EFI PART" and not (ours and iso.isohybrid_mbr.efi):
+            self.unsupported.append("a GPT that pycdlib cannot rebuild")
+        if len(head) < 512 or head[510:512] != b"\x55\xaa" or ours:
+            return self
+        parts = [struct.unpack_from("<BBBBBBBBLL", head, 446 + 16 * i) for i in range(4)]
+        if not any(p[4] for p in parts):
+            return self  # boot code without a partition table: not a hybrid disk image
+        for i, p in enumerate(parts, 1):
+            if p[4] and p[8] >= self.volume_blocks:
+                self.unsupported.append(
+                    f"MBR partition {i} (type {p[4]:#04x}) is appended after the ISO 9660 "
+                    f"volume (512-byte block {p[8]})"
+                )
+        self.mbr = head[:512]
+        if self.boot_lba >= 0:
+            delta = struct.unpack_from("<Q", head, _MBR_BOOT_LBA)[0] - self.boot_lba * 4
+            self.mbr_boot_delta = delta if delta in (0, 4) else None  # isolinux / GRUB 2
+        return self
+
+    def require_supported(self, path: Path) -> None:
+        if self.unsupported:
+            raise IsoError(
+                f"{path}: cannot remaster this layout: {'; '.join(self.unsupported)}",
+                hint="pycdlib lays out the ISO 9660 volume only; xorriso -indev BASE -outdev "
+                "NEW -boot_image any replay -map OVERLAY / keeps such images",
+            )
+
+    def write_mbr(self, out_fd: int, iso: pycdlib.PyCdlib) -> None:
+        """The base's MBR at sector 0 of the new image, moved to its layout."""
+        if self.mbr is None:
+            return
+        mbr = bytearray(self.mbr)
+        new_lba = iso.eltorito_boot_catalog.initial_entry.get_rba() if self.boot_lba >= 0 else -1
+        if self.mbr_boot_delta is not None and new_lba >= 0:
+            struct.pack_into("<Q", mbr, _MBR_BOOT_LBA, new_lba * 4 + self.mbr_boot_delta)
+        blocks = iso.pvd.space_size * iso.logical_block_size // 512
+        for i in range(4):
+            off = 446 + 16 * i
+            entry = list(struct.unpack_from("<BBBBBBBBLL", mbr, off))
+            start, size = entry[8], entry[9]
+            if not entry[4] or start + size not in (self.volume_blocks, self.file_blocks):
+                continue  # empty, or not ending with the volume
+            geometry = _chs_geometry(start + size - 1, entry[5], entry[6], entry[7])
+            entry[9] = blocks - start
+            if geometry is not None:  # else the end CHS stays as the base had it
+                entry[5], entry[6], entry[7] = _chs(blocks - 1, *geometry)
+            struct.pack_into("<BBBBBBBBLL", mbr, off, *entry)
+        os.pwrite(out_fd, bytes(mbr), 0)
+
+    def patch_boot_image(
+        self, out_fd: int, iso: pycdlib.PyCdlib, ino: Any, start: int, length: int
+    ) -> None:
+        """GRUB 2's boot info in its El Torito image, at the image's new address."""
+        entry = iso.eltorito_boot_catalog.initial_entry if iso.eltorito_boot_catalog else None
+        if not self.grub2_boot_info or entry is None or entry.inode is not ino:
+            return
+        if length < _GRUB2_BOOT_INFO + 8:
+            return
+        old = os.pread(out_fd, 8, start + _GRUB2_BOOT_INFO)
+        new = struct.pack("<Q", start // 512 + 5)
+        os.pwrite(out_fd, new, start + _GRUB2_BOOT_INFO)
+        if ino.boot_info_table is not None:
+            # The boot-info table's checksum (32-bit words from byte 64 on) covers the field.
+            (checksum,) = struct.unpack("<L", os.pread(out_fd, 4, start + 20))
+            checksum += sum(struct.unpack("<2L", new)) - sum(struct.unpack("<2L", old))
+            os.pwrite(out_fd, struct.pack("<L", checksum & 0xFFFFFFFF), start + 20)
 
 
 # The longest overlay file name whose Rock Ridge NM entry still fits in the directory record

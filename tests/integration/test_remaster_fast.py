@@ -57,7 +57,7 @@ def test_kernel_copy_gives_pycdlibs_bytes(
     fast = tmp_path / "fast.iso"
     result = remaster(demo_base, fast, [overlay], hybrid=hybrid, source_date_epoch=EPOCH)
     with monkeypatch.context() as m:  # pycdlib's own copy, block by block through Python
-        m.setattr(iso, "_kernel_copies", lambda _iso, _hasher: contextlib.nullcontext())
+        m.setattr(iso, "_kernel_copies", lambda _iso, _hasher, _system: contextlib.nullcontext())
         slow = tmp_path / "slow.iso"
         remaster(demo_base, slow, [overlay], hybrid=hybrid, source_date_epoch=EPOCH)
     assert fast.read_bytes() == slow.read_bytes()
