@@ -87,7 +87,7 @@ test-qemu: venv
 # Stage 5 on the stand-in node for every node entry, power cuts, a failing step (tens of minutes
 # under TCG; needs root, debootstrap and deb.debian.org the first time, see README "QA: smoke").
 e2e: venv
-	DISTRO_BUILDER_E2E=1 $(BIN)/python -m pytest tests/qemu/test_firstboot.py $(PYTEST_ARGS)
+	DISTRO_BUILDER_E2E=1 $(BIN)/python -m pytest -m e2e tests/qemu/test_firstboot.py $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/python benchmarks/run.py

@@ -30,7 +30,12 @@ from distro_builder.archive.debs import FileContent, build_deb, deb_filename
 from distro_builder.config.roles import ROLE_FILE, load_roles
 from distro_builder.errors import ArchiveError, ConfigError
 from distro_builder.model import RoleSet
-from distro_builder.seed.tables import render_question_table, render_roles_table, validators
+from distro_builder.seed.tables import (
+    render_architectures_table,
+    render_question_table,
+    render_roles_table,
+    validators,
+)
 
 PACKAGE = "stackops-agent"
 SHARE = "/usr/share/stackops"
@@ -115,6 +120,7 @@ def agent_files(data_dir: Path, roleset: RoleSet | None = None) -> dict[str, Fil
     files[f"{SHARE}/lib/validate.sh"] = validators(data_dir)
     files[f"{SHARE}/questions"] = render_question_table(data_dir, roleset).encode()
     files[f"{SHARE}/roles.table"] = render_roles_table(data_dir, roleset).encode()
+    files[f"{SHARE}/architectures.table"] = render_architectures_table(data_dir, roleset).encode()
     for role in (*roleset.shared, *roleset.roles):
         folder = Path(role.path)
         for path in sorted(folder.rglob("*")):

@@ -139,6 +139,12 @@ so_role_menu() {
     awk -F'|' '!/^#/ && $2 == "node" { print $1 "|" $6 }' "$SO_ROLES_TABLE"
 }
 
+# The reference architectures' multi-role nodes as "node|label|roles" lines (the agent's
+# architectures table, rendered from roles/architectures.yaml).
+so_shape_menu() {
+    grep -v '^#' "$SO_LIB/architectures.table" 2>/dev/null
+}
+
 so_select_roles() {
     if so_use_whiptail; then
         _n=$(so_role_menu | grep -c .)
@@ -160,14 +166,19 @@ so_select_roles() {
     while :; do
         echo "No role was chosen at install time. Roles of this node:"
         so_role_menu | awk -F'|' '{ printf "  %d) %-12s %s\n", NR, $1, $2 }'
-        echo "  a) all of them  (single node)"
-        printf 'Choose one or more numbers (e.g. "1 2 3" or "%s"): ' "$_n"
+        # the reference architectures' multi-role nodes (roles/architectures.yaml), as letters
+        so_shape_menu | awk -F'|' '{ printf "  %c) %s (%s)\n", 96 + NR, $2, $3 }'
+        printf 'Choose one or more numbers (e.g. "1 2 3" or "%s"), or a letter: ' "$_n"
         so_read || return 1
         _picked=""
         _ok=1
         for _w in $(printf '%s' "$SO_REPLY" | tr ',' ' '); do
             case $_w in
-            a | A | all) _picked=$(so_role_menu | cut -d'|' -f1 | tr '\n' ',') ;;
+            [a-z])
+                _i=$(($(printf '%d' "'$_w") - 96))
+                _shape=$(so_shape_menu | sed -n "${_i}p" | cut -d'|' -f3)
+                if [ -n "$_shape" ]; then _picked="$_picked,$_shape"; else _ok=0; fi
+                ;;
             *[!0-9]* | '' | 0*) _ok=0 ;;
             *)
                 if [ "$_w" -le "$_n" ]; then
@@ -181,7 +192,7 @@ so_select_roles() {
         if [ "$_ok" = 1 ] && [ -n "$_picked" ]; then
             SO_REPLY=$(so_normalize_roles "$_picked") && return 0
         fi
-        echo "Please answer with numbers from 1 to $_n, or a."
+        echo "Please answer with numbers from 1 to $_n, or a letter."
     done
 }
 
@@ -252,7 +263,8 @@ so_tell() {
 # Make sure roles and every answer the roles need are present and valid: ask what is missing
 # (when $1 is "ask"), apply defaults, save. Fails naming the first key it could not get.
 # A question skipped for one of the node's roles (skip_with) is this node's own address there
-# when it is an ipv4 question; a missing host name is this node's own.
+# when it is an ipv4 question; a missing host name that d-i answers (a fallback question, i.e.
+# netcfg/get_hostname) is this node's own.
 so_answers_complete() {
     _mode=$1
     _roles=$(so_get roles)
@@ -285,8 +297,8 @@ so_answers_complete() {
             _own=""
             if [ "$_skipped" = 1 ] && [ "$_q_type" = ipv4 ]; then
                 _own=$(so_own_address)
-            elif [ "$_q_type" = hostname ]; then
-                _own=$(uname -n)
+            elif [ "$_q_type" = hostname ] && [ -n "$_q_fallback" ]; then
+                _own=$(uname -n) # d-i's own answer (netcfg) on an installed node
             fi
             if [ -n "$_own" ] && [ -z "$(so_answer_problem "$_key" "$_own")" ]; then
                 so_answers_set "$_key" "$_own"
@@ -308,6 +320,11 @@ so_answers_complete() {
             continue
         fi
         if [ "$_mode" != ask ] || ! so_ask "$_key"; then
+            if [ "$_q_optional" = yes ]; then # nobody at the console: none
+                so_answers_set "$_key" ""
+                so_log "answer $_key: none (optional, not answered)"
+                continue
+            fi
             so_say "STACKOPS error: no valid answer for $_key (roles $SO_ROLES_CSV need it)"
             return 1
         fi

@@ -99,7 +99,7 @@ so_status() {
             printf "%s='%s'\n" "${_kv%%=*}" "${_kv#*=}"
         done
         if [ -n "${SO_PLAN-}" ]; then
-            printf '%s\n' "$SO_PLAN" | while read -r _r _n; do
+            printf '%s\n' "$SO_PLAN" | while read -r _r _o _n; do
                 [ -n "$_n" ] || continue
                 if [ -f "$SO_STEPS/$_n.done" ]; then _s="done"; else _s=pending; fi
                 printf "step_%s='%s'\n" "$(printf '%s' "$_n" | tr - _)" "$_s"

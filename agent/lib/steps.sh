@@ -90,14 +90,13 @@ so_nova_manage() {
     nova-manage --flagfile="$NOVA_CONF" "$@"
 }
 
-# Wait up to $2 seconds (default 60) for command $1... to succeed; "$@" after the first two.
+# Wait up to $2 seconds for command $3... to succeed (by the clock: one try may take long).
 so_wait_for() {
     _what=$1 _secs=$2
     shift 2
-    _i=0
+    _end=$(($(date +%s) + _secs))
     until "$@"; do
-        _i=$((_i + 1))
-        if [ "$_i" -ge "$_secs" ]; then
+        if [ "$(date +%s)" -ge "$_end" ]; then
             so_fail "$_what did not come up within $_secs s"
             return 1
         fi

@@ -22,7 +22,6 @@ import re
 import shlex
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +31,7 @@ from pathlib import Path
 from distro_builder.errors import SmokeTestError
 from distro_builder.qa import standin
 from distro_builder.qa.console import TAIL_LINES, SerialConsole
+from distro_builder.run import run
 
 INSTALLER_DIR = "stackops"
 LATE_FILES = ("late.sh", "validate.sh", "questions", "stackops.templates")
@@ -140,7 +140,7 @@ def inputs_from_tree(data_dir: Path, roles: str, *, version: str = "0.0.0") -> N
     """The same parts built from the working tree (the agent .deb, the initrd's scripts)."""
     from distro_builder.agent import build_agent_deb
     from distro_builder.archive.publish import build_metapackage
-    from distro_builder.build import load_inputs
+    from distro_builder.config.roles import load_roles
     from distro_builder.model import SystemSettings
     from distro_builder.packageset import AGENT_PACKAGE as AGENT
     from distro_builder.packageset import MAINTAINER, role_roots
@@ -153,13 +153,12 @@ def inputs_from_tree(data_dir: Path, roles: str, *, version: str = "0.0.0") -> N
     for r in roots:
         n, d = build_metapackage(r, roots[r], version=version, mtime=mtime, maintainer=MAINTAINER)
         debs[n] = d
-    inputs = load_inputs(data_dir, None)
     files: dict[str, bytes] = {}
-    for path, spec in initrd_files(data_dir, inputs.roleset, SystemSettings()).items():
+    for path, spec in initrd_files(data_dir, load_roles(data_dir), SystemSettings()).items():
         data = spec[0] if isinstance(spec, tuple) else spec
         if path.startswith(f"{INSTALLER_DIR}/"):
             files[path.split("/", 1)[1]] = data
-    append = f"stackops/roles={roles} ---"
+    append = f"stackops/roles={roles} --"  # lucid's separator
     return NodeInputs(roles, debs, files, append, None)
 
 
@@ -195,7 +194,7 @@ def write_answers(inputs: NodeInputs, answers: Mapping[str, str], work: Path) ->
     bindir = work / "bin"
     for d in (db, target, bindir):
         d.mkdir()
-    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True)
+    applets = run([BUSYBOX, "--list"], capture=True)
     for applet in applets.stdout.split():
         (bindir / applet).symlink_to(BUSYBOX)
     words = [w for w in inputs.append.split() if not w.startswith("file=")]
@@ -205,7 +204,8 @@ def write_answers(inputs: NodeInputs, answers: Mapping[str, str], work: Path) ->
     extra = [f"stackops/{k}={v}" for k, v in answers.items()]
     if any(c.isspace() for w in extra for c in w):
         raise ValueError("an answer on the kernel command line cannot hold white space")
-    dash = words.index("---") if "---" in words else len(words)
+    seps = [i for i, w in enumerate(words) if w in ("--", "---")]  # the base's separator
+    dash = seps[0] if seps else len(words)
     words[dash:dash] = extra
     (work / "cmdline").write_text(" ".join(words) + "\n")
     wrapper = work / "late-under-busybox"
@@ -222,12 +222,12 @@ def write_answers(inputs: NodeInputs, answers: Mapping[str, str], work: Path) ->
         "TERM": "dumb",
     }
     steps = f"mount --bind {shlex.quote(os.fspath(db))} /var/lib/cdebconf && exec {CDEBCONF}/debconf {shlex.quote(os.fspath(wrapper))}"  # noqa: E501
-    proc = subprocess.run(
+    proc = run(
         ["unshare", "--mount", "--map-root-user", "/bin/sh", "-c", steps],
         input="\n" * 64,  # anything still asked takes its default
-        capture_output=True,
-        text=True,
+        capture=True,
         env=env,
+        unset=[k for k in os.environ if k.startswith("DEBCONF_") or k == "DEBIAN_FRONTEND"],
         timeout=120,
         check=False,
     )
@@ -608,7 +608,7 @@ def run_firstboot(
         node.install(inputs, answers)
         first = node.boot(on_step=on_step)
         problems = check_done(inputs.roles, first)
-        if "controller" in inputs.roles.split(","):
+        if b"mysql_root_password=" in answers:  # a node that runs the cloud's MySQL
             problems += check_servers(first.report)
         if again and not problems and first.report is not None:
             second = node.boot(expect_agent=False)

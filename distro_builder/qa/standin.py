@@ -46,7 +46,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -185,7 +184,7 @@ failed=$(sed -n "s/^failed_step='\\(.*\\)'$/\\1/p" /var/lib/stackops/status 2>/d
     tail -n 30 "/var/log/stackops/steps/$failed.log" | sed 's/^/{REPORT} failedlog /'
 [ -f {STATE}/actions ] && sed 's/^/{REPORT} action /' {STATE}/actions
 [ -f {STATE}/starts ] && sed 's/^/{REPORT} start /' {STATE}/starts
-if [ -f /etc/stackops/answers ] && grep -q "^roles='[^']*controller" /etc/stackops/answers &&
+if [ -f /etc/stackops/answers ] && grep -q "^mysql_root_password=" /etc/stackops/answers &&
     grep -q "^state='done'" /var/lib/stackops/status 2>/dev/null; then
     . /etc/stackops/answers
     check() {{ # check NAME COMMAND...: ok when COMMAND succeeds
@@ -390,7 +389,7 @@ def node_image(*, rebuild: bool = False) -> NodeImage:
 def _build(work: Path) -> None:
     tree = work / "tree"
     log.info("debootstrap %s with %s (the stand-in node image)", SUITE, ", ".join(PACKAGES))
-    proc = subprocess.run(
+    proc = run(
         [
             require_tool("debootstrap", reason="build the stand-in node image"),
             "--variant=minbase",
@@ -399,9 +398,9 @@ def _build(work: Path) -> None:
             os.fspath(tree),
             MIRROR,
         ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "LC_ALL": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"},
+        capture=True,
+        check=False,
+        env={"LC_ALL": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"},
     )
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
@@ -412,10 +411,10 @@ def _build(work: Path) -> None:
         dst.write_text(text)
         dst.chmod(mode)
     chroot_env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C", "HOME": "/root"}
-    proc = subprocess.run(
+    proc = run(
         ["chroot", os.fspath(tree), "/bin/sh", "-c", _SHELL_STEPS],
-        capture_output=True,
-        text=True,
+        capture=True,
+        check=False,
         env=chroot_env,
     )
     if proc.returncode != 0:

@@ -6,6 +6,8 @@ agent and the Python side read one truth:
   questions  (questions/questions.table.j2)  one line per question, its type and constraints;
              shipped in the initrd for late.sh and in stackops-agent for the agent
   roles.table (agent/roles.table.j2)          one line per role: kind, includes, steps, services
+  architectures.table (agent/...j2)           the reference architectures' multi-role nodes,
+                                              offered by the agent's role selector
 
 The shell validators themselves are questions/validate.sh, shipped beside both.
 """
@@ -74,6 +76,13 @@ def render_roles_table(data_dir: Path, roleset: RoleSet) -> str:
     """The roles table (agent/roles.table.j2): shared roles first, then the node roles."""
     roles = [_role_view(roleset, r) for r in (*roleset.shared, *roleset.roles)]
     return render_template(data_dir / "agent", "roles.table.j2", roles=roles)
+
+
+def render_architectures_table(data_dir: Path, roleset: RoleSet) -> str:
+    """The reference architectures' multi-role nodes (agent/architectures.table.j2)."""
+    return render_template(
+        data_dir / "agent", "architectures.table.j2", architectures=roleset.architectures
+    )
 
 
 def validators(data_dir: Path) -> bytes:

@@ -1,5 +1,6 @@
 # shellcheck shell=sh
 # StackOps node agent: the node-wide steps every role shares (roles/base/role.yaml `steps`).
+# shellcheck disable=SC2154 # answers (so_answers_load) and _q_* (so_question) are set elsewhere
 
 # /etc/nova/nova.conf for all the node's roles (0640 root:nova).
 so_step_nova_conf() {

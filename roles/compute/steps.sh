@@ -57,7 +57,7 @@ so_step_volume_host() {
     fi
     _addr=$(so_value_iscsi_target_address)
     _line=$(printf '%s\t%s' "$_addr" "$volume_host")
-    if grep -q "^$_addr[[:space:]]\+$volume_host\$" /etc/hosts 2>/dev/null; then
+    if grep -q "^${_addr}[[:space:]]\+${volume_host}\$" /etc/hosts 2>/dev/null; then
         echo "/etc/hosts already maps $volume_host to $_addr"
         return 0
     fi

@@ -42,31 +42,41 @@ so_mysql_ping() {
     so_mysql -e 'SELECT 1' >/dev/null
 }
 
-# Give every root account the answered password, logged in as root without a password (a fresh
-# lucid install preseeded with an empty one) or as Debian's maintenance user
-# (/etc/mysql/debian.cnf). Already set (root logs in with it): nothing to do.
+# Give every root account the answered password, logged in as root with it (set already: it is
+# set again, harmless), without a password (a fresh lucid install preseeded with an empty one;
+# Debian's MariaDB lets the OS root in through its socket) or as Debian's maintenance user
+# (/etc/mysql/debian.cnf). `SET PASSWORD ... PASSWORD()` works on MySQL 5.1 and MariaDB alike.
 so_mysql_root_password() {
     if so_mysql -e 'SELECT 1' >/dev/null 2>&1; then
-        echo "MySQL root already has the answered password"
-        return 0
-    fi
-    if mysql --no-defaults -u root -e 'SELECT 1' >/dev/null 2>&1; then
-        set -- --no-defaults -u root
+        _how=answered
+    elif mysql --no-defaults -u root -e 'SELECT 1' >/dev/null 2>&1; then
+        _how=no-password
     elif [ -r /etc/mysql/debian.cnf ] &&
         mysql --defaults-file=/etc/mysql/debian.cnf -e 'SELECT 1' >/dev/null 2>&1; then
-        set -- --defaults-file=/etc/mysql/debian.cnf
+        _how=debian.cnf
     else
         so_fail "cannot log in to MySQL as root: not with the answered mysql_root_password, not \
 without a password, not with /etc/mysql/debian.cnf"
         return 1
     fi
     _p=$(so_sql_str "$mysql_root_password")
-    _hosts=$(mysql "$@" -N -B -e "SELECT Host FROM mysql.user WHERE User = 'root'")
+    _hosts=$(so_mysql_as "$_how" -N -B -e "SELECT Host FROM mysql.user WHERE User = 'root'")
     for _h in $_hosts; do
         printf "SET PASSWORD FOR 'root'@'%s' = PASSWORD('%s');\n" "$(so_sql_str "$_h")" "$_p"
-    done | mysql "$@"
-    mysql "$@" -e 'FLUSH PRIVILEGES'
-    echo "MySQL root password set ($(echo "$_hosts" | wc -w) accounts)"
+    done | so_mysql_as "$_how"
+    so_mysql_as "$_how" -e 'FLUSH PRIVILEGES'
+    echo "MySQL root password set on $(echo "$_hosts" | wc -w) accounts (logged in: $_how)"
+}
+
+# mysql logged in the way so_mysql_root_password found: answered | no-password | debian.cnf.
+so_mysql_as() {
+    _as=$1
+    shift
+    case $_as in
+    answered) so_mysql "$@" ;;
+    no-password) mysql --no-defaults -u root "$@" ;;
+    *) mysql --defaults-file=/etc/mysql/debian.cnf "$@" ;;
+    esac
 }
 
 # The nova database and the nova user (from anywhere and from localhost).

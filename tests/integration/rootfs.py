@@ -189,13 +189,14 @@ class Node:
         self.path("/etc/nova").mkdir(exist_ok=True)
         self.write("/proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu vme de pse tsc msr\n")
 
-    def _install_role_metapackages(self) -> None:
-        """stackops-<role> for every role, empty: what the installer installed (roles/)."""
+    def _install_role_metapackages(self, roles: tuple[str, ...] | None = None) -> None:
+        """stackops-<role> for every role (of this checkout's roles/ when `roles` is None),
+        empty: what the installer installed."""
         from distro_builder.archive.debs import build_deb
         from distro_builder.config.roles import load_roles
 
         debs = []
-        for role in load_roles(Path(__file__).resolve().parents[2]).names:
+        for role in roles or load_roles(Path(__file__).resolve().parents[2]).names:
             control = {
                 "Package": f"stackops-{role}", "Version": "0.1.0", "Architecture": "all",
                 "Maintainer": "test <t@example.invalid>", "Description": "test stand-in",
@@ -204,6 +205,9 @@ class Node:
             deb.write_bytes(build_deb(control, {}, mtime=0))
             debs.append(f"/tmp/stackops-{role}.deb")
         self.chroot(["dpkg", "-i", *debs])
+
+    def install_role_metapackages(self, roles: tuple[str, ...]) -> None:
+        self._install_role_metapackages(roles)
 
     def remove_package(self, name: str) -> None:
         self.chroot(["dpkg", "--purge", name])

@@ -369,9 +369,10 @@ def test_secrets_in_tool_output_are_redacted(tmp_path: Path, agent_deb: Path) ->
     """A tool that prints nova.conf (passwords included) into the step log: the log gets *****."""
     node = make_node(tmp_path, agent_deb, "compute")
     node.clear_rules()
-    node.rule("pass", "nova-manage *")  # no real nova-manage: exit 127 after the output below
     conf_dump = "--sql_connection=mysql://nova:n%40va%2FSecret%3A2@10.0.0.1/nova\n"
     node.rule("1", "initctl start nova-compute", conf_dump + f"pw={SECRETS['rabbit_password']}\n")
+    healthy_cloud(node)  # the controller is ready (first matching rule wins)
+    node.rule("pass", "nova-manage *")  # no real nova-manage: exit 127
     run = node.run_agent("dash", "--non-interactive")
     assert run.returncode == 1
     log = node.path("/var/log/stackops/steps/nova-compute.log").read_text()
@@ -457,6 +458,9 @@ def test_role_selector_whiptail_on_a_terminal(tmp_path: Path, agent_deb: Path) -
                 con.expect("(again)", timeout=30)
                 con.send(secret)
                 con.send_key("enter")
+        for _optional in ("volume_address", "volume_host"):  # an empty answer is one
+            con.expect("of the volume node", timeout=30)
+            con.send_key("enter")
         done = con.expect_line("STACKOPS-FIRSTBOOT done roles=", timeout=120)
         screen = con.text()
     assert done == "compute"
@@ -579,3 +583,14 @@ def test_a_role_without_its_packages_is_refused(tmp_path: Path, agent_deb: Path)
     assert "role volume needs its packages, and stackops-volume is not installed" in run.output
     assert "STACKOPS-FIRSTBOOT failed step=packages" in run.output
     assert node.actions() == [] or all(not a.startswith("initctl") for a in node.actions())
+
+
+def test_role_selector_offers_the_architectures_nodes(tmp_path: Path, agent_deb: Path) -> None:
+    """The numbered prompt also offers the reference architectures' multi-role nodes (from
+    roles/architectures.yaml, via the agent's architectures table) as letters."""
+    node = make_node(tmp_path, agent_deb, "")
+    run = node.run_agent("dash", stdin="b\n")
+    assert "  a) Install StackOps all-in-one (controller,network,volume,compute)" in run.output
+    assert "  b) Install StackOps cloud controller (controller,network,volume)" in run.output
+    assert run.returncode == 0, run.output
+    assert "STACKOPS-FIRSTBOOT done roles=controller,network,volume" in run.output

@@ -167,6 +167,7 @@ def test_the_node_asks_it_and_runs_its_step(tmp_path: Path, data: Path) -> None:
     (tmp_path / name).write_bytes(deb)
     node = Node.create(tmp_path)
     node.install_deb(tmp_path / name)
+    node.install_role_metapackages(("image",))  # what the installer installs for the role
     node.write_answers({
         "roles": "image", "hostname": "img1", "controller_address": "10.0.0.1",
         "nova_db_password": "n0va", "rabbit_password": "r4bbit",
