@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Every top-level folder whose content the tool reads at run time (config.find_data_dir()).
 DATA_FOLDERS = (
     "demo",
-    "package_lists",
+    "questions",
     "roles",
     "preseed",
     "bootmenu",
@@ -34,6 +34,14 @@ DATA_FOLDERS = (
     "smart_installer",
 )
 SHARE = "share/distro-builder/"
+
+
+def test_the_data_folders_are_the_builds_inputs() -> None:
+    """A renamed or new data folder is noticed here (package_lists/ was left listed once)."""
+    from distro_builder.build import INPUT_FOLDERS
+
+    assert all((ROOT / f).is_dir() for f in DATA_FOLDERS)
+    assert set(DATA_FOLDERS) == {*INPUT_FOLDERS, "demo"}
 
 
 def _data_files(root: Path) -> set[str]:
