@@ -3,7 +3,8 @@ running `distro-builder serve --disc`, and the stages are checked on both sides,
 serial console and the Smart Installer's inventory (its JSON API):
 
 1. boot script fetched: the machine shows in the inventory with its MAC (booting; an unknown
-   one: discovered, then given `roles` through the API as an admin would)
+   one: discovered, its iPXE menu on the console (deployment policy `menu`), then given `roles`
+   through the API as an admin would)
 2. kernel started with the node's roles: `Command line: ... stackops/roles=<roles>`
 3. preseed fetched over HTTP, and the installer printed `STACKOPS-PRESEED roles=<roles>`
 4. the node is "installing" in the inventory, with its MAC
@@ -69,10 +70,10 @@ class Api:
 
 
 def qemu_pxe_argv(bootfile: str, mac: str, *, accel: str, memory_mb: int = 1024) -> list[str]:
-    """A diskless guest booting the NIC's iPXE ROM; its DHCP bootfile is `bootfile`."""
+    """A diskless guest booting the NIC's iPXE ROM; its DHCP bootfile is `bootfile`. No VGA
+    card: SeaBIOS's serial console carries iPXE's text (its menu), the kernel has console=."""
     return [
-        QEMU, "-nographic", "-no-reboot", "-m", str(memory_mb), "-accel", accel,
-        "-fw_cfg", "name=etc/sercon-port,string=0",
+        QEMU, "-nographic", "-no-reboot", "-m", str(memory_mb), "-accel", accel, "-vga", "none",
         "-nic", f"user,model=e1000,mac={mac},bootfile={bootfile.replace(',', ',,')}",
         "-boot", "n",
     ]  # fmt: skip
@@ -87,7 +88,9 @@ def guest_url(url: str) -> str:
     return f"http://{host}:{parts.port or 80}"
 
 
-def _wait(what: str, timeout: float, probe: Callable[[], Any]) -> Any:
+def _wait(what: str, timeout: float, probe: Callable[[], Any], con: SerialConsole) -> Any:
+    """Poll `probe` every second while reading the console (a QEMU that exits or prints a fatal
+    message fails at once, and the guest never blocks on a full serial line)."""
     deadline = time.monotonic() + scale_timeout(timeout)
     while True:
         got = probe()
@@ -95,7 +98,7 @@ def _wait(what: str, timeout: float, probe: Callable[[], Any]) -> Any:
             return got
         if time.monotonic() > deadline:
             raise SmokeTestError(f"timed out waiting for {what}")
-        time.sleep(1)
+        con.drain(1)
 
 
 def pxe_smoke(
@@ -122,10 +125,18 @@ def pxe_smoke(
                 f"{mac} in the inventory",
                 300,
                 lambda: (n := api.node(deployment, mac)) and n["state"] != "installed" and n,
+                con,
             )
             if not node["roles"]:
                 if not roles:
                     raise SmokeTestError(f"{mac} is {node['state']} without roles: give --roles")
+                policy = api.call("GET", f"/api/deployments/{deployment}/netboot")["unknown"]
+                if policy == "menu":  # the unknown machine's iPXE menu, shown before the admin acts
+                    con.expect(
+                        f"node {node['id']} ({mac}) has no roles",
+                        what="the iPXE menu of an unknown machine",
+                    )
+                    con.expect("Wait for the admin", what="the menu's wait item")
                 body = json.dumps({"roles": roles.split(",")}).encode()
                 api.call("PUT", f"/api/deployments/{deployment}/nodes/{node['id']}/roles", body)
                 log.info("node %s discovered; assigned %s through the API", node["id"], roles)
@@ -133,7 +144,7 @@ def pxe_smoke(
                 f"{mac} booting",
                 300,
                 lambda: (n := api.node(deployment, mac)) and n["state"] in
-                ("booting", "installing") and n,
+                ("booting", "installing") and n, con,
             )  # fmt: skip
         want = ",".join(node["roles"])
         with con.stage(STAGES[1], timeout=600):
@@ -147,9 +158,48 @@ def pxe_smoke(
                 "the preseed to be fetched",
                 600,
                 lambda: (n := api.node(deployment, mac)) and n["state"] == "installing",
+                con,
             )
         with con.stage(STAGES[3], timeout=60):
             n = api.node(deployment, mac)
             if not n or n["state"] != "installing" or n["mac"] != mac:
                 raise SmokeTestError(f"the inventory shows {n!r}, not {mac} installing")
+        return list(con.results)
+
+
+TFTP_STAGES = (
+    "pxelinux menu",
+    "kernel started with the entry's roles",
+    "initrd preseed read, marker printed",
+)
+
+
+def qemu_tftp_argv(tree: Path, mac: str, *, accel: str, memory_mb: int = 1024) -> list[str]:
+    """A diskless guest PXE-booting pxelinux.0 from QEMU's built-in TFTP server on `tree`. The
+    tree's pxelinux.cfg says `serial 0`: SeaBIOS must not mirror its text onto the line too."""
+    root = str(Path(tree).absolute()).replace(",", ",,")
+    return [
+        QEMU, "-nographic", "-no-reboot", "-m", str(memory_mb), "-accel", accel,
+        "-fw_cfg", "name=etc/sercon-port,string=0",
+        "-nic", f"user,model=e1000,mac={mac},tftp={root},bootfile=pxelinux.0",
+        "-boot", "n",
+    ]  # fmt: skip
+
+
+def tftp_boot(
+    tree: Path, roles: str, *, accel: str, log_path: Path, mac: str = "52:54:00:51:00:10"
+) -> list[StageResult]:
+    """Boot an exported PXE tree (`distro-builder netboot`) whose menu's default entry is
+    `roles`' (exported with --timeout): pxelinux's menu, the kernel with the roles on its command
+    line, the STACKOPS-PRESEED marker of the initrd's preseed. Nothing is pressed."""
+    with SerialConsole(qemu_tftp_argv(tree, mac, accel=accel), log_path) as con:
+        with con.stage(TFTP_STAGES[0], timeout=300):
+            con.expect("StackOps network install", what="the pxelinux menu's title")
+        with con.stage(TFTP_STAGES[1], timeout=900):
+            con.expect(
+                re.compile(r"Command line: .*stackops/roles=" + re.escape(roles) + r"\s"),
+                what=f"the kernel's command line with stackops/roles={roles}",
+            )
+        with con.stage(TFTP_STAGES[2], timeout=900):
+            con.expect(f"STACKOPS-PRESEED roles={roles}", what="the installer's preseed marker")
         return list(con.results)
