@@ -106,6 +106,51 @@ def serve(
     serve_forever(server)
 
 
+@main.command()
+@click.argument("iso", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "-o", "--output", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+    help="The TFTP root to write (pxelinux.0, pxelinux.cfg/default, ubuntu-installer/...).",
+)  # fmt: skip
+@click.option("--default-entry", help="The entry the menu boots (default: the disc's first).")
+@click.option(
+    "--timeout", type=int, default=0, show_default=True,
+    help="Seconds before the menu boots its default entry (0: it waits for a choice).",
+)  # fmt: skip
+@click.option(
+    "--preseed-url", metavar="URL",
+    help="Entries fetch their preseed from URL/stackops-<entry>.seed (serve OUTPUT/preseed/ "
+    "there) instead of reading it from the initrd.",
+)  # fmt: skip
+@click.option(
+    "--mirror", metavar="URL",
+    help="The disc's archive over HTTP for the installer, e.g. http://10.0.0.2:8080/disc "
+    "(a running `serve --disc`); without it the installer asks for a mirror.",
+)  # fmt: skip
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it is not empty.")
+def netboot(
+    iso: Path, out: Path, default_entry: str | None, timeout: int, preseed_url: str | None,
+    mirror: str | None, force: bool,
+) -> None:  # fmt: skip
+    """Export a built StackOps disc ISO as a classic PXE tree for your own TFTP/DHCP server.
+
+    \b
+    The menu holds the disc's StackOps entries with the same kernel command lines; their
+    preseeds travel in the initrd (or over HTTP with --preseed-url). Boot with a PXE ROM,
+    DHCP option 67 / dnsmasq `dhcp-boot=pxelinux.0` (see README "Network install").
+    """
+    from distro_builder.smart_installer.pxetree import export_pxe_tree
+
+    tree = export_pxe_tree(
+        iso, out, default_entry=default_entry, timeout=timeout, preseed_url=preseed_url,
+        mirror=mirror, force=force,
+    )  # fmt: skip
+    for e in tree.entries:
+        mark = "*" if e.label == tree.default else " "
+        click.echo(f" {mark} {e.label:20} roles={e.roles or '(chosen later)'}")
+    click.echo(f"netboot: {len(tree.files)} files in {tree.out} ({tree.arch})")
+
+
 @main.group()
 def installer() -> None:
     """The Smart Installer's admin operations, on its database (no running service needed)."""

@@ -14,6 +14,8 @@ from distro_builder.media.initrd import read_initrd_file
 from distro_builder.media.iso import IsoImage
 from tests.integration.installer_live import ROOT, Service, cli
 
+pytestmark = pytest.mark.integration
+
 IPXE = {"User-Agent": "iPXE/1.0.0+git-20190125.36a4c85"}
 NB = "/install/netboot/ubuntu-installer/amd64"
 PARAMS = {
