@@ -168,6 +168,9 @@ def test_the_node_asks_it_and_runs_its_step(tmp_path: Path, data: Path) -> None:
     node = Node.create(tmp_path)
     node.install_deb(tmp_path / name)
     node.install_role_metapackages(("image",))  # what the installer installs for the role
+    from tests.integration.test_agent_firstboot import healthy_cloud
+
+    healthy_cloud(node)  # the controller is ready (the wait every non-controller node does)
     node.write_answers({
         "roles": "image", "hostname": "img1", "controller_address": "10.0.0.1",
         "nova_db_password": "n0va", "rabbit_password": "r4bbit",
