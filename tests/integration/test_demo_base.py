@@ -63,7 +63,14 @@ def test_disk_files(tree: Path) -> None:
 def test_symlinks(demo_base: Path) -> None:
     require_tool_or_skip("xorriso")
     links = isocheck.xorriso_symlinks(demo_base)
-    assert links == {"/ubuntu": ".", "/dists/stable": "lucid", "/dists/unstable": "lucid"}
+    top = {k: v for k, v in links.items() if not k.startswith("/install/netboot/")}
+    assert top == {"/ubuntu": ".", "/dists/stable": "lucid", "/dists/unstable": "lucid"}
+    # lucid's install/netboot/ tree keeps the netboot tarball's links (pxelinux.0, pxelinux.cfg)
+    netboot = {k: v for k, v in links.items() if k.startswith("/install/netboot/")}
+    assert netboot["/install/netboot/pxelinux.0"] == "ubuntu-installer/amd64/pxelinux.0"
+    assert netboot["/install/netboot/ubuntu-installer/amd64/pxelinux.cfg/default"] == (
+        "../boot-screens/syslinux.cfg"
+    )
 
 
 def test_isolinux_files_are_lucids(tree: Path) -> None:
