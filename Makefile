@@ -94,6 +94,7 @@ bench: venv
 	$(BIN)/python benchmarks/resolve.py
 	$(BIN)/python benchmarks/smoke.py
 	$(BIN)/python benchmarks/installer.py
+	$(BIN)/python benchmarks/mirror.py
 	$(BIN)/python benchmarks/firstboot.py
 
 lint: venv
