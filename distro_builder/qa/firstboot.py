@@ -402,8 +402,9 @@ class StandinNode:
             full = console.text()
             text = full[full.rfind("STANDIN begin") :]
             b.report = parse_report(text)
-            if not expect_agent:
-                b.steps = [_step(m) for m in PROGRESS_RE.finditer(text)]
+            if not expect_agent:  # the agent's own lines, not the report's copy of agent.log
+                own = "\n".join(ln for ln in full.splitlines() if "STANDIN" not in ln)
+                b.steps = [_step(m) for m in PROGRESS_RE.finditer(own)]
             _wait_exit(console, 120 * self.scale)
             b.seconds = console.elapsed()
         return b

@@ -212,8 +212,12 @@ if [ -f /etc/stackops/answers ] && grep -q "^mysql_root_password=" /etc/stackops
             -e 'SELECT 1'
     }}
     nocheck mysql-nova-wrong-password-refused nova_wrong
-    check mysql-listens-on-controller-address sh -c \\
-        "ss -Hltn | grep -q '$controller_address:3306 '"
+    # the running server's own bind address (MariaDB's bind_address variable)
+    bound() {{
+        [ "$(MYSQL_PWD="$mysql_root_password" mysql -u root -N -B -e 'SELECT @@bind_address')" \\
+            = "$controller_address" ]
+    }}
+    check mysql-listens-on-controller-address bound
     check rabbitmq-nova-password rabbitmqctl -q authenticate_user nova "$rabbit_password"
     nocheck rabbitmq-nova-wrong-password-refused rabbitmqctl -q authenticate_user nova \\
         "x$rabbit_password"
