@@ -100,7 +100,7 @@ def _cli(*args: str, **kw) -> subprocess.CompletedProcess[str]:  # type: ignore[
     )
 
 
-def test_every_entry_passes_stages_1_to_3_and_full_says_why_4_5_are_skipped(
+def test_every_entry_passes_stages_1_to_3_and_full_says_why_4_5_cannot_pass(
     disc, tmp_path: Path
 ) -> None:
     iso = disc("good")
@@ -109,11 +109,13 @@ def test_every_entry_passes_stages_1_to_3_and_full_says_why_4_5_are_skipped(
         "smoke", str(iso), "--all-entries", "--full", "--accel", "auto",
         "--junit", str(junit), "--log-dir", str(tmp_path / "logs"), "--json",
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # this hand-made disc carries no stackops-agent: --full must not pass it (stage 5 fails and
+    # says why); stage 4 is skipped (a netboot installer cannot install from a CD)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
-    assert report["passed"] is True
+    assert report["passed"] is False
     assert report["accel"] in ("kvm", "tcg") and report["accel_note"]
-    assert report["summary"] == "6 of 10 stages ran, 6 passed, 4 skipped"
+    assert report["summary"] == "8 of 10 stages ran, 6 passed, 2 failed, 2 skipped"
     # remastered, not built: no manifest, so stage 1 passes saying what it could not check
     (warning,) = report["warnings"]
     assert "no build manifest" in warning and "cannot know which entries to expect" in warning
@@ -125,11 +127,12 @@ def test_every_entry_passes_stages_1_to_3_and_full_says_why_4_5_are_skipped(
             "boot": "pass",
             "preseed": "pass",
             "install": "skipped",
-            "firstboot": "skipped",
+            "firstboot": "fail",
         }
-        skipped = [s for s in e["stages"] if s["status"] == "skipped"]
-        assert all("netboot installer" in s["message"] for s in skipped)
-        assert all("DEMO" in s["message"] for s in skipped)
+        by = {s["name"]: s for s in e["stages"]}
+        assert "netboot installer" in by["install"]["message"]
+        assert "DEMO" in by["install"]["message"]
+        assert "no stackops-agent_*.deb on the disc" in by["firstboot"]["message"]
         for s in e["stages"][:3]:
             assert s["seconds"] > 0 and s["started_at"] is not None
         log = Path(e["logs"][0])
@@ -145,8 +148,8 @@ def test_every_entry_passes_stages_1_to_3_and_full_says_why_4_5_are_skipped(
     assert [s.get("name") for s in suites] == ["smoke.compute", "smoke.controller"]
     for s in suites:
         assert len(s.findall("testcase")) == 5
-        assert len(s.findall("testcase/skipped")) == 2
-        assert not s.findall("testcase/failure")
+        assert len(s.findall("testcase/skipped")) == 1
+        assert len(s.findall("testcase/failure")) == 1  # stage 5 is a real testcase
         assert "no build manifest" in (s.findtext("testcase/system-out") or "")
     # Ctrl-C test relies on this too: no QEMU left once the command returned
     assert not _qemu_children_of(os.getpid())
