@@ -22,14 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from distro_builder.qa import firstboot, standin  # noqa: E402
 
-NODES = {
-    "all-in-one": "controller,network,volume,compute",
-    "cloud-controller": "controller,network,volume",
-    "controller": "controller",
-    "network": "network",
-    "volume": "volume",
-    "compute": "compute",
-}
+NODES = firstboot.node_entries(REPO)  # roles/architectures.yaml
 
 
 def note(msg: str) -> None:

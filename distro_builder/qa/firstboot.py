@@ -136,6 +136,15 @@ def inputs_from_disc(iso: Path, append: str, initrd: str, roles: str) -> NodeInp
     return NodeInputs(roles, found, files, append, preseed)
 
 
+def node_entries(data_dir: Path) -> dict[str, str]:
+    """Every reference-architecture node's boot entry -> its roles ("a,b"), from roles/."""
+    from distro_builder.config.roles import load_roles
+
+    return {
+        n.name: ",".join(n.roles) for arch in load_roles(data_dir).architectures for n in arch.nodes
+    }
+
+
 def inputs_from_tree(data_dir: Path, roles: str, *, version: str = "0.0.0") -> NodeInputs:
     """The same parts built from the working tree (the agent .deb, the initrd's scripts)."""
     from distro_builder.agent import build_agent_deb

@@ -19,6 +19,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 PG_ENV = "DISTRO_BUILDER_TEST_PG_URL"
 ADMIN, ADMIN_PASSWORD = "admin", "correct horse battery"
+# A deployment's global parameters for the network-install tests (serve --disc, pxe-smoke).
+NETBOOT_PARAMS = {
+    "controller_address": "10.0.2.15", "floating_range": "172.24.4.0/24",
+    "nova_db_password": "dbsecret-1", "rabbit_password": "rabbitsecret-2",
+    "mysql_root_password": "mysqlsecret-3", "admin_password": "adminsecret-4",
+    "volume_address": "10.0.2.15", "volume_host": "ctl",
+}  # fmt: skip
 PG_TABLES = ("events", "nodes", "deployments", "sessions", "admins", "schema_migrations")
 
 

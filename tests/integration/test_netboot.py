@@ -12,18 +12,12 @@ import pytest
 
 from distro_builder.media.initrd import read_initrd_file
 from distro_builder.media.iso import IsoImage
-from tests.integration.installer_live import ROOT, Service, cli
+from tests.integration.installer_live import NETBOOT_PARAMS, ROOT, Service, cli
 
 pytestmark = pytest.mark.integration
 
 IPXE = {"User-Agent": "iPXE/1.0.0+git-20190125.36a4c85"}
 NB = "/install/netboot/ubuntu-installer/amd64"
-PARAMS = {
-    "controller_address": "10.0.2.15", "floating_range": "172.24.4.0/24",
-    "nova_db_password": "dbsecret-1", "rabbit_password": "rabbitsecret-2",
-    "mysql_root_password": "mysqlsecret-3", "admin_password": "adminsecret-4",
-    "volume_address": "10.0.2.15", "volume_host": "ctl",
-}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +31,9 @@ def served(tmp_path_factory: pytest.TempPathFactory, demo_base: Path):
     status, _ = svc.json("POST", "/api/deployments", token=admin,
                          json_body={"name": "lab", "architecture": "dual-node"})  # fmt: skip
     assert status == 201
-    status, data = svc.json("PUT", "/api/deployments/lab/params", token=admin, json_body=PARAMS)
+    status, data = svc.json(
+        "PUT", "/api/deployments/lab/params", token=admin, json_body=NETBOOT_PARAMS
+    )
     assert status == 200, data
     yield svc, admin, demo_base
     assert svc.stop() == 0

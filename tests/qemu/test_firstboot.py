@@ -32,14 +32,7 @@ pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 # `make test` deselects these (setup.cfg: -m "not e2e"); `make e2e` runs them.
 e2e = pytest.mark.e2e
-NODES = {
-    "all-in-one": "controller,network,volume,compute",
-    "cloud-controller": "controller,network,volume",
-    "controller": "controller",
-    "network": "network",
-    "volume": "volume",
-    "compute": "compute",
-}
+NODES = firstboot.node_entries(REPO)  # roles/architectures.yaml
 
 
 def _need_standin() -> None:

@@ -26,17 +26,11 @@ from distro_builder.media.iso import IsoImage
 from distro_builder.media.layout import read_boot_menu
 from distro_builder.qa.pxe import tftp_boot
 from tests.helpers import IN_CI, require_tool_or_skip
-from tests.integration.installer_live import ADMIN_PASSWORD, ROOT, Service, cli
+from tests.integration.installer_live import ADMIN_PASSWORD, NETBOOT_PARAMS, ROOT, Service, cli
 
 pytestmark = pytest.mark.qemu
 
 IPXE_ROM = Path("/usr/lib/ipxe/qemu/pxe-e1000.rom")
-PARAMS = {
-    "controller_address": "10.0.2.15", "floating_range": "172.24.4.0/24",
-    "nova_db_password": "dbsecret-1", "rabbit_password": "rabbitsecret-2",
-    "mysql_root_password": "mysqlsecret-3", "admin_password": "adminsecret-4",
-    "volume_address": "10.0.2.15", "volume_host": "ctl",
-}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +59,10 @@ def served(tmp_path_factory: pytest.TempPathFactory, qa_disc: Path):
     status, _ = svc.json("POST", "/api/deployments", token=admin,
                          json_body={"name": "lab", "architecture": "dual-node"})  # fmt: skip
     assert status == 201
-    assert svc.json("PUT", "/api/deployments/lab/params", token=admin, json_body=PARAMS)[0] == 200
+    assert (
+        svc.json("PUT", "/api/deployments/lab/params", token=admin, json_body=NETBOOT_PARAMS)[0]
+        == 200
+    )
     yield svc, admin
     assert svc.stop() == 0
     assert "Traceback" not in svc.log.read_text()
