@@ -4,6 +4,7 @@ bounded (a fake clock, no server)."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -54,6 +55,9 @@ def test_hashing_is_bounded_and_the_queue_too() -> None:
     while guard._waiting < 3:
         pass
     assert isinstance(_try(guard, work), TooManyRequests)  # the 4th is refused at once
+    deadline = time.monotonic() + 10  # both workers busy before release (a loaded machine)
+    while peak[0] < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     release.set()
     for t in threads:
         t.join()
