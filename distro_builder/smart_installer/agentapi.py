@@ -5,6 +5,8 @@
     GET  /agent/v1/nodes/<id>/assignment Authorization: Bearer <node token>
          -> state='unassigned'|'waiting'|'ready' [roles='...'] [reason='...']
     GET  /agent/v1/nodes/<id>/answers    -> the node's answers-file lines (its own only)
+    POST /agent/v1/nodes/<id>/inventory  body: inventory (a node installed over the network,
+                                         which never registered) -> inventory='stored'
     POST /agent/v1/nodes/<id>/progress   body: the agent's STACKOPS lines -> lines='N'
 
 Errors are 4xx with `error='...'` (and `hint='...'`) lines.
@@ -24,10 +26,7 @@ def routes(store: Store) -> list[Route]:
     def register(req: Request) -> Response:
         pairs = textfmt.parse(req.text())
         node_id, token = store.register(req.bearer() or "", pairs)
-        body = textfmt.render(
-            [("node_id", str(node_id)), ("node_token", token), ("poll_seconds", str(POLL_SECONDS))]
-        )
-        return Response.text(body, 201)
+        return Response.text(registration(node_id, token), 201)
 
     def assignment(req: Request) -> Response:
         return Response.text(textfmt.render(store.poll(req.params["node"], req.bearer())))
@@ -37,6 +36,10 @@ def routes(store: Store) -> list[Route]:
         header = "# StackOps answers from the Smart Installer (POSIX sh quoting)\n"
         return Response.text(header + textfmt.render(pairs))
 
+    def inventory(req: Request) -> Response:
+        store.report_inventory(req.params["node"], req.bearer(), textfmt.parse(req.text()))
+        return Response.text(textfmt.render([("inventory", "stored")]))
+
     def progress(req: Request) -> Response:
         n = store.report(req.params["node"], req.bearer(), req.text())
         return Response.text(textfmt.render([("lines", str(n))]))
@@ -45,8 +48,17 @@ def routes(store: Store) -> list[Route]:
         route("POST", "/agent/v1/register", register),
         route("GET", "/agent/v1/nodes/<node>/assignment", assignment),
         route("GET", "/agent/v1/nodes/<node>/answers", answers),
+        route("POST", "/agent/v1/nodes/<node>/inventory", inventory),
         route("POST", "/agent/v1/nodes/<node>/progress", progress),
     ]
+
+
+def registration(node_id: int, token: str) -> str:
+    """What a registered node keeps (the client's state file `node`): its id, its token, how
+    often to poll. Also what a network install's late command gets (netboot.py)."""
+    return textfmt.render(
+        [("node_id", str(node_id)), ("node_token", token), ("poll_seconds", str(POLL_SECONDS))]
+    )
 
 
 def error_body(message: str, hint: str | None) -> str:

@@ -6,7 +6,8 @@ per interface and one `disk=<name> <size_kb> <free|used>` per whole disk. check_
 applies the shapes of roles/architectures.yaml (the ones config/deployment.py applies to a
 deployment file); check_roles() the hardware rules of the questions the roles ask: a hypervisor
 without virtualization extensions falls back to qemu and says so; a volume device must be a free
-disk; interfaces must exist.
+disk (a machine found by a network boot has reported no disks: the admin names the device and
+it is checked when the node reports its inventory on first boot); interfaces must exist.
 """
 
 from __future__ import annotations
@@ -87,6 +88,12 @@ def parse_inventory(pairs: list[tuple[str, str]], roleset: RoleSet) -> dict[str,
     inv["nics"] = sorted(nics, key=lambda n: n["name"])
     inv["disks"] = sorted(disks, key=lambda d: d["name"])
     return inv
+
+
+def disks_known(inv: dict[str, Any]) -> bool:
+    """False for a machine only seen by a network boot (netboot.py marks its inventory
+    `reported: false`): iPXE tells the MAC and SMBIOS, not the disks."""
+    return inv.get("reported", True) is not False
 
 
 def primary_mac(inv: dict[str, Any]) -> str:
@@ -187,7 +194,19 @@ def check_roles(
     if "volume_device" in asked:
         free = [d["name"] for d in inv["disks"] if d["free"]]
         device = wanted.get("volume_device")
-        if device is None:
+        if not disks_known(inv):
+            # Found by a network boot: iPXE cannot see disks. The admin names the device; the
+            # node's first boot reports its inventory and the device is checked then (poll).
+            if device is None:
+                raise Conflict(
+                    "this machine was found by a network boot and has not reported its disks "
+                    "yet: give volume_device",
+                    hint="volume_device=/dev/sdb (the installer partitions the first disk)",
+                )
+            fit.notes.append(
+                f"volume_device {device} is checked when the node reports its disks (first boot)"
+            )
+        elif device is None:
             if not free:
                 raise Conflict(
                     "volume_device needs a free disk (one without partitions) and this node has "

@@ -14,7 +14,8 @@ the disc's package archive.
     GET /netboot/<arch>/linux|initrd.gz   the disc's netboot kernel; its initrd + build's layer
     GET /disc/<path>                      the disc's archive (dists/, pool/): the apt mirror
     GET /nb/<node>/<boot token>/preseed   the node's preseed (answers from the deployment)
-    GET /nb/<node>/<boot token>/installed d-i's late_command: the install finished
+    GET /nb/<node>/<boot token>/installed d-i's late_command: the install finished; answers
+                                          the node's registration for the first-boot agent
     GET|PUT /api/deployments/<d>/netboot  {unknown: menu|wait} (admin), and the bootfile URL
 
 A boot token is made each time a machine's install script is handed out (only its SHA-256 is
@@ -36,6 +37,7 @@ from urllib.parse import quote
 from distro_builder.model import BootEntry, Deployment, SystemSettings
 from distro_builder.seed.preseed import boot_entries, render_preseed
 from distro_builder.smart_installer import auth
+from distro_builder.smart_installer.agentapi import registration
 from distro_builder.smart_installer.db import Row, Tx, now_ms
 from distro_builder.smart_installer.disc import ServedDisc
 from distro_builder.smart_installer.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -45,6 +47,8 @@ from distro_builder.smart_installer.store import Store
 log = logging.getLogger(__name__)
 
 UNKNOWN_POLICIES = ("menu", "wait")
+# The client's state file in the installed system (smart_installer/client: STATE_DIR/node).
+NODE_FILE = "/target/var/lib/stackops/installer/node"
 POLL_SECONDS = 10  # an unknown machine asks again this often (menu timeout, wait loop)
 CONSOLE = "console=tty0 console=ttyS0,115200n8"
 _MAC_RE = re.compile(r"[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}")
@@ -133,6 +137,7 @@ class Netboot:
         inventory = {
             "hostname": hostname, "cpus": 0, "virt": "none", "mem_mb": 0,
             "nics": [{"name": "eth0", "mac": mac, "state": "up"}], "disks": [], "pxe": facts,
+            "reported": False,  # the node's own inventory comes on first boot (fitness.py)
         }  # fmt: skip
         node_id = int(
             tx.value(
@@ -214,6 +219,8 @@ class Netboot:
             "auto=true", "priority=critical",
             f"url={base}/nb/{row['id']}/{token}/preseed",
             f"stackops/roles={row['roles']}",
+            # late.sh hands it to the first-boot agent (answers file): no debconf needed.
+            f"stackops/installer_url={base}",
             f"netcfg/get_hostname={own.get('hostname', row['hostname'])}",
             "netcfg/get_domain=", f"locale={system.locale}",
             "console-setup/ask_detect=false", f"console-setup/layoutcode={system.keyboard}",
@@ -282,9 +289,11 @@ class Netboot:
                 f"d-i mirror/suite string {self.disc.codename}",
                 f"d-i mirror/udeb/suite string {self.disc.codename}",
                 "d-i apt-setup/use_mirror boolean true",
-                "# The installer's own late command, then the report that the install finished.",
-                "d-i preseed/late_command string sh /stackops/late.sh && wget -q -O /dev/null"
-                f" {base}/nb/{row['id']}/{token}/installed",
+                "# The installer's own late command, then the report that the install finished;",
+                "# its answer is the node's registration for the first-boot agent (0600).",
+                "d-i preseed/late_command string sh /stackops/late.sh && (umask 077 &&"
+                f" mkdir -p {NODE_FILE.rsplit('/', 1)[0]} && wget -q -O {NODE_FILE}.new"
+                f" {base}/nb/{row['id']}/{token}/installed && mv {NODE_FILE}.new {NODE_FILE})",
                 "",
             )
         )
@@ -293,15 +302,20 @@ class Netboot:
         return Response.text(text)
 
     def installed(self, req: Request, node_id: str, token: str) -> Response:
+        """The install finished. The answer is the node's registration (a new node token, as
+        POST /agent/v1/register answers), which the late command leaves in the installed
+        system: the first-boot agent talks to the service as this node without ever holding
+        the deployment's enrolment token."""
+        node_token = auth.new_token()
         with self.store.db.transaction() as tx:
             row, _dep = self._boot_node(tx, node_id, token)
             tx.execute(
-                "UPDATE nodes SET state = 'installed', boot_token_hash = NULL, last_seen = ?"
-                " WHERE id = ?",
-                (now_ms(), row["id"]),
+                "UPDATE nodes SET state = 'installed', boot_token_hash = NULL, token_hash = ?,"
+                " last_seen = ? WHERE id = ?",
+                (auth.token_hash(node_token), now_ms(), row["id"]),
             )
         self._event(row["id"], "installed (late command reported); next: first boot")
-        return Response.text("ok\n")
+        return Response.text(registration(row["id"], node_token))
 
     def _own(self, row: Row) -> dict[str, str]:
         return dict(json.loads(row["answers"]))

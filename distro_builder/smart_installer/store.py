@@ -598,7 +598,49 @@ class Store:
                 ("roles", row["roles"]),
                 ("reason", "parameters still missing: " + ",".join(missing)),
             ]
+        misfit = self._misfit(row, roles)
+        if misfit:
+            return [("state", "waiting"), ("roles", row["roles"]), ("reason", misfit)]
         return [("state", "ready"), ("roles", row["roles"])]
+
+    def _misfit(self, row: Row, roles: tuple[str, ...]) -> str | None:
+        """Why the node's hardware does not fit the roles and values the admin gave it, checked
+        again on its current inventory (a network-booted node reports its disks only on first
+        boot); None when it fits."""
+        inv = json.loads(row["inventory"])
+        if not fitness.disks_known(inv):
+            return None
+        own = json.loads(row["answers"])
+        wanted = {k: v for k, v in own.items() if k in self.per_node_keys}
+        try:
+            fitness.check_roles(roles, inv, wanted, self.roleset)
+        except (Conflict, BadRequest) as e:
+            return f"the node's hardware does not fit: {e} (the admin assigns it again)"
+        return None
+
+    def report_inventory(
+        self, node_id: str, token: str | None, pairs: list[tuple[str, str]]
+    ) -> None:
+        """The node's own inventory, sent on first boot by a node installed over the network
+        (it holds its token from the installer, so it never registered): replaces what iPXE
+        told (MAC, SMBIOS). A misfit with its roles is logged for the admin; poll says so."""
+        inv = fitness.parse_inventory(pairs, self.roleset)
+        with self.db.transaction() as tx:
+            row, _dep = self._agent_node(tx, node_id, token)
+            old = json.loads(row["inventory"])
+            if "pxe" in old:
+                inv["pxe"] = old["pxe"]
+            tx.execute(
+                "UPDATE nodes SET inventory = ?, hostname = ?, last_seen = ? WHERE id = ?",
+                (json.dumps(inv), inv["hostname"] or row["hostname"], now_ms(), row["id"]),
+            )
+            _event(tx, row["id"], "agent", f"inventory: {len(inv['nics'])} NIC(s), "
+                   f"{len(inv['disks'])} disk(s)")  # fmt: skip
+            if row["roles"]:
+                roles = tuple(row["roles"].split(","))
+                misfit = self._misfit({**row, "inventory": json.dumps(inv)}, roles)
+                if misfit:
+                    _event(tx, row["id"], "agent", misfit)
 
     def answers(self, node_id: str, token: str | None) -> list[tuple[str, str]]:
         """The node's answers (global parameters injected, its own filled in): its alone."""
