@@ -222,7 +222,7 @@ def pxe_smoke_command(
         "Password", hide_input=True
     )
     results = pxe_smoke(
-        url, deployment, mac, user=user, password=password, accel=choose_accel(accel),
+        url, deployment, mac, user=user, password=password, accel=choose_accel(accel, netboot=True),
         log_path=log_path, roles=roles,
     )  # fmt: skip
     for r in results:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -169,3 +170,18 @@ def test_kvm_boot_probe_with_iso(tiny_boot_iso_factory: IsoFactory) -> None:
     if works:
         assert probe_kvm()
     assert choose_accel("auto", iso=iso) == ("kvm" if works else "tcg")
+
+
+def test_accelerator_chosen_for_a_network_boot_gets_through_dhcp(tmp_path: Path) -> None:
+    """pxe-smoke's choice (choose_accel(netboot=True)) must run the NIC's iPXE ROM through DHCP.
+    Where KVM runs SeaBIOS but iPXE dies in it (this machine: "KVM internal error"), the plain
+    probe says kvm and only the network-boot probe picks tcg."""
+    accel = choose_accel("auto", netboot=True)
+    argv = [
+        "qemu-system-x86_64", "-accel", accel, "-nographic", "-no-reboot", "-m", "128",
+        "-vga", "none", "-nic", "user,model=e1000", "-boot", "n",
+    ]  # fmt: skip
+    with SerialConsole(argv, tmp_path / "netboot.log") as console:
+        console.expect(re.compile(r"Configuring \(net0[^\n]*ok"), timeout=120)
+    if accel == "tcg" and probe_kvm():
+        assert not probe_kvm(netboot=True)
