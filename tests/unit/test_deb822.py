@@ -70,6 +70,30 @@ def test_not_utf8() -> None:
         deb822.parse(b"Package: \xff\n", "Packages")
 
 
+@pytest.mark.parametrize("apt", PARSERS)
+def test_parse_fields_is_parse_for_some_fields(apt: bool) -> None:
+    fields = ("Version", "Package", "Missing")
+    assert deb822.parse_fields(CORPUS, "corpus", fields, apt=apt) == [
+        tuple(s.get(f, "") for f in fields) for s in EXPECTED
+    ]
+
+
+@pytest.mark.parametrize("apt", PARSERS)
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # TagFile would make "# note\nVersion" one field name, and keep one stanza over a line of
+        # spaces: both read as deb822(5) says
+        ("Package: a\n# note\nVersion: 1\n", [{"Package": "a", "Version": "1"}]),
+        ("Package: a\n \t\nPackage: b\n", [{"Package": "a"}, {"Package": "b"}]),
+        ("\n\nPackage: a\n\n\n", [{"Package": "a"}]),
+    ],
+    ids=["comment", "spaces-line", "blank-lines"],
+)
+def test_both_parsers_agree_where_tagfile_differs(apt: bool, text: str, expected: list) -> None:
+    assert deb822.parse(text, "x", apt=apt) == expected
+
+
 def test_cache_keyed_by_content(tmp_path: Path) -> None:
     calls: list[str] = []
 
