@@ -15,11 +15,10 @@ from pathlib import Path
 
 from distro_builder import __version__
 from distro_builder.archive import fetch, publish, sign
+from distro_builder.archive.repository import Repository
 from distro_builder.archive.resolve import Universe, plan_roles
 from distro_builder.archive.sources import (
-    Repository,
     describe,
-    load_repository,
     local_packages,
     parse_repo_arg,
     read_disc_packages,
@@ -86,7 +85,7 @@ def _load_repositories(specs: Sequence[RepoSpec], fetcher: fetch.Fetcher) -> lis
     repos = []
     for spec in specs:
         with step(f"Reading {describe(spec)}"):
-            repo = load_repository(spec, fetcher)
+            repo = Repository.read(spec, fetcher)
             log.info("    %d packages", len(repo.packages))
         repos.append(repo)
     return repos

@@ -6,8 +6,8 @@ the same dicts: field names as written, values stripped, continuation lines join
 keeping their indentation (tests/unit/test_deb822.py holds one corpus to both); what TagFile
 would skip or misread silently (a line that is no field, a continuation with no field before
 it) is parsed by the Python rules, which name the line. `parse_fields` reads only some fields of
-every stanza, as tuples. A parsed index is cached by its SHA-256 (`cached_stanzas`), so a warm
-read of that 50 MB index is a load of one file.
+every stanza, as tuples: what a Packages index is read for (archive/catalog.py, which also
+caches the result by the index's hash).
 
 Measured on Debian 12's full `main` index (63,440 stanzas, 50 MB): TagFile 0.4 s for every
 stanza's 16 index fields, the UTF-8 check 0.1 s, the malformed-line check 0.1 s (one regex with
@@ -16,15 +16,10 @@ an alternation took 1.4 s), the Python rules 5.0-6.5 s, python-debian without ap
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import logging
-import marshal
-import os
 import re
 import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TypeVar
 
 from distro_builder.errors import ArchiveError
@@ -38,7 +33,6 @@ except ImportError:  # pragma: no cover - depends on the host
 
 Stanza = dict[str, str]
 T = TypeVar("T")
-CACHE_VERSION = 1  # bump when the dicts change shape
 
 
 def has_apt_pkg() -> bool:
@@ -148,51 +142,3 @@ _START = re.compile(rb"[\n \t#]|[^:\n]*+(?:\n|\Z)")
 
 def _malformed(data: bytes) -> bool:
     return bool(_START.match(data) or _MALFORMED.search(data))
-
-
-# -- the parsed-index cache ----------------------------------------------------------------------
-
-
-def cached_stanzas(
-    raw: bytes,
-    name: str,
-    cache_dir: Path | None,
-    parse_raw: Callable[[bytes, str], list[Stanza]],
-    keep: tuple[str, ...],
-) -> list[Stanza]:
-    """The stanzas of index `raw` (only the fields in `keep`), from `cache_dir` when this exact
-    content was parsed before.
-
-    The key is the SHA-256 of `raw` as fetched (the bytes the Release vouched for) and the
-    fields kept, so a new index is a new key; a damaged cache file is parsed again.
-    `parse_raw(raw, name)` parses.
-    """
-    key = hashlib.sha256(raw)
-    key.update("\0".join(keep).encode())
-    path = None
-    if cache_dir is not None:
-        path = cache_dir / "parsed" / f"{key.hexdigest()}.v{CACHE_VERSION}.marshal"
-    if path is not None and path.is_file():
-        try:
-            stanzas = marshal.loads(path.read_bytes())
-            if isinstance(stanzas, list):
-                return stanzas
-        except (ValueError, EOFError, TypeError):
-            log.debug("%s: unreadable, parsing %s again", path, name)
-    stanzas = [{k: s[k] for k in keep if k in s} for s in parse_raw(raw, name)]
-    if path is not None:
-        tmp = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
-            with os.fdopen(fd, "wb") as f:
-                f.write(marshal.dumps(stanzas))
-            os.replace(tmp, path)
-            tmp = None
-        except OSError as e:  # a cache that cannot be written only costs the next parse
-            log.debug("cannot cache %s: %s", name, e)
-        finally:
-            if tmp is not None:  # a full disk or a signal: no .part file stays
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-    return stanzas

@@ -24,7 +24,7 @@ from functools import cmp_to_key
 from typing import BinaryIO, NamedTuple
 
 from debian import arfile, debfile
-from debian.deb822 import Packages, Release
+from debian.deb822 import Packages, PkgRelation, Release
 from debian.debian_support import version_compare
 
 from distro_builder.archive import deb822
@@ -205,6 +205,17 @@ def read_packages(data: bytes, name: str) -> list[Packages]:
                 hint="is this really a Packages file?",
             )
     return stanzas
+
+
+def parse_provides(text: str) -> list[tuple[str, str | None]]:
+    """The names a `Provides:` field provides, each with its version when it is `(= version)`,
+    the only versioned Provides that satisfies a versioned relation (python-debian's parser)."""
+    out = []
+    for alternatives in PkgRelation.parse_relations(text) if text.strip() else ():
+        for rel in alternatives:
+            ver = rel.get("version")
+            out.append((rel["name"], ver[1] if ver and ver[0] == "=" else None))
+    return out
 
 
 def read_release(data: bytes, name: str) -> Release:

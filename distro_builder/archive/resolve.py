@@ -9,7 +9,8 @@ Follows what dpkg and apt do for an install with `--no-install-recommends`:
   name no real package satisfies takes a provider (Provides). A versioned relation is satisfied
   by a versioned Provides (`foo (= 1.0)`) only, as dpkg >= 1.17.11 says; lucid's dpkg has no
   versioned Provides at all, so this never loosens a lucid resolution.
-- Versions compare with dpkg's algorithm (epochs, `~`), through python-debian.
+- Versions compare with dpkg's algorithm (epochs, `~`): apt_pkg's when it imports (what
+  python-debian calls then too), else python-debian's.
 - Architecture: packages for the target arch or `all`; `pkg:any` needs `Multi-Arch: allowed`.
 - Candidates: what the disc has first (it costs nothing), then the highest version, then the
   source order. One version per package name: when a later relation rules out the version
@@ -33,8 +34,9 @@ from dataclasses import dataclass
 from functools import cmp_to_key
 
 from debian.deb822 import PkgRelation
-from debian.debian_support import version_compare
 
+from distro_builder.archive.catalog import Catalog
+from distro_builder.archive.index import parse_provides
 from distro_builder.errors import DependencyError
 from distro_builder.model import IndexPackage, Plan, RolePlan
 
@@ -48,6 +50,11 @@ _OPS = {
     ">>": lambda c: c > 0,
 }
 _MAX_RESTARTS = 100
+
+try:  # apt's own comparison; python-debian calls it too when it imports, through two objects
+    from apt_pkg import version_compare
+except ImportError:  # pragma: no cover - depends on the host
+    from debian.debian_support import version_compare
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,33 +110,55 @@ def group_text(group: Group) -> str:
 
 
 class Universe:
-    """Every package the resolver may choose from, indexed by name and by what they provide.
+    """Every package the resolver may choose from, looked up by name and by what they provide.
 
-    `sources` are given in preference order: the disc first, then the repositories.
+    `sources` are given in preference order: the disc first, then the repositories. A source is
+    a Catalog (archive/catalog.py) or any iterable of IndexPackages. Lookups are made on first
+    use and kept: a resolution touches a few thousand of an index's 63,000 packages.
     """
 
     def __init__(self, sources: Iterable[Iterable[IndexPackage]], arch: str) -> None:
         self.arch = arch
-        self.by_name: dict[str, list[IndexPackage]] = defaultdict(list)
-        self.other_arch: dict[str, list[IndexPackage]] = defaultdict(list)
-        self.providers: dict[str, list[tuple[IndexPackage, str | None]]] = defaultdict(list)
+        self.catalogs = tuple(s if isinstance(s, Catalog) else Catalog.of(s) for s in sources)
+        # the order of the packages of one name: source order, then index order
         self.rank: dict[int, int] = {}
+        self._named: dict[str, tuple[list[IndexPackage], list[IndexPackage]]] = {}
+        self._provided: dict[str, list[tuple[IndexPackage, str | None]]] = {}
         self._deps: dict[int, tuple[Group, ...]] = {}
-        n = 0
-        for source in sources:
-            for pkg in source:
-                if pkg.arch not in (arch, "all"):
-                    self.other_arch[pkg.name].append(pkg)
-                    continue
-                self.rank[id(pkg)] = n
-                n += 1
-                self.by_name[pkg.name].append(pkg)
-                if pkg.provides:
-                    for group in parse_relations(pkg.provides):
-                        for rel in group:
-                            provided = rel.version if rel.op == "=" else None
-                            self.providers[rel.name].append((pkg, provided))
         self._order = cmp_to_key(self._compare)
+
+    def _lookup(self, name: str) -> tuple[list[IndexPackage], list[IndexPackage]]:
+        """(packages called `name` for this architecture or all, those for others)."""
+        hit = self._named.get(name)
+        if hit is None:
+            hit = ([], [])
+            for catalog in self.catalogs:
+                for pkg in catalog.named(name):
+                    self.rank[id(pkg)] = len(self.rank)
+                    hit[0 if pkg.arch in (self.arch, "all") else 1].append(pkg)
+            self._named[name] = hit
+        return hit
+
+    def packages(self, name: str) -> list[IndexPackage]:
+        """The packages called `name` this architecture can install, in source order."""
+        return self._lookup(name)[0]
+
+    def providers(self, name: str) -> list[tuple[IndexPackage, str | None]]:
+        """(package, version provided or None) of this architecture's providers of `name`."""
+        hit = self._provided.get(name)
+        if hit is None:
+            hit = []
+            for catalog in self.catalogs:
+                for pkg, version in catalog.providing(name):
+                    self._lookup(pkg.name)  # ranks it
+                    if pkg.arch in (self.arch, "all"):
+                        hit.append((pkg, version))
+            self._provided[name] = hit
+        return hit
+
+    def names(self) -> set[str]:
+        """Every name a relation could be satisfied by (package names and provided names)."""
+        return set().union(*(c.names() for c in self.catalogs))
 
     def _compare(self, a: IndexPackage, b: IndexPackage) -> int:
         if a.on_disc != b.on_disc:
@@ -150,7 +179,7 @@ class Universe:
         """Packages named rel.name that satisfy it, best first."""
         out = [
             p
-            for p in self.by_name.get(rel.name, ())
+            for p in self.packages(rel.name)
             if version_satisfies(p.version, rel.op, rel.version)
             and (rel.archqual != "any" or p.multi_arch == "allowed" or p.arch == "all")
         ]
@@ -159,7 +188,7 @@ class Universe:
     def provider_candidates(self, rel: Relation) -> list[IndexPackage]:
         """Packages providing rel.name in a way that satisfies rel, best first."""
         out = []
-        for pkg, provided in self.providers.get(rel.name, ()):
+        for pkg, provided in self.providers(rel.name):
             if rel.op is None or (
                 provided is not None and version_satisfies(provided, rel.op, rel.version)
             ):
@@ -171,7 +200,7 @@ class Universe:
 
     def why_not(self, rel: Relation) -> str:
         """Why nothing satisfies `rel`, in the words a user needs."""
-        have = self.by_name.get(rel.name, [])
+        have = self.packages(rel.name)
         if have:
             seen = sorted(
                 {(p.version, p.origin) for p in have},
@@ -179,11 +208,11 @@ class Universe:
             )
             listed = ", ".join(f"{v} in {o}" for v, o in seen[:4])
             return f"no candidate; {listed}"
-        providers = self.providers.get(rel.name, [])
+        providers = self.providers(rel.name)
         if providers:
             names = ", ".join(sorted({p.name for p, _ in providers})[:4])
             return f"no candidate; provided by {names} without a suitable version"
-        other = self.other_arch.get(rel.name, [])
+        other = self._lookup(rel.name)[1]
         if other:
             arches = ", ".join(sorted({p.arch for p in other}))
             return f"no candidate; only for {arches}, not {self.arch}"
@@ -273,9 +302,8 @@ def _closure(
         selected[choice.name] = choice
         here = (*chain, choice.name)
         chains[choice.name] = here
-        for p_group in parse_relations(choice.provides) if choice.provides else ():
-            for rel in p_group:
-                provided[rel.name].append((choice, rel.version if rel.op == "=" else None))
+        for name, version in parse_provides(choice.provides) if choice.provides else ():
+            provided[name].append((choice, version))
         for dep in u.dependencies(choice):
             queue.append((dep, here))
     _check_conflicts(selected, provided, chains)

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from distro_builder.archive.fetch import Fetcher
-from distro_builder.archive.sources import load_repository, parse_source_line
+from distro_builder.archive.repository import Repository
+from distro_builder.archive.sources import parse_source_line
 from distro_builder.demorepo import build_demo_repo
 from distro_builder.errors import ArchiveError, ConfigError
 from distro_builder.media.iso import IsoImage
@@ -257,17 +258,17 @@ def test_staging_is_reproducible(
 def test_signed_repository_is_checked_with_gpgv(built: Built, tmp_path: Path) -> None:
     line = (built.repo / "sources.list").read_text().splitlines()[1]
     spec = parse_source_line(line)
-    assert spec.keyring and load_repository(spec, Fetcher(tmp_path / "c")).authenticated
+    assert spec.keyring and Repository.read(spec, Fetcher(tmp_path / "c")).authenticated
     copy = tmp_path / "ppa"
     shutil.copytree(built.repo / "ppa", copy)
     signed = parse_source_line(f"deb [signed-by={spec.keyring}] file://{copy} lucid main")
     tampered = copy / "dists/lucid/Release"
     tampered.write_text(tampered.read_text().replace("Cactus", "Diablo"))
     with pytest.raises(ArchiveError, match="BAD signature"):
-        load_repository(signed, Fetcher(tmp_path / "c"))
+        Repository.read(signed, Fetcher(tmp_path / "c"))
     (copy / "dists/lucid/Release.gpg").unlink()
     with pytest.raises(ArchiveError, match="no signature"):
-        load_repository(signed, Fetcher(tmp_path / "c"))
+        Repository.read(signed, Fetcher(tmp_path / "c"))
 
 
 def test_ecc_signing_keys_are_refused(tmp_path: Path) -> None:

@@ -1,8 +1,6 @@
-"""The one deb822 reader: apt_pkg's TagFile and the Python rules agree; the parsed-index cache."""
+"""The one deb822 reader: apt_pkg's TagFile and the Python rules agree."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -92,25 +90,3 @@ def test_parse_fields_is_parse_for_some_fields(apt: bool) -> None:
 )
 def test_both_parsers_agree_where_tagfile_differs(apt: bool, text: str, expected: list) -> None:
     assert deb822.parse(text, "x", apt=apt) == expected
-
-
-def test_cache_keyed_by_content(tmp_path: Path) -> None:
-    calls: list[str] = []
-
-    def parse(raw: bytes, name: str) -> list[dict[str, str]]:
-        calls.append(name)
-        return deb822.parse(raw, name)
-
-    keep = ("Package", "Version")
-    raw = CORPUS.encode()
-    first = deb822.cached_stanzas(raw, "a", tmp_path, parse, keep)
-    again = deb822.cached_stanzas(raw, "b", tmp_path, parse, keep)
-    assert first == again == [{k: s[k] for k in keep} for s in EXPECTED]
-    assert calls == ["a"]  # the second read came from the cache
-    changed = deb822.cached_stanzas(raw.replace(b"Version: 1\n", b"Version: 2\n"), "c",
-                                    tmp_path, parse, keep)  # fmt: skip
-    assert calls == ["a", "c"] and changed[2]["Version"] == "2"
-    for f in (tmp_path / "parsed").iterdir():
-        f.write_bytes(b"\x00garbage")
-    assert deb822.cached_stanzas(raw, "d", tmp_path, parse, keep) == first
-    assert calls[-1] == "d"  # a damaged cache file is parsed again

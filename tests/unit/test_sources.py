@@ -14,8 +14,8 @@ import yaml
 from distro_builder.archive import index
 from distro_builder.archive.debs import build_deb
 from distro_builder.archive.fetch import Fetcher, check_filename
+from distro_builder.archive.repository import Repository
 from distro_builder.archive.sources import (
-    load_repository,
     parse_repo_arg,
     parse_source_line,
     read_sources_list,
@@ -171,7 +171,7 @@ def _repo(tmp_path: Path, compression: str) -> Path:
 @pytest.mark.parametrize("compression", ["xz", "bz2", "gz", ""])
 def test_indexes_are_read_in_every_compression(tmp_path: Path, compression: str) -> None:
     _repo(tmp_path, compression)
-    repo = load_repository(
+    repo = Repository.read(
         parse_source_line(f"deb file://{tmp_path} lucid main"), Fetcher(tmp_path / "c")
     )
     (p,) = repo.packages
@@ -191,7 +191,7 @@ def test_index_not_matching_the_release_is_refused(tmp_path: Path) -> None:
         gzip.compress(gzip.decompress(path.read_bytes()).replace(b"0.9.12", b"0.9.13"))
     )
     with pytest.raises(ArchiveError, match="does not match the Release's SHA256"):
-        load_repository(
+        Repository.read(
             parse_source_line(f"deb file://{tmp_path} lucid main"), Fetcher(tmp_path / "c")
         )
 
@@ -217,7 +217,7 @@ def test_index_no_release_checksum_covers_is_refused(
     (tmp_path / "dists" / "lucid" / "Release").unlink()
     (tmp_path / "dists" / "lucid" / release_file).write_text(release)
     with pytest.raises(ArchiveError) as e:
-        load_repository(
+        Repository.read(
             parse_source_line(f"deb file://{tmp_path} lucid main"), Fetcher(tmp_path / "c")
         )
     assert str(e.value) == (
@@ -240,7 +240,7 @@ def test_index_with_an_escaping_filename_is_refused(tmp_path: Path) -> None:
         index.render_release({"Suite": "lucid"}, {"main/binary-amd64/Packages": plain})
     )
     with pytest.raises(ArchiveError, match="refused Filename 'pool/../../../etc/shadow'"):
-        load_repository(
+        Repository.read(
             parse_source_line(f"deb file://{tmp_path} lucid main"), Fetcher(tmp_path / "c")
         )
 
@@ -249,12 +249,12 @@ def test_unauthenticated_source_is_announced(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     _repo(tmp_path, "gz")
-    load_repository(parse_source_line(f"deb file://{tmp_path} lucid main"), Fetcher(tmp_path / "c"))
+    Repository.read(parse_source_line(f"deb file://{tmp_path} lucid main"), Fetcher(tmp_path / "c"))
     assert "UNAUTHENTICATED" in caplog.text
 
 
 def test_local_directory_of_debs(tmp_path: Path) -> None:
     _repo(tmp_path / "r", "gz")
-    repo = load_repository(parse_repo_arg(str(tmp_path / "r" / "pool")), Fetcher(tmp_path / "c"))
+    repo = Repository.read(parse_repo_arg(str(tmp_path / "r" / "pool")), Fetcher(tmp_path / "c"))
     (p,) = repo.packages
     assert p.filename == "main/p/python-eventlet/python-eventlet_0.9.12_all.deb"
