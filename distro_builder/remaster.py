@@ -13,12 +13,16 @@ content is read twice.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from distro_builder import __version__
 from distro_builder.archive import index
@@ -157,6 +161,33 @@ def _apply(image: IsoImage, items: Sequence[_OverlayItem]) -> list[OverlayChange
     return changes
 
 
+class _Digest(NamedTuple):
+    md5: str
+    sha256: str
+    size: int
+
+
+def _digest(path: Path) -> _Digest:
+    """MD5 (md5sum.txt) and SHA-256 (the manifest) of an overlay file, read once."""
+    md5, sha256, size = hashlib.md5(), hashlib.sha256(), 0
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            md5.update(view[:n])
+            sha256.update(view[:n])
+            size += n
+    return _Digest(md5.hexdigest(), sha256.hexdigest(), size)
+
+
+def _digests(items: Sequence[_OverlayItem]) -> dict[str, _Digest]:
+    """_digest of every overlay file, two at a time (hashlib lets go of the GIL)."""
+    files = [i for i in items if i.kind is EntryKind.file]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        digests = pool.map(_digest, [i.source for i in files])
+        return dict(zip([i.path for i in files], digests, strict=True))
+
+
 def _require_utf8_name(p: Path, rel: str) -> None:
     """Rock Ridge names on the disc are UTF-8: a file name in another encoding is refused."""
     for name in (rel, os.readlink(p) if p.is_symlink() else ""):
@@ -202,7 +233,7 @@ def _manifest(
     flavor: Flavor | None,
     changes: Sequence[OverlayChange],
     items: Sequence[_OverlayItem],
-    digests: Mapping[str, index.FileDigest],
+    digests: Mapping[str, _Digest],
     epoch: int | None,
 ) -> bytes:
     by_path = {i.path: i for i in items}
@@ -274,18 +305,27 @@ def remaster(
     progress: Progress | None = None,
     rehash_md5: bool = False,
     digest: bool = False,
+    image: IsoImage | None = None,
+    verify: Callable[[IsoImage], None] | None = None,
 ) -> RemasterResult:
     """Remaster `base` into `out` with `overlays` laid over its root.
 
     `remove` names base files (Rock Ridge paths) to drop first, e.g. a Release.gpg that no
     longer matches a rewritten Release; a path that is absent or a directory is an error.
     `rehash_md5` reads every file for md5sum.txt instead of trusting the base's; `digest` puts
-    the written image's SHA-256 (hashed while it is written) in the result.
+    the written image's SHA-256 (hashed while it is written) in the result. `image` is `base`
+    already opened by the caller and not changed yet (it is not opened again; this changes it
+    and the caller closes it). `verify` checks the written image, re-opened, before it is
+    renamed to `out` (IsoImage.write).
     """
     base, out = Path(base), Path(out)
     check_output_path(out, base)
     items = collect_overlays(overlays)
-    with pinned_clock(source_date_epoch), IsoImage(base) as image:
+    with pinned_clock(source_date_epoch), contextlib.ExitStack() as stack:
+        if image is None:
+            image = stack.enter_context(IsoImage(base))
+        elif image.path != base:
+            raise ValueError(f"remaster: the image given is {image.path}, not {base}")
         image.require_bootable()
         image.require_rock_ridge()
         flavor = detect_flavor(image) if is_install_disc(image) else None
@@ -310,7 +350,7 @@ def remaster(
             changes = removed + _apply(image, items)
         # Each overlay file read once: its size and SHA-256 for the manifest, its MD5 for
         # md5sum.txt. A path the overlays touched never takes the base's MD5.
-        digests = {i.path: index.file_digest(i.source) for i in items if i.kind is EntryKind.file}
+        digests = _digests(items)
         for c in changes:
             known.pop(c.path.lstrip("/"), None)
         known.pop(MANIFEST_PATH.lstrip("/"), None)
@@ -332,6 +372,7 @@ def remaster(
                 source_date_epoch=source_date_epoch,
                 progress=progress,
                 digests=sums,
+                verify=verify,
             )
     return RemasterResult(
         str(out),

@@ -64,6 +64,10 @@ class IsoImage:
     """An ISO image opened read-only, changed in memory, written to a new file."""
 
     def __init__(self, path: Path) -> None:
+        self._init(path)
+        self._open()
+
+    def _init(self, path: Path) -> None:
         self.path = Path(path)
         self._iso = _PyCdlib()
         self._fps: list[IO[bytes]] = []  # data sources that must stay open until write
@@ -71,7 +75,6 @@ class IsoImage:
         self._joliet_paths: dict[str, str | None] = {}  # RR path -> Joliet path (dirs)
         # What this session put on the image, checked on the written file: RR path -> kind, size
         self._changed: dict[str, tuple[EntryKind, int]] = {}
-        self._open()
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -108,13 +111,28 @@ class IsoImage:
                 f"{p}: truncated ISO: the volume says {expected} bytes, the file has {size}",
                 hint="the download or copy was cut short; fetch it again, check SHA256SUMS",
             )
+        self._opened()
+
+    @classmethod
+    def _read_back(cls, path: Path) -> IsoImage | str:
+        """The image just written to `path`, opened; or why it does not read back."""
+        self = cls.__new__(cls)
+        self._init(path)
+        try:
+            self._iso.open(str(path))
+        except (pycdlib_errors.PyCdlibException, struct.error, ValueError, EOFError) as e:
+            return str(e).strip() or type(e).__name__
+        self._opened()
+        return self
+
+    def _opened(self) -> None:
         self._iso_paths["/"] = "/"
         self._joliet_paths["/"] = "/" if self._iso.has_joliet() else None
         if self._iso.isohybrid_mbr is not None:
             # isolinux's MBR without an EFI partition on a disc with a UEFI El Torito entry
             # (iPXE's ipxe.iso): pycdlib would put the UEFI image in a GPT it does not have.
             self._iso.isohybrid_mbr.__class__ = _BiosIsoHybrid
-        self._system = _SystemArea.read(p, self._iso)
+        self._system = _SystemArea.read(self.path, self._iso)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -297,6 +315,22 @@ class IsoImage:
         block = self._iso.pvd.logical_block_size()
         return int(rec.extent_location()) * block, int(rec.get_data_length())
 
+    def copy_to(self, path: str, dest: IO[bytes]) -> int:
+        """Append the content of the file at Rock Ridge `path` to the open file `dest`, copied
+        by the kernel (nothing held in memory); its size. KeyError when absent."""
+        offset, length = self.extent(path)
+        dest.flush()
+        at = dest.tell()
+        with open(self.path, "rb") as src:
+            done = _copy_range(src, offset, dest.fileno(), at, length)
+        if done != length:
+            raise IsoError(
+                f"{self.path}: {path} ends after {done} of its {length} bytes (truncated image?)",
+                hint="fetch the ISO again and check its SHA256SUMS",
+            )
+        dest.seek(at + done)
+        return done
+
     # -- changing ------------------------------------------------------------------------------
 
     def _iso_dir(self, rr_dir: str) -> str:
@@ -457,13 +491,16 @@ class IsoImage:
         source_date_epoch: int | None = None,
         progress: Progress | None = None,
         digests: dict[str, str] | None = None,
+        verify: Callable[[IsoImage], None] | None = None,
     ) -> int:
         """Write the image to `out` through a temporary file beside it; returns the size.
 
         A failure or Ctrl-C leaves `out` as it was and no temporary file behind. The written
         file is re-opened and every name this session put on it looked up before it is renamed
-        into place: a damaged image is an IsoError, never a success. Given a `digests` dict,
-        the image's SHA-256 is put in it (`digests["sha256"]`), hashed while it is written.
+        into place: a damaged image is an IsoError, never a success. `verify` gets that
+        re-opened image too, before the rename (an exception from it keeps `out` as it was).
+        Given a `digests` dict, the image's SHA-256 is put in it (`digests["sha256"]`), hashed
+        while it is written.
         """
         out = Path(out)
         check_output_path(out, self.path)
@@ -485,21 +522,28 @@ class IsoImage:
             with os.fdopen(fd, "wb") as fh:
                 cb = (lambda done, total, _opaque: progress(done, total)) if progress else None
                 hasher = _TrailingSha256(tmp) if digests is not None else None
+                writeback = _Writeback(fh.fileno())
+                synced: _Background | None = None
                 try:
-                    with pinned_clock(source_date_epoch), _kernel_copies(self._iso, hasher, system):
-                        self._call(self._iso.write_fp, fh, blocksize=1 << 20, progress_cb=cb)
-                    fh.flush()
+                    try:
+                        with (
+                            pinned_clock(source_date_epoch),
+                            _kernel_copies(self._iso, hasher, system, writeback),
+                        ):
+                            self._call(self._iso.write_fp, fh, blocksize=1 << 20, progress_cb=cb)
+                        fh.flush()
+                        # The flush to disk (its writeback started during the copy; fsync lets
+                        # go of the GIL), the end of the hashing and the read-back check run
+                        # side by side; all must succeed before the rename.
+                        synced = _Background(os.fsync, fh.fileno())
+                    finally:
+                        digest = hasher.finish() if hasher is not None else None
+                    if digests is not None and digest is not None:
+                        digests["sha256"] = digest
+                    self._check_written(tmp, out, verify)
                 finally:
-                    digest = hasher.finish() if hasher is not None else None
-                if digests is not None and digest is not None:
-                    digests["sha256"] = digest
-                # The flush to disk and the read-back check run side by side (fsync lets go
-                # of the GIL); both must succeed before the rename.
-                synced = _Background(os.fsync, fh.fileno())
-                try:
-                    self._check_written(tmp, out)
-                finally:
-                    synced.result()
+                    if synced is not None:  # joined before the file is closed, on any path
+                        synced.result()
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
@@ -529,27 +573,27 @@ class IsoImage:
         if extent >= 0 and extent != rr.dr_entries.ce_record.bl_cont_area:
             rr.dr_entries.ce_record.update_extent(extent)
 
-    def _check_written(self, written: Path, out: Path) -> None:
-        """Re-open `written` with pycdlib and look up every name this session added or replaced.
+    def _check_written(
+        self, written: Path, out: Path, verify: Callable[[IsoImage], None] | None = None
+    ) -> None:
+        """Re-open `written` with pycdlib and look up every name this session added or replaced;
+        then `verify` (the caller's own checks) gets the same re-opened image.
 
         Raises:
             IsoError when the image does not read back or a name is missing or wrong.
         """
-        check = pycdlib.PyCdlib()
+        check = IsoImage._read_back(written)
         problems: list[str] = []
-        try:
-            check.open(str(written))
-        except (pycdlib_errors.PyCdlibException, struct.error, ValueError, EOFError) as e:
-            problems.append(f"it does not read back: {str(e).strip() or type(e).__name__}")
+        if isinstance(check, str):
+            problems.append(f"it does not read back: {check}")
         else:
-            try:
+            with check:
                 for path, (kind, size) in sorted(self._changed.items()):
-                    problem = _check_record(check, path, kind, size)
+                    problem = _check_record(check._iso, path, kind, size)
                     if problem:
                         problems.append(f"{path}: {problem}")
-            finally:
-                with contextlib.suppress(Exception):
-                    check.close()
+                if not problems and verify is not None:
+                    verify(check)
         if not problems:
             return
         long_names = sorted(
@@ -630,11 +674,15 @@ class _PyCdlib(pycdlib.PyCdlib):
 
 @contextlib.contextmanager
 def _kernel_copies(
-    iso: _PyCdlib, hasher: _TrailingSha256 | None, system: _SystemArea | None = None
+    iso: _PyCdlib,
+    hasher: _TrailingSha256 | None,
+    system: _SystemArea | None = None,
+    writeback: _Writeback | None = None,
 ) -> Iterator[None]:
     """Within the block, `iso.write_fp` copies file data with copy_file_range (see above), and
     the base's own MBR (`system`, one pycdlib does not rebuild) is carried over with its boot
-    image addresses and partition sizes moved to the new layout."""
+    image addresses and partition sizes moved to the new layout. Each file's extent, once
+    final, is handed to `writeback`."""
     if not callable(getattr(pycdlib.PyCdlib, "_output_file_data", None)):  # another pycdlib
         if system is not None and system.changes_output:
             raise IsoError(
@@ -644,6 +692,12 @@ def _kernel_copies(
         yield
         return
     block = iso.logical_block_size
+    # pycdlib writes file data in the order its inodes were found or added, so an added file
+    # laid out early in the volume came last: written in volume order, the hasher trails the
+    # copy instead of waiting for the end, and the writeback goes front to back. The image
+    # is laid out (write() settles it first); the order changes no byte.
+    if not iso._needs_reshuffle:
+        iso.inodes.sort(key=lambda ino: ino.extent_location())
     # The inodes in pycdlib's write order, and for each the lowest offset still to be written
     # after it: the hasher may read up to there, nothing below it changes any more. Known once
     # write_fp has laid the image out, at its first file.
@@ -680,6 +734,8 @@ def _kernel_copies(
         if system is not None:
             system.patch_boot_image(out_fd, iso, ino, start, copied)
         outfp.seek(start + copied)
+        if writeback is not None:
+            writeback.wrote(start, copied)
         if hasher is not None:
             i = position.get(id(ino))
             limit = os.fstat(out_fd).st_size
@@ -755,6 +811,57 @@ class _Background:
         return self._value
 
 
+class _Writeback:
+    """Starts the kernel's writeback of what the copy wrote while the copy goes on.
+
+    sync_file_range(SYNC_FILE_RANGE_WRITE) queues the dirty pages of a range for writing and
+    returns; the fsync before the rename then waits for little more than the last ranges
+    instead of the whole image (cp + sync writes it all at the end). A hint only: where the
+    call is missing or fails, the fsync does all of it, as before.
+    """
+
+    CHUNK = 16 << 20  # bytes copied between two calls
+    _call: Callable[[int, int, int, int], int] | None = None
+    _loaded = False
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._lo = self._hi = -1
+        self._pending = 0
+
+    def wrote(self, start: int, length: int) -> None:
+        if length <= 0:
+            return
+        end = start + length
+        self._lo = start if self._lo < 0 else min(self._lo, start)
+        self._hi = max(self._hi, end)
+        self._pending += length
+        if self._pending >= self.CHUNK:
+            self._kick(self._lo, self._hi - self._lo)
+            self._lo = self._hi = -1
+            self._pending = 0
+
+    def _kick(self, offset: int, nbytes: int) -> None:
+        call = _Writeback._function()
+        if call is not None:
+            call(self._fd, offset, nbytes, 2)  # SYNC_FILE_RANGE_WRITE; errors left to fsync
+
+    @staticmethod
+    def _function() -> Callable[[int, int, int, int], int] | None:
+        if not _Writeback._loaded:
+            _Writeback._loaded = True
+            try:
+                import ctypes
+
+                fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+                fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+                fn.restype = ctypes.c_int
+                _Writeback._call = fn
+            except (OSError, AttributeError):  # not Linux/glibc: fsync does it all
+                _Writeback._call = None
+        return _Writeback._call
+
+
 class _TrailingSha256:
     """SHA-256 of a file being written, hashed in a thread that trails the writer.
 
@@ -790,6 +897,8 @@ class _TrailingSha256:
 
     def _run(self) -> None:
         pos = 0
+        buf = bytearray(4 << 20)
+        view = memoryview(buf)
         try:
             while True:
                 with self._cond:
@@ -799,11 +908,12 @@ class _TrailingSha256:
                 if final:
                     limit = os.fstat(self._fd).st_size
                 while pos < limit:
-                    data = os.pread(self._fd, min(4 << 20, limit - pos), pos)
-                    if not data:
+                    # into one buffer: a new 4 MiB bytes object per read costs its page faults
+                    n = os.preadv(self._fd, [view[: min(len(buf), limit - pos)]], pos)
+                    if not n:
                         raise OSError(f"short read at {pos} of {limit}")
-                    self._sha.update(data)
-                    pos += len(data)
+                    self._sha.update(view[:n])
+                    pos += n
                 if final:
                     return
         except BaseException as e:  # reported as no digest; the caller hashes the file itself

@@ -57,7 +57,7 @@ def test_kernel_copy_gives_pycdlibs_bytes(
     fast = tmp_path / "fast.iso"
     result = remaster(demo_base, fast, [overlay], hybrid=hybrid, source_date_epoch=EPOCH)
     with monkeypatch.context() as m:  # pycdlib's own copy, block by block through Python
-        m.setattr(iso, "_kernel_copies", lambda _iso, _hasher, _system: contextlib.nullcontext())
+        m.setattr(iso, "_kernel_copies", lambda *_args: contextlib.nullcontext())
         slow = tmp_path / "slow.iso"
         remaster(demo_base, slow, [overlay], hybrid=hybrid, source_date_epoch=EPOCH)
     assert fast.read_bytes() == slow.read_bytes()
@@ -125,3 +125,45 @@ def test_md5_of_untouched_files_comes_from_the_base(
     assert rehashed.pop(manifest) and expected.pop(manifest)
     assert rehashed == expected
     assert result.md5sum_hashed == result.md5sum_files
+
+
+def test_an_opened_base_and_a_verify_hook(demo_base: Path, overlay: Path, tmp_path: Path) -> None:
+    """`build` hands remaster the base it opened (not opened again: same bytes) and checks the
+    written image on the write's own read-back; a failing check keeps nothing."""
+    plain = tmp_path / "plain.iso"
+    remaster(demo_base, plain, [overlay], source_date_epoch=EPOCH)
+    seen: list[str | None] = []
+
+    def verify(written: IsoImage) -> None:
+        assert written.path != plain and written.path.parent == tmp_path  # not renamed yet
+        seen.append(written.read_text("/preseed/cli.seed"))
+
+    out = tmp_path / "opened.iso"
+    with IsoImage(demo_base) as image:
+        remaster(demo_base, out, [overlay], source_date_epoch=EPOCH, image=image, verify=verify)
+    assert out.read_bytes() == plain.read_bytes()
+    assert seen == [(overlay / "preseed" / "cli.seed").read_text()]
+
+    def reject(_written: IsoImage) -> None:
+        raise RuntimeError("verification failed")
+
+    refused = tmp_path / "refused.iso"
+    with pytest.raises(RuntimeError, match="verification failed"):
+        remaster(demo_base, refused, [overlay], verify=reject)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["opened.iso", "plain.iso"]
+
+
+def test_writeback_is_started_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[int, int, int, int]] = []
+    monkeypatch.setattr(iso._Writeback, "_loaded", True)
+    monkeypatch.setattr(iso._Writeback, "_call", lambda *a: calls.append(a) or 0)
+    wb = iso._Writeback(7)
+    chunk = iso._Writeback.CHUNK
+    wb.wrote(0, chunk // 2)
+    wb.wrote(chunk, 0)
+    assert calls == []
+    wb.wrote(chunk // 2, chunk // 2)  # enough: one call over both files
+    wb.wrote(3 * chunk, chunk)
+    wb.wrote(2 * chunk, 1)  # written out of order: the range covers it
+    wb.wrote(5 * chunk, chunk)
+    assert calls == [(7, 0, chunk, 2), (7, 3 * chunk, chunk, 2), (7, 2 * chunk, 4 * chunk, 2)]
