@@ -3,20 +3,24 @@
 1. Load and check every input before slow work: roles/, the deployment file (cross-field rules),
    preseed/ and d-i/ templates, the tools (debconf-set-selections), the output path.
 2. Open the base, detect its flavor, make the boot entries and render one preseed per entry;
-   each must pass `debconf-set-selections --checkonly`.
+   each must pass `debconf-set-selections --checkonly` (one run for all, in the background
+   while the next steps run; the build waits for it before writing).
 3. Packages: resolve, fetch and stage the extras component with the role metapackages and the
    node agent (packageset.stage_package_overlay).
 4. Stage the overlay: preseeds, isolinux menu files, install/initrd.gz with preseed.cfg and the
    installer scripts appended, the build manifest.
-5. remaster() (reproducible under SOURCE_DATE_EPOCH) to a file beside the output.
+5. remaster() (reproducible under SOURCE_DATE_EPOCH) the opened base to a file beside the output.
 6. Verify it: every file the boot menu names exists, every StackOps entry is there with its
    preseed, the initrd carries our preseed.cfg. Only a verified ISO is renamed into place, then
    SHA256SUMS and the manifest are written beside it.
 
 The image's bytes are read once, by the kernel's copy: the base's SHA-256 (for the manifest) is
-hashed in a thread while the preseeds are checked and the packages staged, the output's while it
-is written (remaster(digest=True)), md5sum.txt takes the base's MD5 of untouched files, and the
-verification reads the directory tree, the menus, the preseeds and the initrd's appended archive.
+hashed in a thread while the preseeds are checked and the packages staged, and remembered in
+the cache for the next build from the same file; the output's is hashed while it is written
+(remaster(digest=True)), md5sum.txt takes the base's MD5 of untouched files, the initrd is
+staged by the kernel's copy plus the archive appended, and the verification runs on the image
+the write re-opens for its own check: the directory tree, the menus, the preseeds and the
+initrd's appended archive.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +60,7 @@ from distro_builder.model import (
     SystemSettings,
 )
 from distro_builder.remaster import remaster
-from distro_builder.seed.check import check_preseed, require_checker
+from distro_builder.seed.check import check_preseed, check_preseeds, require_checker
 from distro_builder.seed.crypt import hash_login_password
 from distro_builder.seed.preseed import (
     RenderedSeed,
@@ -150,11 +154,14 @@ def render_seeds(
             installer=installer,
         )
         seeds.append(seed)
-    if check:  # one debconf-set-selections each, side by side (they wait on a child process)
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            for _ in pool.map(lambda s: check_preseed(s.text, s.entry.seed_path), seeds):
-                pass
+    if check:
+        check_seeds(seeds)
     return entries, tuple(seeds)
+
+
+def check_seeds(seeds: Sequence[RenderedSeed]) -> None:
+    """Every preseed through debconf-set-selections --checkonly (one run for all of them)."""
+    check_preseeds([(s.text, s.entry.seed_path) for s in seeds])
 
 
 def render_entry_seed(
@@ -189,10 +196,56 @@ def render_entry_seed(
 
 def _sha256_file(path: Path) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    buf = bytearray(4 << 20)  # one buffer: a new bytes object per read costs its page faults
+    view = memoryview(buf)
+    with path.open("rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
+
+
+_SHA256_CACHE = "base-sha256"  # folder in the cache: one small JSON file per base ISO path
+
+
+def _base_sha256(path: Path, cache_dir: Path) -> str:
+    """The SHA-256 of the base ISO, remembered in `cache_dir` for the file as it is now.
+
+    A build from the same base again does not read it again: the digest is kept with the
+    file's identity (path, device, inode, size, mtime and ctime in ns; a change to the file
+    moves its ctime), as git's index does for the work tree. A cache that cannot be read or
+    written only costs the hashing.
+    """
+    resolved = path.resolve()
+
+    def identity() -> dict[str, Any]:
+        st = resolved.stat()
+        return {
+            "path": os.fspath(resolved),
+            "dev": st.st_dev,
+            "ino": st.st_ino,
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "ctime_ns": st.st_ctime_ns,
+        }
+
+    key = identity()
+    name = hashlib.sha256(os.fsencode(resolved)).hexdigest()[:32] + ".json"
+    entry = cache_dir / _SHA256_CACHE / name
+    try:
+        cached = json.loads(entry.read_text())
+        digest = cached.get("sha256") if cached.get("file") == key else None
+        if isinstance(digest, str) and len(digest) == 64 and set(digest) <= set("0123456789abcdef"):
+            return digest
+    except (OSError, ValueError, AttributeError):
+        pass
+    digest = _sha256_file(resolved)
+    if identity() == key:  # not changed while it was read
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(entry, (json.dumps({"file": key, "sha256": digest}) + "\n").encode())
+        except OSError as e:
+            log.debug("base SHA-256 not cached in %s: %s", entry.parent, e)
+    return digest
 
 
 def _in_background(fn: Any, *args: Any) -> Future[Any]:
@@ -260,7 +313,7 @@ def _stage(path: Path, data: bytes | str, mode: int = 0o644) -> None:
     os.chmod(path, mode)
 
 
-def _verify(out: Path, entries: Sequence[BootEntry], seeds: Sequence[RenderedSeed],
+def _verify(image: IsoImage, entries: Sequence[BootEntry], seeds: Sequence[RenderedSeed],
             initrd_path: str, initrd_size: int, appended: bytes,
             preseed_cfg: bytes) -> list[str]:  # fmt: skip
     """What is wrong with the written ISO; reads the tree, menus, preseeds, the initrd's tail.
@@ -269,32 +322,31 @@ def _verify(out: Path, entries: Sequence[BootEntry], seeds: Sequence[RenderedSee
     `len(appended)` bytes, which the kernel unpacks last): the base's part is the base's.
     """
     problems: list[str] = []
-    with IsoImage(out) as image:
-        image.require_bootable()
+    image.require_bootable()
 
-        def exists(p: str) -> bool:
-            e = image.lookup(p)
-            return e is not None and e.kind is EntryKind.file
+    def exists(p: str) -> bool:
+        e = image.lookup(p)
+        return e is not None and e.kind is EntryKind.file
 
-        menu = parse_boot_menu(image.read_text, "/isolinux/isolinux.cfg")
-        problems += missing_references(exists, menu)
-        labels = {e.label: e for e in menu.entries}
-        for entry, seed in zip(entries, seeds, strict=True):
-            m = labels.get(entry.name)
-            if m is None:
-                problems.append(f"entry {entry.name} is not in the boot menu")
-            elif f"stackops/roles={','.join(entry.roles)}" not in m.append.split():
-                problems.append(f"entry {entry.name} does not name its roles")
-            if image.read_text(entry.seed_path) != seed.text:
-                problems.append(f"{entry.seed_path} differs from the checked preseed")
-        initrd = image.lookup(initrd_path)
-        tail = b""
-        if initrd is not None and initrd.size == initrd_size and initrd_size >= len(appended):
-            with image.open_file(initrd_path) as f:
-                f.seek(initrd_size - len(appended))
-                tail = f.read()
-        if tail != appended or read_initrd_file(tail, "preseed.cfg") != preseed_cfg:
-            problems.append(f"{initrd_path} does not carry our preseed.cfg")
+    menu = parse_boot_menu(image.read_text, "/isolinux/isolinux.cfg")
+    problems += missing_references(exists, menu)
+    labels = {e.label: e for e in menu.entries}
+    for entry, seed in zip(entries, seeds, strict=True):
+        m = labels.get(entry.name)
+        if m is None:
+            problems.append(f"entry {entry.name} is not in the boot menu")
+        elif f"stackops/roles={','.join(entry.roles)}" not in m.append.split():
+            problems.append(f"entry {entry.name} does not name its roles")
+        if image.read_text(entry.seed_path) != seed.text:
+            problems.append(f"{entry.seed_path} differs from the checked preseed")
+    initrd = image.lookup(initrd_path)
+    tail = b""
+    if initrd is not None and initrd.size == initrd_size and initrd_size >= len(appended):
+        with image.open_file(initrd_path) as f:
+            f.seek(initrd_size - len(appended))
+            tail = f.read()
+    if tail != appended or read_initrd_file(tail, "preseed.cfg") != preseed_cfg:
+        problems.append(f"{initrd_path} does not carry our preseed.cfg")
     return problems
 
 
@@ -318,6 +370,7 @@ class _Build:
     initrd_size: int = 0  # the staged initrd: the base's with `initrd_appended` after it
     initrd_appended: bytes = b""
     base_sha256: Future[str] | None = None
+    seeds_checked: Future[None] | None = None
     manifest: bytes = b""
 
     def warn(self, msg: str) -> None:
@@ -340,38 +393,40 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
     )  # fmt: skip
     with step("Checking the inputs"):
         _check_inputs(b)
-    b.base_sha256 = _in_background(_sha256_file, b.base)  # for the manifest, meanwhile
+    b.base_sha256 = _in_background(_base_sha256, b.base, _cache_dir(opts))  # for the manifest
     _warn_about_secrets(b)
     with tempfile.TemporaryDirectory(prefix="distro-builder-", dir=b.out.parent) as tmp:
         pkg_overlay, overlay = Path(tmp) / "packages", Path(tmp) / "stackops"
         pkg_overlay.mkdir()
         overlay.mkdir()
-        with IsoImage(b.base) as image:
+        with IsoImage(b.base) as image:  # opened once: read here, then remastered
             image.require_bootable()
             image.require_rock_ridge()
             b.flavor = detect_flavor(image)
-            with step("Rendering and checking the preseeds"):
+            with step("Rendering the preseeds"):
                 _render_preseeds(b)
             _plan_boot_menu(b, image)
             _stage_packages(b, image, pkg_overlay)
             with step("Staging preseeds, boot menu and the installer's initrd"):
                 _stage_installer_files(b, image, overlay)
-            volume_id = image.volume_id
-        b.manifest = _manifest(b, volume_id)
-        _stage(overlay / BUILD_MANIFEST_PATH.lstrip("/"), b.manifest)
-        unverified = Path(tmp) / b.out.name  # same file system as the output: renamed at the end
-        res = remaster(
-            b.base,
-            unverified,
-            [pkg_overlay, overlay],
-            # e.g. the base's Release.gpg, which no longer matches the rewritten Release
-            remove=b.packages.stale_paths if b.packages is not None else (),
-            hybrid=opts.hybrid,
-            source_date_epoch=opts.source_date_epoch,
-            digest=True,  # SHA256SUMS: hashed while it is written
-        )
-        with step("Verifying the written ISO"):
-            _verify_output(b, unverified)
+            b.manifest = _manifest(b, image.volume_id)
+            _stage(overlay / BUILD_MANIFEST_PATH.lstrip("/"), b.manifest)
+            with step("Checking the preseeds with debconf-set-selections --checkonly"):
+                assert b.seeds_checked is not None
+                b.seeds_checked.result()  # it ran meanwhile
+            unverified = Path(tmp) / b.out.name  # same file system as the output: renamed last
+            res = remaster(
+                b.base,
+                unverified,
+                [pkg_overlay, overlay],
+                # e.g. the base's Release.gpg, which no longer matches the rewritten Release
+                remove=b.packages.stale_paths if b.packages is not None else (),
+                hybrid=opts.hybrid,
+                source_date_epoch=opts.source_date_epoch,
+                digest=True,  # SHA256SUMS: hashed while it is written
+                image=image,
+                verify=lambda written: _verify_output(b, written),  # before it is renamed
+            )
         with step("Writing the ISO, SHA256SUMS and the build manifest"):
             digest = res.sha256 or _sha256_file(unverified)
             sums, manifest_path = _sums_path(b.out), _manifest_path(b.out)
@@ -397,6 +452,12 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
         plaintext_secrets=tuple(sorted({k for s in b.seeds for k in s.plaintext_secrets})),
         warnings=tuple(b.warnings),
     )
+
+
+def _cache_dir(opts: BuildOptions) -> Path:
+    from distro_builder.archive.fetch import default_cache_dir
+
+    return Path(opts.cache) if opts.cache is not None else default_cache_dir()
 
 
 def _check_inputs(b: _Build) -> None:
@@ -458,14 +519,17 @@ def _warn_about_secrets(b: _Build) -> None:
 
 
 def _render_preseeds(b: _Build) -> None:
-    """Step 3: one preseed per boot entry, each through debconf-set-selections --checkonly."""
+    """Step 3: one preseed per boot entry; debconf-set-selections --checkonly checks them in
+    the background while the next steps run (the build waits for it before writing)."""
     assert b.inputs is not None and b.flavor is not None
     b.entries, b.seeds = render_seeds(
         b.inputs,
         b.flavor,
         allow_unauthenticated=b.opts.sign_key is None,
         installer=b.opts.installer,
+        check=False,
     )
+    b.seeds_checked = _in_background(check_seeds, b.seeds)
     for s in b.seeds:
         if b.inputs.deployment is not None and s.unanswered:
             b.warn(f"entry {s.entry.name} will still ask: {', '.join(s.unanswered)}")
@@ -525,10 +589,14 @@ def _stage_installer_files(b: _Build, image: IsoImage, overlay: Path) -> None:
     for path, text in b.menu.files.items():
         _stage(overlay / path.lstrip("/"), text)
     b.initrd_files = dict(initrd_files(b.data_dir, b.inputs.roleset, b.inputs.system))
-    base_initrd = image.read(b.menu.initrd)
-    initrd = append_to_initrd(base_initrd, b.initrd_files, mtime=b.mtime)
-    b.initrd_size, b.initrd_appended = len(initrd), initrd[len(base_initrd) :]
-    _stage(overlay / b.menu.initrd.lstrip("/"), initrd)
+    # The base's initrd, copied by the kernel from the ISO, then one more gzip'd cpio archive.
+    b.initrd_appended = append_to_initrd(b"", b.initrd_files, mtime=b.mtime)
+    staged = overlay / b.menu.initrd.lstrip("/")
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    with staged.open("wb") as f:
+        b.initrd_size = image.copy_to(b.menu.initrd, f) + len(b.initrd_appended)
+        f.write(b.initrd_appended)
+    os.chmod(staged, 0o644)
 
 
 def _manifest(b: _Build, volume_id: str) -> bytes:
@@ -586,13 +654,15 @@ def _manifest(b: _Build, volume_id: str) -> bytes:
     return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
 
 
-def _verify_output(b: _Build, written: Path) -> None:
-    """Step 8: the written ISO boots what the build planned, or the build fails."""
+def _verify_output(b: _Build, written: IsoImage) -> None:
+    """Step 8: the written ISO boots what the build planned, or the build fails (called by
+    the write on the image it re-opened, before the rename)."""
     assert b.menu is not None
-    problems = _verify(
-        written, b.entries, b.seeds, b.menu.initrd, b.initrd_size, b.initrd_appended,
-        b.initrd_files["preseed.cfg"],
-    )  # fmt: skip
+    with step("Verifying the written ISO"):
+        problems = _verify(
+            written, b.entries, b.seeds, b.menu.initrd, b.initrd_size, b.initrd_appended,
+            b.initrd_files["preseed.cfg"],
+        )  # fmt: skip
     if problems:
         raise OutputError(
             f"{b.out}: verification failed: " + "; ".join(problems),

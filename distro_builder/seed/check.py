@@ -12,7 +12,9 @@ dpkg run, debconf-communicate) holds the lock on /var/cache/debconf/config.dat.
 
 from __future__ import annotations
 
+import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from distro_builder.errors import ConfigError
@@ -33,6 +35,8 @@ Name: templatedb
 Driver: File
 Filename: {dir}/templates.dat
 """
+# debconf-set-selections' flag lines (its @knownflags): they act on a question loaded before.
+_FLAG_LINE = re.compile(r"^[ \t]*\S+[ \t]+\S+[ \t]+seen(?:[ \t]|$)", re.MULTILINE)
 # Variables that would put another database (or the host's, under DPKG_ROOT) back in the stack.
 _DEBCONF_DB_VARS = ("DEBCONF_DB_REPLACE", "DEBCONF_DB_OVERRIDE", "DEBCONF_DB_FALLBACK", "DPKG_ROOT")
 
@@ -62,3 +66,25 @@ def check_preseed(text: str, name: str) -> None:
             f"{name}: rejected by debconf-set-selections --checkonly: {first}",
             hint="fix the preseed template (preseed/) or the value that went into it",
         )
+
+
+def check_preseeds(seeds: Sequence[tuple[str, str]]) -> None:
+    """check_preseed for every (text, name), with one debconf-set-selections for all of them.
+
+    The tool's start-up (perl and debconf's modules) is nearly all of its time, so the texts are
+    checked together, each ended by an empty line (a backslash-continued last line cannot run
+    into the next text). When that is rejected, each is checked alone, so the error names the
+    preseed and its own line number. A flag line (`owner question seen true`) needs its
+    question set before it, maybe by an earlier text: texts with one are checked alone.
+    """
+    if len(seeds) <= 1 or any(_FLAG_LINE.search(text) for text, _ in seeds):
+        for text, name in seeds:
+            check_preseed(text, name)
+        return
+    joined = "".join(text + ("" if text.endswith("\n") else "\n") + "\n" for text, _ in seeds)
+    try:
+        check_preseed(joined, ", ".join(name for _, name in seeds))
+    except ConfigError:
+        for text, name in seeds:
+            check_preseed(text, name)
+        raise  # together rejected, alone accepted: still not what goes on the disc

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from distro_builder.errors import ConfigError
-from distro_builder.seed.check import check_preseed
+from distro_builder.seed import check
+from distro_builder.seed.check import check_preseed, check_preseeds
 from tests.helpers import require_tool_or_skip
 
 pytestmark = pytest.mark.integration
@@ -71,3 +72,33 @@ def test_check_ignores_debconf_database_variables(
         fcntl.flock(fh, fcntl.LOCK_EX)
         monkeypatch.setenv("DEBCONF_DB_OVERRIDE", f"File{{{locked}}}")
         check_preseed("d-i a/b string x\n", "ok.seed")
+
+
+def test_preseeds_checked_in_one_run_and_a_bad_one_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One debconf-set-selections for every preseed; a rejection names the preseed and its own
+    line; a flag line (`seen`) may need an earlier text's question, so those go one by one."""
+    require_tool_or_skip("debconf-set-selections")
+    runs: list[str] = []
+    real_run = check.run
+
+    def counting_run(argv: list[str], **kwargs: object) -> object:
+        runs.append(str(kwargs.get("input")))
+        return real_run(argv, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(check, "run", counting_run)
+    good = [(f"d-i a/q{i} string {i}\n", f"s{i}.seed") for i in range(5)]
+    check_preseeds(good)
+    assert len(runs) == 1
+    runs.clear()
+    # A backslash-continued last line does not swallow the next text's first line.
+    check_preseeds([("d-i a/b string x \\\n", "cont.seed"), ("d-i a/c string y\n", "next.seed")])
+    assert len(runs) == 1
+    runs.clear()
+    bad = [*good[:2], ("d-i a/b string x\nd-i a/c bogus y\n", "bad.seed"), *good[2:]]
+    with pytest.raises(ConfigError, match=r"^bad.seed: .*Unknown type bogus, skipping line 2"):
+        check_preseeds(bad)
+    assert len(runs) == 1 + 3  # together, then alone up to the bad one
+    runs.clear()
+    with pytest.raises(ConfigError, match=r"^s9.seed: .*Cannot find a question for d-i/other"):
+        check_preseeds([good[0], ("d-i d-i/other seen true\n", "s9.seed")])
+    assert len(runs) == 2  # never together
