@@ -1,21 +1,29 @@
-"""Benchmark: resolve every role against the full Debian 12 main index and compare with apt.
+"""Benchmark: read Debian 12's main index as a repository and resolve every role; compare with apt.
 
 Input: the machine's apt list for bookworm main (amd64), ~64,000 stanzas (run `apt-get update`
-first). The role lists name 2011 Ubuntu packages; they are mapped to their Debian 12 names
-(MAP below; names with no Debian 12 counterpart are dropped and listed). For each role, one run:
+first), set up as a local repository: apt's InRelease and the index, decompressed (the Release
+lists that `Packages` file too). The role lists name 2011 Ubuntu packages; they are mapped to
+their Debian 12 names (MAP below; names with no Debian 12 counterpart are dropped and listed).
 
-- distro-builder: parse the index (sources.parse_index + to_index_package), build the Universe,
-  resolve the role (resolve.resolve); time each part;
+- distro-builder: `Repository.read()` on `deb [signed-by=debian-archive-keyring.gpg]
+  file://REPO bookworm main` (gpgv, the Release's SHA-256, the Catalog through the parsed-index
+  cache), once with an empty cache (cold) and once more (warm), then a Universe over the warm
+  Catalog and each role resolved; the stages of a read are also timed one by one;
 - apt: `apt-get install --simulate --no-install-recommends <names>` with an empty dpkg status and
   a private lists folder that holds only the same bookworm main index.
 
-It prints times and the difference between the two package sets (both directions).
+It prints times and the difference between the two package sets (both directions); `--profile`
+adds where the warm path spends its time (cProfile).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import glob
+import hashlib
+import io
+import pstats
 import re
 import shutil
 import subprocess
@@ -27,13 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from distro_builder.archive import deb822  # noqa: E402
+from distro_builder.archive import deb822, index, sign  # noqa: E402
+from distro_builder.archive.catalog import INDEX_FIELDS, read_catalog  # noqa: E402
+from distro_builder.archive.fetch import Fetcher  # noqa: E402
+from distro_builder.archive.repository import Repository  # noqa: E402
 from distro_builder.archive.resolve import Universe, resolve  # noqa: E402
-from distro_builder.archive.sources import (  # noqa: E402
-    INDEX_FIELDS,
-    parse_index,
-    to_index_package,
-)
+from distro_builder.archive.sources import parse_source_line  # noqa: E402
 from distro_builder.config import find_data_dir  # noqa: E402
 from distro_builder.errors import DependencyError  # noqa: E402
 from distro_builder.packageset import role_roots  # noqa: E402
@@ -106,83 +113,114 @@ def apt_simulate(packages: Path, release: Path, names: list[str]) -> tuple[set[s
         return set(re.findall(r"^Inst (\S+)", proc.stdout, re.M)), took
 
 
+KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+
+
+def make_repository(packages: Path, release: Path, raw: bytes, where: Path) -> str:
+    """A local copy of bookworm main laid out as a mirror; returns its source line."""
+    dists = where / "dists" / "bookworm"
+    (dists / "main" / "binary-amd64").mkdir(parents=True)
+    shutil.copy(release, dists / "InRelease")
+    (dists / "main" / "binary-amd64" / "Packages").write_bytes(raw)
+    signed = f"signed-by={KEYRING} " if KEYRING.is_file() else ""
+    return f"deb [arch=amd64 {signed}] file://{where} bookworm main"
+
+
+def role_names(roots: dict[str, tuple[str, ...]], known: set[str]) -> dict[str, list[str]]:
+    """Each role's Debian 12 names; the dropped ones under the key 'role:dropped'."""
+    out: dict[str, list[str]] = {}
+    for role, names in roots.items():
+        for n in names:
+            m = MAP.get(n, n)
+            key = role if m is not None and m in known else f"{role}:dropped"
+            out.setdefault(key, []).append(m if key == role else n)  # type: ignore[arg-type]
+    return out
+
+
+def timed(fn, *args, **kw):  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - start
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--show", type=int, default=15, help="differences listed per role")
+    ap.add_argument("--profile", action="store_true", help="cProfile the warm read + resolve")
     args = ap.parse_args()
     packages_path, release = find_index()
     print(f"index: {packages_path} ({packages_path.stat().st_size:,} bytes on disk)")
-
-    t0 = time.perf_counter()
     raw = read_index(packages_path)
-    t1 = time.perf_counter()
-    stanzas = parse_index(raw, packages_path.name)
-    t2 = time.perf_counter()
-    pkgs = [
-        to_index_package(s, origin="bookworm/main", repo="http://deb.debian.org/debian", flat=False)
-        for s in stanzas
-    ]
-    t3 = time.perf_counter()
-    universe = Universe([pkgs], "amd64")
-    t4 = time.perf_counter()
-    print(
-        f"{len(stanzas):,} stanzas: decompress {t1 - t0:.2f}s, parse {t2 - t1:.2f}s, "
-        f"records {t3 - t2:.2f}s, index {t4 - t3:.2f}s"
-    )
-    # What `packages resolve` does on a second run: the parsed-index cache keyed by the index's
-    # SHA-256 (cold: parse and store; warm: hash and load), then records and the universe.
-    with tempfile.TemporaryDirectory(prefix="resolve-bench-") as cache:
-        c0 = time.perf_counter()
-        deb822.cached_stanzas(raw, packages_path.name, Path(cache), parse_index, INDEX_FIELDS)
-        c1 = time.perf_counter()
-        warm = deb822.cached_stanzas(
-            raw, packages_path.name, Path(cache), parse_index, INDEX_FIELDS
-        )
-        c2 = time.perf_counter()
-    warm_universe = Universe(
-        [[to_index_package(s, origin="bookworm/main", repo="http://deb.debian.org/debian",
-                           flat=False) for s in warm]],
-        "amd64",
-    )  # fmt: skip
-    c3 = time.perf_counter()
-    print(
-        f"cache: cold parse+store {c1 - c0:.2f}s, warm load {c2 - c1:.2f}s, "
-        f"records+index {c3 - c2:.2f}s"
-    )
-    warm_read = c3 - c1
-    total_ours = total_apt = 0.0
-    known = set(universe.by_name) | set(universe.providers)
     roots = role_roots(find_data_dir(None), None, "amd64")
+    with tempfile.TemporaryDirectory(prefix="resolve-bench-") as tmp:
+        line = make_repository(packages_path, release, raw, Path(tmp) / "mirror")
+        spec = parse_source_line(line)
+        fetcher = Fetcher(Path(tmp) / "cache")
+        print(f"repository: {line}\n")
+
+        # the stages of a read, one by one
+        inrelease = (Path(tmp) / "mirror/dists/bookworm/InRelease").read_bytes()
+        if spec.keyring:
+            (text, _), t_release = timed(sign.verify_clearsigned, inrelease, KEYRING, name="x")
+        else:
+            text, t_release = inrelease, 0.0
+        checksums = index.release_checksums(index.read_release(text, "InRelease"))
+        url = f"{spec.url}/dists/bookworm/main/binary-amd64/Packages"
+        data, t_fetch = timed(fetcher.read, url)
+        assert data is not None
+        digest, t_hash = timed(lambda: hashlib.sha256(data).hexdigest())
+        assert checksums["main/binary-amd64/Packages"][1] == digest, "InRelease and index differ"
+        rows, t_parse = timed(deb822.parse_fields, data, "Packages", INDEX_FIELDS)
+        kw = {"origin": "bookworm/main", "repo": spec.url, "flat": False}
+        _, t_catalog = timed(read_catalog, data, "Packages", **kw)
+        stage_cache = Path(tmp) / "stage-cache"
+        timed(read_catalog, data, "Packages", cache_dir=stage_cache, sha256=digest, **kw)
+        _, t_load = timed(
+            read_catalog, data, "Packages", cache_dir=stage_cache, sha256=digest, **kw
+        )
+        print(
+            f"{len(rows):,} stanzas. Stages: Release + gpgv {t_release:.2f}s, index read "
+            f"{t_fetch:.2f}s, SHA-256 {t_hash:.2f}s; cold: parse (TagFile) {t_parse:.2f}s, "
+            f"catalog (parse + rows + Provides) {t_catalog:.2f}s; warm: cache load {t_load:.2f}s"
+        )
+
+        # the whole way, as `distro-builder resolve` takes it
+        cold, t_cold = timed(Repository.read, spec, fetcher)
+        warm, t_warm = timed(Repository.read, spec, fetcher)
+        universe, t_universe = timed(Universe, [warm.packages], "amd64")
+        print(
+            f"Repository.read: cold {t_cold:.2f}s, warm {t_warm:.2f}s "
+            f"({'authenticated' if warm.authenticated else 'UNAUTHENTICATED'}, "
+            f"{len(warm.packages):,} packages); Universe {t_universe:.3f}s"
+        )
+        if args.profile:
+            profile_warm(spec, fetcher, role_names(roots, universe.names()))
+    names = role_names(roots, universe.names())
+    # the same resolution over every package made up front (what the cache's rows must equal)
+    eager = Universe([list(cold.packages)], "amd64")
+    total_ours = total_apt = 0.0
     head = ("role", "names", "ours", "apt", "same", "resolve", "apt-get")
     print("\n{:<11} {:>5} {:>5} {:>5} {:>5} {:>8} {:>8}".format(*head))
     notes = []
     for role in roots:
-        names, dropped = [], []
-        for n in roots[role]:
-            m = MAP.get(n, n)
-            if m is None or m not in known:
-                dropped.append(n)
-            else:
-                names.append(m)
         try:
-            start = time.perf_counter()
-            ours = {p.name for p in resolve(names, warm_universe).packages}
-            took = time.perf_counter() - start
-            cold_ours = {p.name for p in resolve(names, universe).packages}
+            res, took = timed(resolve, names[role], universe)
+            ours = {p.name for p in res.packages}
+            eager_ours = {p.name for p in resolve(names[role], eager).packages}
         except DependencyError as e:
             print(f"{role}: resolve failed: {e}")
             continue
-        if cold_ours != ours:
-            notes.append(f"{role}: the cached index resolves differently from the parsed one")
-        apt, apt_took = apt_simulate(packages_path, release, names)
+        if eager_ours != ours:
+            notes.append(f"{role}: the cached catalog resolves differently from the parsed one")
+        apt, apt_took = apt_simulate(packages_path, release, names[role])
         total_ours += took
         total_apt += apt_took
         same = len(ours & apt)
         print(
-            f"{role:<11} {len(names):>5} {len(ours):>5} {len(apt):>5} {same:>5} "
-            f"{took:>7.2f}s {apt_took:>7.2f}s"
+            f"{role:<11} {len(names[role]):>5} {len(ours):>5} {len(apt):>5} {same:>5} "
+            f"{took:>7.3f}s {apt_took:>7.2f}s"
         )
-        if dropped:
+        if dropped := names.get(f"{role}:dropped"):
             notes.append(f"{role}: no Debian 12 package for {', '.join(dropped)}")
         only_ours, only_apt = sorted(ours - apt), sorted(apt - ours)
         if only_ours:
@@ -191,15 +229,33 @@ def main() -> None:
         if only_apt:
             notes.append(f"{role}: only apt: {', '.join(only_apt[: args.show])}"
                          + (" ..." if len(only_apt) > args.show else ""))  # fmt: skip
-    warm_all = warm_read + total_ours
+    warm_all = t_warm + t_universe + total_ours
     print(
         f"\nwarm read + resolve of every role: {warm_all:.2f}s (target 0.5 s; read "
-        f"{warm_read:.2f}s, resolve {total_ours:.2f}s); apt-get for the same roles "
-        f"{total_apt:.2f}s: x{total_apt / warm_all:.1f} faster"
+        f"{t_warm:.2f}s, universe {t_universe:.3f}s, resolve {total_ours:.2f}s); cold read "
+        f"{t_cold:.2f}s; apt-get for the same roles {total_apt:.2f}s: x{total_apt / warm_all:.1f}"
+        " faster"
     )
     print()
     for n in notes:
         print(n)
+
+
+def profile_warm(spec, fetcher, names) -> None:  # type: ignore[no-untyped-def]
+    """cProfile of a warm read + every role resolved: the functions that take the time."""
+
+    def run() -> None:
+        repo = Repository.read(spec, fetcher)
+        universe = Universe([repo.packages], "amd64")
+        for role, roots in names.items():
+            if not role.endswith(":dropped"):
+                resolve(roots, universe)
+
+    prof = cProfile.Profile()
+    prof.runcall(run)
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(15)
+    print("\n".join(out.getvalue().splitlines()[:40]))
 
 
 if __name__ == "__main__":
