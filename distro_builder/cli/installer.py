@@ -53,6 +53,12 @@ def _store(ctx: click.Context, db_url: str | None) -> Any:
     help="Also serve this StackOps ISO for network installs: its archive as a mirror, its "
     "netboot kernel and initrd, an iPXE script per machine and each node's preseed.",
 )  # fmt: skip
+@click.option(
+    "--request-timeout", type=click.FloatRange(min=1, max=3600), default=30, show_default=True,
+    metavar="SECONDS",
+    help="A request (TLS handshake, head and body) must arrive whole within this; a response "
+    "its client takes nothing of for this long is cut.",
+)  # fmt: skip
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -62,12 +68,14 @@ def serve(
     tls_key: Path | None,
     legacy_tls: bool,
     disc: Path | None,
+    request_timeout: float,
 ) -> None:
     """Run the Smart Installer: the admin's UI and API, and the nodes' agent API.
 
     \b
     Nodes built with --installer-url register here, wait for their roles, fetch their answers
     and report progress. Create the first admin with `distro-builder installer admin create`.
+    Served by gunicorn: one worker process of 64 threads (README "Smart Installer").
     Stop with Ctrl-C or SIGTERM; everything is in the database, nothing is lost on restart.
     """
     from distro_builder.smart_installer.server import make_server, serve_forever
@@ -77,15 +85,16 @@ def serve(
     tls = (tls_cert, tls_key) if tls_cert and tls_key else None
     if legacy_tls and not tls:
         raise click.UsageError("--legacy-tls needs --tls-cert and --tls-key")
-    server, store, fingerprint = make_server(
-        db_url, listen, data_dir(ctx), tls=tls, legacy_tls=legacy_tls, disc=disc
-    )
-    host, port = server.server_address[:2]
+    server = make_server(
+        db_url, listen, data_dir(ctx), tls=tls, legacy_tls=legacy_tls, disc=disc,
+        request_timeout=request_timeout,
+    )  # fmt: skip
+    host, port = server.server_address
     scheme = "https" if tls else "http"
     click.echo(f"Smart Installer listening on {scheme}://{host}:{port}/", err=True)
-    click.echo(f"database: {store.db.shown_url}", err=True)
-    if fingerprint:
-        click.echo(f"certificate SHA-256 fingerprint: {fingerprint}", err=True)
+    click.echo(f"database: {server.shown_db}", err=True)
+    if server.fingerprint:
+        click.echo(f"certificate SHA-256 fingerprint: {server.fingerprint}", err=True)
     if legacy_tls:
         click.echo(
             "WARNING: --legacy-tls: TLS 1.0 and CBC/RSA ciphers accepted (for lucid's wget); "
@@ -98,11 +107,10 @@ def serve(
             f"network install from {disc}: DHCP bootfile http://{host}:{port}/ipxe/DEPLOYMENT",
             err=True,
         )
-    if store.admin_count() == 0:
+    if server.admins == 0:
         click.echo(
             "no admin yet: create one with `distro-builder installer admin create NAME`", err=True
         )
-    sys.stderr.flush()
     serve_forever(server)
 
 

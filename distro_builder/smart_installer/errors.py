@@ -31,9 +31,19 @@ class NotFound(InstallerError):
     default_hint = "list what exists: distro-builder installer deployment list / node list"
 
 
+class RequestTimeout(InstallerError):
+    status = 408
+    default_hint = "send the whole request at once"
+
+
 class Conflict(InstallerError):
     status = 409
     default_hint = "the record's current state does not allow it: look at it and retry"
+
+
+class LengthRequired(InstallerError):
+    status = 411
+    default_hint = "send the body with a Content-Length header"
 
 
 class TooLarge(InstallerError):

@@ -1,47 +1,81 @@
-"""`distro-builder serve`: the Smart Installer over HTTP(S).
+"""`distro-builder serve`: the Smart Installer over HTTP(S), on gunicorn.
 
-The server is the standard library's ThreadingHTTPServer (a thread per connection, HTTP/1.0, a
-listen backlog of 1024): no dependency, and enough for hundreds of nodes that poll every few
-seconds with short requests (benchmarks/installer.py measures 500 at once). Every request is
-read with a size limit and a socket timeout; every error becomes a 4xx with a message (JSON for
-/api, key='value' text for /agent), and an unexpected exception a 500 that is logged with its
-traceback and never shows internals to the client.
+The HTTP side is gunicorn (https://gunicorn.org), not the standard library's http.server
+(whose documentation says it is not for production): its strict HTTP/1.1 parser, a master process
+that restarts a worker that dies or hangs, a graceful stop, and os.sendfile for files. App is the
+plain router (Request -> Response); wsgi.py turns it into a WSGI application.
+
+How it runs, and why:
+
+- One worker process (`gthread`) with THREADS threads. One process, because the login guard's
+  lockout counters and its scrypt pool (auth.py) live in the process's memory: N workers would
+  give an attacker N times the attempts and the memory bound N times over; SQLite has one writer
+  anyway. THREADS bounds the requests in flight: a thread is held while a request is read and
+  answered, for a download the whole transfer (sendfile returns when the client has the file),
+  while an idle keep-alive connection waits in the worker's poller without one. 64 covers 50
+  nodes fetching the mirror at once (benchmarks/mirror.py) with room for the agents' polls and
+  the admin; more wait in the queue (WORKER_CONNECTIONS accepted, BACKLOG in the kernel), never
+  refused. Each thread costs its stack (little of it touched).
+- Slow clients: a request (TLS handshake, head and body) must be in within `request_timeout`
+  seconds (30) of its first byte, however it trickles in: a watchdog thread closes the connection
+  otherwise (gunicorn's gthread reads a started request with no time limit of its own, and its
+  `timeout` only watches the worker's main loop). A response the client accepts nothing of for
+  `request_timeout` seconds is cut (a socket timeout). A connection that sends nothing is closed
+  after about KEEPALIVE + 5 s without holding a thread (gthread's own rule), an idle keep-alive
+  one after KEEPALIVE s.
+- The listening socket is bound here, before gunicorn starts (port 0 works and is reported; a
+  port in use is a clear error, not gunicorn's retries), and handed over as fd://N. The database,
+  the store and its threads are opened in the worker, after the fork; the master only checks
+  the database opens (migrating it) and closes it. SIGTERM or SIGINT: the master stops
+  accepting, the worker finishes its requests (GRACEFUL_TIMEOUT at most) and closes the
+  database. TLS: gunicorn's ssl_context hook returns tls_context()'s context.
+- gunicorn's own refusals (a malformed request line or header, a line too long, a transfer
+  coding) come in our format (JSON for /api, key='value' text for /agent) and as 4xx: an unknown
+  transfer coding is 400 here, not gunicorn's 501. The access log (with -v) and every gunicorn
+  message are logged with control characters escaped and boot tokens masked.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
-import signal
+import socket
 import ssl
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from gunicorn import glogging, util
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.http import errors as http_errors
+from gunicorn.workers.gthread import ThreadWorker
 
 from distro_builder.config.roles import load_roles
 from distro_builder.errors import DistroBuilderError
 from distro_builder.smart_installer import agentapi, api
 from distro_builder.smart_installer.agentapi import error_body
 from distro_builder.smart_installer.db import Database
-from distro_builder.smart_installer.disc import open_disc
-from distro_builder.smart_installer.errors import BadRequest, InstallerError, TooLarge
+from distro_builder.smart_installer.disc import ServedDisc, open_disc
+from distro_builder.smart_installer.errors import BadRequest, InstallerError
 from distro_builder.smart_installer.http import Request, Response, Route
 from distro_builder.smart_installer.netboot import Netboot
 from distro_builder.smart_installer.store import Store
+from distro_builder.smart_installer.wsgi import SECURITY_HEADERS, WsgiApp, status_line
 
 log = logging.getLogger(__name__)
 
-SOCKET_TIMEOUT = 30
-_SECURITY_HEADERS = (
-    ("X-Content-Type-Options", "nosniff"),
-    ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
-    ("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"),
-    ("Cache-Control", "no-store"),
-)
+REQUEST_TIMEOUT = 30  # seconds for a whole request to arrive; for a response to move at all
+THREADS = 64  # requests in flight (see the module's docstring)
+WORKER_CONNECTIONS = 1000  # open connections the worker takes; more wait in the kernel's queue
+BACKLOG = 1024  # the listening socket's queue
+KEEPALIVE = 5  # seconds an idle keep-alive connection is kept
+GRACEFUL_TIMEOUT = 10  # seconds the worker gets to finish its requests after SIGTERM
 
 
 class App:
@@ -111,86 +145,261 @@ def redact(text: str) -> str:
 _BOOT_TOKEN_RE = re.compile(r"(/nb/\d+/)[^/\s]+")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "StackOpsInstaller"
-    sys_version = ""
-    timeout = SOCKET_TIMEOUT
-    app: App  # set on the subclass made by make_server
-    tls = False  # set by make_server: session cookies then get `Secure`
-    # Errors found while parsing the request line get a status line too (no HTTP/0.9 replies).
-    default_request_version = "HTTP/1.0"
+def _scrubbed(text: str) -> str:
+    return redact(_printable(text))
 
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """The stdlib's own errors (bad request line, headers too long) in our format."""
-        self.close_connection = True
-        text = message or explain or "bad request"
-        path = (self.path or "/") if hasattr(self, "path") else "/"
-        self._send(self.app.error(path.split("?", 1)[0], code, text, None))
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
-        log.debug("%s %s", self.address_string(), redact(_printable(format % args)))
+# --- gunicorn: the worker, the log, the application -------------------------------------------
 
-    def _run(self) -> None:
-        path = self.path.split("?", 1)[0]
-        body = b""
+
+class _Deadlines:
+    """Connections whose request is still coming in, by the thread reading it, with the time it
+    must be in by; a watchdog thread closes the late ones (the reading thread then sees the
+    connection end, and gunicorn drops it)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._reading: dict[int, tuple[float, Any]] = {}
+
+    def start(self, conn: Any) -> None:
+        with self._lock:
+            self._reading[threading.get_ident()] = (time.monotonic() + self.seconds, conn)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._reading.pop(threading.get_ident(), None)
+
+    def watch(self) -> None:
+        while True:
+            time.sleep(min(0.5, self.seconds / 4))
+            now = time.monotonic()
+            with self._lock:
+                late = [(ident, conn) for ident, (t, conn) in self._reading.items() if t <= now]
+                for ident, conn in late:  # once more in `seconds`, if it is still there then
+                    self._reading[ident] = (now + self.seconds, conn)
+            for _, conn in late:
+                try:
+                    # socket.socket's own shutdown, on the file descriptor: an SSLSocket's
+                    # would first drop its TLS state under the thread that reads it.
+                    socket.socket.shutdown(conn.sock, socket.SHUT_RDWR)
+                except OSError:
+                    continue  # closed meanwhile, or being wrapped for TLS: next round
+                log.info(
+                    "%s: no complete request within %g s: connection closed",
+                    _client(conn.client), self.seconds,
+                )  # fmt: skip
+
+
+def _client(addr: Any) -> str:
+    return str(addr[0]) if isinstance(addr, tuple) and addr else str(addr or "-")
+
+
+# gunicorn's parse errors: (class, status, message). The first match wins.
+_REFUSALS: tuple[tuple[type[Exception], int, str], ...] = (
+    (http_errors.LimitRequestLine, 414, "the request line is too long"),
+    (http_errors.LimitRequestHeaders, 431, "too many headers, or too long"),
+    (http_errors.InvalidRequestLine, 400, "malformed request line"),
+    (http_errors.InvalidRequestMethod, 400, "malformed method"),
+    (http_errors.InvalidHTTPVersion, 400, "unsupported HTTP version (1.0 and 1.1 are)"),
+    (http_errors.ExpectationFailed, 417, "only 'Expect: 100-continue' is understood"),
+    # RFC 9112 suggests 501; no transfer coding is accepted here (not even chunked): a 400 says
+    # what to do instead, like the chunked refusal (wsgi.py).
+    (http_errors.UnsupportedTransferCoding, 400,
+     "transfer codings are not accepted: send Content-Length"),
+    (http_errors.InvalidChunkSize, 400, "malformed chunked body"),
+    (http_errors.ChunkMissingTerminator, 400, "malformed chunked body"),
+    (http_errors.InvalidChunkExtension, 400, "malformed chunked body"),
+    (http_errors.ParseException, 400, "malformed request"),
+)  # fmt: skip
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,40}")
+
+
+def _refusal(exc: Exception) -> tuple[int, str] | None:
+    """The 4xx for a request gunicorn could not parse; None when it is no client error."""
+    if isinstance(exc, http_errors.InvalidResponseHeader | http_errors.InvalidResponseHeaderName):
+        return None  # a header the application made: its fault, a 500
+    for cls, status, message in _REFUSALS:
+        if isinstance(exc, cls):
+            if isinstance(exc, http_errors.InvalidHeader | http_errors.InvalidHeaderName):
+                name = str(exc.hdr)
+                what = f"{name.title()} header" if _HEADER_NAME.fullmatch(name) else "header"
+                message = f"malformed or conflicting {what}"
+            return status, message
+    return None
+
+
+def _request_line(req: Any, exc: Exception) -> str:
+    """What the client sent as its request line, as far as it was read."""
+    if isinstance(exc, http_errors.InvalidRequestLine):
+        return str(exc.req)
+    req = req or getattr(exc, "req", None)
+    if getattr(req, "method", None) and getattr(req, "uri", None):
+        version = ".".join(map(str, req.version)) if getattr(req, "version", None) else "?"
+        return f"{req.method} {req.uri} HTTP/{version}"
+    return "-"
+
+
+def _raw_response(resp: Response) -> bytes:
+    """A complete HTTP/1.1 response that closes the connection (for gunicorn's refusals)."""
+    lines = [
+        f"HTTP/1.1 {status_line(resp.status)}",
+        f"Content-Type: {resp.content_type}",
+        f"Content-Length: {len(resp.body)}",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in (*SECURITY_HEADERS, *resp.headers)),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + resp.body
+
+
+class _Worker(ThreadWorker):
+    """gunicorn's gthread worker with time limits for slow clients and our error format."""
+
+    request_timeout: float = REQUEST_TIMEOUT  # set by serve_forever
+
+    def init_process(self) -> None:
+        self.deadlines = _Deadlines(self.request_timeout)
+        self._local = threading.local()
+        threading.Thread(target=self.deadlines.watch, name="deadlines", daemon=True).start()
+        super().init_process()
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        app, deadlines = self.wsgi, self.deadlines
+
+        def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            def start(*args: Any) -> Any:
+                deadlines.stop()  # the request is in (App reads the body before it answers)
+                return start_response(*args)
+
+            return app(environ, start)
+
+        self.wsgi = wsgi
+
+    def handle(self, conn: Any) -> Any:
+        """One request on `conn` (from its first byte: TLS handshake, head, body) under the
+        deadline."""
+        self._local.answered = False
+        self.deadlines.start(conn)
         try:
-            if self.command in ("POST", "PUT"):
-                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                    raise BadRequest("chunked bodies are not accepted: send Content-Length")
-                raw = self.headers.get("Content-Length")
-                if raw is None or not raw.strip().isdigit():
-                    self._send(self.app.error(path, 411, "a Content-Length header is needed", None))
-                    return
-                length = int(raw)
-                if length > self.app.limit(path):
-                    self.close_connection = True
-                    raise TooLarge(f"the body is {length} bytes; at most {self.app.limit(path)}")
-                body = self.rfile.read(length)
-                if len(body) != length:
-                    raise BadRequest("the body is shorter than its Content-Length")
-            req = Request.build(
-                self.command, self.path, dict(self.headers.items()), body, self.client_address[0]
-            )
-        except InstallerError as e:
-            self._send(self.app.error(path, e.status, str(e), e.hint))
+            return super().handle(conn)
+        finally:
+            self.deadlines.stop()
+
+    def handle_request(self, req: Any, conn: Any) -> bool:
+        # A response whose client takes nothing for this long is cut (blocking I/O otherwise;
+        # socket.sendfile waits for the socket with this timeout too).
+        conn.sock.settimeout(self.request_timeout)
+        try:
+            keep = super().handle_request(req, conn)
+        except TimeoutError:
+            log.info(
+                "%s: took nothing for %g s: connection closed",
+                _client(conn.client), self.request_timeout,
+            )  # fmt: skip
+            raise StopIteration from None  # gthread: close the connection, quietly
+        self._local.answered = True
+        return keep
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: Exception) -> None:
+        """gunicorn's refusals in our format and as 4xx; anything else a logged 500."""
+        who = _client(addr)
+        if isinstance(exc, ssl.SSLError):  # a failed handshake: there is no HTTP to answer in
+            log.debug("%s: TLS: %s", who, exc)
             return
-        self._send(self.app.handle(req))
-
-    def _send(self, resp: Response) -> None:
-        self.send_response(resp.status)
-        self.send_header("Content-Type", resp.content_type)
-        self.send_header("Content-Length", str(resp.length))
-        for name, value in (*_SECURITY_HEADERS, *resp.headers):
-            if self.tls and name.lower() == "set-cookie" and "secure" not in value.lower():
-                value += "; Secure"  # never sent back over plain http
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD" or resp.status >= 400:
-            self.wfile.write(resp.body)
-            if resp.file:
-                path, offset, length = resp.file
-                with open(path, "rb") as f:  # socket.sendfile: os.sendfile, or send under TLS
-                    self.connection.sendfile(f, offset, length)
-            if resp.tail:
-                self.wfile.write(resp.tail)
-
-    # OPTIONS, TRACE, PATCH: known methods no route takes: 405 with Allow (the stdlib says 501).
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = do_PATCH = _run
-
-
-class InstallerServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024
-    allow_reuse_address = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that went away (closed, reset, timed out, failed TLS) is no error of ours:
-        one debug line, not the stdlib's traceback on stderr for every disconnect."""
-        exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError | TimeoutError | ssl.SSLError):
-            log.debug("%s: connection lost: %s", client_address[0], exc)
+        if getattr(self._local, "answered", False):  # e.g. a bad chunk in a body left unread
+            log.debug("%s: after the response: %s", who, _scrubbed(str(exc)))
             return
-        log.exception("unexpected error serving %s", client_address[0])
+        line = _scrubbed(_request_line(req, exc))
+        refusal = _refusal(exc)
+        if refusal is None:
+            log.error("internal error on %s", line, exc_info=exc)
+            status, message = 500, "internal error (see the service's log)"
+        else:
+            status, message = refusal
+        path = str(getattr(req, "path", "") or "/")
+        log.debug('%s "%s" %d (%s)', who, line, status, message)
+        try:
+            util.write_nonblock(client, _raw_response(App.error(path, status, message, None)))
+        except OSError as e:
+            log.debug("%s: the refusal was not sent: %s", who, e)
+
+
+class _Scrub(logging.Filter):
+    """gunicorn's messages with control characters escaped and boot tokens masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = _scrubbed(record.getMessage()), None
+        return True
+
+
+_TRACE = 5  # below logging.DEBUG: gunicorn's own debug lines, shown by no handler of ours
+
+
+class _Log(glogging.Logger):
+    """gunicorn's logging through ours (distro_builder's handler on stderr): its start and stop
+    chatter at DEBUG, warnings and errors as they are; the access log at DEBUG (-v), one line
+    per request, escaped and without boot tokens. gunicorn adds no handlers or files."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.error_log = logging.getLogger(f"{__name__}.gunicorn")
+        self.access_log = log
+        self.error_handlers: list[Any] = []
+        self.access_handlers: list[Any] = []
+        self.logfile = None
+        self.lock = threading.Lock()
+        self.cfg = cfg
+        self._access_log_enabled = True
+        if not any(isinstance(f, _Scrub) for f in self.error_log.filters):
+            self.error_log.addFilter(_Scrub())
+
+    def setup(self, cfg: Any) -> None:  # gunicorn's reload (SIGHUP): nothing of its own to set
+        self.cfg = cfg
+
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self.error_log.debug(msg, *args, **kwargs)
+
+    def debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        # Below -v: "Closing connection." for every request, its configuration dump...
+        self.error_log.log(_TRACE, msg, *args, **kwargs)
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if not log.isEnabledFor(logging.DEBUG):
+            return
+        line = " ".join(
+            str(environ.get(k, "-")) for k in ("REQUEST_METHOD", "RAW_URI", "SERVER_PROTOCOL")
+        )
+        status = str(resp.status or "-").split(" ", 1)[0]
+        log.debug(
+            '%s "%s" %s %s', environ.get("REMOTE_ADDR", "-"), _scrubbed(line), status,
+            getattr(resp, "sent", "-"),
+        )  # fmt: skip
+
+
+class _Application(BaseApplication):  # type: ignore[misc]
+    """gunicorn's embedding API: our settings, and the WSGI app made in the worker."""
+
+    def __init__(self, server: InstallerServer, fd: int) -> None:
+        self.server = server
+        self._options = server.options(fd)
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> WsgiApp:
+        return self.server.load()
+
+
+def _worker_exit(arbiter: Any, worker: Any) -> None:
+    """In the worker, on its way out: close its database."""
+    store = worker.app.server.store
+    if store is not None:
+        store.db.close()
+
+
+# --- TLS, the listening socket, the service ---------------------------------------------------
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -228,6 +437,74 @@ def tls_context(cert: Path, key: Path, *, legacy: bool = False) -> tuple[ssl.SSL
     return ctx, ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
+class InstallerServer:
+    """A bound listening socket and what the worker will serve on it (see make_server)."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        db_url: str | None,
+        data_dir: Path,
+        served: ServedDisc | None,
+        tls: tuple[Path, Path, ssl.SSLContext] | None,
+        request_timeout: float,
+        shown_db: str,
+        admins: int,
+        fingerprint: str | None,
+    ) -> None:
+        self.socket = sock
+        self.server_address: tuple[str, int] = sock.getsockname()[:2]
+        self.db_url, self.data_dir, self.served, self.tls = db_url, data_dir, served, tls
+        self.request_timeout = request_timeout
+        self.shown_db, self.admins, self.fingerprint = shown_db, admins, fingerprint
+        self.store: Store | None = None
+
+    def load(self) -> WsgiApp:
+        """The WSGI application, made in the worker process: the database opened there (a
+        connection, a pool or the login guard's threads do not survive a fork)."""
+        try:
+            roleset = load_roles(self.data_dir)
+            self.store = Store(Database(self.db_url), roleset)
+        except DistroBuilderError as e:
+            log.error("error: %s", e)
+            if e.hint:
+                log.error("hint: %s", e.hint)
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
+        netboot = Netboot(self.store, self.served, self.data_dir) if self.served else None
+        app = App(self.store, self.data_dir / "smart_installer" / "web", netboot)
+        return WsgiApp(app, tls=self.tls is not None)
+
+    def options(self, fd: int) -> dict[str, Any]:
+        """gunicorn's settings (https://docs.gunicorn.org/en/stable/settings.html)."""
+        options: dict[str, Any] = {
+            "bind": [f"fd://{fd}"],
+            "workers": 1,
+            "worker_class": _Worker,
+            "threads": THREADS,
+            "worker_connections": WORKER_CONNECTIONS,
+            "backlog": BACKLOG,
+            "keepalive": KEEPALIVE,
+            "timeout": 30,  # the worker's main loop must report every 30 s, or it is restarted
+            "graceful_timeout": GRACEFUL_TIMEOUT,
+            "logger_class": _Log,
+            "loglevel": "debug",  # our handler's level decides (-v)
+            "accesslog": None,
+            "worker_exit": _worker_exit,
+            "pre_request": lambda worker, req: None,  # its "GET /path" debug line: access() logs
+            "forwarded_allow_ips": "",  # no proxy in front: the socket's peer is the client
+            "control_socket_disable": True,  # no gunicorn.ctl in $XDG_RUNTIME_DIR
+            "proc_name": "distro-builder-serve",
+        }
+        if self.tls:
+            cert, key, ctx = self.tls
+            options.update(
+                certfile=os.fspath(cert), keyfile=os.fspath(key),
+                ssl_context=lambda conf, default_factory: ctx,
+            )  # fmt: skip
+        return options
+
+
 def make_server(
     db_url: str | None,
     listen: str,
@@ -236,55 +513,56 @@ def make_server(
     tls: tuple[Path, Path] | None = None,
     legacy_tls: bool = False,
     disc: Path | None = None,
-) -> tuple[InstallerServer, Store, str | None]:
-    """A bound server (not yet serving), its store, and the TLS fingerprint when TLS is on.
-    With `disc`, the disc's archive, netboot installer and per-node boot (smart_installer/
-    netboot.py) are served too."""
+    request_timeout: float = REQUEST_TIMEOUT,
+) -> InstallerServer:
+    """A bound socket, everything checked before it serves: the roles, the disc (`disc`: its
+    archive, netboot installer and per-node boot are served too, smart_installer/netboot.py),
+    the TLS certificate, and the database (opened, migrated, closed again)."""
     host, port = parse_listen(listen)
     roleset = load_roles(data_dir)
     served = open_disc(disc, data_dir, roleset) if disc else None
-    db = Database(db_url)
-    store = Store(db, roleset)
-    netboot = Netboot(store, served, data_dir) if served else None
-    handler = type(
-        "Handler",
-        (_Handler,),
-        {
-            "app": App(store, data_dir / "smart_installer" / "web", netboot),
-            "tls": tls is not None,
-        },
-    )
-    try:
-        server = InstallerServer((host, port), handler)
-    except OSError as e:
-        db.close()
-        raise BadRequest(
-            f"cannot listen on {listen}: {e.strerror}", hint="pick another --listen ADDR:PORT"
-        ) from e
     fingerprint = None
+    tls_ctx = None
     if tls:
         ctx, fingerprint = tls_context(*tls, legacy=legacy_tls)
-        # The handshake happens in the connection's thread (first read), not in accept().
-        server.socket = ctx.wrap_socket(
-            server.socket, server_side=True, do_handshake_on_connect=False
-        )
-    return server, store, fingerprint
+        tls_ctx = (tls[0], tls[1], ctx)
+    db = Database(db_url)
+    try:
+        shown_db, admins = db.shown_url, Store(db, roleset).admin_count()
+    finally:
+        db.close()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
+    except OSError as e:
+        raise BadRequest(
+            f"cannot listen on {listen}: {e.strerror or e}", hint="pick another --listen ADDR:PORT"
+        ) from e
+    return InstallerServer(
+        sock, db_url=db_url, data_dir=data_dir, served=served, tls=tls_ctx,
+        request_timeout=request_timeout, shown_db=shown_db, admins=admins,
+        fingerprint=fingerprint,
+    )  # fmt: skip
 
 
 def serve_forever(server: InstallerServer) -> None:
-    """Serve until SIGTERM/SIGINT; then stop accepting, finish, close the database."""
-    stop = threading.Event()
+    """Run gunicorn on the server's socket until SIGTERM/SIGINT (its master here, one worker
+    process forked from it).
 
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    Raises:
+        InstallerError: the worker could not start (its error is logged above).
+    """
+    _Worker.request_timeout = server.request_timeout
+    app = _Application(server, server.socket.detach())
+    master = os.getpid()
+    sys.stdout.flush()
+    sys.stderr.flush()
     try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-        server.server_close()
-        store: Store = server.RequestHandlerClass.app.store  # type: ignore[attr-defined]
-        store.db.close()
+        app.run()
+    except SystemExit as e:
+        if os.getpid() != master or not e.code:
+            raise  # the worker's own exit, or the master's after a clean stop
+        raise InstallerError(
+            f"the service stopped (gunicorn status {e.code}): see the lines above",
+            hint="run with -v for gunicorn's own lines",
+        ) from None

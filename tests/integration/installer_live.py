@@ -199,12 +199,41 @@ def closed_port() -> int:
 # --- the login storm (tests/integration/test_installer_hostile.py, benchmarks/installer.py) -------
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants: `serve` is gunicorn's master, the requests are served by its
+    worker process."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        for children in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                todo += [int(c) for c in children.read_text().split()]
+            except OSError:  # the task ended meanwhile
+                pass
+    return found
+
+
+def proc_status(pid: int, key: str) -> float:
+    """A /proc/PID/status figure in kB summed over the process and its descendants, in MiB."""
+    total, seen = 0, False
+    for p in process_tree(pid):
+        try:
+            lines = Path(f"/proc/{p}/status").read_text().splitlines()
+        except OSError:  # ended meanwhile
+            continue
+        for line in lines:
+            if line.startswith(f"{key}:"):
+                total += int(line.split()[1])
+                seen = True
+    if not seen:
+        raise AssertionError(f"no {key} for {pid}")
+    return total / 1024
+
+
 def rss_mib(pid: int) -> float:
-    """A process's resident memory now, in MiB (/proc)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS for {pid}")
+    """The resident memory of a process and its descendants now, in MiB (/proc)."""
+    return proc_status(pid, "VmRSS")
 
 
 def login_storm(svc: Service, n: int = 64, *, user: str = ADMIN) -> dict[str, Any]:
