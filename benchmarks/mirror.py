@@ -10,8 +10,15 @@ below dists/ and pool/ of the disc once, in order, like apt on a fresh mirror, a
 Reported, in the same run: the aggregate MB/s of the clients (all bytes / wall time from the first
 start to the last end), `cat BASE > /dev/null` (page cache warm, like the server's reads;
 median of 5) as the floor, their ratio, the CPU time of the server and of the clients, the
-server's peak RSS (VmHWM), errors. Goal: within 2x of cat's throughput, under 200 MiB, zero
-errors. Exits 1 when a response was wrong (not on speed).
+server's peak RSS (VmHWM; serve is gunicorn's master and its worker: both counted), errors.
+Goal: within 2x of cat's throughput, under 200 MiB, zero errors. Exits 1 when a response was
+wrong (not on speed).
+
+The machine's own ceiling for this load, in the same run: nginx (Debian's nginx-light, sendfile
+on, a worker per CPU) serving the same bytes from the same ISO file to the same 50 curl clients
+(each file as a byte range of the ISO: a 206 of exactly the file's size). cat never touches TCP;
+nginx shows what loopback TCP and the clients leave on this machine. Skipped, and said so,
+without /usr/sbin/nginx.
 """
 
 from __future__ import annotations
@@ -39,8 +46,8 @@ def note(msg: str) -> None:
     print(f"bench-mirror: {msg}", file=sys.stderr, flush=True)
 
 
-def archive_files(iso: Path) -> list[tuple[str, int]]:
-    """(disc path, size) of every regular file below dists/ and pool/."""
+def archive_files(iso: Path) -> list[tuple[str, int, int]]:
+    """(disc path, size, offset in the ISO) of every regular file below dists/ and pool/."""
     from distro_builder.media.iso import IsoImage
     from distro_builder.model import EntryKind
 
@@ -49,7 +56,8 @@ def archive_files(iso: Path) -> list[tuple[str, int]]:
         for top in ("/dists", "/pool"):
             for e in image.walk(top):
                 if e.kind is EntryKind.file:
-                    out.append((e.path, image.extent(e.path)[1]))
+                    offset, size = image.extent(e.path)
+                    out.append((e.path, size, offset))
     return out
 
 
@@ -60,17 +68,131 @@ def cat_seconds(path: Path) -> float:
 
 
 def vm(pid: int, key: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """A /proc status figure (VmRSS, VmHWM) in MiB, summed over the process and its children
+    (gunicorn's worker, nginx's workers)."""
+    from tests.integration.installer_live import proc_status
+
+    return proc_status(pid, key)
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
-    """(utime, stime) of a running process (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """(utime, stime) of a running process and its children (their threads included)."""
+    from tests.integration.installer_live import process_tree
+
     tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
+    user = system = 0.0
+    for p in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        user += int(fields[11]) / tick
+        system += int(fields[12]) / tick
+    return user, system
+
+
+def run_clients(configs: list[Path], files: list[tuple[str, int, int]], code: str) -> dict:
+    """Start one curl per config at once; wall time, bytes, errors (a status other than `code`
+    or a size other than the file's), the clients' CPU."""
+    fmt = "%{http_code} %{size_download}\\n"
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            ["curl", "-sS", "--max-time", "600", "-w", fmt, "-K", str(cfg)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for cfg in configs
+    ]
+    outs = [p.communicate() for p in procs]
+    wall = time.perf_counter() - t0
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    errors = got = 0
+    want = [size for _, size, _ in files]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        lines = out.split()
+        codes, sizes = lines[0::2], [int(s) for s in lines[1::2]]
+        got += sum(sizes)
+        bad = p.returncode != 0 or codes != [code] * len(files) or sizes != want
+        errors += bad
+        if bad:
+            note(f"client error: rc {p.returncode}, {err.strip()[:200]}")
+    return {
+        "wall": wall, "bytes": got, "errors": errors,
+        "clients_cpu": (children.ru_utime + children.ru_stime)
+        - (children0.ru_utime + children0.ru_stime),
+    }  # fmt: skip
+
+
+NGINX_CONF = """daemon off;
+worker_processes auto;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 5;
+    default_type application/octet-stream;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location / {{ }}
+    }}
+}}
+"""
+
+
+def nginx_reference(iso: Path, work: Path, files: list[tuple[str, int, int]], n: int) -> dict:
+    """The same bytes from the same ISO file to the same clients, served by nginx."""
+    from tests.integration.installer_live import closed_port
+
+    nginx = Path("/usr/sbin/nginx")
+    if not nginx.exists():
+        note("no /usr/sbin/nginx (apt-get install nginx-light): no reference server")
+        return {}
+    d = work / "nginx"
+    d.mkdir(exist_ok=True)
+    port = closed_port()
+    (d / "nginx.conf").write_text(NGINX_CONF.format(dir=d, port=port, root=iso.parent))
+    proc = subprocess.Popen([str(nginx), "-c", str(d / "nginx.conf"), "-p", str(d)])
+    try:
+        url = f"http://127.0.0.1:{port}/{iso.name}"
+        deadline = time.monotonic() + 30
+        while subprocess.run(["curl", "-sf", "-o", "/dev/null", "-r", "0-0", url]).returncode:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"nginx did not start: {(d / 'error.log').read_text()}")
+            time.sleep(0.2)
+        # A range is one operation's option: `next` starts the next one, with its own -w.
+        block = (
+            'url = "{url}"\noutput = "/dev/null"\nrange = "{first}-{last}"\n'
+            'max-time = 600\nwrite-out = "%{{http_code}} %{{size_download}}\\n"\n'
+        )
+        text = "next\n".join(
+            block.format(url=url, first=off, last=off + size - 1) for _, size, off in files
+        )
+        configs = []
+        for i in range(n):
+            cfg = work / f"nginx-client-{i}.curl"
+            cfg.write_text(text)
+            configs.append(cfg)
+        cpu0 = cpu_seconds(proc.pid)
+        result = run_clients(configs, files, "206")
+        cpu1 = cpu_seconds(proc.pid)
+        result["server_cpu"] = sum(cpu1) - sum(cpu0)
+        result["peak_rss"] = vm(proc.pid, "VmHWM")
+        return result
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def main() -> int:
@@ -90,7 +212,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     iso = build_base(work, args.size_mb)
     files = archive_files(iso)
-    archive = sum(size for _, size in files)
+    archive = sum(size for _, size, _ in files)
     size = iso.stat().st_size
     note(f"disc {size / MB:.0f} MB; archive {len(files)} files, {archive / MB:.1f} MB")
 
@@ -107,57 +229,37 @@ def main() -> int:
             cfg = work / f"client-{i}.curl"
             cfg.write_text(
                 "".join(
-                    f'url = "{svc.url}/disc{path}"\noutput = "/dev/null"\n' for path, _ in files
+                    f'url = "{svc.url}/disc{path}"\noutput = "/dev/null"\n' for path, _, _ in files
                 )
             )
             configs.append(cfg)
         cat_seconds(iso)  # warm the page cache (the server reads the same pages)
         cat_s = statistics.median(cat_seconds(iso) for _ in range(5))
         note(f"{args.clients} clients x {archive / MB:.1f} MB")
-        fmt = "%{http_code} %{size_download}\\n"
         server_cpu0 = cpu_seconds(pid)
-        children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        procs = [
-            subprocess.Popen(
-                ["curl", "-sS", "--max-time", "600", "-w", fmt, "-K", str(cfg)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )  # fmt: skip
-            for cfg in configs
-        ]
-        outs = [p.communicate() for p in procs]
-        wall = time.perf_counter() - t0
+        served = run_clients(configs, files, "200")
         user1, sys1 = cpu_seconds(pid)
         server_user, server_sys = user1 - server_cpu0[0], sys1 - server_cpu0[1]
         server_cpu = server_user + server_sys
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        clients_cpu = (children.ru_utime + children.ru_stime) - (
-            children0.ru_utime + children0.ru_stime
-        )
         peak_rss = vm(pid, "VmHWM")
-        errors = 0
-        got = 0
-        want = [size for _, size in files]
-        for p, (out, err) in zip(procs, outs, strict=True):
-            lines = out.split()
-            codes, sizes = lines[0::2], [int(s) for s in lines[1::2]]
-            got += sum(sizes)
-            bad = p.returncode != 0 or codes != ["200"] * len(files) or sizes != want
-            errors += bad
-            if bad:
-                note(f"client error: rc {p.returncode}, {err.strip()[:200]}")
     finally:
         rc = svc.stop()
+    note(f"reference: nginx, {args.clients} clients x {archive / MB:.1f} MB")
+    ref = nginx_reference(iso, work, files, args.clients)
+    wall, got, errors = served["wall"], served["bytes"], served["errors"]
+    clients_cpu = served["clients_cpu"]
     agg = got / wall / MB
     cat_rate = size / cat_s / MB
+    ref_agg = ref["bytes"] / ref["wall"] / MB if ref else None
     result = {
         "clients": args.clients, "files": len(files), "archive_mb": archive / MB,
         "bytes": got, "wall_s": wall, "aggregate_mb_s": agg, "cat_mb_s": cat_rate,
         "cat_over_serve": cat_rate / agg if agg else None, "server_peak_rss_mib": peak_rss,
         "server_idle_rss_mib": idle_rss,
         "server_cpu_s": server_cpu, "server_user_s": server_user, "clients_cpu_s": clients_cpu,
+        "nginx_mb_s": ref_agg, "nginx_over_serve": ref_agg / agg if ref_agg and agg else None,
+        "nginx_cpu_s": ref.get("server_cpu"), "nginx_clients_cpu_s": ref.get("clients_cpu"),
+        "nginx_peak_rss_mib": ref.get("peak_rss"), "nginx_errors": ref.get("errors"),
         "cpus": os.cpu_count(),
         "errors": errors, "server_exit": rc,
         "load_avg": os.getloadavg(),
@@ -168,6 +270,16 @@ def main() -> int:
         f"  cat ISO        {cat_rate:9.1f} MB/s ({iso.stat().st_size / MB:.0f} MB in {cat_s:.2f} s)"
     )
     print(f"  ratio          cat/serve x{cat_rate / agg:.2f} (goal <= 2)")
+    if ref_agg:
+        print(
+            f"  nginx (ref.)   {ref_agg:9.1f} MB/s aggregate (same bytes, same clients, "
+            f"{ref['wall']:.2f} s; CPU nginx {ref['server_cpu']:.1f} s, curl "
+            f"{ref['clients_cpu']:.1f} s; {ref['errors']} errors)"
+        )
+        print(
+            f"  ratio          nginx/serve x{ref_agg / agg:.2f}; "
+            f"cat/nginx x{cat_rate / ref_agg:.2f}"
+        )
     print(f"  server RSS     peak {peak_rss:.1f} MiB (idle {idle_rss:.1f} MiB; goal < 200)")
     print(
         f"  CPU            server {server_cpu:.1f} s ({server_user:.1f} s Python, "

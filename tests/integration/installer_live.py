@@ -53,21 +53,31 @@ def cli(*args: str, db: str, stdin: str | None = None, check: bool = True):
 
 
 class Service:
-    """`distro-builder serve` on 127.0.0.1, any free port."""
+    """`distro-builder serve` on 127.0.0.1, any free port. `wrap` goes before its argv (e.g.
+    `ip netns exec NS`) and `host` is where the tests reach its `listen` address then."""
 
     def __init__(
-        self, db: str, log: Path, *, extra: tuple[str, ...] = (), verbose: bool = False
+        self,
+        db: str,
+        log: Path,
+        *,
+        extra: tuple[str, ...] = (),
+        verbose: bool = False,
+        listen: str = "127.0.0.1:0",
+        host: str = "127.0.0.1",
+        wrap: tuple[str, ...] = (),
     ) -> None:
         self.db, self.log, self.extra, self.verbose = db, log, extra, verbose
+        self.listen, self.host, self.wrap = listen, host, wrap
         self.proc: subprocess.Popen[str] | None = None
         self.start()
 
     def start(self) -> None:
         self.logf = open(self.log, "a")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "distro_builder", *(["-v"] if self.verbose else []),
-             "serve", "--db", self.db,
-             "--listen", "127.0.0.1:0", *self.extra],
+            [*self.wrap, sys.executable, "-m", "distro_builder",
+             *(["-v"] if self.verbose else []), "serve", "--db", self.db,
+             "--listen", self.listen, *self.extra],
             stdout=self.logf, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         )  # fmt: skip
         assert self.proc.stderr is not None
@@ -78,10 +88,10 @@ class Service:
             if not line:
                 break
             lines.append(line)
-            m = re.search(r"listening on (https?)://127\.0\.0\.1:(\d+)/", line)
+            m = re.search(r"listening on (https?)://[^/\s]+:(\d+)/", line)
             if m:
                 self.scheme, self.port = m[1], int(m[2])
-                self.url = f"{self.scheme}://127.0.0.1:{self.port}"
+                self.url = f"{self.scheme}://{self.host}:{self.port}"
                 # Keep draining stderr into the log so the server never blocks on it.
                 import threading
 
@@ -91,8 +101,34 @@ class Service:
                         out.flush()
 
                 threading.Thread(target=drain, daemon=True).start()
+                self._wait_ready(deadline)
                 return
         raise AssertionError("the service did not start:\n" + "".join(lines))
+
+    def _wait_ready(self, deadline: float) -> None:
+        """Until /healthz answers: the socket listens from the start, requests are served once
+        gunicorn's worker has opened the database (and its memory is there to measure)."""
+        import ssl
+
+        while True:
+            if self.scheme == "https":
+                ctx = ssl._create_unverified_context()
+                conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                    "127.0.0.1", self.port, timeout=10, context=ctx
+                )
+            else:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            try:
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
+            finally:
+                conn.close()
+            if time.monotonic() > deadline or (self.proc and self.proc.poll() is not None):
+                raise AssertionError(f"the service does not answer: see {self.log}")
+            time.sleep(0.1)
 
     def stop(self) -> int:
         assert self.proc is not None
@@ -126,7 +162,7 @@ class Service:
             h["Authorization"] = f"Bearer {token}"
         if isinstance(body, str):
             body = body.encode()
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=h)
             resp = conn.getresponse()
