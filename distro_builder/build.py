@@ -5,10 +5,10 @@
 2. Open the base, detect its flavor, make the boot entries and render one preseed per entry;
    each must pass `debconf-set-selections --checkonly` (one run for all, in the background
    while the next steps run; the build waits for it before writing).
-3. Packages: resolve, fetch and stage the extras component with the role metapackages and the
+3. Stage the overlay: preseeds, isolinux menu files, install/initrd.gz with preseed.cfg and the
+   installer scripts appended (hashed in the background for md5sum.txt), the build manifest.
+4. Packages: resolve, fetch and stage the extras component with the role metapackages and the
    node agent (packageset.stage_package_overlay).
-4. Stage the overlay: preseeds, isolinux menu files, install/initrd.gz with preseed.cfg and the
-   installer scripts appended, the build manifest.
 5. remaster() (reproducible under SOURCE_DATE_EPOCH) the opened base to a file beside the output.
 6. Verify it: every file the boot menu names exists, every StackOps entry is there with its
    preseed, the initrd carries our preseed.cfg. Only a verified ISO is renamed into place, then
@@ -59,7 +59,7 @@ from distro_builder.model import (
     RoleSet,
     SystemSettings,
 )
-from distro_builder.remaster import remaster
+from distro_builder.remaster import Prehashed, remaster
 from distro_builder.seed.check import check_preseed, check_preseeds, require_checker
 from distro_builder.seed.crypt import hash_login_password
 from distro_builder.seed.preseed import (
@@ -371,6 +371,7 @@ class _Build:
     initrd_appended: bytes = b""
     base_sha256: Future[str] | None = None
     seeds_checked: Future[None] | None = None
+    prehashed: Prehashed = field(default_factory=Prehashed)
     manifest: bytes = b""
 
     def warn(self, msg: str) -> None:
@@ -382,9 +383,10 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
     """Build the StackOps ISO described by `opts`. Raises DistroBuilderError subclasses.
 
     The steps, in order: check the inputs, warn about secrets on the disc, then with the base
-    open: render and check the preseeds, plan the boot menu, stage the packages, stage the
-    installer files; write the manifest, remaster to a file beside the output, verify it, and
-    only then put it in place with SHA256SUMS and the manifest beside it. An error or Ctrl-C
+    open: render the preseeds (checked in the background), plan the boot menu, stage the
+    installer files, stage the packages; write the manifest, remaster to a file beside the
+    output, verify it, and only then put it in place with SHA256SUMS and the manifest beside
+    it. An error or Ctrl-C
     at any step leaves no ISO (a previous one at the output path stays as it was).
     """
     b = _Build(
@@ -406,9 +408,9 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
             with step("Rendering the preseeds"):
                 _render_preseeds(b)
             _plan_boot_menu(b, image)
-            _stage_packages(b, image, pkg_overlay)
             with step("Staging preseeds, boot menu and the installer's initrd"):
-                _stage_installer_files(b, image, overlay)
+                _stage_installer_files(b, image, overlay)  # the initrd hashed meanwhile
+            _stage_packages(b, image, pkg_overlay)
             b.manifest = _manifest(b, image.volume_id)
             _stage(overlay / BUILD_MANIFEST_PATH.lstrip("/"), b.manifest)
             with step("Checking the preseeds with debconf-set-selections --checkonly"):
@@ -426,6 +428,7 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
                 digest=True,  # SHA256SUMS: hashed while it is written
                 image=image,
                 verify=lambda written: _verify_output(b, written),  # before it is renamed
+                prehashed=b.prehashed,
             )
         with step("Writing the ISO, SHA256SUMS and the build manifest"):
             digest = res.sha256 or _sha256_file(unverified)
@@ -555,8 +558,27 @@ def _plan_boot_menu(b: _Build, image: IsoImage) -> None:
     )
 
 
+def _stage_installer_files(b: _Build, image: IsoImage, overlay: Path) -> None:
+    """Step 5: preseeds, menu files, and install/initrd.gz with our preseed.cfg and scripts."""
+    assert b.inputs is not None and b.menu is not None
+    for s in b.seeds:
+        _stage(overlay / s.entry.seed_path.lstrip("/"), s.text)
+    for path, text in b.menu.files.items():
+        _stage(overlay / path.lstrip("/"), text)
+    b.initrd_files = dict(initrd_files(b.data_dir, b.inputs.roleset, b.inputs.system))
+    # The base's initrd, copied by the kernel from the ISO, then one more gzip'd cpio archive.
+    b.initrd_appended = append_to_initrd(b"", b.initrd_files, mtime=b.mtime)
+    staged = overlay / b.menu.initrd.lstrip("/")
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    with staged.open("wb") as f:
+        b.initrd_size = image.copy_to(b.menu.initrd, f) + len(b.initrd_appended)
+        f.write(b.initrd_appended)
+    os.chmod(staged, 0o644)
+    b.prehashed.start(staged)  # for md5sum.txt and the remaster's manifest, while packages stage
+
+
 def _stage_packages(b: _Build, image: IsoImage, pkg_overlay: Path) -> None:
-    """Step 5: the extras component, role metapackages and the node agent (packageset.py)."""
+    """Step 6: the extras component, role metapackages and the node agent (packageset.py)."""
     assert b.flavor is not None
     opts = b.opts
     if not opts.packages:
@@ -579,24 +601,6 @@ def _stage_packages(b: _Build, image: IsoImage, pkg_overlay: Path) -> None:
         raise DistroBuilderError(
             "the package step and the preseeds disagree on signing", hint="report this as a bug"
         )
-
-
-def _stage_installer_files(b: _Build, image: IsoImage, overlay: Path) -> None:
-    """Step 6: preseeds, menu files, and install/initrd.gz with our preseed.cfg and scripts."""
-    assert b.inputs is not None and b.menu is not None
-    for s in b.seeds:
-        _stage(overlay / s.entry.seed_path.lstrip("/"), s.text)
-    for path, text in b.menu.files.items():
-        _stage(overlay / path.lstrip("/"), text)
-    b.initrd_files = dict(initrd_files(b.data_dir, b.inputs.roleset, b.inputs.system))
-    # The base's initrd, copied by the kernel from the ISO, then one more gzip'd cpio archive.
-    b.initrd_appended = append_to_initrd(b"", b.initrd_files, mtime=b.mtime)
-    staged = overlay / b.menu.initrd.lstrip("/")
-    staged.parent.mkdir(parents=True, exist_ok=True)
-    with staged.open("wb") as f:
-        b.initrd_size = image.copy_to(b.menu.initrd, f) + len(b.initrd_appended)
-        f.write(b.initrd_appended)
-    os.chmod(staged, 0o644)
 
 
 def _manifest(b: _Build, volume_id: str) -> bytes:

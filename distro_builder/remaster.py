@@ -18,8 +18,9 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -161,14 +162,15 @@ def _apply(image: IsoImage, items: Sequence[_OverlayItem]) -> list[OverlayChange
     return changes
 
 
-class _Digest(NamedTuple):
+class Digest(NamedTuple):
+    """An overlay file's MD5 (md5sum.txt), SHA-256 (the manifest) and size."""
+
     md5: str
     sha256: str
     size: int
 
 
-def _digest(path: Path) -> _Digest:
-    """MD5 (md5sum.txt) and SHA-256 (the manifest) of an overlay file, read once."""
+def _digest(path: Path) -> Digest:
     md5, sha256, size = hashlib.md5(), hashlib.sha256(), 0
     buf = bytearray(1 << 20)
     view = memoryview(buf)
@@ -177,15 +179,59 @@ def _digest(path: Path) -> _Digest:
             md5.update(view[:n])
             sha256.update(view[:n])
             size += n
-    return _Digest(md5.hexdigest(), sha256.hexdigest(), size)
+    return Digest(md5.hexdigest(), sha256.hexdigest(), size)
 
 
-def _digests(items: Sequence[_OverlayItem]) -> dict[str, _Digest]:
-    """_digest of every overlay file, two at a time (hashlib lets go of the GIL)."""
+def _identity(path: Path) -> tuple[int, int, int, int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+class Prehashed:
+    """Overlay files hashed ahead of remaster(), in a thread each, while the caller does other
+    work (build hashes the 40 MB initrd while it stages the packages). remaster() takes a
+    result only for the file as it was when hashing started: a file changed since (its
+    ctime moves) is hashed again."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[Path, tuple[tuple[int, int, int, int, int], Future[Digest]]] = {}
+
+    def start(self, path: Path) -> None:
+        path = Path(path).resolve()
+        job: Future[Digest] = Future()
+        identity = _identity(path)
+
+        def run() -> None:
+            try:
+                job.set_result(_digest(path))
+            except BaseException as e:  # the remaster reads the file itself then
+                job.set_exception(e)
+
+        threading.Thread(target=run, name="prehash", daemon=True).start()
+        self._jobs[path] = (identity, job)
+
+    def get(self, path: Path) -> Digest | None:
+        found = self._jobs.get(Path(path).resolve())
+        if found is None:
+            return None
+        identity, job = found
+        try:
+            digest = job.result()
+        except Exception:
+            return None
+        return digest if _identity(path) == identity else None
+
+
+def _digests(items: Sequence[_OverlayItem], ahead: Prehashed | None = None) -> dict[str, Digest]:
+    """The Digest of every overlay file: from `ahead`, or read two at a time (hashlib lets go
+    of the GIL)."""
     files = [i for i in items if i.kind is EntryKind.file]
+    known = {i.path: d for i in files if ahead is not None and (d := ahead.get(i.source))}
+    todo = [i for i in files if i.path not in known]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        digests = pool.map(_digest, [i.source for i in files])
-        return dict(zip([i.path for i in files], digests, strict=True))
+        digests = pool.map(_digest, [i.source for i in todo])
+        known.update(zip([i.path for i in todo], digests, strict=True))
+    return {i.path: known[i.path] for i in files}
 
 
 def _require_utf8_name(p: Path, rel: str) -> None:
@@ -233,7 +279,7 @@ def _manifest(
     flavor: Flavor | None,
     changes: Sequence[OverlayChange],
     items: Sequence[_OverlayItem],
-    digests: Mapping[str, _Digest],
+    digests: Mapping[str, Digest],
     epoch: int | None,
 ) -> bytes:
     by_path = {i.path: i for i in items}
@@ -307,6 +353,7 @@ def remaster(
     digest: bool = False,
     image: IsoImage | None = None,
     verify: Callable[[IsoImage], None] | None = None,
+    prehashed: Prehashed | None = None,
 ) -> RemasterResult:
     """Remaster `base` into `out` with `overlays` laid over its root.
 
@@ -316,7 +363,8 @@ def remaster(
     the written image's SHA-256 (hashed while it is written) in the result. `image` is `base`
     already opened by the caller and not changed yet (it is not opened again; this changes it
     and the caller closes it). `verify` checks the written image, re-opened, before it is
-    renamed to `out` (IsoImage.write).
+    renamed to `out` (IsoImage.write). `prehashed` holds overlay files the caller had hashed
+    already (Prehashed).
     """
     base, out = Path(base), Path(out)
     check_output_path(out, base)
@@ -350,7 +398,7 @@ def remaster(
             changes = removed + _apply(image, items)
         # Each overlay file read once: its size and SHA-256 for the manifest, its MD5 for
         # md5sum.txt. A path the overlays touched never takes the base's MD5.
-        digests = _digests(items)
+        digests = _digests(items, prehashed)
         for c in changes:
             known.pop(c.path.lstrip("/"), None)
         known.pop(MANIFEST_PATH.lstrip("/"), None)

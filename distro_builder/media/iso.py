@@ -519,28 +519,37 @@ class IsoImage:
             ) from e
         tmp = Path(tmp_name)
         try:
+            # At its final size from the start: pycdlib opening it for the check while the
+            # files are copied (_ReadBack) takes a file that ends early for a damaged one
+            # ("ISOs in the wild lie about sizes") and cuts the lengths short. The holes are
+            # the zeros pycdlib pads with; the image ends where it did.
+            os.ftruncate(fd, self.volume_size)
             with os.fdopen(fd, "wb") as fh:
                 cb = (lambda done, total, _opaque: progress(done, total)) if progress else None
                 hasher = _TrailingSha256(tmp) if digests is not None else None
                 writeback = _Writeback(fh.fileno())
+                read_back = _ReadBack(self, tmp)
                 synced: _Background | None = None
                 try:
                     try:
                         with (
                             pinned_clock(source_date_epoch),
-                            _kernel_copies(self._iso, hasher, system, writeback),
+                            _kernel_copies(self._iso, hasher, system, writeback, read_back),
                         ):
                             self._call(self._iso.write_fp, fh, blocksize=1 << 20, progress_cb=cb)
                         fh.flush()
                         # The flush to disk (its writeback started during the copy; fsync lets
-                        # go of the GIL), the end of the hashing and the read-back check run
-                        # side by side; all must succeed before the rename.
+                        # go of the GIL), the end of the hashing and the read-back check (begun
+                        # during the copy) run side by side; all must succeed before the rename.
                         synced = _Background(os.fsync, fh.fileno())
+                    except BaseException:
+                        read_back.discard()
+                        raise
                     finally:
                         digest = hasher.finish() if hasher is not None else None
                     if digests is not None and digest is not None:
                         digests["sha256"] = digest
-                    self._check_written(tmp, out, verify)
+                    self._check_written(out, read_back.result(), verify)
                 finally:
                     if synced is not None:  # joined before the file is closed, on any path
                         synced.result()
@@ -573,25 +582,38 @@ class IsoImage:
         if extent >= 0 and extent != rr.dr_entries.ce_record.bl_cont_area:
             rr.dr_entries.ce_record.update_extent(extent)
 
+    def _read_back_problems(self, written: Path) -> tuple[IsoImage | None, list[str]]:
+        """Re-open `written` with pycdlib and look up every name this session added or replaced:
+        (the re-opened image or None, what is wrong). Runs in a thread (_ReadBack)."""
+        check = IsoImage._read_back(written)
+        if isinstance(check, str):
+            return None, [f"it does not read back: {check}"]
+        problems = []
+        try:
+            for path, (kind, size) in sorted(self._changed.items()):
+                problem = _check_record(check._iso, path, kind, size)
+                if problem:
+                    problems.append(f"{path}: {problem}")
+        except BaseException:
+            check.close()
+            raise
+        return check, problems
+
     def _check_written(
-        self, written: Path, out: Path, verify: Callable[[IsoImage], None] | None = None
+        self,
+        out: Path,
+        read_back: tuple[IsoImage | None, list[str]],
+        verify: Callable[[IsoImage], None] | None = None,
     ) -> None:
-        """Re-open `written` with pycdlib and look up every name this session added or replaced;
-        then `verify` (the caller's own checks) gets the same re-opened image.
+        """Raise unless the re-opened image (_read_back_problems) has every name right; then
+        `verify` (the caller's own checks) gets it. The image is closed in any case.
 
         Raises:
             IsoError when the image does not read back or a name is missing or wrong.
         """
-        check = IsoImage._read_back(written)
-        problems: list[str] = []
-        if isinstance(check, str):
-            problems.append(f"it does not read back: {check}")
-        else:
+        check, problems = read_back
+        if check is not None:
             with check:
-                for path, (kind, size) in sorted(self._changed.items()):
-                    problem = _check_record(check._iso, path, kind, size)
-                    if problem:
-                        problems.append(f"{path}: {problem}")
                 if not problems and verify is not None:
                     verify(check)
         if not problems:
@@ -678,11 +700,13 @@ def _kernel_copies(
     hasher: _TrailingSha256 | None,
     system: _SystemArea | None = None,
     writeback: _Writeback | None = None,
+    read_back: _ReadBack | None = None,
 ) -> Iterator[None]:
     """Within the block, `iso.write_fp` copies file data with copy_file_range (see above), and
     the base's own MBR (`system`, one pycdlib does not rebuild) is carried over with its boot
     image addresses and partition sizes moved to the new layout. Each file's extent, once
-    final, is handed to `writeback`."""
+    final, is handed to `writeback`; `hasher` and `read_back` are told how far the file is
+    final after each file."""
     if not callable(getattr(pycdlib.PyCdlib, "_output_file_data", None)):  # another pycdlib
         if system is not None and system.changes_output:
             raise IsoError(
@@ -717,7 +741,7 @@ def _kernel_copies(
 
     def output_file_data(outfp: Any, blocksize: int, ino: Any) -> Iterator[int]:
         first = not position and not started
-        if hasher is not None and not position:
+        if not position:
             plan()
         start = ino.extent_location() * block
         outfp.flush()  # pycdlib's buffered metadata first; then the kernel writes at offsets
@@ -736,12 +760,16 @@ def _kernel_copies(
         outfp.seek(start + copied)
         if writeback is not None:
             writeback.wrote(start, copied)
-        if hasher is not None:
+        if hasher is not None or read_back is not None:
             i = position.get(id(ino))
             limit = os.fstat(out_fd).st_size
             if i is not None and lowest_after[i] >= 0:
                 limit = min(limit, lowest_after[i])
-            hasher.advance(limit if i is not None else 0)
+            final = limit if i is not None else 0
+            if hasher is not None:
+                hasher.advance(final)
+            if read_back is not None:
+                read_back.advance(final, iso)
 
     iso.data_writer = output_file_data
     try:
@@ -811,35 +839,85 @@ class _Background:
         return self._value
 
 
+class _ReadBack:
+    """The check of the written image (IsoImage._read_back_problems), in a thread as soon as
+    what pycdlib reads when it opens an image is final: write_fp writes sector 0 (isohybrid's
+    MBR), the volume descriptors, path tables, directory records and the boot catalog before
+    any file data, and the files come in volume order, so that is once the El Torito boot
+    images (pycdlib reads their boot-info table, the engine GRUB 2's boot info) are written.
+    An EFI isohybrid's backup GPT is written last: such an image is checked after the write,
+    as is any image whose files are not copied by _kernel_copies.
+    """
+
+    def __init__(self, image: IsoImage, path: Path) -> None:
+        self._image, self._path = image, path
+        self._job: _Background | None = None
+        mbr = image._iso.isohybrid_mbr
+        self._early = mbr is None or not mbr.efi
+        self._needs = -1  # the end of the last boot image in the new layout
+
+    def advance(self, final: int, iso: Any) -> None:
+        """Everything below byte `final` of the file is written for good."""
+        if self._job is not None or not self._early or final <= 0:
+            return
+        if self._needs < 0:
+            cat, block = iso.eltorito_boot_catalog, iso.logical_block_size
+            entries = []
+            if cat is not None:
+                entries = [cat.initial_entry] + [e for s in cat.sections for e in s.section_entries]
+            self._needs = max(
+                (
+                    e.inode.extent_location() * block + e.inode.get_data_length()
+                    for e in entries
+                    if e.inode is not None
+                ),
+                default=0,
+            )
+        if final >= self._needs:
+            self._job = _Background(self._image._read_back_problems, self._path)
+
+    def result(self) -> tuple[IsoImage | None, list[str]]:
+        if self._job is None:  # never started: check the finished file now
+            return self._image._read_back_problems(self._path)
+        value: tuple[IsoImage | None, list[str]] = self._job.result()
+        return value
+
+    def discard(self) -> None:
+        """After a failed write: wait for the check, close what it opened, raise nothing."""
+        if self._job is not None:
+            with contextlib.suppress(BaseException):
+                check, _ = self._job.result()
+                if check is not None:
+                    check.close()
+
+
 class _Writeback:
     """Starts the kernel's writeback of what the copy wrote while the copy goes on.
 
     sync_file_range(SYNC_FILE_RANGE_WRITE) queues the dirty pages of a range for writing and
-    returns; the fsync before the rename then waits for little more than the last ranges
-    instead of the whole image (cp + sync writes it all at the end). A hint only: where the
+    returns; the fsync before the rename then waits for little more than the last range
+    instead of the whole image (cp + sync writes it all at the end). Only whole pages below
+    the end of the last file are handed over: the next file's first block may share a page
+    with it (extents are 2 KiB, pages 4 KiB), and writing into a page under writeback waits
+    for that write. The files come in volume order (_kernel_copies). A hint only: where the
     call is missing or fails, the fsync does all of it, as before.
     """
 
-    CHUNK = 16 << 20  # bytes copied between two calls
+    CHUNK = 16 << 20  # bytes between two calls
+    PAGE = 4096
     _call: Callable[[int, int, int, int], int] | None = None
     _loaded = False
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._lo = self._hi = -1
-        self._pending = 0
+        self._done = 0  # handed over below this offset
+        self._end = 0  # whole pages written below this offset
 
     def wrote(self, start: int, length: int) -> None:
-        if length <= 0:
-            return
-        end = start + length
-        self._lo = start if self._lo < 0 else min(self._lo, start)
-        self._hi = max(self._hi, end)
-        self._pending += length
-        if self._pending >= self.CHUNK:
-            self._kick(self._lo, self._hi - self._lo)
-            self._lo = self._hi = -1
-            self._pending = 0
+        self._end = max(self._end, (start + length) // self.PAGE * self.PAGE)
+        if self._end - self._done >= self.CHUNK:
+            self._kick(self._done, self._end - self._done)
+            self._done = self._end
 
     def _kick(self, offset: int, nbytes: int) -> None:
         call = _Writeback._function()

@@ -17,7 +17,7 @@ import pytest
 
 from distro_builder.media import iso
 from distro_builder.media.iso import IsoImage
-from distro_builder.remaster import remaster
+from distro_builder.remaster import Digest, Prehashed, _identity, remaster
 
 pytestmark = pytest.mark.integration
 
@@ -160,10 +160,34 @@ def test_writeback_is_started_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None
     wb = iso._Writeback(7)
     chunk = iso._Writeback.CHUNK
     wb.wrote(0, chunk // 2)
-    wb.wrote(chunk, 0)
+    wb.wrote(chunk // 2, 0)
     assert calls == []
-    wb.wrote(chunk // 2, chunk // 2)  # enough: one call over both files
-    wb.wrote(3 * chunk, chunk)
-    wb.wrote(2 * chunk, 1)  # written out of order: the range covers it
-    wb.wrote(5 * chunk, chunk)
-    assert calls == [(7, 0, chunk, 2), (7, 3 * chunk, chunk, 2), (7, 2 * chunk, 4 * chunk, 2)]
+    wb.wrote(chunk // 2, chunk // 2 + 2048)  # its last page is the next file's first
+    wb.wrote(chunk + 2048, 2 * chunk)
+    wb.wrote(2048, 10)  # an earlier page again: left to the fsync
+    assert calls == [(7, 0, chunk, 2), (7, chunk, 2 * chunk, 2)]
+
+
+def test_prehashed_overlay_files(demo_base: Path, overlay: Path, tmp_path: Path) -> None:
+    """A file hashed ahead (build's initrd) is not read again; one changed since is."""
+    plain = tmp_path / "plain.iso"
+    remaster(demo_base, plain, [overlay], source_date_epoch=EPOCH)
+    seed = overlay / "preseed" / "cli.seed"
+    ahead = Prehashed()
+    ahead.start(seed)
+    assert ahead.get(seed) == Digest(
+        hashlib.md5(seed.read_bytes()).hexdigest(), _sha256(seed), seed.stat().st_size
+    )
+    lie = tmp_path / "lie"
+    lie.write_text("not the seed\n")
+    lying = Prehashed()
+    lying.start(lie)
+    _, job = lying._jobs.pop(lie.resolve())
+    lying._jobs[seed.resolve()] = (_identity(seed), job)  # "the seed's" digest
+    out = tmp_path / "ahead.iso"
+    remaster(demo_base, out, [overlay], source_date_epoch=EPOCH, prehashed=lying)
+    assert out.read_bytes() != plain.read_bytes()  # taken as given: not read again
+    os.utime(seed)  # the file changed since: its ctime moved
+    again = tmp_path / "again.iso"
+    remaster(demo_base, again, [overlay], source_date_epoch=EPOCH, prehashed=lying)
+    assert again.read_bytes() == plain.read_bytes()
