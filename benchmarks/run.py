@@ -10,12 +10,16 @@ own:
 
 and, on a second, ~774 MB base (the same demo disc with more filler) and the DEMO repositories:
 
-  cp        cp BASE OUT
-  build     distro-builder build --base BASE -o OUT --sources DEMO-REPO/sources.list
+  cp         cp BASE OUT
+  build      distro-builder build --base BASE -o OUT --sources DEMO-REPO/sources.list
+  build-new  the same, as the first build from that base: its SHA-256 (for the manifest) not
+             in the cache yet
 
-Every timed region ends with `sync OUT`, outputs are deleted between runs, and the page cache is
-warm (dropping it needs root and is not reliable here). Each ratio is taken from the medians of
-one run of this script. This prints numbers; it asserts nothing.
+Every timed region ends with `sync OUT`, outputs are deleted between runs, the page cache is
+warm (dropping it needs root and is not reliable here), and Python's bytecode is cached as in an
+installed copy (under WORKDIR/pycache; one untimed run of each writes it). Each ratio is taken
+from the medians of one run of this script, and the last lines sum up the figures issue 15 sets
+goals for. This prints numbers; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -221,6 +225,7 @@ def build_overlay(workdir: Path) -> Path:
 class Method:
     name: str
     argv: list[str]
+    before: Callable[[], None] | None = None  # untimed, before each run
     walls: list[float] = field(default_factory=list)
     rss_kib: list[int] = field(default_factory=list)
     out_bytes: int = 0
@@ -235,7 +240,15 @@ def build_methods(base: Path, out: Path, sources: Path, cache: Path) -> list[Met
         *cmd, "build", "--base", b, "-o", o,
         "--sources", os.fspath(sources), "--cache", os.fspath(cache),
     ]  # fmt: skip
-    return [Method("cp", ["cp", b, o]), Method("build", build_argv)]
+
+    def forget_base_sha256() -> None:  # build.py keeps it in the cache folder
+        shutil.rmtree(cache / "base-sha256", ignore_errors=True)
+
+    return [
+        Method("cp", ["cp", b, o]),
+        Method("build", build_argv),
+        Method("build-new", build_argv, before=forget_base_sha256),
+    ]
 
 
 def methods(base: Path, out: Path, overlay: Path) -> list[Method]:
@@ -256,7 +269,18 @@ def methods(base: Path, out: Path, overlay: Path) -> list[Method]:
     ]
 
 
-def measure(argv: Sequence[str], out: Path, time_tool: str | None) -> tuple[float, int]:
+def child_env(workdir: Path) -> dict[str, str]:
+    """The timed children's environment: Python bytecode cached (under WORKDIR/pycache, not in
+    the checkout) as an installed copy has it, even where PYTHONDONTWRITEBYTECODE is set; the
+    untimed warm-up runs write it."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = os.fspath(workdir / "pycache")
+    return env
+
+
+def measure(
+    argv: Sequence[str], out: Path, time_tool: str | None, env: dict[str, str] | None = None
+) -> tuple[float, int]:
     """(wall seconds including `sync OUT`, peak RSS in KiB of the child) of one run.
 
     The RSS comes from `/usr/bin/time -f %M` when installed: wait4() on our own child would also
@@ -269,7 +293,7 @@ def measure(argv: Sequence[str], out: Path, time_tool: str | None) -> tuple[floa
         if time_tool is not None:
             cmd = [time_tool, "-f", "%M", "-o", rss_file.name, *cmd]
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         assert proc.stderr is not None
         stderr = proc.stderr.read()
         proc.stderr.close()
@@ -289,7 +313,9 @@ def warm_cache(path: Path) -> None:
             pass
 
 
-def bench(base: Path, todo: list[Method], out: Path, runs: int) -> list[Method]:
+def bench(
+    base: Path, todo: list[Method], out: Path, runs: int, env: dict[str, str] | None = None
+) -> list[Method]:
     time_tool = shutil.which("time", path="/usr/bin:/bin")
     if time_tool is None:
         note(
@@ -300,7 +326,9 @@ def bench(base: Path, todo: list[Method], out: Path, runs: int) -> list[Method]:
     for i in range(runs):
         for m in todo:  # interleaved, so a slow moment of the machine hits every method alike
             out.unlink(missing_ok=True)
-            wall, rss = measure(m.argv, out, time_tool)
+            if m.before is not None:
+                m.before()
+            wall, rss = measure(m.argv, out, time_tool, env)
             m.walls.append(wall)
             m.rss_kib.append(rss)
             m.out_bytes = out.stat().st_size
@@ -316,7 +344,8 @@ def bench(base: Path, todo: list[Method], out: Path, runs: int) -> list[Method]:
 
 
 def report(todo: list[Method], base: Path, subject: str) -> dict[str, object]:
-    """Print the table and `subject`'s ratios against every other method; the JSON part."""
+    """Print the table and the ratios of `subject` (and of any other method named like it,
+    e.g. build-new) against every other method; the JSON part."""
     med = {m.name: (statistics.median(m.walls), statistics.median(m.rss_kib) / 1024) for m in todo}
     best = {m.name: min(m.walls) for m in todo}
     rows = [("method", "median wall s", "runs (s)", "median peak RSS MiB", "output MB")]
@@ -334,18 +363,20 @@ def report(todo: list[Method], base: Path, subject: str) -> dict[str, object]:
             print("  ".join("-" * w for w in widths))
     ratios: dict[str, float] = {}
     print()
-    for m in todo:
-        other = m.name
-        if other == subject:
-            continue
-        ratios[f"wall {subject}/{other}"] = med[subject][0] / med[other][0]
-        ratios[f"fastest wall {subject}/{other}"] = best[subject] / best[other]
-        ratios[f"rss {subject}/{other}"] = med[subject][1] / med[other][1]
-        print(
-            f"{subject}/{other}: wall x{ratios[f'wall {subject}/{other}']:.2f} "
-            f"(fastest runs x{ratios[f'fastest wall {subject}/{other}']:.2f}), "
-            f"peak RSS x{ratios[f'rss {subject}/{other}']:.2f}"
-        )
+    subjects = [m.name for m in todo if m.name.startswith(subject)]
+    for subj in subjects:
+        for m in todo:
+            other = m.name
+            if other in subjects:
+                continue
+            ratios[f"wall {subj}/{other}"] = med[subj][0] / med[other][0]
+            ratios[f"fastest wall {subj}/{other}"] = best[subj] / best[other]
+            ratios[f"rss {subj}/{other}"] = med[subj][1] / med[other][1]
+            print(
+                f"{subj}/{other}: wall x{ratios[f'wall {subj}/{other}']:.2f} "
+                f"(fastest runs x{ratios[f'fastest wall {subj}/{other}']:.2f}), "
+                f"peak RSS x{ratios[f'rss {subj}/{other}']:.2f}"
+            )
     return {
         "base_bytes": base.stat().st_size,
         "cache": "warm",
@@ -362,6 +393,43 @@ def report(todo: list[Method], base: Path, subject: str) -> dict[str, object]:
         },
         "ratios": ratios,
     }
+
+
+# Issue 15's goals: (figure, goal, how it compares); ratios are wall-time medians of this run.
+GOALS = (
+    ("remaster", "wall remaster/cp", 1.5, "x"),
+    ("remaster", "wall remaster/xorriso", 1.0, "x"),
+    ("remaster", "remaster peak RSS", 64.0, "MiB"),
+    ("build", "wall build/cp", 3.0, "x"),
+    ("build", "wall build-new/cp", 3.0, "x"),
+    ("build", "build peak RSS", None, "MiB"),
+)
+
+
+def summary(data: dict[str, object]) -> None:
+    """The figures issue 15 sets goals for, from this one run, each beside its goal."""
+    print("summary: medians of this run (cp and xorriso timed in it too), sync in every clock")
+    for part, name, goal, unit in GOALS:
+        section = data.get(part)
+        if not isinstance(section, dict):
+            continue
+        if name.endswith("peak RSS"):
+            method = section["methods"][name.split()[0]]
+            value = method["median_peak_rss_mib"]
+        else:
+            value = section["ratios"].get(name)
+            if value is None:
+                continue
+        shown = f"x{value:.2f}" if unit == "x" else f"{value:.1f} MiB"
+        label = name.removeprefix("wall ")
+        if goal is None:
+            verdict = ""
+        else:
+            limit = f"x{goal:g}" if unit == "x" else f"{goal:g} MiB"
+            met = value <= goal if unit == "x" else value < goal
+            op = "<=" if unit == "x" else "<"
+            verdict = f"  (goal {op} {limit}: {'met' if met else 'NOT met'})"
+        print(f"  {label:<20} {shown:>10}{verdict}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -392,7 +460,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = build_base(workdir, args.size_mb)
         overlay = build_overlay(workdir)
         out = workdir / "out.iso"
-        todo = bench(base, methods(base, out, overlay), out, args.runs)
+        env = child_env(workdir)
+        todo = methods(base, out, overlay)
+        note("one untimed remaster (bytecode, page cache)")
+        subprocess.run(todo[-1].argv, check=True, capture_output=True, env=env)
+        out.unlink()
+        todo = bench(base, todo, out, args.runs, env)
         data: dict[str, object] = {
             "machine": {
                 "cpus": os.cpu_count(),
@@ -409,15 +482,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             build_out.parent.mkdir(exist_ok=True)
             build_todo = build_methods(build_base_iso, build_out, sources, cache)
             note("warming the package cache with one untimed build")
-            subprocess.run(build_todo[1].argv, check=True, capture_output=True)
+            subprocess.run(build_todo[1].argv, check=True, capture_output=True, env=env)
             for left in build_out.parent.iterdir():
                 left.unlink()
-            build_todo = bench(build_base_iso, build_todo, build_out, args.runs)
+            build_todo = bench(build_base_iso, build_todo, build_out, args.runs, env)
         print()
         data["remaster"] = report(todo, base, "remaster")
         if args.build_size_mb:
             print()
             data["build"] = report(build_todo, build_base_iso, "build")
+        print()
+        summary(data)
         if args.json is not None:
             args.json.write_text(json.dumps(data, indent=2) + "\n")
             note(f"wrote {args.json}")
