@@ -14,13 +14,13 @@
    preseed, the initrd carries our preseed.cfg. Only a verified ISO is renamed into place, then
    SHA256SUMS and the manifest are written beside it.
 
-The image's bytes are read once, by the kernel's copy: the base's SHA-256 (for the manifest) is
-hashed in a thread while the preseeds are checked and the packages staged, and remembered in
-the cache for the next build from the same file; the output's is hashed while it is written
-(remaster(digest=True)), md5sum.txt takes the base's MD5 of untouched files, the initrd is
-staged by the kernel's copy plus the archive appended, and the verification runs on the image
-the write re-opens for its own check: the directory tree, the menus, the preseeds and the
-initrd's appended archive.
+The image's bytes go through the copy once, and besides it only what must be read is: the
+base's SHA-256 (for the manifest) is hashed in a thread while the next steps run, and remembered
+in the cache for the next build from the same file; the output's is hashed while it is written
+(remaster(digest=True)); md5sum.txt takes the base's MD5 of untouched files; the initrd is
+staged by a copy out of the ISO plus the archive appended (hashed meanwhile); the verification
+runs on the image the write re-opens for its own check (opened while the copy goes on): the
+directory tree, the menus, the preseeds and the initrd's appended archive.
 """
 
 from __future__ import annotations
@@ -566,7 +566,8 @@ def _stage_installer_files(b: _Build, image: IsoImage, overlay: Path) -> None:
     for path, text in b.menu.files.items():
         _stage(overlay / path.lstrip("/"), text)
     b.initrd_files = dict(initrd_files(b.data_dir, b.inputs.roleset, b.inputs.system))
-    # The base's initrd, copied by the kernel from the ISO, then one more gzip'd cpio archive.
+    # The base's initrd, copied out of the ISO (never whole in memory), then one more gzip'd
+    # cpio archive.
     b.initrd_appended = append_to_initrd(b"", b.initrd_files, mtime=b.mtime)
     staged = overlay / b.menu.initrd.lstrip("/")
     staged.parent.mkdir(parents=True, exist_ok=True)
