@@ -85,6 +85,14 @@ def serve(
     tls = (tls_cert, tls_key) if tls_cert and tls_key else None
     if legacy_tls and not tls:
         raise click.UsageError("--legacy-tls needs --tls-cert and --tls-key")
+    if disc and tls:
+        # iPXE as Debian's ipxe-qemu builds it and lucid's installer (busybox wget) speak no
+        # HTTPS: the bootfile, kernel, preseed and mirror must be plain http.
+        raise click.UsageError(
+            "--disc serves the network install over plain HTTP (iPXE and the installer speak no "
+            "HTTPS): run it as a second `serve --disc` without --tls-cert on another port, "
+            "with the same --db"
+        )
     server = make_server(
         db_url, listen, data_dir(ctx), tls=tls, legacy_tls=legacy_tls, disc=disc,
         request_timeout=request_timeout,

@@ -177,3 +177,35 @@ def test_disc_without_netboot_tree_and_port_in_use(tmp_path: Path, served) -> No
         capture_output=True, text=True, cwd=ROOT, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 1 and "cannot listen" in proc.stderr, proc.stderr
+    # TLS and a network install on one port: refused before anything listens
+    pem = tmp_path / "x.pem"
+    pem.write_text("not used\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "distro_builder", "serve", "--db", db, "--listen",
+         "127.0.0.1:0", "--disc", str(iso), "--tls-cert", str(pem), "--tls-key", str(pem)],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "plain HTTP" in proc.stderr and "--db" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_second_service_on_the_same_database_sees_the_network_install(
+    tmp_path: Path, served
+) -> None:
+    """What the TLS refusal tells the admin to do: the network install served by one `serve
+    --disc` and the API by another `serve` over the same SQLite file (WAL, busy timeout)."""
+    svc, _, _ = served
+    other = Service(svc.db, tmp_path / "other.log")
+    try:
+        admin = other.login()
+        mac = "52:54:00:ab:cd:7e"
+        assert _get(svc, f"/ipxe/lab/{mac}")[0] == 200
+        nodes = other.json("GET", "/api/deployments/lab/nodes", token=admin)[1]
+        node = next(n for n in nodes if n["mac"] == mac)
+        assert node["state"] == "discovered"
+        status, _ = other.json("PUT", f"/api/deployments/lab/nodes/{node['id']}/roles",
+                               token=admin, json_body={"roles": ["compute"]})  # fmt: skip
+        assert status == 200
+        assert "stackops/roles=compute" in _get(svc, f"/ipxe/lab/{mac}")[2].decode()
+    finally:
+        assert other.stop() == 0
