@@ -370,6 +370,11 @@ def remaster(
     check_output_path(out, base)
     items = collect_overlays(overlays)
     with pinned_clock(source_date_epoch), contextlib.ExitStack() as stack:
+        # Each overlay file read once, while the base is opened and the overlays applied: its
+        # size and SHA-256 for the manifest, its MD5 for md5sum.txt.
+        hashing = stack.enter_context(ThreadPoolExecutor(max_workers=1)).submit(
+            _digests, items, prehashed
+        )
         if image is None:
             image = stack.enter_context(IsoImage(base))
         elif image.path != base:
@@ -396,9 +401,8 @@ def remaster(
         removed = _remove(image, remove, {i.path for i in items})
         with step(f"Applying {len(items)} overlay entries"):
             changes = removed + _apply(image, items)
-        # Each overlay file read once: its size and SHA-256 for the manifest, its MD5 for
-        # md5sum.txt. A path the overlays touched never takes the base's MD5.
-        digests = _digests(items, prehashed)
+        digests = hashing.result()
+        # A path the overlays touched never takes the base's MD5.
         for c in changes:
             known.pop(c.path.lstrip("/"), None)
         known.pop(MANIFEST_PATH.lstrip("/"), None)
