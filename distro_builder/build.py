@@ -25,13 +25,14 @@ directory tree, the menus, the preseeds and the initrd's appended archive.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -401,7 +402,7 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
         pkg_overlay, overlay = Path(tmp) / "packages", Path(tmp) / "stackops"
         pkg_overlay.mkdir()
         overlay.mkdir()
-        with IsoImage(b.base) as image:  # opened once: read here, then remastered
+        with IsoImage(b.base) as image, _joined(b):  # opened once: read, then remastered
             image.require_bootable()
             image.require_rock_ridge()
             b.flavor = detect_flavor(image)
@@ -455,6 +456,20 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
         plaintext_secrets=tuple(sorted({k for s in b.seeds for k in s.plaintext_secrets})),
         warnings=tuple(b.warnings),
     )
+
+
+@contextlib.contextmanager
+def _joined(b: _Build) -> Iterator[None]:
+    """On an error or Ctrl-C, wait for the background preseed check before unwinding: its
+    debconf-set-selections must not outlive the build (it holds the working directory, which
+    may be a file system the caller unmounts next)."""
+    try:
+        yield
+    except BaseException:
+        if b.seeds_checked is not None:
+            with contextlib.suppress(BaseException):
+                b.seeds_checked.result()
+        raise
 
 
 def _cache_dir(opts: BuildOptions) -> Path:
