@@ -20,7 +20,7 @@ APT_PACKAGES := python3 python3-venv python3-pip genisoimage xorriso isolinux sy
 	gnupg gpgv dose-distcheck apt lz4 cdebconf openssl util-linux \
 	debootstrap dash bash coreutils \
 	wget postgresql chromium chromium-driver ipxe-qemu pxelinux python3-apt e2fsprogs \
-	grub-rescue-pc ipxe
+	grub-rescue-pc ipxe dnsmasq-base iproute2
 
 .PHONY: help deps venv iso demo-base test test-unit test-integration test-qemu e2e bench lint clean
 

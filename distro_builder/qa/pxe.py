@@ -88,9 +88,13 @@ def guest_url(url: str) -> str:
     return f"http://{host}:{parts.port or 80}"
 
 
-def _wait(what: str, timeout: float, probe: Callable[[], Any], con: SerialConsole) -> Any:
-    """Poll `probe` every second while reading the console (a QEMU that exits or prints a fatal
-    message fails at once, and the guest never blocks on a full serial line)."""
+def wait_for(what: str, timeout: float, probe: Callable[[], Any], con: SerialConsole) -> Any:
+    """Poll `probe` every second while reading the console; its first true result. A QEMU that
+    exits or prints a fatal message fails at once, and the guest never blocks on a full serial
+    line.
+
+    Raises: SmokeTestError naming `what` on the timeout (scaled) or when QEMU is gone.
+    """
     deadline = time.monotonic() + scale_timeout(timeout)
     while True:
         got = probe()
@@ -98,7 +102,10 @@ def _wait(what: str, timeout: float, probe: Callable[[], Any], con: SerialConsol
             return got
         if time.monotonic() > deadline:
             raise SmokeTestError(f"timed out waiting for {what}")
-        con.drain(1)
+        try:
+            con.drain(1)
+        except SmokeTestError as e:
+            raise SmokeTestError(f"waiting for {what}: {e}", hint=e.hint) from e
 
 
 def pxe_smoke(
@@ -120,51 +127,63 @@ def pxe_smoke(
     boot = bootfile or f"{guest_url(url)}/ipxe/{deployment}"
     argv = qemu_pxe_argv(boot, mac, accel=accel)
     with SerialConsole(argv, log_path) as con:
-        with con.stage(STAGES[0], timeout=300):
-            node = _wait(
-                f"{mac} in the inventory",
-                300,
-                lambda: (n := api.node(deployment, mac)) and n["state"] != "installed" and n,
-                con,
-            )
-            if not node["roles"]:
-                if not roles:
-                    raise SmokeTestError(f"{mac} is {node['state']} without roles: give --roles")
-                policy = api.call("GET", f"/api/deployments/{deployment}/netboot")["unknown"]
-                if policy == "menu":  # the unknown machine's iPXE menu, shown before the admin acts
-                    con.expect(
-                        f"node {node['id']} ({mac}) has no roles",
-                        what="the iPXE menu of an unknown machine",
-                    )
-                    con.expect("Wait for the admin", what="the menu's wait item")
-                body = json.dumps({"roles": roles.split(",")}).encode()
-                api.call("PUT", f"/api/deployments/{deployment}/nodes/{node['id']}/roles", body)
-                log.info("node %s discovered; assigned %s through the API", node["id"], roles)
-            node = _wait(
-                f"{mac} booting",
-                300,
-                lambda: (n := api.node(deployment, mac)) and n["state"] in
-                ("booting", "installing") and n, con,
-            )  # fmt: skip
-        want = ",".join(node["roles"])
-        with con.stage(STAGES[1], timeout=600):
-            con.expect(
-                re.compile(r"Command line: .*stackops/roles=" + re.escape(want) + r"\s"),
-                what=f"the kernel's command line with stackops/roles={want}",
-            )
-        with con.stage(STAGES[2], timeout=900):
-            con.expect(f"STACKOPS-PRESEED roles={want}", what="the installer's preseed marker")
-            _wait(
-                "the preseed to be fetched",
-                600,
-                lambda: (n := api.node(deployment, mac)) and n["state"] == "installing",
-                con,
-            )
-        with con.stage(STAGES[3], timeout=60):
-            n = api.node(deployment, mac)
-            if not n or n["state"] != "installing" or n["mac"] != mac:
-                raise SmokeTestError(f"the inventory shows {n!r}, not {mac} installing")
-        return list(con.results)
+        return expect_pxe_stages(con, api, deployment, mac, roles=roles)
+
+
+def expect_pxe_stages(
+    con: SerialConsole, api: Api, deployment: str, mac: str, *, roles: str | None = None
+) -> list[StageResult]:
+    """The STAGES of a guest on `con` that boots `deployment`'s script (however it got the
+    bootfile: QEMU's user network, or a DHCP server); the console's results so far.
+
+    Raises: SmokeTestError for the first stage that fails.
+    """
+    mac = mac.lower()
+    with con.stage(STAGES[0], timeout=300):
+        node = wait_for(
+            f"{mac} in the inventory",
+            300,
+            lambda: (n := api.node(deployment, mac)) and n["state"] != "installed" and n,
+            con,
+        )
+        if not node["roles"]:
+            if not roles:
+                raise SmokeTestError(f"{mac} is {node['state']} without roles: give --roles")
+            policy = api.call("GET", f"/api/deployments/{deployment}/netboot")["unknown"]
+            if policy == "menu":  # the unknown machine's iPXE menu, shown before the admin acts
+                con.expect(
+                    f"node {node['id']} ({mac}) has no roles",
+                    what="the iPXE menu of an unknown machine",
+                )
+                con.expect("Wait for the admin", what="the menu's wait item")
+            body = json.dumps({"roles": roles.split(",")}).encode()
+            api.call("PUT", f"/api/deployments/{deployment}/nodes/{node['id']}/roles", body)
+            log.info("node %s discovered; assigned %s through the API", node["id"], roles)
+        node = wait_for(
+            f"{mac} booting",
+            300,
+            lambda: (n := api.node(deployment, mac)) and n["state"] in
+            ("booting", "installing") and n, con,
+        )  # fmt: skip
+    want = ",".join(node["roles"])
+    with con.stage(STAGES[1], timeout=600):
+        con.expect(
+            re.compile(r"Command line: .*stackops/roles=" + re.escape(want) + r"\s"),
+            what=f"the kernel's command line with stackops/roles={want}",
+        )
+    with con.stage(STAGES[2], timeout=900):
+        con.expect(f"STACKOPS-PRESEED roles={want}", what="the installer's preseed marker")
+        wait_for(
+            "the preseed to be fetched",
+            600,
+            lambda: (n := api.node(deployment, mac)) and n["state"] == "installing",
+            con,
+        )
+    with con.stage(STAGES[3], timeout=60):
+        n = api.node(deployment, mac)
+        if not n or n["state"] != "installing" or n["mac"] != mac:
+            raise SmokeTestError(f"the inventory shows {n!r}, not {mac} installing")
+    return list(con.results)
 
 
 TFTP_STAGES = (
@@ -193,13 +212,22 @@ def tftp_boot(
     `roles`' (exported with --timeout): pxelinux's menu, the kernel with the roles on its command
     line, the STACKOPS-PRESEED marker of the initrd's preseed. Nothing is pressed."""
     with SerialConsole(qemu_tftp_argv(tree, mac, accel=accel), log_path) as con:
-        with con.stage(TFTP_STAGES[0], timeout=300):
-            con.expect("StackOps network install", what="the pxelinux menu's title")
-        with con.stage(TFTP_STAGES[1], timeout=900):
-            con.expect(
-                re.compile(r"Command line: .*stackops/roles=" + re.escape(roles) + r"\s"),
-                what=f"the kernel's command line with stackops/roles={roles}",
-            )
-        with con.stage(TFTP_STAGES[2], timeout=900):
-            con.expect(f"STACKOPS-PRESEED roles={roles}", what="the installer's preseed marker")
-        return list(con.results)
+        return expect_tftp_stages(con, roles)
+
+
+def expect_tftp_stages(con: SerialConsole, roles: str) -> list[StageResult]:
+    """The TFTP_STAGES of a guest on `con` running an exported tree's pxelinux (however it got
+    pxelinux.0); the console's results so far.
+
+    Raises: SmokeTestError for the first stage that fails.
+    """
+    with con.stage(TFTP_STAGES[0], timeout=300):
+        con.expect("StackOps network install", what="the pxelinux menu's title")
+    with con.stage(TFTP_STAGES[1], timeout=900):
+        con.expect(
+            re.compile(r"Command line: .*stackops/roles=" + re.escape(roles) + r"\s"),
+            what=f"the kernel's command line with stackops/roles={roles}",
+        )
+    with con.stage(TFTP_STAGES[2], timeout=900):
+        con.expect(f"STACKOPS-PRESEED roles={roles}", what="the installer's preseed marker")
+    return list(con.results)

@@ -114,10 +114,10 @@ class Service:
             if self.scheme == "https":
                 ctx = ssl._create_unverified_context()
                 conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                    "127.0.0.1", self.port, timeout=10, context=ctx
+                    self.host, self.port, timeout=10, context=ctx
                 )
             else:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
             try:
                 conn.request("GET", "/healthz")
                 if conn.getresponse().status == 200:

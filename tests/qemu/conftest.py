@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from distro_builder.build import BuildOptions, build_iso
 from distro_builder.qa.console import SerialConsole
 from distro_builder.run import run
 from tests.helpers import require_tool_or_skip
@@ -104,6 +105,18 @@ def tiny_boot_iso_factory(tmp_path_factory: pytest.TempPathFactory) -> IsoFactor
         return iso
 
     return make
+
+
+@pytest.fixture(scope="session")
+def qa_disc(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, demo_base: Path) -> Path:
+    """A QA build of the demo base (serial console; the demo base carries the netboot tree),
+    shared by the network-boot tests (test_pxe.py, test_dnsmasq_proxy.py)."""
+    require_tool_or_skip("debconf-set-selections")
+    out = tmp_path_factory.mktemp("pxe-disc") / "stackops-qa.iso"
+    opts = BuildOptions(base=demo_base, output=out, packages=False, serial_console=True,
+                        source_date_epoch=1300000000)  # fmt: skip
+    build_iso(data_dir, opts)
+    return out
 
 
 @pytest.fixture

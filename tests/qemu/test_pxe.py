@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from distro_builder.build import BuildOptions, build_iso
 from distro_builder.media.initrd import read_initrd_file
 from distro_builder.media.iso import IsoImage
 from distro_builder.media.layout import read_boot_menu
@@ -31,17 +30,6 @@ from tests.integration.installer_live import ADMIN_PASSWORD, NETBOOT_PARAMS, ROO
 pytestmark = pytest.mark.qemu
 
 IPXE_ROM = Path("/usr/lib/ipxe/qemu/pxe-e1000.rom")
-
-
-@pytest.fixture(scope="module")
-def qa_disc(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, demo_base: Path) -> Path:
-    """A QA build of the demo base (serial console; the demo base carries the netboot tree)."""
-    require_tool_or_skip("debconf-set-selections")
-    out = tmp_path_factory.mktemp("pxe-disc") / "stackops-qa.iso"
-    opts = BuildOptions(base=demo_base, output=out, packages=False, serial_console=True,
-                        source_date_epoch=1300000000)  # fmt: skip
-    build_iso(data_dir, opts)
-    return out
 
 
 @pytest.fixture(scope="module")
