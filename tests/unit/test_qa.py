@@ -175,11 +175,18 @@ def test_probe_kvm_without_device_starts_nothing(
 
 
 def test_choose_accel(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(qemu, "probe_kvm", lambda timeout=20, *, iso=None: True)
+    monkeypatch.setattr(qemu, "probe_kvm", lambda timeout=20, *, iso=None, netboot=False: True)
     assert choose_accel("auto") == "kvm"
     assert choose_accel("kvm") == "kvm"
     assert choose_accel("tcg") == "tcg"
-    monkeypatch.setattr(qemu, "probe_kvm", lambda timeout=20, *, iso=None: False)
+    # KVM runs SeaBIOS and the disc but not the NIC's iPXE ROM (this machine): a network boot
+    # gets TCG, a disc boot KVM.
+    monkeypatch.setattr(
+        qemu, "probe_kvm", lambda timeout=20, *, iso=None, netboot=False: not netboot
+    )
+    assert choose_accel("auto", netboot=True) == "tcg"
+    assert choose_accel("auto") == "kvm"
+    monkeypatch.setattr(qemu, "probe_kvm", lambda timeout=20, *, iso=None, netboot=False: False)
     assert choose_accel("auto") == "tcg"
     assert choose_accel("tcg") == "tcg"
     with pytest.raises(SmokeTestError) as info:
