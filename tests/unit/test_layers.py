@@ -19,6 +19,7 @@ OWNERS = {
     "pexpect": {"qa/console.py"},
     "sqlite3": {"smart_installer/db.py"},
     "psycopg": {"smart_installer/db.py"},
+    "gunicorn": {"smart_installer/server.py"},
 }
 TOP = {
     "distro_builder.cli",
