@@ -133,14 +133,16 @@ def agent_files(data_dir: Path, roleset: RoleSet | None = None) -> dict[str, Fil
     return files
 
 
-def build_agent_deb(data_dir: Path, *, version: str, mtime: int) -> tuple[str, bytes]:
+def build_agent_deb(
+    data_dir: Path, *, version: str, mtime: int, roleset: RoleSet | None = None
+) -> tuple[str, bytes]:
     """Build `stackops-agent_<version>_all.deb` from `data_dir/agent`; return (file name, bytes).
 
     The same inputs always give the same bytes. Raises ConfigError when agent/ is incomplete and
     ArchiveError on an invalid version.
     """
     src = data_dir / "agent"
-    files = agent_files(data_dir)
+    files = agent_files(data_dir, roleset)
     control = _parse_control(src / "debian" / "control")
     if control.get("Package") != PACKAGE:
         raise ConfigError(

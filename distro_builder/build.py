@@ -612,6 +612,7 @@ def _stage_packages(b: _Build, image: IsoImage, pkg_overlay: Path) -> None:
         fetcher=Fetcher(opts.cache, offline=opts.offline),
         sign_key=opts.sign_key,
         mtime=b.mtime,
+        roleset=b.inputs.roleset,
     )
     if b.packages.allow_unauthenticated != (opts.sign_key is None):
         raise DistroBuilderError(

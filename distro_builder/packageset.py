@@ -29,7 +29,15 @@ from distro_builder.config.roles import load_roles
 from distro_builder.errors import ConfigError
 from distro_builder.log import step
 from distro_builder.media.iso import IsoImage
-from distro_builder.model import EntryKind, Flavor, IndexPackage, Plan, PublishResult, RepoSpec
+from distro_builder.model import (
+    EntryKind,
+    Flavor,
+    IndexPackage,
+    Plan,
+    PublishResult,
+    RepoSpec,
+    RoleSet,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +80,16 @@ def image_reader(image: IsoImage) -> Callable[[str], bytes | None]:
 
 
 def role_roots(
-    data_dir: Path, roles: Sequence[str] | None, arch: str, extra: Sequence[str] = ()
+    data_dir: Path,
+    roles: Sequence[str] | None,
+    arch: str,
+    extra: Sequence[str] = (),
+    *,
+    roleset: RoleSet | None = None,
 ) -> dict[str, tuple[str, ...]]:
     """Each role's package set (its includes' packages and its own), plus `extra` names (agent,
-    keyring). `roles` None: every node role under roles/."""
-    roleset = load_roles(data_dir)
+    keyring). `roles` None: every node role under roles/ (`roleset`: already loaded from it)."""
+    roleset = roleset if roleset is not None else load_roles(data_dir)
     names = roleset.names if roles is None else roles
     return {r: tuple(dict.fromkeys([*role_packages(roleset, r, arch), *extra])) for r in names}
 
@@ -129,14 +142,16 @@ def plan_packages(
     return plan_from(flavor, roots, disc, repos, local)
 
 
-def agent_debs(data_dir: Path, *, mtime: int) -> list[tuple[str, bytes]]:
+def agent_debs(
+    data_dir: Path, *, mtime: int, roleset: RoleSet | None = None
+) -> list[tuple[str, bytes]]:
     """The node agent package when distro_builder.agent is there (built by another module)."""
     try:
         from distro_builder.agent import build_agent_deb  # type: ignore[import-not-found]
     except ImportError:
         log.warning("distro_builder.agent is not available: no %s package", AGENT_PACKAGE)
         return []
-    return [build_agent_deb(data_dir, version=__version__, mtime=mtime)]
+    return [build_agent_deb(data_dir, version=__version__, mtime=mtime, roleset=roleset)]
 
 
 def keyring_debs(
@@ -192,16 +207,20 @@ def stage_package_overlay(
     mtime: int,
     version: str = __version__,
     progress: fetch.ProgressCallback | None = None,
+    roleset: RoleSet | None = None,
 ) -> tuple[Plan, PublishResult]:
     """Resolve, fetch and stage the extras component into `overlay_dir` (the build's step).
 
-    `extra_debs` default to the node agent package. Raises DependencyError, ArchiveError,
-    ConfigError.
+    `extra_debs` default to the node agent package; `roleset` is roles/ of `data_dir` when the
+    caller has loaded it already. Raises DependencyError, ArchiveError, ConfigError.
     """
+    roleset = roleset if roleset is not None else load_roles(data_dir)
     if roles is not None and not roles:
         raise ConfigError("no roles to build", hint="name at least one role under roles/")
     arch = flavor.architectures[0] if flavor.architectures else "amd64"
-    extras = list(agent_debs(data_dir, mtime=mtime) if extra_debs is None else extra_debs)
+    extras = list(
+        agent_debs(data_dir, mtime=mtime, roleset=roleset) if extra_debs is None else extra_debs
+    )
     k_debs: list[tuple[str, bytes]] = []
     k_udebs: list[tuple[str, bytes]] = []
     k_names: list[str] = []
@@ -213,7 +232,7 @@ def stage_package_overlay(
     own = extras + k_debs
     own_pkgs = local_packages(own)
     extra_names = [p.name for p in own_pkgs if p.name != "ubuntu-keyring"]
-    roots = role_roots(data_dir, roles, arch, extra_names)
+    roots = role_roots(data_dir, roles, arch, extra_names, roleset=roleset)
     metas = [
         publish.build_metapackage(r, roots[r], version=version, mtime=mtime, maintainer=MAINTAINER)
         for r in roots
