@@ -38,6 +38,8 @@ def _run_until(step: str, signum: int, tmp_path: Path, demo_base: Path) -> tuple
         [sys.executable, "-c", SLOW_STEP, step, "build", "--base", str(demo_base),
          "-o", str(out_dir / "o.iso"), "--no-packages"],
         stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp)},
+        # a shell's background job starts with SIGINT ignored, and Python keeps it so
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     assert proc.stderr is not None
     seen = []
