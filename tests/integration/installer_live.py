@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import require_tool_or_skip
+
 ROOT = Path(__file__).resolve().parents[2]
 PG_ENV = "DISTRO_BUILDER_TEST_PG_URL"
 ADMIN, ADMIN_PASSWORD = "admin", "correct horse battery"
@@ -223,6 +225,18 @@ def create_deployment(
     )  # fmt: skip
     assert status == 200, data2
     return str(data["enrolment_token"])
+
+
+def self_signed_cert(tmp_path: Path) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate and its key (PEM) for a TLS service."""
+    require_tool_or_skip("openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=installer.test", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
 
 
 def closed_port() -> int:

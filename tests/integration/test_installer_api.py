@@ -30,6 +30,7 @@ from tests.integration.installer_live import (
     inventory,
     parse_pairs,
     reset_postgres,
+    self_signed_cert,
 )
 
 pytestmark = pytest.mark.integration
@@ -514,12 +515,7 @@ def test_disconnects_are_quiet_and_log_lines_escaped(tmp_path: Path) -> None:
 
 def test_session_cookie_is_secure_over_tls(tmp_path: Path) -> None:
     require_tool_or_skip("openssl")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=installer.test", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed_cert(tmp_path)
     url = f"sqlite:///{tmp_path / 'installer.sqlite'}"
     cli("installer", "admin", "create", ADMIN, "--password-stdin", db=url, stdin=ADMIN_PASSWORD)
     svc = Service(

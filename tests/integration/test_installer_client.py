@@ -24,6 +24,7 @@ from tests.integration.installer_live import (
     cli,
     closed_port,
     create_deployment,
+    self_signed_cert,
 )
 
 pytestmark = pytest.mark.integration
@@ -248,12 +249,7 @@ def test_tls_fingerprint_is_checked(tmp_path: Path) -> None:
     """An https service: the client talks to it only when its certificate has the fingerprint
     the disc carries (installer_fingerprint)."""
     require_tool_or_skip("dash", "wget", "openssl")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=installer.test", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed_cert(tmp_path)
     url = f"sqlite:///{tmp_path / 'installer.sqlite'}"
     created = cli("installer", "deployment", "create", "tls", "-a", "dual-node", db=url).stdout
     enrol = created.split("enrolment token: ")[1].split()[0]

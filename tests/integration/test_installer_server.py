@@ -33,6 +33,7 @@ from tests.integration.installer_live import (
     Service,
     cli,
     process_tree,
+    self_signed_cert,
 )
 
 pytestmark = pytest.mark.integration
@@ -314,23 +315,12 @@ def test_signal_stops_cleanly_and_closes_the_database(tmp_path: Path, signum: in
     assert "Traceback" not in log
 
 
-def _cert(tmp_path: Path) -> tuple[Path, Path]:
-    require_tool_or_skip("openssl")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=installer.test", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
 @pytest.mark.parametrize("legacy", [False, True], ids=["default", "legacy-tls"])
 def test_tls_through_gunicorn(tmp_path: Path, legacy: bool) -> None:
     """Our TLS context reaches gunicorn (its ssl_context hook): lucid's TLS 1.0 only with
     --legacy-tls, a current client always. (No --disc: the network install is plain HTTP, and
     serve refuses --disc with --tls-cert; tests/integration/test_netboot.py.)"""
-    cert, key = _cert(tmp_path)
+    cert, key = self_signed_cert(tmp_path)
     extra = ("--tls-cert", str(cert), "--tls-key", str(key))
     svc = Service(_db(tmp_path), tmp_path / "serve.log", extra=extra + ("--legacy-tls",) * legacy)
     try:
