@@ -30,6 +30,14 @@ import pycdlib.pycdlibexception as pycdlib_errors
 
 from distro_builder.errors import IsoError, OutputError
 from distro_builder.media import names
+from distro_builder.media.filecopy import (
+    COPY_BUFFER,
+    RangeCopier,
+    TrailingSha256,
+    Writeback,
+    copy_range,
+    fileno,
+)
 from distro_builder.model import ElToritoEntry, EntryKind, FileEntry
 
 log = logging.getLogger(__name__)
@@ -321,8 +329,8 @@ class IsoImage:
         dest.flush()
         at = dest.tell()
         with open(self.path, "rb") as src:
-            buffer = memoryview(bytearray(_COPY_BUFFER))
-            done = _copy_range(src, offset, dest.fileno(), at, length, buffer)
+            buffer = memoryview(bytearray(COPY_BUFFER))
+            done = copy_range(src, offset, dest.fileno(), at, length, buffer)
         if done != length:
             raise IsoError(
                 f"{self.path}: {path} ends after {done} of its {length} bytes (truncated image?)",
@@ -526,8 +534,8 @@ class IsoImage:
             os.ftruncate(fd, self.volume_size)
             with os.fdopen(fd, "wb") as fh:
                 cb = (lambda done, total, _opaque: progress(done, total)) if progress else None
-                hasher = _TrailingSha256(tmp) if digests is not None else None
-                writeback = _Writeback(fh.fileno())
+                hasher = TrailingSha256(tmp) if digests is not None else None
+                writeback = Writeback(fh.fileno())
                 read_back = _ReadBack(self, tmp)
                 synced: _Background | None = None
                 try:
@@ -656,17 +664,17 @@ class IsoImage:
 # -- the file-data pass --------------------------------------------------------------------------
 # pycdlib copies every file's bytes through Python objects: a new bytes per `blocksize` read, a
 # seek and a buffered write per block. The engine replaces that one step
-# (PyCdlib._output_file_data, a generator per inode, pycdlib 1.20-1.22) with pread/pwrite from the
-# base or overlay file at the inode's offset to the output at its new extent, through one reused
-# 1 MiB buffer, the files in volume order, the writeback started as they are written. Measured on
-# ext4 (650 MB, the benchmark's base and overlay): 0.27-0.30 s against 0.33-0.44 s with
-# os.copy_file_range, which the kernel does page by page through a pipe (splice), slowest where
-# the base's and the output's offsets of a file differ by 2 KiB (each page written takes from two
-# pages read): 44% of the bytes in that benchmark.
+# (PyCdlib._output_file_data, a generator per inode, pycdlib 1.20-1.22) with media/filecopy.py:
+# pread/pwrite from the base or overlay file at the inode's offset to the output at its new
+# extent, on two worker threads while pycdlib goes on to the next file, the files in volume
+# order, the writeback started as they become final (the measurements are in filecopy.py).
 # Everything else (layout, directory records, El Torito catalog, boot-info tables, isohybrid
 # MBR/GPT) is still pycdlib's.
 
-_COPY_BUFFER = 1 << 20  # fits the caches; 4 and 16 MiB were slower, 256 KiB too
+# Worker threads of the file-data copy: two keep two cores busy (pread/pwrite let go of the GIL);
+# more only share the same two cores and the memory bus. One on a single core: pycdlib's own
+# work still runs beside it.
+_COPY_WORKERS = min(2, os.cpu_count() or 1)
 
 
 class _PyCdlib(pycdlib.PyCdlib):
@@ -705,16 +713,17 @@ class _PyCdlib(pycdlib.PyCdlib):
 @contextlib.contextmanager
 def _file_copies(
     iso: _PyCdlib,
-    hasher: _TrailingSha256 | None,
+    hasher: TrailingSha256 | None,
     system: _SystemArea | None = None,
-    writeback: _Writeback | None = None,
+    writeback: Writeback | None = None,
     read_back: _ReadBack | None = None,
 ) -> Iterator[None]:
     """Within the block, `iso.write_fp` copies file data as described above, and
     the base's own MBR (`system`, one pycdlib does not rebuild) is carried over with its boot
-    image addresses and partition sizes moved to the new layout. Each file's extent, once
-    final, is handed to `writeback`; `hasher` and `read_back` are told how far the file is
-    final after each file."""
+    image addresses and partition sizes moved to the new layout. After each file,
+    `writeback`, `hasher` and `read_back` are told how far the output is final: below the
+    lowest offset still to be written (by pycdlib later, or by a copy still running). Every
+    copy has ended when the block does; an error in one is raised there."""
     if not callable(getattr(pycdlib.PyCdlib, "_output_file_data", None)):  # another pycdlib
         if system is not None and system.changes_output:
             raise IsoError(
@@ -731,12 +740,15 @@ def _file_copies(
     if not iso._needs_reshuffle:
         iso.inodes.sort(key=lambda ino: ino.extent_location())
     # The inodes in pycdlib's write order, and for each the lowest offset still to be written
-    # after it: the hasher may read up to there, nothing below it changes any more. Known once
-    # write_fp has laid the image out, at its first file.
+    # after it: nothing below it changes any more once the copies before it have ended. Known
+    # once write_fp has laid the image out, at its first file. The El Torito boot images are
+    # copied in this thread: their boot-info table and GRUB 2's boot info are patched after.
     lowest_after: list[int] = []
     position: dict[int, int] = {}
+    boot_images: set[int] = set()
     started: list[bool] = []
-    buffer = memoryview(bytearray(_COPY_BUFFER))
+    buffer = memoryview(bytearray(COPY_BUFFER))
+    copier: RangeCopier | None = None
 
     def plan() -> None:
         todo = [ino for ino in iso.inodes if ino.get_data_length() > 0]
@@ -747,8 +759,13 @@ def _file_copies(
             start = todo[i].extent_location() * block
             low = start if low < 0 else min(low, start)
         position.update({id(ino): i for i, ino in enumerate(todo)})
+        cat = iso.eltorito_boot_catalog
+        if cat is not None:
+            entries = [cat.initial_entry] + [e for s in cat.sections for e in s.section_entries]
+            boot_images.update(id(e.inode) for e in entries if e.inode is not None)
 
     def output_file_data(outfp: Any, blocksize: int, ino: Any) -> Iterator[int]:
+        nonlocal copier
         first = not position and not started
         if not position:
             plan()
@@ -760,21 +777,30 @@ def _file_copies(
             if system is not None:  # before the hasher reads sector 0 (at the first advance)
                 system.write_mbr(out_fd, iso)
         with pycdlib_inode.InodeOpenData(ino, block) as (src, length):
-            copied = _copy_range(src, src.tell(), out_fd, start, length, buffer)
+            in_fd = fileno(src)
+            if in_fd is None or id(ino) in boot_images:
+                copied = copy_range(src, src.tell(), out_fd, start, length, buffer)
+            else:
+                if copier is None:
+                    copier = RangeCopier(out_fd, _COPY_WORKERS)
+                copier.submit(in_fd, src.tell(), start, length)
+                copied = length
         yield copied
         if ino.boot_info_table is not None:  # what pycdlib patches at offset 8 of a boot file
             os.pwrite(out_fd, ino.boot_info_table.record(), start + 8)
         if system is not None:
             system.patch_boot_image(out_fd, iso, ino, start, copied)
         outfp.seek(start + copied)
-        if writeback is not None:
-            writeback.wrote(start, copied)
-        if hasher is not None or read_back is not None:
+        if writeback is not None or hasher is not None or read_back is not None:
             i = position.get(id(ino))
-            limit = os.fstat(out_fd).st_size
+            final = os.fstat(out_fd).st_size if i is not None else 0
             if i is not None and lowest_after[i] >= 0:
-                limit = min(limit, lowest_after[i])
-            final = limit if i is not None else 0
+                final = min(final, lowest_after[i])
+            running = copier.lowest_unfinished() if copier is not None else None
+            if running is not None:
+                final = min(final, running)
+            if writeback is not None:
+                writeback.advance(final)
             if hasher is not None:
                 hasher.advance(final)
             if read_back is not None:
@@ -783,33 +809,15 @@ def _file_copies(
     iso.data_writer = output_file_data
     try:
         yield
+    except BaseException:
+        if copier is not None:
+            copier.cancel()
+        raise
+    else:
+        if copier is not None:
+            copier.finish()
     finally:
         iso.data_writer = None
-
-
-def _copy_range(
-    src: IO[bytes], src_offset: int, out_fd: int, out_offset: int, length: int, buffer: memoryview
-) -> int:
-    """Copy `length` bytes of `src` from `src_offset` to `out_fd` at `out_offset`, through
-    `buffer` (pread/pwrite: the GIL is let go); the bytes copied. A source shorter than it says
-    ends the copy early, as pycdlib does ("ISOs in the wild lie about sizes").
-    """
-    done = 0
-    try:
-        in_fd: int | None = src.fileno()
-    except (AttributeError, io.UnsupportedOperation):
-        in_fd = None  # in memory (io.BytesIO)
-        src.seek(src_offset)
-    while done < length:
-        want = buffer[: min(len(buffer), length - done)]
-        n = os.preadv(in_fd, [want], src_offset + done) if in_fd is not None else src.readinto(want)
-        if not n:
-            break
-        written = 0
-        while written < n:
-            written += os.pwrite(out_fd, buffer[written:n], out_offset + done + written)
-        done += n
-    return done
 
 
 class _Background:
@@ -885,113 +893,6 @@ class _ReadBack:
                 check, _ = self._job.result()
                 if check is not None:
                     check.close()
-
-
-class _Writeback:
-    """Starts the kernel's writeback of what the copy wrote while the copy goes on.
-
-    sync_file_range(SYNC_FILE_RANGE_WRITE) queues the dirty pages of a range for writing and
-    returns; the fsync before the rename then waits for little more than the last range
-    instead of the whole image (cp + sync writes it all at the end). Only whole pages below
-    the end of the last file are handed over: the next file's first block may share a page
-    with it (extents are 2 KiB, pages 4 KiB), and writing into a page under writeback waits
-    for that write. The files come in volume order (_file_copies). A hint only: where the
-    call is missing or fails, the fsync does all of it, as before.
-    """
-
-    CHUNK = 16 << 20  # bytes between two calls
-    PAGE = 4096
-    _call: Callable[[int, int, int, int], int] | None = None
-    _loaded = False
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._done = 0  # handed over below this offset
-        self._end = 0  # whole pages written below this offset
-
-    def wrote(self, start: int, length: int) -> None:
-        self._end = max(self._end, (start + length) // self.PAGE * self.PAGE)
-        if self._end - self._done >= self.CHUNK:
-            self._kick(self._done, self._end - self._done)
-            self._done = self._end
-
-    def _kick(self, offset: int, nbytes: int) -> None:
-        call = _Writeback._function()
-        if call is not None:
-            call(self._fd, offset, nbytes, 2)  # SYNC_FILE_RANGE_WRITE; errors left to fsync
-
-    @staticmethod
-    def _function() -> Callable[[int, int, int, int], int] | None:
-        if not _Writeback._loaded:
-            _Writeback._loaded = True
-            try:
-                import ctypes
-
-                fn = ctypes.CDLL(None, use_errno=True).sync_file_range
-                fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-                fn.restype = ctypes.c_int
-                _Writeback._call = fn
-            except (OSError, AttributeError):  # not Linux/glibc: fsync does it all
-                _Writeback._call = None
-        return _Writeback._call
-
-
-class _TrailingSha256:
-    """SHA-256 of a file being written, hashed in a thread that trails the writer.
-
-    The writer says how far the file is final (`advance`); the thread reads that much back
-    from the page cache and hashes it (hashlib and pread let go of the GIL, so it runs on
-    another core while the next file is copied); `finish` hashes the rest.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_RDONLY)
-        self._limit = 0
-        self._final = False
-        self._error: BaseException | None = None
-        self._cond = threading.Condition()
-        self._sha = hashlib.sha256()
-        self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
-        self._thread.start()
-
-    def advance(self, limit: int) -> None:
-        with self._cond:
-            if limit > self._limit:
-                self._limit = limit
-                self._cond.notify()
-
-    def finish(self) -> str | None:
-        """The digest of the whole file as it is now; None when hashing failed."""
-        with self._cond:
-            self._final = True
-            self._cond.notify()
-        self._thread.join()
-        os.close(self._fd)
-        return None if self._error is not None else self._sha.hexdigest()
-
-    def _run(self) -> None:
-        pos = 0
-        buf = bytearray(4 << 20)
-        view = memoryview(buf)
-        try:
-            while True:
-                with self._cond:
-                    while pos >= self._limit and not self._final:
-                        self._cond.wait()
-                    limit, final = self._limit, self._final
-                if final:
-                    limit = os.fstat(self._fd).st_size
-                while pos < limit:
-                    # into one buffer: a new 4 MiB bytes object per read costs its page faults
-                    n = os.preadv(self._fd, [view[: min(len(buf), limit - pos)]], pos)
-                    if not n:
-                        raise OSError(f"short read at {pos} of {limit}")
-                    self._sha.update(view[:n])
-                    pos += n
-                if final:
-                    return
-        except BaseException as e:  # reported as no digest; the caller hashes the file itself
-            self._error = e
 
 
 # -- the system area ------------------------------------------------------------------------------

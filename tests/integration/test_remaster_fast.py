@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from distro_builder.media import iso
+from distro_builder.media import filecopy, iso
 from distro_builder.media.iso import IsoImage
 from distro_builder.remaster import Digest, Prehashed, _identity, remaster
 
@@ -76,8 +76,8 @@ def test_copy_range_in_chunks_and_short_sources(tmp_path: Path, in_memory: bool)
         src = io.BytesIO(data) if in_memory else stack.enter_context(src_path.open("rb"))
         fd = os.open(out, os.O_WRONLY)
         stack.callback(os.close, fd)
-        assert iso._copy_range(src, 100, fd, 2048, 20000, buffer) == 20000
-        assert iso._copy_range(src, 30000, fd, 30000, 5000, buffer) == 2000  # lies about size
+        assert filecopy.copy_range(src, 100, fd, 2048, 20000, buffer) == 20000
+        assert filecopy.copy_range(src, 30000, fd, 30000, 5000, buffer) == 2000  # lies about size
     got = out.read_bytes()
     assert got[2048:22048] == data[100:20100]
     assert got[30000:32000] == data[30000:]
@@ -160,16 +160,16 @@ def test_an_opened_base_and_a_verify_hook(demo_base: Path, overlay: Path, tmp_pa
 
 def test_writeback_is_started_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[int, int, int, int]] = []
-    monkeypatch.setattr(iso._Writeback, "_loaded", True)
-    monkeypatch.setattr(iso._Writeback, "_call", lambda *a: calls.append(a) or 0)
-    wb = iso._Writeback(7)
-    chunk = iso._Writeback.CHUNK
-    wb.wrote(0, chunk // 2)
-    wb.wrote(chunk // 2, 0)
+    monkeypatch.setattr(filecopy.Writeback, "_loaded", True)
+    monkeypatch.setattr(filecopy.Writeback, "_call", lambda *a: calls.append(a) or 0)
+    wb = filecopy.Writeback(7)
+    chunk = filecopy.Writeback.CHUNK
+    wb.advance(chunk // 2)
+    wb.advance(chunk // 2)
     assert calls == []
-    wb.wrote(chunk // 2, chunk // 2 + 2048)  # its last page is the next file's first
-    wb.wrote(chunk + 2048, 2 * chunk)
-    wb.wrote(2048, 10)  # an earlier page again: left to the fsync
+    wb.advance(chunk + 2048)  # the page at `chunk` is shared with what comes next: not yet
+    wb.advance(3 * chunk + 2048)
+    wb.advance(2048)  # an earlier point again: nothing
     assert calls == [(7, 0, chunk, 2), (7, chunk, 2 * chunk, 2)]
 
 
