@@ -18,8 +18,6 @@ import tarfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from debian.debian_support import Version
-
 from distro_builder.errors import ArchiveError
 
 FileContent = bytes | tuple[bytes, int]
@@ -94,6 +92,9 @@ def check_package_name(name: str) -> str:
 def check_version(version: str) -> str:
     """Return `version` if dpkg would accept it in a binary package, else raise ArchiveError."""
     hint = "use [epoch:]upstream[-revision], upstream starting with a digit, e.g. 2011.2-0ubuntu1"
+    # imported here: python-debian costs the remaster engine's start-up 10 ms (archive/index.py)
+    from debian.debian_support import Version
+
     try:
         parsed = Version(version)
     except ValueError as e:

@@ -21,15 +21,18 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from functools import cmp_to_key
-from typing import BinaryIO, NamedTuple
-
-from debian import arfile, debfile
-from debian.deb822 import Packages, PkgRelation, Release
-from debian.debian_support import version_compare
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from distro_builder.archive import deb822
 from distro_builder.archive.debs import fold_field
 from distro_builder.errors import ArchiveError
+
+if TYPE_CHECKING:
+    from debian.deb822 import Packages
+
+# python-debian is imported where it is used: its deb822 module pulls in its changelog parser,
+# email.utils and subprocess (30-40 ms), and the remaster engine, which imports this module for
+# md5sum.txt and the disc's Release, needs none of it.
 
 Source = (
     bytes | bytearray | memoryview | BinaryIO | os.PathLike[str] | Callable[[], bytes | BinaryIO]
@@ -126,6 +129,8 @@ def _check_relpath(path: str, what: str) -> str:
 
 
 def _read_control(deb: bytes, filename: str) -> dict[str, str]:
+    from debian import arfile, debfile  # see the imports
+
     try:
         with debfile.DebFile(fileobj=io.BytesIO(deb)) as pkg:
             control = pkg.debcontrol()
@@ -168,6 +173,8 @@ def packages_stanza(deb_bytes: bytes, filename: str) -> dict[str, str]:
 
 
 def _stanza_order(a: Mapping[str, str], b: Mapping[str, str]) -> int:
+    from debian.debian_support import version_compare  # see the imports
+
     if a["Package"] != b["Package"]:
         return -1 if a["Package"] < b["Package"] else 1
     by_version = version_compare(a.get("Version", "0"), b.get("Version", "0"))
@@ -197,6 +204,8 @@ def read_packages(data: bytes, name: str) -> list[Packages]:
 
     `name` (e.g. `dists/lucid/main/binary-amd64/Packages.gz`) appears in errors.
     """
+    from debian.deb822 import Packages  # see the imports
+
     stanzas = [Packages(s) for s in deb822.parse(decompress(data, name), name)]
     for i, stanza in enumerate(stanzas, 1):
         if "Package" not in stanza:
@@ -210,6 +219,8 @@ def read_packages(data: bytes, name: str) -> list[Packages]:
 def parse_provides(text: str) -> list[tuple[str, str | None]]:
     """The names a `Provides:` field provides, each with its version when it is `(= version)`,
     the only versioned Provides that satisfies a versioned relation (python-debian's parser)."""
+    from debian.deb822 import PkgRelation  # see the imports
+
     out = []
     for alternatives in PkgRelation.parse_relations(text) if text.strip() else ():
         for rel in alternatives:
@@ -218,15 +229,42 @@ def parse_provides(text: str) -> list[tuple[str, str | None]]:
     return out
 
 
+Release = dict[str, Any]
+"""A Release file's fields as written (str), except its hash lists (MD5Sum, SHA1, SHA256,
+SHA512: any case), which are lists of {"md5sum"|"sha1"|...: hex, "size": str, "name": str}
+under their canonical names, as python-debian's Release gives them."""
+
+_RELEASE_HASH_LISTS = {name.lower(): name for name in (*HASH_FIELDS, "SHA512")}
+
+
 def read_release(data: bytes, name: str) -> Release:
-    """Parse a Release file (fields plus the MD5Sum/SHA1/SHA256 lists); `name` is for errors."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ArchiveError(f"{name} is not UTF-8 text: {e}", hint="check the file") from e
-    release = Release(text.splitlines(keepends=True))
-    if not release:
+    """Parse a Release file (fields plus the MD5Sum/SHA1/SHA256 lists); `name` is for errors.
+
+    Read with the one deb822 reader (archive/deb822.py); a hash line that is not
+    `<hex> <size> <path>` is an ArchiveError naming it.
+    """
+    stanzas = deb822.parse(data, name)
+    if not stanzas or not stanzas[0]:
         raise ArchiveError(f"{name} has no fields", hint="is this really a Release file?")
+    release: Release = {}
+    for key, value in stanzas[0].items():
+        canonical = _RELEASE_HASH_LISTS.get(key.lower())
+        if canonical is None:
+            release[key] = value
+            continue
+        entries = []
+        for line in value.splitlines():
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 3:
+                raise ArchiveError(
+                    f"{name}: {key} line {line.strip()[:80]!r} is not '<hash> <size> <path>'",
+                    hint="the Release file is damaged or not a Release; re-fetch it or fix the "
+                    "repository",
+                )
+            entries.append(dict(zip((canonical.lower(), "size", "name"), parts, strict=True)))
+        release[canonical] = entries
     return release
 
 

@@ -98,7 +98,9 @@ class Repository:
         release = index.read_release(release_raw, self._release_name)
         self._checksums = index.release_checksums(release)
         self.release = tuple(
-            (k, str(v)) for k, v in release.items() if k not in ("MD5Sum", "SHA1", "SHA256")
+            (k, v)
+            for k, v in release.items()
+            if isinstance(v, str)  # not the hash lists
         )
 
     # -- steps 5-7: an index ----------------------------------------------------------------------

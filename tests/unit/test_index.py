@@ -22,6 +22,7 @@ from distro_builder.archive.index import (
     packages_stanza,
     read_packages,
     read_release,
+    release_checksums,
     release_date,
     render_component_release,
     render_packages,
@@ -287,3 +288,24 @@ def test_md5sum_txt(tmp_path: Path) -> None:
         md5sum_txt([("a", b""), ("./a", b"")])
     with pytest.raises(ArchiveError):
         md5sum_txt({"../etc/passwd": b""})
+
+
+def test_read_release_hash_lists_any_case_and_damaged_lines() -> None:
+    text = (
+        "Origin: Ubuntu\nCodename: lucid\nMD5sum:\n"
+        f" {'a' * 32}     1234 main/binary-amd64/Packages\n"
+        "Sha256:\n"
+        f" {'b' * 64}     1234 main/binary-amd64/Packages\n"
+    )
+    release = read_release(text.encode(), "Release")
+    assert release["Codename"] == "lucid"
+    assert release["MD5Sum"] == [
+        {"md5sum": "a" * 32, "size": "1234", "name": "main/binary-amd64/Packages"}
+    ]
+    assert release_checksums(release) == {"main/binary-amd64/Packages": ("sha256", "b" * 64, 1234)}
+    with pytest.raises(ArchiveError, match=r"SHA256 line .* is not '<hash> <size> <path>'"):
+        read_release(b"Codename: lucid\nSHA256:\n " + b"c" * 64 + b" 12\n", "Release")
+    with pytest.raises(ArchiveError, match="no fields"):
+        read_release(b"\n", "Release")
+    with pytest.raises(ArchiveError, match="UTF-8"):
+        read_release(b"Codename: \xff\n", "Release")

@@ -73,3 +73,17 @@ def test_library_modules_do_not_import_the_commands() -> None:
     for rel, imports in _modules().items():
         if rel.startswith(("media/", "archive/", "seed/", "qa/")):
             assert not (imports & TOP), f"{rel} imports a top-level command module"
+
+
+def test_the_engine_starts_without_python_debian() -> None:
+    """The remaster engine reads no .deb and no Packages index: python-debian (30-40 ms of
+    start-up with its changelog parser and email.utils) stays out of its imports."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, distro_builder.remaster; "
+        "print(sorted(m for m in sys.modules if m == 'debian' or m.startswith('debian.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
