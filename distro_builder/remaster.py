@@ -14,12 +14,13 @@ content is read twice.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,7 +249,9 @@ def _require_utf8_name(p: Path, rel: str) -> None:
 
 
 def _remove(image: IsoImage, paths: Sequence[str], overlaid: set[str]) -> list[OverlayChange]:
-    changes = []
+    changes: list[OverlayChange] = []
+    if not paths:
+        return changes  # reading the boot catalog's entries takes 7-13 ms
     boot = {e.boot_file for e in image.eltorito() if e.boot_file}
     for raw in sorted(set(paths)):
         path = "/" + raw.strip("/")
@@ -340,6 +343,24 @@ def regenerate_md5sum(
     return len(files), len(files) - reused
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """CPython's cycle collector paused while the engine runs, restored after.
+
+    pycdlib builds a tree of about 80,000 objects for a 650 MB disc (twice: the base and the
+    read-back), and every 700 allocations the collector walked the young ones again: 110-120
+    collections, 25-30 ms of a 0.5 s remaster. Reference counting still frees what is not in a
+    cycle; what is (pycdlib's records point at their parents) waits for the next collection.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def remaster(
     base: Path,
     out: Path,
@@ -369,7 +390,7 @@ def remaster(
     base, out = Path(base), Path(out)
     check_output_path(out, base)
     items = collect_overlays(overlays)
-    with pinned_clock(source_date_epoch), contextlib.ExitStack() as stack:
+    with _collector_paused(), pinned_clock(source_date_epoch), contextlib.ExitStack() as stack:
         # Each overlay file read once, while the base is opened and the overlays applied: its
         # size and SHA-256 for the manifest, its MD5 for md5sum.txt.
         hashing = stack.enter_context(ThreadPoolExecutor(max_workers=1)).submit(
