@@ -12,7 +12,8 @@ fingerprint of the code that builds the rows (this module, deb822.py, fetch.py's
 rules, python-debian's and apt_pkg's versions, Python's marshal format). A changed reader
 never serves rows it would not build. Entries are written to a temporary file that is then
 renamed into place, and their CRC-32 is checked on load. A damaged entry is built again;
-nothing crashes on it.
+nothing crashes on it. Entries of other code versions are removed when one is written, and the
+least recently used ones beyond KEEP_BYTES (256 MB: about ten of Debian main's).
 
 Cache formats measured on that index (load time, one run, same machine):
 - a tuple of 16 strings per package (marshal, 27 MB): 0.08-0.17 s;
@@ -53,6 +54,8 @@ INDEX_FIELDS = (
 _SOURCE, _FILENAME, _SIZE = 9, 11, 12
 CACHE_FORMAT = "catalog-1"  # bump when the cached structure changes
 _MAGIC = b"DBCATLG1"
+# What the cache keeps: entries used most recently first (a hit moves its entry's mtime).
+KEEP_BYTES = 256 << 20
 
 # (provider name, its place among the packages of that name, the version provided or None)
 Provider = tuple[str, int, str | None]
@@ -281,6 +284,8 @@ def _load(path: Path) -> _Payload | None:
             and isinstance(payload[1], dict)
             and isinstance(payload[2], int)
         ):
+            with contextlib.suppress(OSError):
+                os.utime(path)  # used now: the last entry _prune removes
             return payload  # type: ignore[return-value]
     log.debug("%s: damaged, parsing again", path)
     return None
@@ -304,14 +309,29 @@ def _store(path: Path, payload: _Payload, name: str) -> None:
         if tmp is not None:  # a full disk or a signal: no .part file stays
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-    _drop_stale(path)
+    _prune(path)
 
 
-def _drop_stale(path: Path) -> None:
-    """Remove entries another version of the code wrote (they are never read again)."""
+def _prune(path: Path) -> None:
+    """Remove the entries another version of the code wrote (they are never read again), then
+    the least recently used ones beyond KEEP_BYTES: a mirror's index changes several times a
+    day, and each of Debian main's is a 26 MB entry. `path`, just written, always stays."""
+    keep: list[tuple[float, int, Path]] = []
     suffix = "." + _code()
     with contextlib.suppress(OSError):
         for other in path.parent.iterdir():
-            if not other.name.startswith(".") and not other.name.endswith(suffix):
+            if other.name.startswith(".") or other == path:
+                continue
+            with contextlib.suppress(OSError):
+                if not other.name.endswith(suffix):
+                    other.unlink()
+                    continue
+                st = other.stat()
+                keep.append((st.st_mtime, st.st_size, other))
+    with contextlib.suppress(OSError):
+        total = path.stat().st_size
+        for _, size, other in sorted(keep, reverse=True):  # the most recently used first
+            total += size
+            if total > KEEP_BYTES:
                 with contextlib.suppress(OSError):
                     other.unlink()

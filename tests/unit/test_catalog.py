@@ -5,6 +5,7 @@ through a Catalog as through a list."""
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,27 @@ def test_bad_stanzas_are_refused(tmp_path: Path) -> None:
         with pytest.raises(ArchiveError, match=message):
             read_catalog(raw, "Packages", cache_dir=tmp_path, **ARGS)
     assert not (tmp_path / "parsed").exists()  # nothing refused is cached
+
+
+def test_least_recently_used_entries_go_beyond_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three versions of an index (a mirror that moved on twice); the limit holds two entries.
+    The one read again most recently stays, the oldest goes, the one just written stays."""
+    calls = _counting(monkeypatch)
+    versions = [INDEX.replace(b"2011.2-0ubuntu1", f"2011.2-0ubuntu{i}".encode()) for i in (1, 2, 3)]
+    read_catalog(versions[0], "v1", cache_dir=tmp_path, **ARGS)
+    (entry,) = (tmp_path / "parsed").iterdir()
+    monkeypatch.setattr(catalog, "KEEP_BYTES", 2 * entry.stat().st_size + 10)
+    read_catalog(versions[1], "v2", cache_dir=tmp_path, **ARGS)
+    old = 1_000_000_000  # both entries long unused ...
+    for f in (tmp_path / "parsed").iterdir():
+        os.utime(f, (old, old))
+    read_catalog(versions[0], "v1 again", cache_dir=tmp_path, **ARGS)  # ... then v1 is a hit
+    read_catalog(versions[2], "v3", cache_dir=tmp_path, **ARGS)  # a miss: written, then pruned
+    assert calls == ["v1", "v2", "v3"]
+    read_catalog(versions[0], "v1 kept", cache_dir=tmp_path, **ARGS)
+    read_catalog(versions[2], "v3 kept", cache_dir=tmp_path, **ARGS)
+    assert calls == ["v1", "v2", "v3"]
+    read_catalog(versions[1], "v2 gone", cache_dir=tmp_path, **ARGS)
+    assert calls == ["v1", "v2", "v3", "v2 gone"]
