@@ -112,7 +112,7 @@ class Repository:
             expected = self._checksums.get(rel)
             if expected is None:
                 continue  # only an index the Release vouches for is read
-            raw = self.fetcher.read(f"{self._base}/{rel}", optional=True)
+            raw = self.fetcher.read(f"{self._base}/{rel}", optional=True, expected=expected)
             if raw is None:
                 continue
             digest = self._check_index(raw, rel, expected)

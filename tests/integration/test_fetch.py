@@ -18,13 +18,22 @@ from pathlib import Path
 
 import pytest
 
+from distro_builder.archive import index
+from distro_builder.archive.debs import build_deb
 from distro_builder.archive.fetch import Fetcher, Progress
+from distro_builder.archive.repository import Repository
+from distro_builder.archive.sources import parse_source_line
 from distro_builder.errors import ArchiveError
 from distro_builder.model import IndexPackage
 
 pytestmark = pytest.mark.integration
 
 PAYLOAD = bytes(range(256)) * 800  # 200 KiB
+CONTROL = {
+    "Package": "python-eventlet", "Version": "1.0", "Architecture": "all",
+    "Maintainer": "t <t@example.invalid>", "Description": "test\n test",
+}  # fmt: skip
+DEB = "pool/main/p/python-eventlet/python-eventlet_1.0_all.deb"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -184,3 +193,39 @@ def test_http_index_is_cached_for_offline_use(server, tmp_path: Path) -> None:  
     assert Fetcher(tmp_path / "c").read(f"{url}/nope", optional=True) is None
     with pytest.raises(ArchiveError, match="offline: .* is not in the cache"):
         Fetcher(tmp_path / "c", offline=True).read(f"{url}/other")
+
+
+def test_an_index_still_vouched_for_is_not_downloaded_again(
+    server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """apt's "Hit": the Release is fetched every time; an index whose kept copy matches its
+    SHA-256 there is read from the copy. When the mirror moves on, the new one is fetched; a
+    kept copy that was damaged is fetched again."""
+    url, handler = server
+    www = handler.root
+    plain = index.render_packages(
+        [index.packages_stanza(build_deb(CONTROL, {"/usr/share/doc/x": b"x"}, mtime=0), DEB)]
+    ).encode()
+    packages = "dists/lucid/main/binary-amd64/Packages.gz"
+
+    def publish(data: bytes) -> None:
+        (www / packages).parent.mkdir(parents=True, exist_ok=True)
+        (www / packages).write_bytes(data)
+        (www / "dists/lucid/Release").write_text(
+            index.render_release({"Suite": "lucid"}, {"main/binary-amd64/Packages.gz": data})
+        )
+
+    def read() -> list[str]:
+        handler.requests.clear()
+        repo = Repository.read(parse_source_line(f"deb {url} lucid main"), Fetcher(tmp_path / "c"))
+        assert [p.version for p in repo.packages]
+        return sorted(path for path, _ in handler.requests)
+
+    publish(index.gzip_bytes(plain))
+    assert f"/{packages}" in read()  # the first time: downloaded
+    assert read() == ["/dists/lucid/Release"]  # and nothing else
+    publish(index.gzip_bytes(plain.replace(b"Version: 1.0", b"Version: 1.1")))
+    assert f"/{packages}" in read()  # the mirror moved on
+    kept = next((tmp_path / "c" / "lists").glob("*Packages.gz"))
+    kept.write_bytes(kept.read_bytes()[:-1] + b"!")
+    assert f"/{packages}" in read()  # a damaged copy is not trusted
