@@ -148,6 +148,10 @@ class RangeCopier:
             self._jobs.put(None)
         for thread in self._threads:
             thread.join()
+        with self._lock:  # a range whose chunks were not all queued (Ctrl-C in submit)
+            for _, fd in self._pending.values():
+                os.close(fd)
+            self._pending.clear()
 
     def _raise(self) -> None:
         if self._error is not None:
