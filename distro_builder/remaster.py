@@ -344,8 +344,9 @@ def regenerate_md5sum(
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """CPython's cycle collector paused while the engine runs, restored after.
+def collector_paused() -> Iterator[None]:
+    """CPython's cycle collector paused while the engine (or a whole build) runs, restored
+    after; nested, the outer one restores it (Mercurial's util.nogc does the same).
 
     pycdlib builds a tree of about 80,000 objects for a 650 MB disc (twice: the base and the
     read-back), and every 700 allocations the collector walked the young ones again: 110-120
@@ -390,7 +391,7 @@ def remaster(
     base, out = Path(base), Path(out)
     check_output_path(out, base)
     items = collect_overlays(overlays)
-    with _collector_paused(), pinned_clock(source_date_epoch), contextlib.ExitStack() as stack:
+    with collector_paused(), pinned_clock(source_date_epoch), contextlib.ExitStack() as stack:
         # Each overlay file read once, while the base is opened and the overlays applied: its
         # size and SHA-256 for the manifest, its MD5 for md5sum.txt.
         hashing = stack.enter_context(ThreadPoolExecutor(max_workers=1)).submit(
