@@ -195,9 +195,7 @@ def test_http_index_is_cached_for_offline_use(server, tmp_path: Path) -> None:  
         Fetcher(tmp_path / "c", offline=True).read(f"{url}/other")
 
 
-def test_an_index_still_vouched_for_is_not_downloaded_again(
-    server, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+def test_an_index_still_vouched_for_is_not_downloaded_again(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """apt's "Hit": the Release is fetched every time; an index whose kept copy matches its
     SHA-256 there is read from the copy. When the mirror moves on, the new one is fetched; a
     kept copy that was damaged is fetched again."""
