@@ -202,14 +202,15 @@ def stage_packages(
     seen: set[tuple[str, str, str]] = set()
 
     def add(filename: str, data: bytes, udeb: bool, origin: str) -> None:
-        probe = index.packages_stanza(data, "pool/x/" + filename.rsplit("/", 1)[-1])
-        ident = (probe["Package"], probe["Version"], probe["Architecture"])
+        stanza = index.packages_stanza(data, "pool/x/" + filename.rsplit("/", 1)[-1])
+        ident = (stanza["Package"], stanza["Version"], stanza["Architecture"])
         if ident in seen:
             return
         seen.add(ident)
-        pool = _pool(filename, probe)
+        pool = _pool(filename, stanza)
         _write(overlay_dir / pool, data)
-        stanzas["udeb" if udeb else "deb"].append(index.packages_stanza(data, pool))
+        stanza["Filename"] = pool  # the .deb is read once: only its place in the pool changes
+        stanzas["udeb" if udeb else "deb"].append(stanza)
         pool_files.append(pool)
         log.debug("extras: %s (%s)", pool, origin)
 
