@@ -217,9 +217,12 @@ def render_preseed(
     arch: str,
     allow_unauthenticated: bool,
     installer: InstallerSettings | None = None,
+    late_command: str = LATE_COMMAND,
 ) -> RenderedSeed:
     """The preseed of `entry` (preseed/stackops.seed.j2). With `installer`, the Smart
-    Installer's URL, token and fingerprint become stackops/installer_* answers."""
+    Installer's URL, token and fingerprint become stackops/installer_* answers;
+    `late_command` is the installer's late command (the network install appends its report
+    to LATE_COMMAND)."""
     system = deployment.system if deployment else SystemSettings()
     baked, unanswered = entry_answers(entry, roleset, deployment)
     answers = []
@@ -267,7 +270,7 @@ def render_preseed(
         deployment_file=Path(deployment.path).name if deployment else "",
         answers=answers,
         installer=installer,
-        late_command=LATE_COMMAND,
+        late_command=late_command,
     )
     secrets = tuple(a["key"] for a in answers if a["secret"])
     if installer is not None:

@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import quote
 
 from distro_builder.model import BootEntry, Deployment, SystemSettings
-from distro_builder.seed.preseed import boot_entries, render_preseed
+from distro_builder.seed.preseed import LATE_COMMAND, boot_entries, render_preseed
 from distro_builder.smart_installer import auth
 from distro_builder.smart_installer.agentapi import registration
 from distro_builder.smart_installer.db import Row, Tx, now_ms
@@ -275,6 +275,13 @@ class Netboot:
             self.data_dir, entry, roleset=self.store.roleset, deployment=deployment,
             codename=self.disc.codename, flavor_version=self.disc.version, arch=self.arch,
             allow_unauthenticated=not self.disc.signed,
+            # the installer's own late command, then the report that the install finished;
+            # its answer is the node's registration for the first-boot agent (0600)
+            late_command=(
+                f"{LATE_COMMAND} && (umask 077 && mkdir -p {NODE_FILE.rsplit('/', 1)[0]}"
+                f" && wget -q -O {NODE_FILE}.new {base}/nb/{row['id']}/{token}/installed"
+                f" && mv {NODE_FILE}.new {NODE_FILE})"
+            ),
         )  # fmt: skip
         hostport = base.removeprefix("http://")
         text = seed.text + "\n".join(
@@ -289,11 +296,6 @@ class Netboot:
                 f"d-i mirror/suite string {self.disc.codename}",
                 f"d-i mirror/udeb/suite string {self.disc.codename}",
                 "d-i apt-setup/use_mirror boolean true",
-                "# The installer's own late command, then the report that the install finished;",
-                "# its answer is the node's registration for the first-boot agent (0600).",
-                "d-i preseed/late_command string sh /stackops/late.sh && (umask 077 &&"
-                f" mkdir -p {NODE_FILE.rsplit('/', 1)[0]} && wget -q -O {NODE_FILE}.new"
-                f" {base}/nb/{row['id']}/{token}/installed && mv {NODE_FILE}.new {NODE_FILE})",
                 "",
             )
         )

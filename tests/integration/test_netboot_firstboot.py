@@ -83,9 +83,9 @@ def _boot(svc: Service, admin: str, dep: str, mac: str, roles: list[str], **want
 
 
 def _late_command(seed: str) -> str:
-    """The seed's last late_command line: the one debconf keeps (the entry's own comes first)."""
+    """The seed's late_command: one line, the entry's own command and the network report."""
     lines = [ln for ln in seed.splitlines() if ln.startswith("d-i preseed/late_command ")]
-    line = lines[-1]
+    (line,) = lines
     return line.removeprefix("d-i preseed/late_command string ")
 
 
