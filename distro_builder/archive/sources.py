@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from distro_builder.archive import index
-from distro_builder.archive.catalog import to_index_package
+from distro_builder.archive.catalog import read_catalog, to_index_package
 from distro_builder.archive.repository import INDEX_NAMES
 from distro_builder.errors import ConfigError
 from distro_builder.model import Flavor, IndexPackage, RepoSpec
@@ -153,16 +153,11 @@ def read_disc_packages(
                 data = read(path)
                 if data is None:
                     continue
-                for stanza in index.read_packages(data, path):
-                    out.append(
-                        to_index_package(
-                            stanza,
-                            origin=f"disc {flavor.codename}/{sub}",
-                            repo="",
-                            on_disc=True,
-                            flat=False,
-                        )
-                    )
+                catalog = read_catalog(
+                    data, path, origin=f"disc {flavor.codename}/{sub}", repo="", flat=False,
+                    on_disc=True,
+                )  # fmt: skip
+                out.extend(catalog)
                 break
     return tuple(out)
 
