@@ -392,6 +392,9 @@ CASES += [
          {"out/o.iso.build.json": "<dir>"}),
     Case("enospc-remaster", REMASTER, "No space left on device", disk="full"),
     Case("enospc-build", BUILD, "No space left on device", disk="full"),
+    # the disc's files are copied on worker threads: the disk fills up in one of them
+    Case("enospc-remaster-mid-copy", REMASTER, "No space left on device", disk="full",
+         free=4 << 20),
     Case("enospc-extras", (*EXTRAS, "-o", "{out}/ex"), "No space left on device", disk="full",
          free=8 * 1024),
     Case("enospc-demo-repo", ("demo-repo", "-o", "{out}/repo"), "No space left on device",
