@@ -434,7 +434,7 @@ def summary(data: dict[str, object]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=3, help="runs per method (default 3)")
+    ap.add_argument("--runs", type=int, default=5, help="runs per method (default 5)")
     ap.add_argument("--size-mb", type=int, default=650, help="base image size (default 650)")
     ap.add_argument(
         "--build-size-mb",
