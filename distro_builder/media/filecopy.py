@@ -33,17 +33,8 @@ def copy_fd_range(
 ) -> int:
     """Copy `length` bytes of `in_fd` from `src_offset` to `out_fd` at `out_offset` through
     `buffer`; the bytes copied (fewer when the source ends early)."""
-    done = 0
-    while done < length:
-        want = buffer[: min(len(buffer), length - done)]
-        n = os.preadv(in_fd, [want], src_offset + done)
-        if not n:
-            break
-        written = 0
-        while written < n:
-            written += os.pwrite(out_fd, want[written:n], out_offset + done + written)
-        done += n
-    return done
+    return _copy(lambda view, at: os.preadv(in_fd, [view], at), src_offset, out_fd, out_offset,
+                 length, buffer)  # fmt: skip
 
 
 def copy_range(
@@ -57,10 +48,22 @@ def copy_range(
     if in_fd is not None:
         return copy_fd_range(in_fd, src_offset, out_fd, out_offset, length, buffer)
     src.seek(src_offset)  # in memory (io.BytesIO)
+    return _copy(lambda view, _at: src.readinto(view), src_offset, out_fd, out_offset, length,
+                 buffer)  # fmt: skip
+
+
+def _copy(
+    read_into: Callable[[memoryview, int], int],
+    src_offset: int,
+    out_fd: int,
+    out_offset: int,
+    length: int,
+    buffer: memoryview,
+) -> int:
     done = 0
     while done < length:
         want = buffer[: min(len(buffer), length - done)]
-        n = src.readinto(want)
+        n = read_into(want, src_offset + done)
         if not n:
             break
         written = 0
