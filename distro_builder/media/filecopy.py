@@ -104,10 +104,13 @@ class RangeCopier:
         self._pending: dict[int, list[int]] = {}
         self._error: BaseException | None = None
         self._dropping = False
-        self._stopped = False
+        self._ends_sent = 0  # how many workers were told to end
+        # Set by each worker as it ends: Thread.join() cut short by a Ctrl-C can later say a
+        # thread ended that still runs (seen on 3.11), and a copy must never outlive the output
+        self._ended = [threading.Event() for _ in range(max(1, workers))]
         self._threads = [
-            threading.Thread(target=self._work, name=f"copy-{i}", daemon=True)
-            for i in range(max(1, workers))
+            threading.Thread(target=self._work, args=(ended,), name=f"copy-{i}", daemon=True)
+            for i, ended in enumerate(self._ended)
         ]
         for thread in self._threads:
             thread.start()
@@ -124,7 +127,7 @@ class RangeCopier:
             starts = range(0, length, self.CHUNK)
             self._pending[out_offset] = [len(starts), own]
         for at in starts:
-            self._jobs.put(
+            self._put(
                 (out_offset, own, src_offset + at, out_offset + at, min(self.CHUNK, length - at))
             )
 
@@ -139,29 +142,50 @@ class RangeCopier:
         self._raise()
 
     def cancel(self) -> None:
-        """Drop the copies not started, wait for the ones running; raise nothing."""
+        """Drop the copies not started, wait for the ones running; raise nothing. Safe to call
+        again, after finish(), or after a Ctrl-C cut finish() or cancel() short: the workers
+        have ended and every descriptor is closed when it returns."""
         self._dropping = True
         self._stop()
 
     def _stop(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        for _ in self._threads:
-            self._jobs.put(None)
-        for thread in self._threads:
-            thread.join()
+        while self._ends_sent < len(self._threads):  # counted: a Ctrl-C may cut this short
+            self._put(None)
+            self._ends_sent += 1
+        for ended in self._ended:
+            ended.wait()
         with self._lock:  # a range whose chunks were not all queued (Ctrl-C in submit)
             for _, fd in self._pending.values():
                 os.close(fd)
             self._pending.clear()
 
+    def _put(self, job: tuple[int, int, int, int, int] | None) -> None:
+        """Queue `job`, waiting for room while a worker is alive to make it."""
+        while True:
+            try:
+                self._jobs.put(job, timeout=0.5)
+                return
+            except queue.Full:
+                if all(ended.is_set() for ended in self._ended):
+                    self._raise()
+                    raise RuntimeError("the copy threads ended with work left") from None
+
     def _raise(self) -> None:
         if self._error is not None:
             raise self._error
 
-    def _work(self) -> None:
-        buffer = memoryview(bytearray(COPY_BUFFER))
+    def _work(self, ended: threading.Event) -> None:
+        try:
+            self._copy_jobs()
+        finally:
+            ended.set()
+
+    def _copy_jobs(self) -> None:
+        try:
+            buffer = memoryview(bytearray(COPY_BUFFER))
+        except BaseException as e:  # handed to the caller by _raise; the queue is drained
+            self._error = self._error or e
+            buffer = memoryview(bytearray(0))
         while (job := self._jobs.get()) is not None:
             key, fd, src_offset, out_offset, length = job
             if not self._dropping and self._error is None:

@@ -809,14 +809,11 @@ def _file_copies(
     iso.data_writer = output_file_data
     try:
         yield
-    except BaseException:
-        if copier is not None:
-            copier.cancel()
-        raise
-    else:
         if copier is not None:
             copier.finish()
     finally:
+        if copier is not None:  # after an error, or a Ctrl-C even within finish(): no copy
+            copier.cancel()  # thread outlives the output's descriptor
         iso.data_writer = None
 
 

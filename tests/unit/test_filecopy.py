@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import threading
 from pathlib import Path
 
@@ -143,7 +144,49 @@ def test_cancel_drops_what_waits(tmp_path: Path, small_chunks: int) -> None:
             copier.submit(f.fileno(), 0, 0, 400_000)  # 49 chunks
         copier.cancel()
         copier.cancel()  # twice is harmless
-        assert all(not t.is_alive() for t in copier._threads)
+        assert all(ended.is_set() for ended in copier._ended)
     finally:
+        os.close(fd)
+    assert _open_fds() == before
+
+
+def test_ctrl_c_while_finish_waits_then_cancel_ends_every_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C lands while finish() waits for a long copy: cancel() (the writer's cleanup,
+    before it closes the output) still waits for that copy and closes every descriptor, so no
+    thread writes through a descriptor number the process has reused."""
+    (tmp_path / "src").write_bytes(_data(4096))
+    out = tmp_path / "out"
+    out.write_bytes(b"\0" * 8192)
+    gate = threading.Event()
+    real = filecopy.copy_fd_range
+
+    def held(*args: object) -> int:
+        gate.wait(10)
+        return real(*args)  # type: ignore[arg-type]
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    before = _open_fds()
+    fd = os.open(out, os.O_WRONLY)
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        copier = RangeCopier(fd, workers=2)
+        monkeypatch.setattr(filecopy, "copy_fd_range", held)
+        with (tmp_path / "src").open("rb") as f:
+            copier.submit(f.fileno(), 0, 0, 4096)
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(KeyboardInterrupt):
+            copier.finish()
+        threading.Timer(0.3, gate.set).start()
+        copier.cancel()
+        assert all(ended.is_set() for ended in copier._ended)
+        assert copier.lowest_unfinished() is None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        gate.set()
         os.close(fd)
     assert _open_fds() == before
