@@ -230,11 +230,22 @@ def parse_provides(text: str) -> list[tuple[str, str | None]]:
 
 
 Release = dict[str, Any]
-"""A Release file's fields as written (str), except its hash lists (MD5Sum, SHA1, SHA256,
-SHA512: any case), which are lists of {"md5sum"|"sha1"|...: hex, "size": str, "name": str}
-under their canonical names, as python-debian's Release gives them."""
+"""A Release file's fields (str; the standard ones under their usual spelling, in whatever case
+the file wrote them), except its hash lists (MD5Sum, SHA1, SHA256, SHA512: any case), which are
+lists of {"md5sum"|"sha1"|...: hex, "size": str, "name": str} under their canonical names, as
+python-debian's Release gives them."""
 
 _RELEASE_HASH_LISTS = {name.lower(): name for name in (*HASH_FIELDS, "SHA512")}
+# Field names are not case-sensitive (Debian Policy 5.1): these come out as spelled here,
+# whatever the file wrote, so `release.get("Codename")` finds `codename: lucid` too.
+_RELEASE_FIELDS = {
+    name.lower(): name
+    for name in (
+        "Origin", "Label", "Suite", "Version", "Codename", "Date", "Valid-Until",
+        "Architectures", "Components", "Description", "Acquire-By-Hash", "Changelogs",
+        "NotAutomatic", "ButAutomaticUpgrades", "Signed-By", "No-Support-for-Architecture-all",
+    )
+}  # fmt: skip
 
 
 def read_release(data: bytes, name: str) -> Release:
@@ -250,7 +261,7 @@ def read_release(data: bytes, name: str) -> Release:
     for key, value in stanzas[0].items():
         canonical = _RELEASE_HASH_LISTS.get(key.lower())
         if canonical is None:
-            release[key] = value
+            release[_RELEASE_FIELDS.get(key.lower(), key)] = value
             continue
         entries = []
         for line in value.splitlines():

@@ -292,7 +292,7 @@ def test_md5sum_txt(tmp_path: Path) -> None:
 
 def test_read_release_hash_lists_any_case_and_damaged_lines() -> None:
     text = (
-        "Origin: Ubuntu\nCodename: lucid\nMD5sum:\n"
+        "Origin: Ubuntu\ncodename: lucid\nMD5sum:\n"
         f" {'a' * 32}     1234 main/binary-amd64/Packages\n"
         "Sha256:\n"
         f" {'b' * 64}     1234 main/binary-amd64/Packages\n"
