@@ -449,6 +449,16 @@ class InstallerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkInstall:
+    """A node installed over the network from `serve --disc` (the served preseed's mirror and
+    its report that the install finished)."""
+
+    mirror: str  # host:port of the service, which serves the disc's archive under /disc
+    suite: str  # the disc's codename
+    report_url: str  # GET when the install finished; the answer is the node's registration
+
+
+@dataclass(frozen=True, slots=True)
 class Deployment:
     """deployment.yaml: a deployment's global answers, once, plus optional per-node values."""
 

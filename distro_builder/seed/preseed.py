@@ -26,6 +26,7 @@ from distro_builder.model import (
     BootEntry,
     Deployment,
     InstallerSettings,
+    NetworkInstall,
     RoleSet,
     SystemSettings,
 )
@@ -42,6 +43,9 @@ INSTALLER_DIR = "stackops"  # in the initrd's root
 MYSQL_ROOT_KEY = "mysql_root_password"
 EARLY_COMMAND = f"sh /{INSTALLER_DIR}/early.sh"
 LATE_COMMAND = f"sh /{INSTALLER_DIR}/late.sh"
+# Where a network install's late command leaves the node's registration for the first-boot agent
+# (the client's state file in the installed system: smart_installer/client's STATE_DIR/node)
+INSTALLED_NODE_FILE = "/target/var/lib/stackops/installer/node"
 AGENT_PACKAGE = "stackops-agent"
 # base-installer/kernel/override-image per architecture (lucid-and-nova.md §2.3)
 KERNEL_IMAGES = {"amd64": "linux-server", "i386": "linux-generic-pae"}
@@ -217,12 +221,12 @@ def render_preseed(
     arch: str,
     allow_unauthenticated: bool,
     installer: InstallerSettings | None = None,
-    late_command: str = LATE_COMMAND,
+    network: NetworkInstall | None = None,
 ) -> RenderedSeed:
     """The preseed of `entry` (preseed/stackops.seed.j2). With `installer`, the Smart
-    Installer's URL, token and fingerprint become stackops/installer_* answers;
-    `late_command` is the installer's late command (the network install appends its report
-    to LATE_COMMAND)."""
+    Installer's URL, token and fingerprint become stackops/installer_* answers; with
+    `network`, the node installs from the service's mirror and reports the end of the install
+    (its late command)."""
     system = deployment.system if deployment else SystemSettings()
     baked, unanswered = entry_answers(entry, roleset, deployment)
     answers = []
@@ -270,7 +274,9 @@ def render_preseed(
         deployment_file=Path(deployment.path).name if deployment else "",
         answers=answers,
         installer=installer,
-        late_command=late_command,
+        network=network,
+        late_command=LATE_COMMAND,
+        installed_node_file=INSTALLED_NODE_FILE,
     )
     secrets = tuple(a["key"] for a in answers if a["secret"])
     if installer is not None:

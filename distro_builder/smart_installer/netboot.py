@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from distro_builder.model import BootEntry, Deployment, SystemSettings
-from distro_builder.seed.preseed import LATE_COMMAND, boot_entries, render_preseed
+from distro_builder.model import BootEntry, Deployment, NetworkInstall, SystemSettings
+from distro_builder.seed.preseed import boot_entries, render_preseed
 from distro_builder.smart_installer import auth
 from distro_builder.smart_installer.agentapi import registration
 from distro_builder.smart_installer.db import Row, Tx, now_ms
@@ -47,8 +47,6 @@ from distro_builder.smart_installer.store import Store
 log = logging.getLogger(__name__)
 
 UNKNOWN_POLICIES = ("menu", "wait")
-# The client's state file in the installed system (smart_installer/client: STATE_DIR/node).
-NODE_FILE = "/target/var/lib/stackops/installer/node"
 POLL_SECONDS = 10  # an unknown machine asks again this often (menu timeout, wait loop)
 CONSOLE = "console=tty0 console=ttyS0,115200n8"
 _MAC_RE = re.compile(r"[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}")
@@ -275,33 +273,14 @@ class Netboot:
             self.data_dir, entry, roleset=self.store.roleset, deployment=deployment,
             codename=self.disc.codename, flavor_version=self.disc.version, arch=self.arch,
             allow_unauthenticated=not self.disc.signed,
-            # the installer's own late command, then the report that the install finished;
-            # its answer is the node's registration for the first-boot agent (0600)
-            late_command=(
-                f"{LATE_COMMAND} && (umask 077 && mkdir -p {NODE_FILE.rsplit('/', 1)[0]}"
-                f" && wget -q -O {NODE_FILE}.new {base}/nb/{row['id']}/{token}/installed"
-                f" && mv {NODE_FILE}.new {NODE_FILE})"
+            network=NetworkInstall(
+                mirror=base.removeprefix("http://"), suite=self.disc.codename,
+                report_url=f"{base}/nb/{row['id']}/{token}/installed",
             ),
         )  # fmt: skip
-        hostport = base.removeprefix("http://")
-        text = seed.text + "\n".join(
-            (
-                "",
-                "### Network install: the Smart Installer serves the disc's archive",
-                "d-i mirror/country string manual",
-                "d-i mirror/protocol string http",
-                f"d-i mirror/http/hostname string {hostport}",
-                "d-i mirror/http/directory string /disc",
-                "d-i mirror/http/proxy string",
-                f"d-i mirror/suite string {self.disc.codename}",
-                f"d-i mirror/udeb/suite string {self.disc.codename}",
-                "d-i apt-setup/use_mirror boolean true",
-                "",
-            )
-        )
         self._event(row["id"], "fetched its preseed: installing")
         log.info("node %s (%s): preseed fetched, installing", row["id"], row["mac"])
-        return Response.text(text)
+        return Response.text(seed.text)
 
     def installed(self, req: Request, node_id: str, token: str) -> Response:
         """The install finished. The answer is the node's registration (a new node token, as
