@@ -116,18 +116,6 @@ def best_hash(pkg: IndexPackage) -> tuple[str, str]:
     )
 
 
-def _matching_copy(copy: Path, expected: tuple[str, str, int]) -> bytes | None:
-    """`copy`'s content when its size and digest are `expected`'s, else None."""
-    algorithm, hexdigest, size = expected
-    try:
-        if copy.stat().st_size != size:
-            return None
-        data = copy.read_bytes()
-    except OSError:
-        return None
-    return data if hashlib.new(algorithm, data).hexdigest() == hexdigest.lower() else None
-
-
 def _hash_file(path: Path, algorithm: str) -> str:
     h = hashlib.sha256() if algorithm == "SHA256" else hashlib.md5()
     with open(path, "rb") as f:
@@ -157,19 +145,19 @@ class Fetcher:
     def _list_copy(self, url: str) -> Path:
         return self.cache_dir / "lists" / urllib.parse.quote(url, safe="")
 
-    def read(
-        self,
-        url: str,
-        *,
-        optional: bool = False,
-        expected: tuple[str, str, int] | None = None,
-    ) -> bytes | None:
-        """The content at `url` (an index file). None when `optional` and it does not exist.
+    def kept(self, url: str) -> bytes | None:
+        """The copy kept from an earlier download of `url` (remote only), unchecked: None when
+        there is none. The caller decides whether it is still good (repository.py: it matches
+        the Release just checked, apt's "Hit")."""
+        if not _is_remote(url):
+            return None
+        try:
+            return self._list_copy(url).read_bytes()
+        except OSError:
+            return None
 
-        `expected` is what a checked Release says of it, (algorithm, hex digest, size): a copy
-        kept from an earlier download that matches it is read instead of downloading the index
-        again (apt's "Hit"); the caller checks what it gets against the Release in any case.
-        """
+    def read(self, url: str, *, optional: bool = False) -> bytes | None:
+        """The content at `url` (an index file). None when `optional` and it does not exist."""
         if not _is_remote(url):
             path = url_to_path(url)
             try:
@@ -183,11 +171,6 @@ class Fetcher:
             except OSError as e:
                 raise ArchiveError(f"{url}: cannot read: {e.strerror}") from e
         copy = self._list_copy(url)
-        if expected is not None and not self.offline:
-            kept = _matching_copy(copy, expected)
-            if kept is not None:
-                log.debug("%s: the copy kept matches the Release, not downloaded", url)
-                return kept
         if self.offline:
             if copy.is_file():
                 return copy.read_bytes()

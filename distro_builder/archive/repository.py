@@ -112,10 +112,17 @@ class Repository:
             expected = self._checksums.get(rel)
             if expected is None:
                 continue  # only an index the Release vouches for is read
-            raw = self.fetcher.read(f"{self._base}/{rel}", optional=True, expected=expected)
-            if raw is None:
-                continue
-            digest = self._check_index(raw, rel, expected)
+            url = f"{self._base}/{rel}"
+            # apt's "Hit": a copy of an earlier download the Release still vouches for
+            raw = self.fetcher.kept(url)
+            digest = _matching_digest(raw, expected) if raw is not None else None
+            if digest is None:
+                raw = self.fetcher.read(url, optional=True)
+                if raw is None:
+                    continue
+                digest = self._check_index(raw, rel, expected)
+            else:
+                log.debug("%s: the copy kept matches the Release, not downloaded", url)
             return read_catalog(
                 raw,
                 f"{self._base}/{rel}",
@@ -133,11 +140,10 @@ class Repository:
 
     def _check_index(self, data: bytes, rel: str, expected: tuple[str, str, int]) -> str:
         """The hex digest of `data` if it matches the Release's entry, else ArchiveError."""
-        algorithm, hexdigest, size = expected
-        digest = hashlib.new(algorithm, data).hexdigest() if len(data) == size else ""
-        if digest != hexdigest.lower():
+        digest = _matching_digest(data, expected)
+        if digest is None:
             raise ArchiveError(
-                f"{self._where}: {rel} does not match the Release's {algorithm.upper()} (corrupt "
+                f"{self._where}: {rel} does not match the Release's {expected[0].upper()} (corrupt "
                 "or tampered)",
                 hint="the index and the Release disagree; the mirror is broken or hostile",
             )
@@ -193,6 +199,16 @@ class Repository:
         log.info("    %s: %d local .debs (trusted: you gave them)", folder, len(pkgs))
         self.packages = Catalog.of(pkgs)
         self.authenticated = True
+
+
+def _matching_digest(data: bytes, expected: tuple[str, str, int]) -> str | None:
+    """The hex digest of `data` when its size and digest are the Release's `expected`
+    (algorithm, hex digest, size), else None."""
+    algorithm, hexdigest, size = expected
+    if len(data) != size:
+        return None
+    digest = hashlib.new(algorithm, data).hexdigest()
+    return digest if digest == hexdigest.lower() else None
 
 
 def _strip_clearsign(data: bytes) -> bytes:
