@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from distro_builder.errors import OutputError
+
 COPY_BUFFER = 1 << 20  # fits the caches; 4 and 16 MiB were slower, 256 KiB too
 
 
@@ -168,7 +170,10 @@ class RangeCopier:
             except queue.Full:
                 if all(ended.is_set() for ended in self._ended):
                     self._raise()
-                    raise RuntimeError("the copy threads ended with work left") from None
+                    raise OutputError(
+                        "the threads copying the image's files ended with work left",
+                        hint="this is a bug in distro-builder; run with --debug and report it",
+                    ) from None
 
     def _raise(self) -> None:
         if self._error is not None:
