@@ -13,16 +13,19 @@ PYTEST_ARGS ?=
 # (with a real BASE_ISO also the repositories: --sources my-sources.list).
 BUILD_ARGS ?=
 
-# Debian 12 packages: the ISO tools, the demo base's boot parts, QEMU, and the independent checkers.
-APT_PACKAGES := python3 python3-venv python3-pip genisoimage xorriso isolinux syslinux-common \
-	syslinux-utils debian-installer-12-netboot-amd64 memtest86+ qemu-system-x86 qemu-utils \
-	debconf-utils dpkg-dev cpio busybox shellcheck time \
-	gnupg gpgv dose-distcheck apt lz4 cdebconf openssl util-linux \
-	debootstrap dash bash coreutils \
-	wget postgresql chromium chromium-driver ipxe-qemu pxelinux python3-apt e2fsprogs \
-	grub-rescue-pc ipxe dnsmasq-base iproute2
+# Debian 12 packages. What `make iso` needs: the ISO tools, the demo base's boot parts, the
+# preseed checker, gpg for signing, apt's deb822 parser.
+BUILD_PACKAGES := python3 python3-venv python3-pip genisoimage xorriso isolinux syslinux-common \
+	syslinux-utils debian-installer-12-netboot-amd64 memtest86+ debconf-utils dpkg-dev cpio busybox \
+	gnupg gpgv apt openssl python3-apt
+# What `make test` adds: QEMU and the independent checkers, the shells a node and the installer
+# run, the stand-in node's tools, PostgreSQL, Chromium, the network-boot parts.
+TEST_PACKAGES := qemu-system-x86 qemu-utils shellcheck time dose-distcheck lz4 cdebconf util-linux \
+	debootstrap dash bash coreutils wget postgresql chromium chromium-driver ipxe-qemu pxelinux \
+	e2fsprogs grub-rescue-pc ipxe dnsmasq-base iproute2
+APT_PACKAGES := $(BUILD_PACKAGES) $(TEST_PACKAGES)
 
-.PHONY: help deps venv iso demo-base test test-unit test-integration test-qemu e2e bench lint clean
+.PHONY: help deps deps-build venv iso demo-base test test-unit test-integration test-qemu e2e bench lint clean
 
 help:
 	@echo "make iso    build the distro ISO ($(OUT_ISO)); BASE_ISO=... to use a real Ubuntu ISO"
@@ -31,9 +34,12 @@ help:
 	@echo "make bench  run the benchmarks"
 	@echo "make lint   ruff"
 
-# Install the Debian packages that are missing (needs root or sudo).
-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do \
+# Install the Debian packages that are missing (needs root or sudo): `deps` all of them (tests),
+# `deps-build` only what building the ISO needs.
+deps: PACKAGES = $(APT_PACKAGES)
+deps-build: PACKAGES = $(BUILD_PACKAGES)
+deps deps-build:
+	@missing=$$(for p in $(PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
@@ -43,7 +49,7 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-$(BIN)/distro-builder: setup.cfg pyproject.toml | deps
+$(BIN)/distro-builder: setup.cfg pyproject.toml | deps-build
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
@@ -65,31 +71,29 @@ iso: demo-base
 	$(BIN)/distro-builder demo-repo -o $(BUILD)/demo-repo
 	$(BIN)/distro-builder build --base $(DEMO_ISO) -o $(OUT_ISO) \
 		--sources $(BUILD)/demo-repo/sources.list $(BUILD_ARGS)
-	$(BIN)/distro-builder inspect $(OUT_ISO)
 else
 iso: venv
 	$(BIN)/distro-builder build --base $(BASE_ISO) -o $(OUT_ISO) $(BUILD_ARGS)
-	$(BIN)/distro-builder inspect $(OUT_ISO)
 endif
 
-test: venv
+test: deps venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-unit: venv
+test-unit: deps venv
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: venv
+test-integration: deps venv
 	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
 
-test-qemu: venv
+test-qemu: deps venv
 	$(BIN)/python -m pytest -m qemu $(PYTEST_ARGS)
 
 # Stage 5 on the stand-in node for every node entry, power cuts, a failing step (tens of minutes
 # under TCG; needs root, debootstrap and deb.debian.org the first time, see README "QA: smoke").
-e2e: venv
+e2e: deps venv
 	DISTRO_BUILDER_E2E=1 $(BIN)/python -m pytest -m e2e tests/qemu/test_firstboot.py $(PYTEST_ARGS)
 
-bench: venv
+bench: deps venv
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/resolve.py
 	$(BIN)/python benchmarks/smoke.py

@@ -132,7 +132,14 @@ def remaster(
 @main.command()
 @click.argument("iso", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-def inspect(iso: Path, as_json: bool) -> None:
+@click.option(
+    "--changes",
+    "list_changes",
+    is_flag=True,
+    help="List every path distro-builder added, replaced or removed (by default only the counts; "
+    "--json always has the list).",
+)
+def inspect(iso: Path, as_json: bool, list_changes: bool) -> None:
     """Show what is on ISO: flavor, volume id, El Torito, boot menu, archive, our changes."""
     from distro_builder.describe import describe_iso
 
@@ -140,10 +147,10 @@ def inspect(iso: Path, as_json: bool) -> None:
     if as_json:
         emit_json(report)
     else:
-        click.echo(_format_report(report))
+        click.echo(_format_report(report, list_changes=list_changes))
 
 
-def _format_report(r: dict[str, Any]) -> str:
+def _format_report(r: dict[str, Any], *, list_changes: bool = False) -> str:
     f = r["flavor"]
     lines = [
         f"ISO:         {r['path']} ({r['size']:,} bytes)",
@@ -193,8 +200,9 @@ def _format_report(r: dict[str, Any]) -> str:
             f"{sum(1 for c in changes if c.get('action') == 'added')} added, "
             f"{sum(1 for c in changes if c.get('action') == 'replaced')} replaced, "
             f"{sum(1 for c in changes if c.get('action') == 'removed')} removed"
+            + ("" if list_changes or not changes else " (--changes lists them)")
         )
-        for c in changes:
+        for c in changes if list_changes else ():
             mark = {"added": "+", "removed": "-"}.get(c.get("action", ""), "~")
             lines.append(f"  {mark} {c.get('path')}" + ("/" if c.get("kind") == "dir" else ""))
     return "\n".join(lines)

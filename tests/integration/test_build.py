@@ -284,3 +284,15 @@ def test_unsigned_build_drops_the_base_release_signature(demo_base: Path, tmp_pa
     assert "/dists/lucid/Release" in paths
     assert "/dists/lucid/Release.gpg" not in paths
     cli("verify", str(out))
+
+
+def test_inspect_counts_the_changes_and_lists_them_with_changes(built: Path) -> None:
+    """`make iso` ends with the build's summary; `inspect` shows the counts of our changes and
+    lists them only with --changes (the list is 200+ lines on a build with packages)."""
+    short, full = _cli("inspect", str(built)), _cli("inspect", "--changes", str(built))
+    assert short.returncode == 0 and full.returncode == 0, short.stderr + full.stderr
+    listed = [ln for ln in full.stdout.splitlines() if ln.startswith(("  + ", "  ~ ", "  - "))]
+    assert len(listed) >= 10 and "/preseed/stackops-compute.seed" in full.stdout
+    assert not [ln for ln in short.stdout.splitlines() if ln.startswith(("  + ", "  ~ "))]
+    assert "(--changes lists them)" in short.stdout
+    assert len(short.stdout.splitlines()) < len(full.stdout.splitlines()) - 10
