@@ -14,6 +14,7 @@ from distro_builder.cli import emit_json, main
 from distro_builder.errors import OutputError
 
 if TYPE_CHECKING:
+    from distro_builder.qa.console import StageResult
     from distro_builder.qa.smoke import SmokeReport, SmokeStage
 
 
@@ -202,9 +203,14 @@ def _clip(text: str, width: int) -> str:
 @click.option("--roles", help="An unknown machine: assign these roles once it is discovered.")
 @click.option("--user", default="admin", show_default=True, help="Admin of the Smart Installer.")
 @click.option(
-    "--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto", show_default=True
-)
-@click.option("--log", "log_path", type=click.Path(path_type=Path), default=Path("pxe-smoke.log"))
+    "--accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto", show_default=True,
+    help="QEMU accelerator; auto uses KVM only after a probe guest gets through a network boot "
+    "under it (iPXE fails under KVM on some hosts).",
+)  # fmt: skip
+@click.option(
+    "--log", "log_path", type=click.Path(path_type=Path), default=Path("pxe-smoke.log"),
+    show_default=True, help="Where the guest's whole serial console is written.",
+)  # fmt: skip
 def pxe_smoke_command(
     url: str, deployment: str, mac: str, roles: str | None, user: str, accel: str, log_path: Path
 ) -> None:
@@ -221,10 +227,12 @@ def pxe_smoke_command(
     password = os.environ.get("DISTRO_BUILDER_INSTALLER_PASSWORD") or click.prompt(
         "Password", hide_input=True
     )
+
+    def passed(r: StageResult) -> None:  # each stage as it ends, not all at the end
+        click.echo(f"  {'ok' if r.passed else 'FAILED':6} {r.name:42} {r.seconds:7.1f} s")
+
     results = pxe_smoke(
         url, deployment, mac, user=user, password=password, accel=choose_accel(accel, netboot=True),
-        log_path=log_path, roles=roles,
+        log_path=log_path, roles=roles, on_stage=passed,
     )  # fmt: skip
-    for r in results:
-        click.echo(f"  {'ok' if r.passed else 'FAILED':6} {r.name:42} {r.seconds:7.1f} s")
     click.echo(f"pxe-smoke: {len(results)} stages passed ({log_path})")

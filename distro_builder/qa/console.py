@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -284,6 +284,8 @@ class Stage:
         )
         self.console.results.append(result)
         log.debug("stage %s: %s after %.1f s", self.name, result.passed, result.seconds)
+        if self.console.on_stage is not None:
+            self.console.on_stage(result)
 
 
 # --- the console ---------------------------------------------------------------------------------
@@ -299,8 +301,10 @@ class SerialConsole:
         *,
         env: Mapping[str, str] | None = None,
         fatal_patterns: Sequence[tuple[str, str]] = FATAL_PATTERNS,
+        on_stage: Callable[[StageResult], None] | None = None,
     ) -> None:
-        """Start argv (QEMU with -nographic) and log its raw console to log_path.
+        """Start argv (QEMU with -nographic) and log its raw console to log_path. `on_stage` is
+        called with each stage's result as the stage ends (progress for a person watching).
 
         Raises: ToolError if argv[0] is not installed.
         """
@@ -310,6 +314,7 @@ class SerialConsole:
         self.argv = [program, *argv[1:]]
         self.log_path = Path(log_path)
         self.results: list[StageResult] = []
+        self.on_stage = on_stage
         self.match: re.Match[str] | None = None
         self.before = ""
         self._fatal = tuple(fatal_patterns)

@@ -119,14 +119,16 @@ def pxe_smoke(
     log_path: Path,
     roles: str | None = None,
     bootfile: str | None = None,
+    on_stage: Callable[[StageResult], None] | None = None,
 ) -> list[StageResult]:
     """Boot a diskless QEMU from `url`'s deployment; the stage results (raises on a failure).
-    `roles`: for an unknown machine, assign these through the API once it is discovered."""
+    `roles`: for an unknown machine, assign these through the API once it is discovered;
+    `on_stage`: called with each stage's result as it ends."""
     api = Api(url, user, password)
     mac = mac.lower()
     boot = bootfile or f"{guest_url(url)}/ipxe/{deployment}"
     argv = qemu_pxe_argv(boot, mac, accel=accel)
-    with SerialConsole(argv, log_path) as con:
+    with SerialConsole(argv, log_path, on_stage=on_stage) as con:
         return expect_pxe_stages(con, api, deployment, mac, roles=roles)
 
 

@@ -322,6 +322,21 @@ def test_console_matches_across_escapes_and_records_stages(tmp_path: Path) -> No
     assert "\x1b[03;60H" in raw  # the log keeps the raw stream
 
 
+def test_each_stage_is_reported_as_it_ends(tmp_path: Path) -> None:
+    """pxe-smoke prints each stage as it passes: on_stage sees a stage before the next starts."""
+    guest = _script(tmp_path, "print('one', flush=True); time.sleep(30)")
+    seen: list[tuple[str, bool]] = []
+    with SerialConsole(
+        guest, tmp_path / "c.log", on_stage=lambda r: seen.append((r.name, r.passed))
+    ) as console:
+        with console.stage("first", timeout=10):
+            console.expect("one")
+        assert seen == [("first", True)]
+        with pytest.raises(SmokeTestError), console.stage("second", timeout=0.5):
+            console.expect("never")
+    assert seen == [("first", True), ("second", False)]
+
+
 def test_console_timeout_names_pattern_seconds_tail_and_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
