@@ -31,7 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN, PASSWORD = "bench", "bench-password"
-PG_TABLES = ("events", "nodes", "deployments", "sessions", "admins", "schema_migrations")
+PG_TABLES = (
+    "events", "nodes", "deployments", "sessions", "admins", "login_failures", "schema_migrations",
+)  # fmt: skip
 
 
 class Client:

@@ -103,6 +103,18 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE nodes ADD COLUMN pending_at BIGINT",
         ),
     ),
+    (
+        5,
+        "failed logins in the database: every worker process and host shares the lockout",
+        (
+            """CREATE TABLE login_failures (
+                id {serial},
+                key TEXT NOT NULL,
+                at BIGINT NOT NULL)""",
+            "CREATE INDEX login_failures_key ON login_failures (key, at)",
+            "CREATE INDEX login_failures_at ON login_failures (at)",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

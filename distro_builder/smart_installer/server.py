@@ -7,15 +7,17 @@ plain router (Request -> Response); wsgi.py turns it into a WSGI application.
 
 How it runs, and why:
 
-- One worker process (`gthread`) with THREADS threads. One process, because the login guard's
-  lockout counters and its scrypt pool (auth.py) live in the process's memory: N workers would
-  give an attacker N times the attempts and the memory bound N times over; SQLite has one writer
-  anyway. THREADS bounds the requests in flight: a thread is held while a request is read and
-  answered, for a download the whole transfer (sendfile returns when the client has the file),
-  while an idle keep-alive connection waits in the worker's poller without one. 64 covers 50
-  nodes fetching the mirror at once (benchmarks/mirror.py) with room for the agents' polls and
-  the admin; more wait in the queue (WORKER_CONNECTIONS accepted, BACKLOG in the kernel), never
-  refused. Each thread costs its stack (little of it touched).
+- `workers` worker processes (`gthread`, default 1) with THREADS threads each. Every worker
+  (and every host over the same PostgreSQL database) shares the login lockout, which lives in the
+  database (lockout.py); the scrypt pool (auth.py) bounds each process's memory, so N workers
+  hash N * MAX_HASHING passwords at once at most. On SQLite the workers share one writer (WAL,
+  a 30 s busy timeout); on PostgreSQL they scale out. THREADS bounds the requests in flight: a
+  thread is held while a request is read and answered, for a download the whole transfer
+  (sendfile returns when the client has the file), while an idle keep-alive connection waits in
+  the worker's poller without one. 64 covers 50 nodes fetching the mirror at once
+  (benchmarks/mirror.py) with room for the agents' polls and the admin; more wait in the queue
+  (WORKER_CONNECTIONS accepted, BACKLOG in the kernel), never refused. Each thread costs its
+  stack (little of it touched).
 - Slow clients: a request (TLS handshake, head and body) must be in within `request_timeout`
   seconds (30) of its first byte, however it trickles in: a watchdog thread closes the connection
   otherwise (gunicorn's gthread reads a started request with no time limit of its own, and its
@@ -452,6 +454,7 @@ class InstallerServer:
         shown_db: str,
         admins: int,
         fingerprint: str | None,
+        workers: int = 1,
     ) -> None:
         self.socket = sock
         self.server_address: tuple[str, int] = sock.getsockname()[:2]
@@ -459,6 +462,7 @@ class InstallerServer:
         self.request_timeout = request_timeout
         self.shown_db, self.admins, self.fingerprint = shown_db, admins, fingerprint
         self.store: Store | None = None
+        self.workers = workers
 
     def load(self) -> WsgiApp:
         """The WSGI application, made in the worker process: the database opened there (a
@@ -479,7 +483,7 @@ class InstallerServer:
         """gunicorn's settings (https://docs.gunicorn.org/en/stable/settings.html)."""
         options: dict[str, Any] = {
             "bind": [f"fd://{fd}"],
-            "workers": 1,
+            "workers": self.workers,
             "worker_class": _Worker,
             "threads": THREADS,
             "worker_connections": WORKER_CONNECTIONS,
@@ -514,6 +518,7 @@ def make_server(
     legacy_tls: bool = False,
     disc: Path | None = None,
     request_timeout: float = REQUEST_TIMEOUT,
+    workers: int = 1,
 ) -> InstallerServer:
     """A bound socket, everything checked before it serves: the roles, the disc (`disc`: its
     archive, netboot installer and per-node boot are served too, smart_installer/netboot.py),
@@ -541,7 +546,7 @@ def make_server(
     return InstallerServer(
         sock, db_url=db_url, data_dir=data_dir, served=served, tls=tls_ctx,
         request_timeout=request_timeout, shown_db=shown_db, admins=admins,
-        fingerprint=fingerprint,
+        fingerprint=fingerprint, workers=workers,
     )  # fmt: skip
 
 

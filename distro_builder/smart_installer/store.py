@@ -28,6 +28,7 @@ from distro_builder.smart_installer.errors import (
     NotFound,
     Unauthorized,
 )
+from distro_builder.smart_installer.lockout import FailedLogins
 
 SESSION_SECONDS = 12 * 3600
 MAX_EVENTS_SHOWN = 200
@@ -54,7 +55,7 @@ class Store:
             q.key for q in roleset.questions if q.key not in self.per_node_keys
         )  # fmt: skip
         self.architectures = {a.name: a for a in roleset.architectures}
-        self.login_guard = auth.LoginGuard()
+        self.login_guard = auth.LoginGuard(FailedLogins(db))
 
     # --- admins and sessions ------------------------------------------------------------------
 

@@ -28,7 +28,9 @@ NETBOOT_PARAMS = {
     "mysql_root_password": "mysqlsecret-3", "admin_password": "adminsecret-4",
     "volume_address": "10.0.2.15", "volume_host": "ctl",
 }  # fmt: skip
-PG_TABLES = ("events", "nodes", "deployments", "sessions", "admins", "schema_migrations")
+PG_TABLES = (
+    "events", "nodes", "deployments", "sessions", "admins", "login_failures", "schema_migrations",
+)  # fmt: skip
 
 
 def reset_postgres(url: str) -> None:

@@ -18,6 +18,7 @@ from tests.integration.installer_live import (
     create_deployment,
     inventory,
     login_storm,
+    process_tree,
 )
 
 pytestmark = pytest.mark.integration
@@ -73,6 +74,27 @@ def test_lockout_per_user_and_per_client(svc: Service) -> None:
     assert status == 429 and "for this address" in data["error"] and headers["retry-after"]
     status, _, _ = _login_from(svc, "127.0.2.2", "someone", "guess")
     assert status == 401  # another address is not locked
+
+
+def test_lockout_holds_across_worker_processes(tmp_path: Path) -> None:
+    """serve --workers 3: the failures live in the database, so ten wrong passwords spread over
+    three processes lock the user out in all of them (in memory each process counted its own
+    three or four, and an attacker had three times the attempts)."""
+    url = f"sqlite:///{tmp_path / 'installer.sqlite'}"
+    cli("installer", "admin", "create", ADMIN, "--password-stdin", db=url, stdin=ADMIN_PASSWORD)
+    service = Service(url, tmp_path / "serve.log", extra=("--workers", "3"))
+    try:
+        for i in range(10):
+            status, _, _ = _login_from(service, f"127.0.3.{i + 1}", ADMIN, f"guess {i}")
+            assert status == 401
+        for i in range(6):  # every worker refuses the right password now
+            status, headers, data = _login_from(service, f"127.0.4.{i + 1}", ADMIN, ADMIN_PASSWORD)
+            assert status == 429 and "for this user" in data["error"], data
+        assert service.proc is not None
+        pids = {p for p in process_tree(service.proc.pid) if p != service.proc.pid}
+        assert len(pids) >= 3, pids  # the master's three workers
+    finally:
+        service.stop()
 
 
 def test_hostile_requests_get_4xx_never_5xx(svc: Service) -> None:
