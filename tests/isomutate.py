@@ -175,7 +175,7 @@ def put32(data: bytearray, at: int, value: int) -> None:
     struct.pack_into(">L", data, at + 4, value & 0xFFFFFFFF)
 
 
-# -- the damaged bases of issue 20 (each on a copy of the image's bytes) ----------------------------
+# -- the damaged bases of issue 20 (each on a copy of the image's bytes) ---------------------
 
 
 def set_flags(data: bytearray, rec: Record, flags: int) -> None:
@@ -439,3 +439,30 @@ def mutate(data: bytearray, layout: IsoLayout, seed: int) -> str:
         name, fn, _weight = rng.choice(names)
         done.append(f"{name}: {fn(data, layout, rng)}")
     return "; ".join(done)
+
+
+# -- the named damaged bases of the CLI table (tests/integration/test_cli_errors.py) -------------
+
+
+def _readme(layout: IsoLayout) -> Record:
+    return layout.record("/README.diskdefines")
+
+
+DAMAGED: dict[str, Callable[[bytearray, IsoLayout], None]] = {
+    "file-flagged-dir": lambda d, lo: set_flags(d, _readme(lo), 2),
+    "rr-name-not-utf8": lambda d, lo: rename(d, _readme(lo), b"README.diskdefine\xff"),
+    "rr-name-slash": lambda d, lo: rename(d, _readme(lo), b"README/diskdefines"),
+    "extent-beyond-end": lambda d, lo: set_extent(d, _readme(lo), lo.space_size + 10),
+    "multi-extent": lambda d, lo: set_flags(d, _readme(lo), 0x80),
+    "interleaved": lambda d, lo: set_interleave(d, _readme(lo)),
+    "px-dir-on-file": lambda d, lo: set_mode(d, _readme(lo), 0o040555),
+    "px-link-no-sl": lambda d, lo: set_mode(d, _readme(lo), 0o120777),
+    "sl-continue-last": lambda d, lo: set_sl_last_continue(d, lo.record("/ubuntu")),
+}
+
+
+def damaged(base: Path, name: str, out: Path) -> Path:
+    """The demo base at `base` with the damage `name` (DAMAGED), written to `out`."""
+    data = bytearray(base.read_bytes())
+    DAMAGED[name](data, IsoLayout(data))
+    return write(data, out)
