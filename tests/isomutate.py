@@ -458,6 +458,12 @@ DAMAGED: dict[str, Callable[[bytearray, IsoLayout], None]] = {
     "px-dir-on-file": lambda d, lo: set_mode(d, _readme(lo), 0o040555),
     "px-link-no-sl": lambda d, lo: set_mode(d, _readme(lo), 0o120777),
     "sl-continue-last": lambda d, lo: set_sl_last_continue(d, lo.record("/ubuntu")),
+    # not damage: two names of one file, as mkisofs -cache-inodes records hard links
+    "hard-link": lambda d, lo: hard_link(
+        d, lo.record("/preseed/cli.seed"), lo.record("/preseed/ubuntu-server.seed")
+    ),
+    # not damage either: a newline in a Rock Ridge name
+    "rr-name-newline": lambda d, lo: rename(d, _readme(lo), b"README\ndiskdefines"),
 }
 
 

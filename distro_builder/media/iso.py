@@ -1279,9 +1279,11 @@ def _record_problem(rec: Any, block: int, end: int, names_here: set[bytes]) -> s
             return f"its Rock Ridge name {raw!r} is not UTF-8"
         if not raw or raw in (b".", b"..") or b"/" in raw or b"\0" in raw:
             return f"its Rock Ridge name {raw!r} is not a file name"
-        if raw in names_here and not rec.file_flags & _MULTI_EXTENT:
-            return f"a second entry named {raw!r} in its folder"
-        names_here.add(raw)
+        # (relocated folders, RE, keep their names in rr_moved: 'd' many times over)
+        if rr.dr_entries.re_record is None and not rec.file_flags & _MULTI_EXTENT:
+            if raw in names_here:
+                return f"a second entry named {raw!r} in its folder"
+            names_here.add(raw)
     mode = _rr_mode(rr) if rr is not None else None
     if rec.is_dir():
         if mode is not None and not stat.S_ISDIR(mode):
@@ -1299,8 +1301,8 @@ def _record_problem(rec: Any, block: int, end: int, names_here: set[bytes]) -> s
             f"its data (from block {rec.orig_extent_loc}) lies beyond the end of the volume "
             f"({end // block} blocks)"
         )
-    if rr is None:
-        return None
+    if rr is None or rr.dr_entries.cl_record is not None:
+        return None  # (a CL record is the place of a relocated folder: a file with its mode)
     link = _rr_has(rr, "sl_records")
     if mode is not None and stat.S_ISDIR(mode):
         return f"a file whose Rock Ridge mode says folder ({mode:o})"
