@@ -606,7 +606,9 @@ class IsoImage:
         except pycdlib_errors.PyCdlibException as e:
             raise IsoError(
                 f"{self.path}: cannot change the image: {e}",
-                hint="this is probably a bug in distro-builder; run with --debug and report it",
+                hint=f"the base may be damaged where pycdlib does not check it (`xorriso -indev "
+                f"{self.path} -find /` tells); if it reads there, this is a bug in "
+                "distro-builder: run with --debug and report it",
             ) from e
 
     # -- writing -------------------------------------------------------------------------------
@@ -1216,6 +1218,12 @@ def _check_record(iso: Any, path: str, kind: EntryKind, size: int) -> str | None
 
 
 def _reason(e: BaseException) -> str:
+    if isinstance(e, KeyError) and isinstance(e.args[0] if e.args else None, int):
+        # pycdlib's directory walk: an extent where it read no directory
+        return (
+            f"a directory record points at block {e.args[0]}, where no folder was read (a "
+            "file record flagged as a folder, or a damaged extent)"
+        )
     text = str(e).strip()
     if isinstance(e, pycdlib_errors.PyCdlibException) and text:
         return text

@@ -435,7 +435,8 @@ OPENERS = {
     "netboot": ("netboot", BAD, "-o", "{out}/tftp"),
 }
 DAMAGE_NEEDLES = {
-    "file-flagged-dir": "damaged ISO 9660 image: KeyError",
+    "file-flagged-dir": "damaged ISO 9660 image: a directory record points at block 203, "
+    "where no folder was read",
     "rr-name-not-utf8": BAD_BASE + "its Rock Ridge name b'README.diskdefine\\xff' is not UTF-8",
     "rr-name-slash": BAD_BASE + "its Rock Ridge name b'README/diskdefines' is not a file name",
     "extent-beyond-end": BAD_BASE + "its data (from block 48839) lies beyond the end of the volume",
