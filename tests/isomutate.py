@@ -458,6 +458,11 @@ DAMAGED: dict[str, Callable[[bytearray, IsoLayout], None]] = {
     "px-dir-on-file": lambda d, lo: set_mode(d, _readme(lo), 0o040555),
     "px-link-no-sl": lambda d, lo: set_mode(d, _readme(lo), 0o120777),
     "sl-continue-last": lambda d, lo: set_sl_last_continue(d, lo.record("/ubuntu")),
+    # a Joliet name of an odd length (a fuzzer finding, seed 1292: build raised
+    # UnicodeDecodeError where it looks up the Joliet folders)
+    "joliet-name-odd": lambda d, lo: _shorten_ident(
+        d, next(r for r in lo.joliet if r.path == "/isolinux/stdmenu.cfg")
+    ),
     # not damage: two names of one file, as mkisofs -cache-inodes records hard links
     "hard-link": lambda d, lo: hard_link(
         d, lo.record("/preseed/cli.seed"), lo.record("/preseed/ubuntu-server.seed")
@@ -465,6 +470,10 @@ DAMAGED: dict[str, Callable[[bytearray, IsoLayout], None]] = {
     # not damage either: a newline in a Rock Ridge name
     "rr-name-newline": lambda d, lo: rename(d, _readme(lo), b"README\ndiskdefines"),
 }
+
+
+def _shorten_ident(data: bytearray, rec: Record) -> None:
+    data[rec.offset + 32] -= 1
 
 
 def damaged(base: Path, name: str, out: Path) -> Path:

@@ -1244,6 +1244,8 @@ def _tree_problems(iso: Any) -> list[str]:
     problems: list[str] = []
     block = iso.logical_block_size
     end = iso.pvd.space_size * block
+    if iso.joliet_vd is not None:
+        problems += _joliet_problems(iso.joliet_vd.root_directory_record())
     root = iso.pvd.root_directory_record()
     stack = [(root, "")]
     seen = {id(root)}
@@ -1261,6 +1263,29 @@ def _tree_problems(iso: Any) -> list[str]:
             elif rec.is_dir() and id(rec) not in seen:
                 seen.add(id(rec))
                 stack.append((rec, path))
+    return problems
+
+
+def _joliet_problems(root: Any) -> list[str]:
+    """Joliet names that are not UCS-2 (an odd length): the engine finds a file's Joliet twin
+    by name."""
+    problems = []
+    stack = [(root, "")]
+    seen = {id(root)}
+    while stack and len(problems) < 5:
+        folder, where = stack.pop()
+        for rec in folder.children:
+            if rec.is_dot() or rec.is_dotdot():
+                continue
+            raw = rec.file_identifier()
+            try:
+                name = raw.decode("utf-16_be")
+            except UnicodeDecodeError:
+                problems.append(f"Joliet {where}/{raw!r}: the name is not UCS-2")
+                continue
+            if rec.is_dir() and id(rec) not in seen:
+                seen.add(id(rec))
+                stack.append((rec, f"{where}/{name}"))
     return problems
 
 

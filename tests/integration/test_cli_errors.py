@@ -445,6 +445,7 @@ DAMAGE_NEEDLES = {
     "px-dir-on-file": BAD_BASE + "a file whose Rock Ridge mode says folder (40555)",
     "px-link-no-sl": BAD_BASE + "a symlink mode (120777) without a target (no SL entry)",
     "sl-continue-last": "damaged ISO 9660 image: Invalid Rock Ridge symlink flags",
+    "joliet-name-odd": "damaged ISO 9660 image: Joliet /isolinux/b'\\x00s\\x00t\\x00d",
 }
 CASES += [
     Case(f"{damage}-{command}", args, needle, damage=damage)
