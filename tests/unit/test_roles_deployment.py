@@ -192,3 +192,14 @@ def test_int_answers_are_decimal_or_an_error(tmp_path: Path, data_dir: Path, wri
         _deploy(tmp_path, data_dir, text)
     ok = _deploy(tmp_path, data_dir, DUAL.replace("answers:\n", "answers:\n  network_size: 8\n"))
     assert dict(ok.answers)["network_size"] == "8"  # type: ignore[attr-defined]
+
+
+def test_node_names_that_make_the_same_boot_label_are_refused(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """Issue 20 #16: node cn1's expert-mode entry is labelled node-cn1-expert, which is also the
+    label of node cn1-expert: isolinux boots the first one, so one node could not be installed."""
+    text = DUAL + "  - name: cn1-expert\n    roles: [compute]\n"
+    dep = _deploy(tmp_path, data_dir, text)
+    with pytest.raises(ConfigError, match=r"'node-cn1-expert'.*node cn1-expert.*node cn1\b"):
+        boot_entries(load_roles(data_dir), dep)  # type: ignore[arg-type]
