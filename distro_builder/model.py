@@ -470,6 +470,10 @@ class Deployment:
     plaintext_on_disc: tuple[str, ...]  # secret keys that will be readable on the disc
 
 
+# The advanced menu's expert-mode variant of entry NAME is labelled NAME + EXPERT_SUFFIX.
+EXPERT_SUFFIX = "-expert"
+
+
 @dataclass(frozen=True, slots=True)
 class BootEntry:
     """One StackOps boot menu entry and the preseed it loads."""

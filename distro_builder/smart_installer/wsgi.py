@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from distro_builder.smart_installer.errors import (
@@ -30,8 +30,17 @@ from distro_builder.smart_installer.errors import (
 )
 from distro_builder.smart_installer.http import Request, Response
 
-if TYPE_CHECKING:
-    from distro_builder.smart_installer.server import App
+
+class App(Protocol):
+    """What the WSGI layer needs of the application (server.App implements it); a Protocol, so
+    wsgi.py never imports server.py, which imports it."""
+
+    def limit(self, path: str) -> int: ...
+
+    def handle(self, req: Request) -> Response: ...
+
+    def error(self, path: str, status: int, message: str, hint: str | None) -> Response: ...
+
 
 log = logging.getLogger(__name__)
 
