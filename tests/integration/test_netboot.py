@@ -248,9 +248,10 @@ def test_a_menu_choice_gives_a_stranger_no_secret(served) -> None:
     assert svc.json("PUT", f"/api/deployments/trust/nodes/{other_id}/roles", token=admin,
                     json_body={"roles": ["compute"]})[0] == 200  # fmt: skip
     # the admin approves the stranger's request: now its install (and its secrets) start
+    approve = {"roles": ["controller", "network", "volume"],
+               "answers": {"volume_device": "/dev/sdb"}}  # fmt: skip
     status, data = svc.json("PUT", f"/api/deployments/trust/nodes/{node['id']}/roles",
-                            token=admin, json_body={"roles": ["controller", "network", "volume"],
-                                                     "answers": {"volume_device": "/dev/sdb"}})  # fmt: skip
+                            token=admin, json_body=approve)  # fmt: skip
     assert status == 200, data
     text = _get(svc, f"/ipxe/trust/{mac}")[2].decode()
     assert "stackops/roles=controller,network,volume" in text and f"/nb/{node['id']}/" in text
