@@ -115,6 +115,15 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX login_failures_at ON login_failures (at)",
         ),
     ),
+    (
+        6,
+        "network install: machines refused discovery (over its bounds), the admin's one line",
+        (
+            "ALTER TABLE deployments ADD COLUMN discovery_refused INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE deployments ADD COLUMN discovery_refused_at BIGINT",
+            "ALTER TABLE deployments ADD COLUMN discovery_refused_source TEXT",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
