@@ -12,6 +12,7 @@ import hashlib
 import http.server
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -37,34 +38,28 @@ DEB = "pool/main/p/python-eventlet/python-eventlet_1.0_all.deb"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive; records each request with its connection (the client's port)
+    and the status sent, counts requests in flight at once."""
+
+    protocol_version = "HTTP/1.1"
     root: Path
     requests: list[tuple[str, str | None]]
+    log: list[tuple[str, str | None, int, int]]  # path, Range, client port, status
     cut_first: set[str]
+    corrupt: set[str]
+    ignore_range: bool
+    delay: float
+    inflight: list[int]  # [now, most]
+    lock: threading.Lock
 
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        rng = self.headers.get("Range")
-        self.requests.append((self.path, rng))
-        path = self.root / self.path.lstrip("/")
-        if not path.is_file():
-            self.send_error(404)
-            return
-        data = path.read_bytes()
-        start = 0
-        if rng:
-            m = re.fullmatch(r"bytes=(\d+)-", rng)
-            assert m, rng
-            start = int(m.group(1))
-            if start >= len(data):
-                self.send_error(416)
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        body = data[start:]
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.log.append((self.path, self.headers.get("Range"), self.client_address[1], status))
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.path in self.cut_first:  # die half way, once
@@ -75,16 +70,60 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         self.wfile.write(body)
 
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        with self.lock:
+            self.inflight[0] += 1
+            self.inflight[1] = max(self.inflight)
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            self._get()
+        finally:
+            with self.lock:
+                self.inflight[0] -= 1
+
+    def _get(self) -> None:
+        rng = self.headers.get("Range")
+        self.requests.append((self.path, rng))
+        path = self.root / self.path.lstrip("/")
+        if not path.is_file():
+            self._send(404, b"not found")
+            return
+        data = path.read_bytes()
+        if self.path in self.corrupt:
+            data = data[:-1] + bytes([data[-1] ^ 1])
+        if not rng or self.ignore_range:
+            self._send(200, data)
+            return
+        m = re.fullmatch(r"bytes=(\d+)-", rng)
+        assert m, rng
+        start = int(m.group(1))
+        if start >= len(data):
+            self._send(416, b"")
+            return
+        crange = f"bytes {start}-{len(data) - 1}/{len(data)}"
+        self._send(206, data[start:], {"Content-Range": crange})
+
+
+def _serve(root: Path, **attrs: object) -> tuple[http.server.ThreadingHTTPServer, type[_Handler]]:
+    fields: dict[str, object] = {
+        "root": root, "requests": [], "log": [], "cut_first": set(), "corrupt": set(),
+        "ignore_range": False, "delay": 0.0, "inflight": [0, 0], "lock": threading.Lock(),
+    }  # fmt: skip
+    fields.update(attrs)
+    handler = type("H", (_Handler,), fields)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, handler
+
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, type[_Handler]]]:
     root = tmp_path / "www"
     (root / "pool/main/n/nova").mkdir(parents=True)
     (root / "pool/main/n/nova/nova-api_1_all.deb").write_bytes(PAYLOAD)
-    handler = type("H", (_Handler,), {"root": root, "requests": [], "cut_first": set()})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    httpd, handler = _serve(root)
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}", handler
     finally:
