@@ -43,6 +43,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from distro_builder.archive.fetch import PER_HOST  # noqa: E402
+
 
 def note(msg: str) -> None:
     print(f"bench-download: {msg}", file=sys.stderr, flush=True)
@@ -152,20 +154,20 @@ t0 = time.monotonic()
 from distro_builder.archive.fetch import Fetcher
 from distro_builder.archive.repository import Repository
 from distro_builder.archive.sources import parse_source_line
-f = Fetcher(Path(sys.argv[2]))
+f = Fetcher(Path(sys.argv[2]), per_host=int(sys.argv[3]))
 repo = Repository.read(parse_source_line(f"deb [trusted=yes] {sys.argv[1]} bench main"), f)
 paths = f.fetch_all(list(repo.packages))
 print(len(paths), sum(p.stat().st_size for p in paths.values()))
 """
 
 
-def run_ours(url: str, work: Path) -> tuple[float, Path]:
+def run_ours(url: str, work: Path, per_host: int) -> tuple[float, Path]:
     cache = work / "ours-cache"
     shutil.rmtree(cache, ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start = time.monotonic()
-    subprocess.run([sys.executable, "-c", _OURS, url, str(cache)], check=True, env=env,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    argv = [sys.executable, "-c", _OURS, url, str(cache), str(per_host)]
+    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.monotonic() - start, cache / "by-hash"
 
 
@@ -178,13 +180,14 @@ def run_apt(url: str, work: Path, names: list[str]) -> tuple[float, Path]:
         (root / d).mkdir(parents=True)
     (root / "etc/apt/sources.list").write_text(f"deb [trusted=yes] {url} bench main\n")
     (root / "var/lib/dpkg/status").write_text("")
+    (root / "etc/apt/apt.conf").write_text("")  # the host's apt.conf is not read
     opts = [
         "-o", f"Dir={root}", "-o", "Dir::State::status=" + str(root / "var/lib/dpkg/status"),
         "-o", "APT::Architecture=amd64", "-o", "APT::Architectures::=amd64",
         "-o", "Acquire::Languages=none", "-o", "APT::Sandbox::User=root",
         "-o", "Debug::NoLocking=1", "-qq",
     ]  # fmt: skip
-    env = {**os.environ, "APT_CONFIG": "/dev/null", "LC_ALL": "C"}
+    env = {**os.environ, "APT_CONFIG": str(root / "etc/apt/apt.conf"), "LC_ALL": "C"}
     start = time.monotonic()
     subprocess.run(["apt-get", *opts, "update"], check=True, env=env, stdout=subprocess.DEVNULL)
     subprocess.run(["apt-get", *opts, "download", *names], check=True, env=env,
@@ -204,6 +207,8 @@ def main() -> int:
     ap.add_argument("--mbit", type=float, default=100)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=23)
+    ap.add_argument("--per-host", type=int, default=PER_HOST, help="the fetcher's connections")
+    ap.add_argument("--no-apt", action="store_true", help="time distro-builder alone")
     ap.add_argument("--json", type=Path, help="write the figures here too")
     ap.add_argument("--serve", nargs=4, metavar=("WWW", "LATENCY", "MBIT", "PORTFILE"),
                     help=argparse.SUPPRESS)  # fmt: skip
@@ -236,9 +241,12 @@ def main() -> int:
                  f"request, {args.mbit:.0f} Mbit/s: bytes/bandwidth {floor:.2f} s")  # fmt: skip
             ours, apt, ok = [], [], True
             for i in range(args.runs):  # interleaved
-                t, folder = run_ours(url, work)
+                t, folder = run_ours(url, work, args.per_host)
                 ok &= _check(folder, sizes)
                 ours.append(t)
+                if args.no_apt:
+                    apt.append(float("nan"))
+                    continue
                 t, folder = run_apt(url, work, names)
                 ok &= _check(folder, sizes)
                 apt.append(t)

@@ -8,7 +8,10 @@ system, `http(s)://` over the shared connection pools (a copy is kept under `<ca
 - several at once over kept-alive connections, at most `per_host` connections to one host (apt
   keeps one connection per host and pipelines up to 10 requests on it, Acquire::http::Pipeline-
   Depth; urllib3 does not pipeline, so a few parallel connections hide the round trips instead),
-  the largest files first so no big file is left alone at the end;
+  the largest and the smallest files in turn, so that a small file's round trip overlaps a big
+  one's transfer and no big file is left alone at the end (benchmarks/download.py: with 4
+  connections, largest-first took x1.48 the bytes/bandwidth floor, interleaved x1.23; 6
+  interleaved x1.10);
 - into `<cache>/partial/<algorithm>-<hex>` (the .part file), continued with a `Range:` request
   when a transfer broke off or an earlier run was interrupted; a server that answers a Range with
   200 (no range support) is read from the start, and a 206 for another offset is not appended;
@@ -51,7 +54,7 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 16
 USER_AGENT = "distro-builder (apt-like fetcher)"
-PER_HOST = 4  # connections to one host at most (apt: 1, pipelined; see the module docstring)
+PER_HOST = 6  # connections to one host at most: browsers' HTTP/1.1 bound (apt: 1, pipelined)
 LOCAL_WORKERS = 2  # file:// and local folders: copies, hashed as they go
 _REPORT_EVERY = 0.25  # seconds between progress reports
 
@@ -459,7 +462,9 @@ class Fetcher:
             bytes_cached=sum(p.size for p in pkgs if p.key in out),
             files_done=len(out),
         )
-        jobs = sorted((same[0] for same in by_file.values()), key=lambda p: (-p.size, p.key))
+        jobs = _interleaved(
+            sorted((same[0] for same in by_file.values()), key=lambda p: (-p.size, p.key))
+        )
         queues: dict[str, queue.SimpleQueue[IndexPackage]] = {}
         for p in jobs:
             if not p.repo:
@@ -669,6 +674,19 @@ class Fetcher:
         """Close the kept-alive connections."""
         if self._http_pools is not None:
             self._http_pools.close()
+
+
+def _interleaved(by_size: list[IndexPackage]) -> list[IndexPackage]:
+    """The largest, the smallest, the next largest...: a small file's round trip overlaps a
+    large one's transfer, and no large file is left alone at the end."""
+    out = []
+    lo, hi = 0, len(by_size) - 1
+    while lo <= hi:
+        out.append(by_size[lo])
+        if lo != hi:
+            out.append(by_size[hi])
+        lo, hi = lo + 1, hi - 1
+    return out
 
 
 class _Missing(ArchiveError):

@@ -212,7 +212,7 @@ def fetch(
 ) -> None:
     """Resolve the roles and fetch what the disc lacks into the cache (checked by SHA256).
 
-    Downloads run several at once over kept-alive connections (at most 4 per host), continue
+    Downloads run several at once over kept-alive connections (at most 6 per host), continue
     an interrupted download where it stopped (HTTP Range), and ask a repository's other mirrors
     (`mirror=URL` in a source line) when one fails. Progress in bytes with the rate and ETA goes
     to stderr: one updating line on a terminal, a line every 5 seconds otherwise (none with
