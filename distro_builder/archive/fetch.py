@@ -208,10 +208,8 @@ class _Http:
             return self._manager(url).request(
                 "GET", url, headers=headers, preload_content=False, decode_content=False
             )
-        except urllib3.exceptions.MaxRetryError as e:
-            raise _Unreachable(f"{url}: {e.reason}", hint="check the URL and the network") from e
         except _TRANSFER_ERRORS as e:
-            raise _Unreachable(f"{url}: {e}", hint="check the URL and the network") from e
+            raise _Unreachable(f"{url}: {_why(e)}", hint="check the URL and the network") from e
 
     def close(self) -> None:
         self._direct.clear()
@@ -368,7 +366,8 @@ class Fetcher:
             )
         data: bytes | None = None
         errors: list[ArchiveError] = []
-        for candidate in self._candidates(url):
+        candidates = self._candidates(url)
+        for n, candidate in enumerate(candidates, 1):
             try:
                 data = self._get(candidate)
                 break
@@ -380,7 +379,8 @@ class Fetcher:
                 ) from None
             except ArchiveError as e:
                 errors.append(e)
-                log.warning("%s", e)
+                if n < len(candidates):
+                    log.warning("%s; trying the next mirror", e)
         if data is None:
             raise _combined(errors, url)
         copy.parent.mkdir(parents=True, exist_ok=True)
@@ -691,6 +691,17 @@ def _interleaved(by_size: list[IndexPackage]) -> list[IndexPackage]:
 
 class _Missing(ArchiveError):
     """404: the file is not in the repository."""
+
+
+def _why(e: BaseException) -> str:
+    """The cause of a transfer error in a few words (the OSError beneath urllib3's wrappers:
+    `[Errno 111] Connection refused`, not the connection object's repr)."""
+    seen: BaseException | None = getattr(e, "reason", None) or e
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return f"[Errno {seen.errno}] {seen.strerror}" if seen.errno else seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    return str(getattr(e, "reason", None) or e)
 
 
 def _range_starts_at(resp: urllib3.BaseHTTPResponse, offset: int) -> bool:
