@@ -631,7 +631,11 @@ class Fetcher:
                     resp.drain_conn()
                     continue
                 if resp.status not in (200, 206):
-                    raise ArchiveError(f"{url}: HTTP {resp.status} {resp.reason}")
+                    raise ArchiveError(
+                        f"{url}: HTTP {resp.status} {resp.reason}",
+                        hint="the mirror lacks the file or fails: run again, or give the "
+                        "repository another mirror (mirror=URL in its source line)",
+                    )
                 if have and resp.status == 200:
                     log.debug("%s: no range support, starting over", url)
                     have = 0

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -94,7 +95,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _get(self) -> None:
         rng = self.headers.get("Range")
         self.requests.append((self.path, rng))
-        path = self.root / self.path.lstrip("/")
+        path = self.root / urllib.parse.unquote(self.path).lstrip("/")
         if not path.is_file():
             self._send(404, b"not found")
             return
@@ -492,3 +493,36 @@ def test_ctrl_c_leaves_no_half_file_in_the_cache_and_the_next_run_resumes(
     assert sorted((r, s) for _, r, _, s in handler.log) == sorted(
         (f"bytes={have[sha]}-", 206) for sha in shas
     )
+
+
+def test_build_shows_its_download_progress_and_no_nested_times(
+    tmp_path: Path, demo_base: Path, data_dir: Path
+) -> None:
+    """`build` against the DEMO repositories over HTTP (50 ms a request): the fetch step says
+    where it stands at once and what it fetched at the end; one "done in" per step."""
+    from distro_builder.demorepo import SOURCES_LIST, build_demo_repo
+
+    repo = build_demo_repo(data_dir, tmp_path / "repo")
+    httpd, handler = _serve(repo, delay=0.05)
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        text = (repo / SOURCES_LIST).read_text().replace(f"file://{repo}", url)
+        assert url in text
+        (tmp_path / "http.list").write_text(text)
+        proc = subprocess.run(
+            [sys.executable, "-m", "distro_builder", "--data-dir", str(data_dir), "build",
+             "--base", str(demo_base), "-o", str(tmp_path / "out.iso"),
+             "--sources", str(tmp_path / "http.list"), "--cache", str(tmp_path / "cache")],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    err = proc.stderr
+    assert re.search(
+        r"==> Fetching (\d+) packages.*\n    Fetching 0/\d+ files, 0\.0 of [\d.]+ MB\n", err
+    )
+    assert re.search(r"\n    \d+ files, [\d.]+ MB \([\d.]+ MB new\) in [\d.]+s, [\d.]+ MB/s\n", err)
+    assert err.count("==> ") == err.count("done in"), err
+    assert len({p for _, _, p, _ in handler.log}) <= 12  # two hosts' worth of kept connections
