@@ -264,7 +264,8 @@ def test_local_directory_of_debs(tmp_path: Path) -> None:
 def test_a_source_may_name_more_mirrors_of_the_same_repository(tmp_path: Path) -> None:
     from distro_builder.config.packages import load_repositories_yaml
 
-    line = "deb [arch=amd64 mirror=http://b/ubuntu/ mirror=https://c/ubuntu] http://a/ubuntu lucid main"
+    mirrors = "mirror=http://b/ubuntu/ mirror=https://c/ubuntu"
+    line = f"deb [arch=amd64 {mirrors}] http://a/ubuntu lucid main"
     spec = parse_source_line(line)
     assert spec.url == "http://a/ubuntu"
     assert spec.mirrors == ("http://b/ubuntu", "https://c/ubuntu")
