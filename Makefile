@@ -102,6 +102,7 @@ bench: deps venv
 	$(BIN)/python benchmarks/installer.py
 	$(BIN)/python benchmarks/mirror.py
 	$(BIN)/python benchmarks/firstboot.py
+	nice $(BIN)/python benchmarks/download.py
 
 lint: venv
 	$(BIN)/ruff check distro_builder tests benchmarks
