@@ -83,6 +83,7 @@ async function openDeployment(name) {
   $("#dep-arch").textContent = d.architecture;
   $("#export-link").href = "/api/deployments/" + d.name + "/export";
   renderParams(d);
+  $("#nodes tbody").replaceChildren();  // rows of the deployment shown before
   renderDeployment(d);
   if (timer) clearInterval(timer);
   timer = setInterval(refresh, 2000);
@@ -123,57 +124,129 @@ function roleChoices() {
   return arch ? arch.shapes.map((s) => s.roles.join(",")) : [];
 }
 
+// States in which the service refuses a role change (store.py set_roles): the controls are
+// disabled then, so the admin is not offered what would be refused.
+const LOCKED_STATES = ["configuring", "done"];
+
+function setText(node, text) {
+  const t = text === undefined || text === null ? "" : String(text);
+  if (node.textContent !== t) node.textContent = t;
+}
+
+// The nodes table is updated in place, row by row and cell by cell, never rebuilt: a select the
+// admin is using (focused) or has changed and not yet assigned keeps its value and its focus
+// through every refresh.
+function nodeRow(n) {
+  const tbody = $("#nodes tbody");
+  let tr = tbody.querySelector("tr[data-node='" + n.id + "']");
+  if (tr) return tr;
+  tr = el("tr");
+  tr.dataset.node = n.id;
+  for (const cls of ["id", "host", "hw", "nics", "disks"]) tr.append(el("td", null, cls));
+  const td = el("td", null, "roles");
+  const sel = el("select", null, "roles");
+  sel.append(new Option("(none)", ""));
+  for (const c of roleChoices()) sel.append(new Option(c, c));
+  sel.dataset.server = "";
+  sel.addEventListener("change", () => {
+    sel.dataset.edited = sel.value !== sel.dataset.server ? "1" : "";
+  });
+  const btn = el("button", "Assign", "assign");
+  btn.type = "button";
+  btn.addEventListener("click", () => assign(n.id, sel));
+  const extra = el("div", null, "extra");
+  td.append(sel, btn, extra);
+  tr.append(td, el("td", null, "state"), el("td", null, "step"));
+  tbody.append(tr);
+  return tr;
+}
+
+function renderExtra(box, n) {
+  // Rebuilt only when what it shows changed (it holds the Approve/Reject buttons).
+  const key = JSON.stringify([n.pending ? n.pending.inventory.hostname : null, n.notes, n.missing]);
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  box.replaceChildren();
+  if (n.pending) {
+    const p = el("div", "registered again without its token as " +
+      n.pending.inventory.hostname + ": ", "note pending");
+    for (const [label, action] of [["Approve", "approve"], ["Reject", "reject"]]) {
+      const b = el("button", label, action);
+      b.type = "button";
+      b.setAttribute("aria-label", label + " node " + n.id);
+      b.addEventListener("click", () => decide(n.id, action));
+      p.append(b);
+    }
+    box.append(p);
+  }
+  for (const note of n.notes) box.append(el("div", note, "note"));
+  if (n.missing.length) box.append(el("div", "waiting for: " + n.missing.join(", "), "note"));
+}
+
 function renderDeployment(d) {
   current = d;
   const problems = $("#problems");
-  problems.replaceChildren(...d.problems.map((p) => el("li", p)));
-  const tbody = $("#nodes tbody");
-  tbody.replaceChildren();
+  const pkey = JSON.stringify(d.problems);
+  if (problems.dataset.key !== pkey) {
+    problems.dataset.key = pkey;
+    problems.replaceChildren(...d.problems.map((p) => el("li", p)));
+  }
+  const seen = new Set();
   for (const n of d.nodes) {
-    const tr = el("tr");
-    tr.dataset.node = n.id;
+    seen.add(String(n.id));
+    const tr = nodeRow(n);
+    const cell = (cls) => tr.querySelector("td." + cls);
     const inv = n.inventory;
-    tr.append(el("td", n.id), el("td", n.hostname));
-    tr.append(el("td", inv.cpus + " CPU, " + (inv.virt === "none" ? "no vmx/svm" : inv.virt) +
-      ", " + inv.mem_mb + " MB"));
-    tr.append(el("td", inv.nics.map((c) => c.name + " " + c.mac + " " + c.state).join("\n")));
-    tr.append(el("td", inv.disks.map((k) => k.name + " " + k.size_mb + " MB " +
-      (k.free ? "free" : "in use")).join("\n")));
-    const td = el("td");
-    const sel = el("select", null, "roles");
-    sel.append(new Option("(none)", ""));
-    for (const c of roleChoices()) sel.append(new Option(c, c, false, c === n.roles.join(",")));
-    sel.value = n.roles.join(",");
-    const btn = el("button", "Assign", "assign");
-    btn.type = "button";
-    btn.addEventListener("click", () => assign(n.id, sel.value));
-    td.append(sel, btn);
-    if (n.pending) {
-      const box = el("div", "registered again without its token as " +
-        n.pending.inventory.hostname + ": ", "note pending");
-      for (const [label, action] of [["Approve", "approve"], ["Reject", "reject"]]) {
-        const b = el("button", label, action);
-        b.type = "button";
-        b.addEventListener("click", () => decide(n.id, action));
-        box.append(b);
-      }
-      td.append(box);
+    setText(cell("id"), n.id);
+    setText(cell("host"), n.hostname);
+    setText(cell("hw"), inv.cpus + " CPU, " + (inv.virt === "none" ? "no vmx/svm" : inv.virt) +
+      ", " + inv.mem_mb + " MB");
+    setText(cell("nics"), inv.nics.map((c) => c.name + " " + c.mac + " " + c.state).join("\n"));
+    setText(cell("disks"), inv.disks.map((k) => k.name + " " + k.size_mb + " MB " +
+      (k.free ? "free" : "in use")).join("\n"));
+    const sel = tr.querySelector("select.roles");
+    const btn = tr.querySelector("button.assign");
+    const roles = n.roles.join(",");
+    sel.dataset.server = roles;
+    const label = "node " + n.id + " (" + n.hostname + ")";
+    sel.setAttribute("aria-label", "Roles of " + label);
+    btn.setAttribute("aria-label", "Assign the chosen roles to " + label);
+    // Never overwrite what the admin is choosing: a focused or edited select keeps its value.
+    if (document.activeElement !== sel && !sel.dataset.edited && sel.value !== roles) {
+      sel.value = roles;
     }
-    for (const note of n.notes) td.append(el("div", note, "note"));
-    if (n.missing.length) td.append(el("div", "waiting for: " + n.missing.join(", "), "note"));
-    tr.append(td);
-    tr.append(el("td", n.state, "state " + n.state));
-    tr.append(el("td", n.step, "step"));
-    tbody.append(tr);
+    const locked = LOCKED_STATES.includes(n.state);
+    sel.disabled = locked;
+    btn.disabled = locked;
+    btn.title = locked ? "node is " + n.state + ": its roles can no longer change" : "";
+    renderExtra(tr.querySelector("div.extra"), n);
+    const state = cell("state");
+    setText(state, n.state);
+    if (state.className !== "state " + n.state) state.className = "state " + n.state;
+    setText(cell("step"), n.step);
+  }
+  for (const tr of [...$("#nodes tbody").children]) {
+    if (!seen.has(tr.dataset.node)) tr.remove();
   }
 }
 
-async function assign(id, roles) {
+async function assign(id, sel) {
   showError("");
   $("#assign-msg").textContent = "";
+  const roles = sel.value;
+  const had = sel.dataset.server;
+  if (!roles && had) {
+    const host = (current.nodes.find((n) => n.id === id) || {}).hostname || "";
+    if (!confirm("Unassign node " + id + " (" + host + ")? It loses its roles (" + had + ").")) {
+      sel.value = had;
+      sel.dataset.edited = "";
+      return;
+    }
+  }
   try {
     const n = await api("PUT", "/api/deployments/" + current.name + "/nodes/" + id + "/roles",
       { roles: roles ? roles.split(",") : [] });
+    sel.dataset.edited = "";
     $("#assign-msg").textContent = "node " + n.id + ": " + (n.roles.join(",") || "no roles") +
       (n.notes.length ? " (" + n.notes.join("; ") + ")" : "");
     await refresh();

@@ -172,3 +172,87 @@ def test_create_assign_and_watch(browser, service: Service) -> None:
     path = f"/agent/v1/nodes/{node['node_id']}/assignment"
     status, _, _ = svc.request("GET", path, token=new_token)
     assert status == 200
+
+
+def _login_and_open(d, svc: Service, name: str, arch: str) -> str:
+    """Log in, create deployment NAME, open it; returns its enrolment token."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(d, 30)
+    d.get(svc.url + "/")
+    wait.until(ec.visibility_of_element_located((By.ID, "login-user"))).send_keys(ADMIN)
+    d.find_element(By.ID, "login-password").send_keys(ADMIN_PASSWORD)
+    d.find_element(By.ID, "login-submit").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "new-name"))).send_keys(name)
+    Select(d.find_element(By.ID, "new-arch")).select_by_value(arch)
+    d.find_element(By.ID, "new-submit").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "token-box")))
+    token = d.find_element(By.ID, "token-value").text
+    link = f"a.dep-link[data-name='{name}']"
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, link))).click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "dep-arch"), arch))
+    return token
+
+
+def test_role_choice_survives_refresh(browser, service: Service) -> None:
+    """The page refreshes every 2 s; a role picked in a select must survive it (it used to be
+    rebuilt to "(none)", and Assign then sent an unassign), the select keeps its focus, Assign is
+    disabled while the node configures, and unassigning asks first."""
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, service
+    wait = WebDriverWait(d, 30)
+    token = _login_and_open(d, svc, "race", "dual-node")
+    status, _, body = svc.request(
+        "POST", "/agent/v1/register", token=token,
+        body=inventory("cmp-1", ["52:54:00:00:01:01"], virt="vmx"),
+    )  # fmt: skip
+    assert status == 201
+    node = parse_pairs(body)
+    row = f"tr[data-node='{node['node_id']}']"
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, row)))
+    sel = d.find_element(By.CSS_SELECTOR, f"{row} select.roles")
+    Select(sel).select_by_value("compute")
+    d.save_screenshot("/tmp/ui-race-picked.png")
+    time.sleep(2.6)  # more than one refresh
+    sel = d.find_element(By.CSS_SELECTOR, f"{row} select.roles")
+    assert Select(sel).first_selected_option.get_attribute("value") == "compute"
+    assert d.switch_to.active_element == sel, "the refresh took the select's focus"
+    d.find_element(By.CSS_SELECTOR, f"{row} button.assign").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "assign-msg"), "compute"))
+    assert "no roles" not in d.find_element(By.ID, "assign-msg").text
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"{row} td.state"), "assigned"))
+
+    # Unassigning asks first; dismissing keeps the roles.
+    Select(d.find_element(By.CSS_SELECTOR, f"{row} select.roles")).select_by_value("")
+    d.find_element(By.CSS_SELECTOR, f"{row} button.assign").click()
+    alert = wait.until(ec.alert_is_present())
+    assert "unassign" in alert.text.lower()
+    alert.dismiss()
+    time.sleep(0.5)
+    state = d.find_element(By.CSS_SELECTOR, f"{row} td.state").text
+    assert state == "assigned"
+
+    # Once the node fetches its answers it configures: its roles can no longer change in the UI.
+    params = {
+        "controller_address": "10.0.0.10", "floating_range": "172.24.4.0/24",
+        "nova_db_password": "race-nova-secret", "rabbit_password": "race-rabbit-secret",
+        "mysql_root_password": "race-mysql-secret", "admin_password": "race-admin-secret",
+    }  # fmt: skip
+    status, _ = svc.json("PUT", "/api/deployments/race/params", token=svc.login(), json_body=params)
+    assert status == 200
+    nt = node["node_token"]
+    status, _, _ = svc.request("GET", f"/agent/v1/nodes/{node['node_id']}/answers", token=nt)
+    assert status == 200
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"{row} td.state"), "configuring"))
+    wait.until(lambda _: not d.find_element(By.CSS_SELECTOR, f"{row} button.assign").is_enabled())
+    assert not d.find_element(By.CSS_SELECTOR, f"{row} select.roles").is_enabled()
+    d.save_screenshot("/tmp/ui-race-configuring.png")
