@@ -252,7 +252,8 @@ def test_role_choice_survives_refresh(browser, service: Service) -> None:
     nt = node["node_token"]
     status, _, _ = svc.request("GET", f"/agent/v1/nodes/{node['node_id']}/answers", token=nt)
     assert status == 200
-    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"{row} td.state"), "configuring"))
+    state_cell = (By.CSS_SELECTOR, f"{row} td.state")
+    wait.until(ec.text_to_be_present_in_element(state_cell, "configuring"))
     wait.until(lambda _: not d.find_element(By.CSS_SELECTOR, f"{row} button.assign").is_enabled())
     assert not d.find_element(By.CSS_SELECTOR, f"{row} select.roles").is_enabled()
     d.save_screenshot("/tmp/ui-race-configuring.png")
