@@ -101,9 +101,14 @@ function renderParams(d) {
   tbody.replaceChildren();
   for (const [key, p] of Object.entries(d.params)) {
     const tr = el("tr");
-    tr.append(el("th", p.prompt));
+    const th = el("th");
+    const label = el("label", p.prompt);
+    label.htmlFor = "param-" + key;
+    th.append(label);
+    tr.append(th);
     const input = el("input");
     input.name = "param-" + key;
+    input.id = "param-" + key;
     input.dataset.key = key;
     if (p.secret) {
       input.type = "password";
@@ -127,6 +132,44 @@ function roleChoices() {
 // States in which the service refuses a role change (store.py set_roles): the controls are
 // disabled then, so the admin is not offered what would be refused.
 const LOCKED_STATES = ["configuring", "done"];
+
+// A node's way through both phases, as a share of the whole: the network install (discovered ->
+// booting -> installing -> installed) is the first 40 %, the first-boot steps the other 60 %.
+// A node installed from the disc registers at the start of its first boot.
+const INSTALL_SHARE = 40;
+const PHASES = {
+  discovered: [0, "discovered: waiting for its roles"],
+  registered: [0, "registered: waiting for its roles"],
+  assigned: [5, "assigned: waiting for its next boot or first boot"],
+  booting: [10, "booting the installer over the network"],
+  installing: [25, "installing the system (preseed fetched)"],
+  installed: [INSTALL_SHARE, "installed: first boot next"],
+};
+// States in which the node should report now and then; silent longer than this, it is flagged.
+const BUSY_STATES = ["booting", "installing", "installed", "configuring"];
+const SILENT_AFTER_S = 15 * 60;
+const STEP_RE = /^(\d+)\/(\d+) (\S+) (\S+) (ok|failed)$/;
+
+function progressOf(n, previous) {
+  if (n.state in PHASES) return { pct: PHASES[n.state][0], text: PHASES[n.state][1] };
+  if (n.state === "done") return { pct: 100, text: "done: all first-boot steps ran" };
+  const m = STEP_RE.exec(n.step || "");
+  if (n.state === "failed") {
+    return { pct: previous || INSTALL_SHARE, text: n.step || "failed" };
+  }
+  if (!m) return { pct: INSTALL_SHARE, text: "first boot: answers fetched, step 1 starting" };
+  const i = Number(m[1]), total = Number(m[2]);
+  const pct = Math.round(INSTALL_SHARE + ((100 - INSTALL_SHARE) * i) / total);
+  const next = i < total ? "step " + (i + 1) + "/" + total + " running" : "finishing";
+  return { pct, text: "first boot: " + next + " (last: " + m[3] + " " + m[4] + " " + m[5] + ")" };
+}
+
+function duration(s) {
+  s = Math.max(0, Math.round(s));
+  if (s < 60) return s + " s";
+  if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
+  return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+}
 
 function setText(node, text) {
   const t = text === undefined || text === null ? "" : String(text);
@@ -156,7 +199,13 @@ function nodeRow(n) {
   btn.addEventListener("click", () => assign(n.id, sel));
   const extra = el("div", null, "extra");
   td.append(sel, btn, extra);
-  tr.append(td, el("td", null, "state"), el("td", null, "step"));
+  const prog = el("td", null, "progress");
+  const bar = el("progress", null, "node-progress");
+  bar.max = 100;
+  bar.value = 0;
+  prog.append(bar, el("span", null, "pct"), el("div", null, "step"), el("div", null, "elapsed"),
+    el("div", null, "silent"));
+  tr.append(td, el("td", null, "state"), prog);
   tbody.append(tr);
   return tr;
 }
@@ -192,6 +241,8 @@ function renderDeployment(d) {
     problems.replaceChildren(...d.problems.map((p) => el("li", p)));
   }
   const seen = new Set();
+  const pcts = [];
+  const counts = {};
   for (const n of d.nodes) {
     seen.add(String(n.id));
     const tr = nodeRow(n);
@@ -223,11 +274,43 @@ function renderDeployment(d) {
     const state = cell("state");
     setText(state, n.state);
     if (state.className !== "state " + n.state) state.className = "state " + n.state;
-    setText(cell("step"), n.step);
+    const bar = tr.querySelector("progress.node-progress");
+    const p = progressOf(n, bar.value);
+    if (bar.value !== p.pct) bar.value = p.pct;
+    bar.setAttribute("aria-label", "Progress of " + label);
+    setText(tr.querySelector(".pct"), p.pct + " %");
+    setText(tr.querySelector("div.step"), p.text);
+    const end = n.state === "done" || n.state === "failed" ? n.last_seen : d.now;
+    setText(tr.querySelector("div.elapsed"), "elapsed " + duration(end - n.registered_at));
+    const quiet = d.now - n.last_seen;
+    const silent = BUSY_STATES.includes(n.state) && quiet > SILENT_AFTER_S;
+    tr.classList.toggle("silent", silent);
+    setText(tr.querySelector("div.silent"), silent ? "silent for " + duration(quiet) +
+      ": check its console" : "");
+    pcts.push(p.pct);
+    const group = n.state in PHASES && PHASES[n.state][0] > 0 && n.state !== "assigned"
+      ? "installing" : n.state;
+    counts[group] = (counts[group] || 0) + 1;
+    if (silent) counts.silent = (counts.silent || 0) + 1;
   }
+  renderTotals(pcts, counts);
   for (const tr of [...$("#nodes tbody").children]) {
     if (!seen.has(tr.dataset.node)) tr.remove();
   }
+}
+
+// The deployment's bar (the mean of its nodes') and "2 done · 1 failed · 1 configuring", in an
+// aria-live region so a screen reader hears it change.
+const SUMMARY_ORDER = ["done", "failed", "configuring", "installing", "assigned", "registered",
+  "discovered", "silent"];
+
+function renderTotals(pcts, counts) {
+  const pct = pcts.length ? Math.round(pcts.reduce((a, b) => a + b, 0) / pcts.length) : 0;
+  const bar = $("#dep-progress");
+  if (bar.value !== pct) bar.value = pct;
+  setText($("#dep-percent"), pcts.length ? pct + " %" : "");
+  const parts = SUMMARY_ORDER.filter((k) => counts[k]).map((k) => counts[k] + " " + k);
+  setText($("#dep-summary"), pcts.length ? parts.join(" · ") : "no nodes yet");
 }
 
 async function assign(id, sel) {
