@@ -190,6 +190,7 @@ class Store:
         view = self._deployment_view(row, len(nodes))
         view["nodes"] = [self._node_view(n, row) for n in nodes]
         view["problems"] = self._problems(row, nodes)
+        view["now"] = now_ms() / 1000  # the service's clock: the UI's elapsed and silent times
         return view
 
     def _params(self, dep: Row) -> dict[str, str]:
