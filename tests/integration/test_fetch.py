@@ -470,7 +470,7 @@ def test_ctrl_c_leaves_no_half_file_in_the_cache_and_the_next_run_resumes(
         proc.send_signal(signal.SIGINT)
         start = time.monotonic()
         out, _ = proc.communicate(timeout=10)
-        assert time.monotonic() - start < 3, "Ctrl-C took too long"
+        assert time.monotonic() - start < 5, "Ctrl-C took too long"
     finally:
         proc.kill()
     assert proc.returncode == 130 and "interrupted" in out, (proc.returncode, out[-300:])
