@@ -241,6 +241,7 @@ class _Run:
     received: int = 0
     errors: list[BaseException] = field(default_factory=list)
     results: dict[str, Path] = field(default_factory=dict)
+    shares: dict[str, int] = field(default_factory=dict)  # key -> packages that are this file
 
     def at(self, key: str, n: int) -> None:
         """`key`'s .part file now holds `n` bytes (resumed, restarted or discarded)."""
@@ -456,14 +457,16 @@ class Fetcher:
         by_file: dict[Path, list[IndexPackage]] = {}
         for p in todo:
             by_file.setdefault(self.cache_path(p), []).append(p)
-        run = _Run(
-            files_total=len(pkgs),
-            bytes_total=sum(p.size for p in pkgs),
-            bytes_cached=sum(p.size for p in pkgs if p.key in out),
-            files_done=len(out),
-        )
         jobs = _interleaved(
             sorted((same[0] for same in by_file.values()), key=lambda p: (-p.size, p.key))
+        )
+        cached = sum(p.size for p in pkgs if p.key in out)
+        run = _Run(
+            files_total=len(pkgs),
+            bytes_total=cached + sum(p.size for p in jobs),  # a file two names share: once
+            bytes_cached=cached,
+            files_done=len(out),
+            shares={same[0].key: len(same) for same in by_file.values()},
         )
         queues: dict[str, queue.SimpleQueue[IndexPackage]] = {}
         for p in jobs:
@@ -526,7 +529,7 @@ class Fetcher:
                 return
             with run.lock:
                 run.results[p.key] = path
-                run.files_done += 1
+                run.files_done += run.shares.get(p.key, 1)
 
     def _fetch_one(self, pkg: IndexPackage, run: _Run) -> Path:
         algorithm, hexdigest = best_hash(pkg)
