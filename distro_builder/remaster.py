@@ -417,6 +417,7 @@ def remaster(
     image: IsoImage | None = None,
     verify: Callable[[IsoImage], None] | None = None,
     prehashed: Prehashed | None = None,
+    shown_as: Path | None = None,
 ) -> RemasterResult:
     """Remaster `base` into `out` with `overlays` laid over its root.
 
@@ -427,7 +428,8 @@ def remaster(
     already opened by the caller and not changed yet (it is not opened again; this changes it
     and the caller closes it). `verify` checks the written image, re-opened, before it is
     renamed to `out` (IsoImage.write). `prehashed` holds overlay files the caller had hashed
-    already (Prehashed).
+    already (Prehashed). `shown_as`: the name progress shows for `out` (a caller writing a
+    temporary file shows the file it becomes).
     """
     base, out = Path(base), Path(out)
     check_output_path(out, base)
@@ -480,7 +482,7 @@ def remaster(
             with step("Regenerating md5sum.txt"):
                 n, hashed = regenerate_md5sum(image, known, new_md5)
         sums: dict[str, str] | None = {} if digest else None
-        with step(f"Writing {out}" + (" (hybrid)" if hybrid else "")):
+        with step(f"Writing {shown_as or out}" + (" (hybrid)" if hybrid else "")):
             size = image.write(
                 out,
                 hybrid=hybrid,

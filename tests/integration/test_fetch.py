@@ -499,7 +499,8 @@ def test_build_shows_its_download_progress_and_no_nested_times(
     tmp_path: Path, demo_base: Path, data_dir: Path
 ) -> None:
     """`build` against the DEMO repositories over HTTP (50 ms a request): the fetch step says
-    where it stands at once and what it fetched at the end; one "done in" per step."""
+    where it stands at once and what it fetched at the end; one "done in" per step; no temporary
+    path shown as the output."""
     from distro_builder.demorepo import SOURCES_LIST, build_demo_repo
 
     repo = build_demo_repo(data_dir, tmp_path / "repo")
@@ -525,6 +526,8 @@ def test_build_shows_its_download_progress_and_no_nested_times(
     )
     assert re.search(r"\n    \d+ files, [\d.]+ MB \([\d.]+ MB new\) in [\d.]+s, [\d.]+ MB/s\n", err)
     assert err.count("==> ") == err.count("done in"), err
+    # the write names the output, not the staging folder's temporary file
+    assert f"==> Writing {tmp_path / 'out.iso'}\n" in err and "distro-builder-" not in err, err
     assert len({p for _, _, p, _ in handler.log}) <= 12  # two hosts' worth of kept connections
 
 
