@@ -274,6 +274,7 @@ def _raw_response(resp: Response) -> bytes:
 
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d{1,12})", re.IGNORECASE)
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
 _HANDS_ON = re.compile(rb"\r\n(transfer-encoding|expect)[ \t]*:", re.IGNORECASE)
 
 
@@ -291,14 +292,14 @@ def _request_in(sock: socket.socket) -> bool:
         return True
     if not data:
         return True
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
+    blank = _HEAD_END.search(data)  # bare LFs too: gunicorn's parser refuses them (a 400)
+    if blank is None:
         return len(data) >= GATE_PEEK
-    head = data[:end]
+    head = b"\r\n" + data[: blank.start()].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     if _HANDS_ON.search(head):
         return True
     m = _CONTENT_LENGTH.search(head)
-    need = end + 4 + (int(m[1]) if m else 0)
+    need = blank.end() + (int(m[1]) if m else 0)
     return len(data) >= need or need > GATE_PEEK
 
 
@@ -419,6 +420,14 @@ class _Worker(ThreadWorker):
         conn.sock.setblocking(True)
         self.enqueue_req(conn)
 
+    def _cut(self, conn: _GatedConn) -> None:
+        log.info(
+            "%s: no complete request within %g s: connection closed",
+            _client(conn.client), self.request_timeout,
+        )  # fmt: skip
+        self.nr_conns -= 1
+        conn.close()
+
     def _look_at_parked(self) -> None:
         now = time.monotonic()
         for conn, seen in list(self._parked.items()):
@@ -428,12 +437,7 @@ class _Worker(ThreadWorker):
                 self._dispatch(conn)
             elif now >= conn.gate_deadline:
                 del self._parked[conn]
-                log.info(
-                    "%s: no complete request within %g s: connection closed",
-                    _client(conn.client), self.request_timeout,
-                )  # fmt: skip
-                self.nr_conns -= 1
-                conn.close()
+                self._cut(conn)
             else:
                 self._parked[conn] = queued
 
@@ -446,8 +450,7 @@ class _Worker(ThreadWorker):
                 conn = cb.args[0]
                 if now >= conn.gate_deadline:
                     self.poller.unregister(conn.sock)
-                    self.nr_conns -= 1
-                    conn.close()
+                    self._cut(conn)
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
         super().wait_for_and_dispatch_events(GATE_POLL_S if self._parked else timeout)
