@@ -79,6 +79,8 @@ def routes(store: Store, web_dir: Path) -> list[Route]:
     def logout(req: Request) -> Response:
         token = req.bearer() or req.cookie(SESSION_COOKIE)
         admin(req)
+        if req.body or "content-type" in req.headers:
+            req.json()  # JSON or nothing, as every API call: a cross-site <form> is refused
         store.logout(token or "")
         resp = Response.json({"ok": True})
         resp.headers.append(("Set-Cookie", f"{SESSION_COOKIE}=; Path=/; Max-Age=0"))

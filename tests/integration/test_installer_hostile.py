@@ -233,3 +233,39 @@ def test_connections_per_address_are_capped(svc: Service) -> None:
             s.close()
     time.sleep(0.5)
     assert svc.request("GET", "/healthz", source="127.0.9.1")[0] == 200
+
+
+def test_a_huge_json_number_is_a_400(svc: Service) -> None:
+    """Issue 20 item 9: a number of 4,301 digits (past Python's integer-digits limit) in any
+    JSON body is a 400 that says so, with or without a login (it was a 500)."""
+    create_deployment(svc, "lab", PARAMS)
+    admin = svc.login()
+    huge = "1" * 4301
+    for path, method, body, token in [
+        ("/api/login", "POST", '{"username": ' + huge + ', "password": "x"}', None),
+        ("/api/deployments/lab/params", "PUT", '{"network_size": ' + huge + "}", admin),
+        ("/api/deployments", "POST", '{"name": "x", "n": -' + huge + "}", admin),
+    ]:
+        status, _, data = svc.request(
+            method, path, body=body, token=token, headers={"Content-Type": "application/json"}
+        )
+        assert status == 400, (path, status, data)
+        assert "number" in json.loads(data)["error"], data
+    assert "Traceback" not in svc.log.read_text()
+
+
+def test_logout_takes_json_only(svc: Service) -> None:
+    """Issue 20 item 19: POST /api/logout with a form body (what a cross-site <form> sends)
+    is refused like every other API call's; the UI's bodyless call and JSON still log out."""
+    admin = svc.login()
+    form = "application/x-www-form-urlencoded"
+    for ctype, body in [(form, "a=b"), (form, ""), ("text/plain", "{}")]:
+        status, _, data = svc.request(
+            "POST", "/api/logout", body=body, token=admin, headers={"Content-Type": ctype}
+        )
+        assert status == 400 and b"application/json" in data, (ctype, status, data)
+    assert svc.request("GET", "/api/whoami", token=admin)[0] == 200  # still logged in
+    assert svc.json("POST", "/api/logout", token=admin, json_body={})[0] == 200
+    assert svc.request("GET", "/api/whoami", token=admin)[0] == 401
+    other = svc.login()
+    assert svc.request("POST", "/api/logout", token=other)[0] == 200  # the UI's: no body
