@@ -490,6 +490,10 @@ class Netboot:
             route("GET", "/netboot/<arch>/linux", kernel),
             route("GET", "/netboot/<arch>/initrd.gz", initrd),
             Route("GET", re.compile(r"/disc/(?P<rest>.{1,1024})"), mirror),
+            # HEAD where the answer is a file and asking changes nothing (wsgi.py sends no body)
+            route("HEAD", "/netboot/<arch>/linux", kernel),
+            route("HEAD", "/netboot/<arch>/initrd.gz", initrd),
+            Route("HEAD", re.compile(r"/disc/(?P<rest>.{1,1024})"), mirror),
             route("GET", "/nb/<node>/<token>/preseed", preseed),
             route("GET", "/nb/<node>/<token>/installed", installed),
             route("GET", "/api/deployments/<dep>/netboot", get_setting),
