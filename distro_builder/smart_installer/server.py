@@ -14,10 +14,15 @@ How it runs, and why:
   a 30 s busy timeout); on PostgreSQL they scale out. THREADS bounds the requests in flight: a
   thread is held while a request is read and answered, for a download the whole transfer
   (sendfile returns when the client has the file), while an idle keep-alive connection waits in
-  the worker's poller without one. 64 covers 50 nodes fetching the mirror at once
-  (benchmarks/mirror.py) with room for the agents' polls and the admin; more wait in the queue
-  (WORKER_CONNECTIONS accepted, BACKLOG in the kernel), never refused. Each thread costs its
-  stack (little of it touched).
+  the worker's poller without one. 96 (64 of them for downloads, wsgi.MAX_TRANSFERS) covers
+  50 nodes fetching the mirror at once (benchmarks/mirror.py) with room for the agents' polls
+  and the admin; more wait in the queue (WORKER_CONNECTIONS accepted, BACKLOG in the kernel).
+  Each thread costs its stack (little of it touched).
+- Slow clients, floods (issue 20): on plain HTTP a connection reaches a thread only once its
+  request's head and body are in the socket's queue (_Worker's gate; until then it waits in the
+  poller, holding no thread); one address holds at most MAX_CONNECTIONS_PER_ADDRESS
+  connections; wsgi.MAX_TRANSFERS file transfers run at once, so THREADS - MAX_TRANSFERS threads
+  stay for the API, the agents and /healthz.
 - Slow clients: a request (TLS handshake, head and body) must be in within `request_timeout`
   seconds (30) of its first byte, however it trickles in: a watchdog thread closes the connection
   otherwise (gunicorn's gthread reads a started request with no time limit of its own, and its
