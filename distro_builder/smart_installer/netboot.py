@@ -10,7 +10,9 @@ the disc's package archive.
                                           discovered, then a menu of the role entries (or a
                                           wait until the admin assigns it: the deployment's
                                           `unknown` policy); installed -> boot the local disk
-    GET /ipxe/<dep>/<mac>?entry=<name>    a menu choice: the entry's roles, if they fit
+    GET /ipxe/<dep>/<mac>?entry=<name>    a menu choice: only a request for the entry's roles
+                                          (inventory `requested`); the admin approves it by
+                                          assigning roles, until then the wait loop
     GET /netboot/<arch>/linux|initrd.gz   the disc's netboot kernel; its initrd + build's layer
     GET /disc/<path>                      the disc's archive (dists/, pool/): the apt mirror
     GET /nb/<node>/<boot token>/preseed   the node's preseed (answers from the deployment)
@@ -18,9 +20,12 @@ the disc's package archive.
                                           the node's registration for the first-boot agent
     GET|PUT /api/deployments/<d>/netboot  {unknown: menu|wait} (admin), and the bootfile URL
 
-A boot token is made each time a machine's install script is handed out (only its SHA-256 is
-kept) and goes on the kernel command line: the preseed, which holds the deployment's secrets, is
-given only for it. Progress: discovered -> booting (script) -> installing (preseed) ->
+Trust model (README "Reliability"): a machine the admin has not assigned is discovered (within
+MAX_UNDECIDED per deployment and MAX_UNDECIDED_PER_SOURCE per address; multicast, broadcast and
+zero MACs refused) and gets a menu or a wait loop, never a secret. A boot token is made each
+time an assigned machine's install script is handed out (only its SHA-256 is kept) and goes on
+the kernel command line: the preseed, which holds the deployment's secrets, is given only for
+it. Progress: discovered -> booting (script) -> installing (preseed) ->
 installed (late_command) -> then the agent's own (configuring ... done) on first boot.
 """
 
@@ -490,6 +495,10 @@ class Netboot:
             route("GET", "/netboot/<arch>/linux", kernel),
             route("GET", "/netboot/<arch>/initrd.gz", initrd),
             Route("GET", re.compile(r"/disc/(?P<rest>.{1,1024})"), mirror),
+            # HEAD where the answer is a file and asking changes nothing (wsgi.py sends no body)
+            route("HEAD", "/netboot/<arch>/linux", kernel),
+            route("HEAD", "/netboot/<arch>/initrd.gz", initrd),
+            Route("HEAD", re.compile(r"/disc/(?P<rest>.{1,1024})"), mirror),
             route("GET", "/nb/<node>/<token>/preseed", preseed),
             route("GET", "/nb/<node>/<token>/installed", installed),
             route("GET", "/api/deployments/<dep>/netboot", get_setting),

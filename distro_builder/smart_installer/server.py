@@ -14,10 +14,15 @@ How it runs, and why:
   a 30 s busy timeout); on PostgreSQL they scale out. THREADS bounds the requests in flight: a
   thread is held while a request is read and answered, for a download the whole transfer
   (sendfile returns when the client has the file), while an idle keep-alive connection waits in
-  the worker's poller without one. 64 covers 50 nodes fetching the mirror at once
-  (benchmarks/mirror.py) with room for the agents' polls and the admin; more wait in the queue
-  (WORKER_CONNECTIONS accepted, BACKLOG in the kernel), never refused. Each thread costs its
-  stack (little of it touched).
+  the worker's poller without one. 96 (64 of them for downloads, wsgi.MAX_TRANSFERS) covers
+  50 nodes fetching the mirror at once (benchmarks/mirror.py) with room for the agents' polls
+  and the admin; more wait in the queue (WORKER_CONNECTIONS accepted, BACKLOG in the kernel).
+  Each thread costs its stack (little of it touched).
+- Slow clients, floods (issue 20): on plain HTTP a connection reaches a thread only once its
+  request's head and body are in the socket's queue (_Worker's gate; until then it waits in the
+  poller, holding no thread); one address holds at most MAX_CONNECTIONS_PER_ADDRESS
+  connections; wsgi.MAX_TRANSFERS file transfers run at once, so THREADS - MAX_TRANSFERS threads
+  stay for the API, the agents and /healthz.
 - Slow clients: a request (TLS handshake, head and body) must be in within `request_timeout`
   seconds (30) of its first byte, however it trickles in: a watchdog thread closes the connection
   otherwise (gunicorn's gthread reads a started request with no time limit of its own, and its
@@ -274,6 +279,7 @@ def _raw_response(resp: Response) -> bytes:
 
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d{1,12})", re.IGNORECASE)
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
 _HANDS_ON = re.compile(rb"\r\n(transfer-encoding|expect)[ \t]*:", re.IGNORECASE)
 
 
@@ -291,14 +297,14 @@ def _request_in(sock: socket.socket) -> bool:
         return True
     if not data:
         return True
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
+    blank = _HEAD_END.search(data)  # bare LFs too: gunicorn's parser refuses them (a 400)
+    if blank is None:
         return len(data) >= GATE_PEEK
-    head = data[:end]
+    head = b"\r\n" + data[: blank.start()].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     if _HANDS_ON.search(head):
         return True
     m = _CONTENT_LENGTH.search(head)
-    need = end + 4 + (int(m[1]) if m else 0)
+    need = blank.end() + (int(m[1]) if m else 0)
     return len(data) >= need or need > GATE_PEEK
 
 
@@ -419,6 +425,14 @@ class _Worker(ThreadWorker):
         conn.sock.setblocking(True)
         self.enqueue_req(conn)
 
+    def _cut(self, conn: _GatedConn) -> None:
+        log.info(
+            "%s: no complete request within %g s: connection closed",
+            _client(conn.client), self.request_timeout,
+        )  # fmt: skip
+        self.nr_conns -= 1
+        conn.close()
+
     def _look_at_parked(self) -> None:
         now = time.monotonic()
         for conn, seen in list(self._parked.items()):
@@ -428,12 +442,7 @@ class _Worker(ThreadWorker):
                 self._dispatch(conn)
             elif now >= conn.gate_deadline:
                 del self._parked[conn]
-                log.info(
-                    "%s: no complete request within %g s: connection closed",
-                    _client(conn.client), self.request_timeout,
-                )  # fmt: skip
-                self.nr_conns -= 1
-                conn.close()
+                self._cut(conn)
             else:
                 self._parked[conn] = queued
 
@@ -446,8 +455,7 @@ class _Worker(ThreadWorker):
                 conn = cb.args[0]
                 if now >= conn.gate_deadline:
                     self.poller.unregister(conn.sock)
-                    self.nr_conns -= 1
-                    conn.close()
+                    self._cut(conn)
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
         super().wait_for_and_dispatch_events(GATE_POLL_S if self._parked else timeout)

@@ -16,6 +16,7 @@ adds the security headers, `Secure` on cookies under TLS, and streams files:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
@@ -174,11 +175,17 @@ class WsgiApp:
     def respond(
         self, resp: Response, path: str, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
+        if resp.file and resp.status == 200 and not (resp.body or resp.tail):
+            resp.headers.append(("Accept-Ranges", "bytes"))
+            resp = _ranged(resp, environ.get("HTTP_RANGE"), path, self.app)
         headers = [("Content-Type", resp.content_type), ("Content-Length", str(resp.length))]
         for name, value in (*SECURITY_HEADERS, *resp.headers):
             if self.tls and name.lower() == "set-cookie" and "secure" not in value.lower():
                 value += "; Secure"  # never sent back over plain http
             headers.append((name, value))
+        if environ["REQUEST_METHOD"] == "HEAD":  # the headers of the GET, no body
+            start_response(status_line(resp.status), headers)
+            return []
         if not resp.file:
             start_response(status_line(resp.status), headers)
             return [resp.body, resp.tail] if resp.tail else [resp.body]
@@ -200,6 +207,37 @@ class WsgiApp:
         if resp.body or resp.tail:
             return _chunks(resp.body, f, resp.tail)
         return environ["wsgi.file_wrapper"](f, BLOCK)  # type: ignore[no-any-return]
+
+
+_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")
+
+
+def _ranged(resp: Response, spec: str | None, path: str, app: App) -> Response:
+    """A file Response cut to one byte range (RFC 9110 section 14): 206 with Content-Range, or
+    416 when the range starts past the end. Several ranges, another unit or a malformed one:
+    the whole file (the RFC lets a server ignore Range)."""
+    m = _RANGE.fullmatch((spec or "").strip())
+    if resp.file is None or m is None or not (m[1] or m[2]):
+        return resp
+    file, offset, size = resp.file
+    if m[1]:
+        first = int(m[1])
+        last = min(int(m[2]), size - 1) if m[2] else size - 1
+        if m[2] and int(m[2]) < first:
+            return resp  # malformed: ignored
+    else:  # the last N bytes
+        first, last = max(size - int(m[2]), 0), size - 1
+        if int(m[2]) == 0:
+            first = size
+    if first >= size:
+        bad = app.error(path, 416, f"the range starts past the end ({size} bytes)", None)
+        bad.headers.append(("Content-Range", f"bytes */{size}"))
+        return bad
+    return Response(
+        206, b"", resp.content_type,
+        [*resp.headers, ("Content-Range", f"bytes {first}-{last}/{size}")],
+        (file, offset + first, last - first + 1),
+    )  # fmt: skip
 
 
 def status_line(code: int) -> str:

@@ -39,8 +39,9 @@ def served(tmp_path_factory: pytest.TempPathFactory, demo_base: Path):
     assert svc.stop() == 0
 
 
-def _get(svc: Service, path: str, **kw):
-    return svc.request("GET", path, headers={**IPXE, "Host": "10.0.2.2:8080"}, **kw)
+def _get(svc: Service, path: str, headers: dict[str, str] | None = None, **kw):
+    h = {**IPXE, "Host": "10.0.2.2:8080", **(headers or {})}
+    return svc.request("GET", path, headers=h, **kw)
 
 
 def test_mirror_serves_the_archive_straight_from_the_iso(served) -> None:
@@ -292,3 +293,35 @@ def test_discovery_is_bounded(served) -> None:
     assert "menu " in _get(svc, "/ipxe/flood/52-54-00-77-00-00", source="127.0.6.1")[2].decode()
     # one warning in the log per minute, not one per request
     assert svc.log.read_text().count("discovery refused") <= 2
+
+
+def test_mirror_answers_head_and_single_ranges(served) -> None:
+    """Issue 20 item 19: HEAD on the disc's files is 200 with the headers and no body; a single
+    Range is a 206 with Content-Range (a resumed download goes on), past the end a 416."""
+    svc, _, iso = served
+    with IsoImage(iso) as image:
+        release = image.read("/dists/lucid/Release")
+        kernel_size = len(image.read(f"{NB}/linux"))
+    n = len(release)
+    path = "/disc/dists/lucid/Release"
+    status, headers, body = svc.request("HEAD", path, headers={**IPXE, "Host": "10.0.2.2:8080"})
+    assert status == 200 and body == b"" and headers["content-length"] == str(n), headers
+    assert headers["accept-ranges"] == "bytes"
+    status, headers, _ = svc.request("HEAD", "/netboot/amd64/linux")
+    assert status == 200 and headers["content-length"] == str(kernel_size)
+    ranges = [("bytes=10-19", (10, 19)), ("bytes=-5", (n - 5, n - 1)),
+              (f"bytes={n - 3}-", (n - 3, n - 1)), (f"bytes=0-{n + 100}", (0, n - 1))]  # fmt: skip
+    for spec, want in ranges:
+        status, headers, body = _get(svc, path, headers={"Range": spec})
+        first, last = want
+        assert status == 206, (spec, status, body)
+        assert body == release[first : last + 1], spec
+        assert headers["content-range"] == f"bytes {first}-{last}/{n}", (spec, headers)
+        assert headers["content-length"] == str(last - first + 1)
+    for spec in (f"bytes={n}-", f"bytes={n + 5}-{n + 9}", "bytes=-0"):
+        status, headers, _ = _get(svc, path, headers={"Range": spec})
+        assert status == 416 and headers["content-range"] == f"bytes */{n}", (spec, status)
+    for spec in ("bytes=0-1,5-6", "bytes=9-2", "lines=1-2", "bytes=x-"):  # ignored: the file
+        status, _, body = _get(svc, path, headers={"Range": spec})
+        assert status == 200 and body == release, (spec, status)
+    assert svc.request("HEAD", "/ipxe/lab")[0] == 405  # HEAD only where nothing changes
