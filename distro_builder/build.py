@@ -503,6 +503,7 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
                 image=image,
                 verify=lambda written: _verify_output(b, written),  # before it is renamed
                 prehashed=b.prehashed,
+                shown_as=b.out,  # not the staging folder's temporary name
             )
         with step("Writing the ISO, SHA256SUMS and the build manifest"):
             digest = res.sha256 or _sha256_file(unverified)

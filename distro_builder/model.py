@@ -180,6 +180,7 @@ class RepoSpec:
     arch: str = "amd64"
     keyring: str | None = None  # path of an OpenPGP keyring: the Release signature is checked
     trusted: bool = False  # [trusted=yes]: unsigned on purpose (still said loudly)
+    mirrors: tuple[str, ...] = ()  # more URLs of the same repository, asked when `url` fails
 
     @property
     def flat(self) -> bool:

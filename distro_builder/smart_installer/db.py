@@ -103,6 +103,27 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE nodes ADD COLUMN pending_at BIGINT",
         ),
     ),
+    (
+        5,
+        "failed logins in the database: every worker process and host shares the lockout",
+        (
+            """CREATE TABLE login_failures (
+                id {serial},
+                key TEXT NOT NULL,
+                at BIGINT NOT NULL)""",
+            "CREATE INDEX login_failures_key ON login_failures (key, at)",
+            "CREATE INDEX login_failures_at ON login_failures (at)",
+        ),
+    ),
+    (
+        6,
+        "network install: machines refused discovery (over its bounds), the admin's one line",
+        (
+            "ALTER TABLE deployments ADD COLUMN discovery_refused INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE deployments ADD COLUMN discovery_refused_at BIGINT",
+            "ALTER TABLE deployments ADD COLUMN discovery_refused_source TEXT",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -16,6 +16,7 @@ adds the security headers, `Secure` on cookies under TLS, and streams files:
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
 from typing import Any, Protocol
@@ -45,6 +46,10 @@ class App(Protocol):
 log = logging.getLogger(__name__)
 
 BLOCK = 256 * 1024  # bytes per read where a file cannot go out with sendfile
+# Files sent at once by one worker process (each holds a thread for its whole transfer, and a
+# client that reads nothing holds it until the response timeout): beyond, 503 + Retry-After,
+# so server.THREADS - MAX_TRANSFERS threads stay for the API, the agents and /healthz.
+MAX_TRANSFERS = 64
 SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
@@ -59,10 +64,13 @@ class FileRange:
     """`length` bytes of the file at `path` from `offset`, as a file object: fileno() and the
     current offset for sendfile, read() that stops at the range's end for everything else."""
 
-    def __init__(self, path: str, offset: int, length: int) -> None:
+    def __init__(
+        self, path: str, offset: int, length: int, slot: threading.Semaphore | None = None
+    ) -> None:
         self._f = open(path, "rb")  # noqa: SIM115 (closed by close(): WSGI closes the iterable)
         self._f.seek(offset)
         self._end = offset + length
+        self._slot = slot  # released on close: the transfer's place in MAX_TRANSFERS
 
     def fileno(self) -> int:
         return self._f.fileno()
@@ -79,6 +87,9 @@ class FileRange:
 
     def close(self) -> None:
         self._f.close()
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None
 
 
 def _chunks(body: bytes, f: FileRange, tail: bytes) -> Iterator[bytes]:
@@ -122,6 +133,7 @@ class WsgiApp:
     def __init__(self, app: App, *, tls: bool) -> None:
         self.app = app
         self.tls = tls
+        self.transfers = threading.Semaphore(MAX_TRANSFERS)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -170,9 +182,17 @@ class WsgiApp:
         if not resp.file:
             start_response(status_line(resp.status), headers)
             return [resp.body, resp.tail] if resp.tail else [resp.body]
+        if not self.transfers.acquire(blocking=False):
+            busy = self.app.error(
+                path, 503, f"{MAX_TRANSFERS} downloads are under way: this one must wait",
+                "retry in a few seconds (Retry-After)",
+            )  # fmt: skip
+            busy.headers.append(("Retry-After", "5"))
+            return self.respond(busy, path, environ, start_response)
         try:
-            f = FileRange(*resp.file)
+            f = FileRange(*resp.file, self.transfers)
         except OSError:  # the disc went away under the service: its fault, not the client's
+            self.transfers.release()
             log.exception("cannot read %s", resp.file[0])
             error = self.app.error(path, 500, "internal error (see the service's log)", None)
             return self.respond(error, path, environ, start_response)
