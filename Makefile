@@ -49,7 +49,7 @@ deps deps-build:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-$(BIN)/distro-builder: setup.cfg pyproject.toml | deps-build
+$(BIN)/distro-builder: pyproject.toml | deps-build
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'

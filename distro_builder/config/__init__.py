@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ DATA_MARKER = "demo/disc.yaml"
 def find_data_dir(explicit: Path | None = None) -> Path:
     """The folder holding the data folders: demo/, roles/, questions/, preseed/, d-i/, agent/...
 
-    Order: --data-dir, $DISTRO_BUILDER_DATA, the source checkout, the installed share folder.
+    Order: --data-dir, $DISTRO_BUILDER_DATA, the source checkout, the installed copy's package
+    data (distro_builder/data/: pyproject.toml ships the data folders there, whole).
     """
     candidates: list[Path] = []
     if explicit is not None:
@@ -33,7 +33,7 @@ def find_data_dir(explicit: Path | None = None) -> Path:
         candidates.append(Path(os.environ["DISTRO_BUILDER_DATA"]))
     else:
         candidates.append(Path(__file__).resolve().parents[2])  # the source checkout
-        candidates.append(Path(sys.prefix) / "share" / "distro-builder")
+        candidates.append(Path(__file__).resolve().parents[1] / "data")  # installed
     for c in candidates:
         if (c / DATA_MARKER).is_file():
             return c
