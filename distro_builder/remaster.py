@@ -374,10 +374,13 @@ def regenerate_md5sum(
     read, streaming. The count is of the lines whose MD5 did not come from the base.
     """
     known = {**(from_base or {}), **(new or {})}
+    catalog = image.boot_catalog_path()  # rewritten at write time, never a file to hash
     files = [
         (e.path.lstrip("/"), (lambda p=e.path: image.open_stream(p)))  # streamed, not loaded
         for e in image.walk()
-        if e.kind is EntryKind.file and not md5sum_excluded(e.path.lstrip("/"))
+        if e.kind is EntryKind.file
+        and e.path != catalog
+        and not md5sum_excluded(e.path.lstrip("/"))
     ]
     reused = sum(1 for path, _ in files if from_base and path in from_base)
     _put(image, "/md5sum.txt", index.md5sum_txt(files, known=known).encode())

@@ -467,6 +467,9 @@ DAMAGED: dict[str, Callable[[bytearray, IsoLayout], None]] = {
     "hard-link": lambda d, lo: hard_link(
         d, lo.record("/preseed/cli.seed"), lo.record("/preseed/ubuntu-server.seed")
     ),
+    # nor this: the boot folder (and its boot.cat) under another name (fuzzer seed 3093: the
+    # catalog, no longer under isolinux/, went into md5sum.txt and raised KeyError)
+    "boot-folder-renamed": lambda d, lo: rename(d, lo.record("/isolinux"), b"isolinu\n"),
     # not damage either: a newline in a Rock Ridge name
     "rr-name-newline": lambda d, lo: rename(d, _readme(lo), b"README\ndiskdefines"),
 }

@@ -242,6 +242,24 @@ class IsoImage:
             )
         return result
 
+    def boot_catalog_path(self) -> str | None:
+        """The Rock Ridge path of the El Torito boot catalog, None when it has none (or no
+        name): pycdlib writes the catalog itself and cannot open it as a file (a base whose
+        catalog is not under isolinux/ raised KeyError in md5sum.txt)."""
+        cat = self._iso.eltorito_boot_catalog
+        if cat is None:
+            return None
+        for rec in cat.dirrecords:
+            if getattr(rec, "vd", None) is self._iso.pvd and rec.rock_ridge is not None:
+                parts = []
+                while rec is not None and not rec.is_root:
+                    if rec.rock_ridge is None:
+                        return None
+                    parts.append(rec.rock_ridge.name().decode("utf-8", errors="replace"))
+                    rec = rec.parent
+                return "/" + "/".join(reversed(parts))
+        return None
+
     def require_bootable(self) -> None:
         if self._iso.eltorito_boot_catalog is None:
             raise IsoError(

@@ -120,6 +120,18 @@ def test_newlines_in_names_are_escaped_in_md5sum_txt(demo_base: Path, tmp_path: 
     _chmod_tree(tmp_path / "tree")
 
 
+def test_a_boot_catalog_outside_isolinux(demo_base: Path, tmp_path: Path) -> None:
+    """The El Torito catalog is left out of md5sum.txt wherever it is (pycdlib writes it; it
+    raised KeyError when it was not under isolinux/, which md5sum.txt skips as a whole)."""
+    base = isomutate.damaged(demo_base, "boot-folder-renamed", tmp_path / "renamed.iso")
+    out = tmp_path / "out.iso"
+    _remaster(base, out)
+    lines = _md5sum_check(out, tmp_path / "tree")
+    assert not [ln for ln in lines if "boot.cat" in ln]
+    assert [ln for ln in lines if ln.endswith("./isolinu\\n/isolinux.cfg")]
+    _chmod_tree(tmp_path / "tree")
+
+
 def test_long_symlink_targets_are_written_exactly(demo_base: Path, tmp_path: Path) -> None:
     """Item 13: targets up to the limit (1,000 bytes) read back byte for byte in xorriso."""
     targets = {
