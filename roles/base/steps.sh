@@ -55,7 +55,13 @@ so_step_controller_ready() {
     echo "the controller at $controller_address is ready"
 }
 
+# Ready = RabbitMQ's port answers, `nova-manage network list` exits 0 and lists a network row (a
+# CIDR first). 2011.2 prints the header before it queries the database (bin/nova-manage:548-558)
+# and on an error prints "Command failed, please check log for more info" and re-raises, exit 1
+# (bin/nova-manage:1111-1119): the header alone, or the header and that line, is not ready.
 so_controller_up() {
-    socat -u /dev/null "TCP:$controller_address:5672,connect-timeout=3" >/dev/null 2>&1 &&
-        [ "$(so_nova_manage network list 2>/dev/null | grep -c .)" -ge 2 ]
+    socat -u /dev/null "TCP:$controller_address:5672,connect-timeout=3" >/dev/null 2>&1 ||
+        return 1
+    _nets=$(so_nova_manage network list 2>/dev/null) || return 1
+    printf '%s\n' "$_nets" | grep -q '^[0-9][0-9.]*/[0-9]'
 }

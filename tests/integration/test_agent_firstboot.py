@@ -77,7 +77,6 @@ COMMON_FLAGS = {
     "dhcpbridge_flagfile",
     "state_path",
     "logdir",
-    "verbose",
     "my_ip",
 }
 # The services each role must restart, in this order.
@@ -109,11 +108,26 @@ def make_node(tmp_path: Path, agent_deb: Path, roles: str, *, init: str = "upsta
     out = node.install_deb(agent_deb)
     assert "Setting up stackops-agent (0.1.0)" in out, out
     node.write_answers({"roles": roles, **BASE_ANSWERS})
+    if "controller" in roles.split(","):  # before network create: the header alone
+        node.rule("0", "nova-manage * network list", NETWORK_LIST_HEADER)
     healthy_cloud(node)
     return node
 
 
 NODE_ADDRESS = "10.0.0.5"
+# What real nova-manage 2011.2 prints for `network list` (bin/nova-manage:548-558: the header
+# first, before it queries the database; then one row per network), and, on an error, the header
+# then "Command failed, please check log for more info" and exit 1 (1111-1119). The recorder
+# prints these texts: it stands in for nova-manage, which cannot run in the lucid-like root.
+NOVA_ROW = "%-18s\t%-15s\t%-15s\t%-15s\n"  # nova-manage's own format string
+NETWORK_LIST_HEADER = NOVA_ROW % ("network", "netmask", "start address", "DNS")  # noqa: UP031
+NETWORK_LIST_ROW = NOVA_ROW % (  # noqa: UP031
+    "192.168.100.0/24",
+    "255.255.255.0",
+    "192.168.100.2",
+    "10.0.0.1",
+)
+NOVA_MANAGE_FAILED = "Command failed, please check log for more info\n"
 
 
 def healthy_cloud(node: Node) -> None:
@@ -123,9 +137,7 @@ def healthy_cloud(node: Node) -> None:
     node.rule("1", "vgs nova-volumes")
     node.rule("0", "rabbitmqctl list_users", "Listing users ...\nnova\n...done.\n")
     node.rule("0", "initctl status *", "job start/running, process 4242\n")
-    node.rule("0", "nova-manage * network list",
-              "network\tnetmask\tstart address\tDNS\n192.168.100.0/24\t255.255.255.0\t"
-              "192.168.100.3\t8.8.4.4\n")  # fmt: skip
+    node.rule("0", "nova-manage * network list", NETWORK_LIST_HEADER + NETWORK_LIST_ROW)
     node.rule("create=/root/creds/nova.zip", "nova-manage * project zipfile *", "PK\x03\x04zip")
     node.rule(
         "0",
@@ -189,6 +201,7 @@ def test_architecture_node(tmp_path: Path, agent_deb: Path, arch_node: str, shel
     conf = node.path("/etc/nova/nova.conf")
     flags = parse_nova_conf(conf.read_text())
     assert set(flags) <= flags_list(), set(flags) - flags_list()
+    assert "verbose" not in flags, "--verbose logs every flag, passwords included"
     want = set(COMMON_FLAGS)
     for r in roles.split(","):
         want |= ROLE_FLAGS[r]
@@ -228,6 +241,10 @@ def test_architecture_node(tmp_path: Path, agent_deb: Path, arch_node: str, shel
         assert "CREATE DATABASE IF NOT EXISTS nova;" in sql
         assert "GRANT ALL PRIVILEGES ON nova.* TO 'nova'@'%' IDENTIFIED BY 'n@va/Secret:2';" in sql
         assert "SET secret_key = 'adm1n Secret 4' WHERE id = 'admin'" in sql
+        assert "DELETE FROM mysql.user WHERE User = '';" in sql  # lucid's anonymous accounts
+        images = node.path("/var/lib/glance/images").stat()
+        glance_uid = node.chroot(["id", "-u", "glance"]).stdout.strip()
+        assert images.st_uid == int(glance_uid), "glance-api writes images as glance"
         assert not list(node.path("/var/lib/stackops/run").glob("*")), "mysql option file left"
     if FLAT_ROLES & set(roles.split(",")):  # the flat interface is up and stays up
         assert (
@@ -237,9 +254,14 @@ def test_architecture_node(tmp_path: Path, agent_deb: Path, arch_node: str, shel
     if "network" in roles:
         assert "\nnet.ipv4.ip_forward=1\n" in node.path("/etc/sysctl.conf").read_text()
         host = node.chroot(["uname", "-n"]).stdout.strip()  # nova-network's host, not the answer
-        assert f"nova-manage --flagfile=/etc/nova/nova.conf floating create {host} 10.0.1.0/24" in (
-            node.actions()
+        acts = node.actions()
+        nm = "nova-manage --flagfile=/etc/nova/nova.conf"
+        assert f"{nm} floating create {host} 10.0.1.0/24" in acts
+        # not the network and broadcast addresses (real 2011.2 handed out 10.0.1.0 first)
+        assert acts.index(f"{nm} floating create {host} 10.0.1.0/24") < acts.index(
+            f"{nm} floating delete 10.0.1.0/32"
         )
+        assert f"{nm} floating delete 10.0.1.255/32" in acts
     if "controller" in roles:
         assert node.path("/var/lib/nova/CA/cacert.pem").is_file()  # the root CA before the zip
         assert stat.S_IMODE(node.path("/root/creds/nova.zip").stat().st_mode) == 0o600
@@ -594,3 +616,89 @@ def test_role_selector_offers_the_architectures_nodes(tmp_path: Path, agent_deb:
     assert "  b) Install StackOps cloud controller (controller,network,volume)" in run.output
     assert run.returncode == 0, run.output
     assert "STACKOPS-FIRSTBOOT done roles=controller,network,volume" in run.output
+
+
+@pytest.mark.parametrize(
+    "output,code",
+    [
+        (NETWORK_LIST_HEADER + NOVA_MANAGE_FAILED, "1"),  # no schema yet / login refused
+        (NETWORK_LIST_HEADER, "0"),  # schema there, network not created yet
+    ],
+    ids=["command-failed", "no-network-yet"],
+)
+def test_controller_not_ready_until_its_network_is_listed(
+    tmp_path: Path, agent_deb: Path, output: str, code: str
+) -> None:
+    """Issue 22.1: real 2011.2 prints `network list`'s header before it queries the database,
+    then on an error "Command failed ..." and exit 1 (the recorder prints exactly that): two
+    lines, and not ready. Ready means exit 0 and a network row."""
+    node = make_node(tmp_path, agent_deb, "compute")
+    node.clear_rules()
+    node.rule(code, "nova-manage * network list", output)
+    healthy_cloud(node)
+    env = {"STACKOPS_CONTROLLER_WAIT": "2", "STACKOPS_POLL": "1", "STACKOPS_SETTLE": "0"}
+    run = node.run_agent("dash", "--non-interactive", env=env)
+    assert run.returncode == 1, run.output
+    assert "STACKOPS-FIRSTBOOT failed step=controller-ready" in run.output
+    assert not any(a.startswith("initctl start nova-compute") for a in node.actions())
+
+
+# Nova 2011.2 reads each string flag as string.Template(val).substitute(StrWrapper(context))
+# (nova/flags.py:136-143); StrWrapper looks names up in the flags and raises KeyError otherwise.
+def nova_flag_value(raw: str, flags: dict[str, str]) -> str:
+    import string
+
+    class StrWrapper:
+        def __getitem__(self, name: str) -> str:
+            return flags[name]
+
+    return string.Template(raw).substitute(StrWrapper())
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_dollar_in_a_password_reaches_nova_intact(
+    tmp_path: Path, agent_deb: Path, shell: str
+) -> None:
+    """Issue 22.2: a `$` in an answer is written `$$` in nova.conf, so Nova's string.Template
+    substitution (run here with python3's string.Template and the same call as
+    nova/flags.py:139-141) gives the answer back instead of KeyError/ValueError."""
+    node = make_node(tmp_path, agent_deb, "compute")
+    secret = "ra$bbit$1 ${rabbit_host}$$x$"
+    node.write_answers({"roles": "compute", **BASE_ANSWERS, "rabbit_password": secret})
+    run = node.run_agent(shell, "--non-interactive", env={"STACKOPS_SETTLE": "0"})
+    assert run.returncode == 0, run.output
+    flags = parse_nova_conf(node.path("/etc/nova/nova.conf").read_text())
+    assert nova_flag_value(flags["rabbit_password"], flags) == secret
+    for raw in flags.values():
+        nova_flag_value(raw, flags)  # every flag substitutes without an error
+
+
+def test_network_create_is_not_run_twice(tmp_path: Path, agent_deb: Path) -> None:
+    """Issue 22.12: real 2011.2 exits 0 and adds a second network when `network create` runs
+    again (docs/nova-2011.2-facts.md §1.3); when `network list` shows fixed_range the step
+    leaves it."""
+    node = make_node(tmp_path, agent_deb, "controller")
+    node.clear_rules()
+    healthy_cloud(node)  # network list shows 192.168.100.0/24 (a power cut after create)
+    run = node.run_agent("bash", "--non-interactive", env={"STACKOPS_SETTLE": "0"})
+    assert run.returncode == 0, run.output
+    assert not any(" network create " in a for a in node.actions())
+    log = node.path("/var/log/stackops/steps/network-create.log").read_text()
+    assert "network 192.168.100.0/24 exists" in log
+
+
+def test_floating_range_already_there(tmp_path: Path, agent_deb: Path) -> None:
+    """Issue 22.12: a power cut after `floating create`: the range is not created again, and
+    the network/broadcast addresses still there are deleted."""
+    node = make_node(tmp_path, agent_deb, "network")
+    node.clear_rules()
+    rows = "".join(f"node1\t10.0.1.{i}\tNone\n" for i in range(0, 255))  # .255 deleted already
+    node.rule("0", "nova-manage * floating list", rows)
+    healthy_cloud(node)
+    run = node.run_agent("dash", "--non-interactive", env={"STACKOPS_SETTLE": "0"})
+    assert run.returncode == 0, run.output
+    acts = node.actions()
+    assert not any(" floating create " in a for a in acts)
+    assert [a for a in acts if " floating delete " in a] == [
+        "nova-manage --flagfile=/etc/nova/nova.conf floating delete 10.0.1.0/32"
+    ]
