@@ -61,7 +61,7 @@ NODES = {
 }
 # Flags each role must put in nova.conf (beyond the common ones).
 ROLE_FLAGS = {
-    "controller": {"fixed_range", "network_size", "scheduler_driver"},
+    "controller": {"fixed_range", "network_size", "scheduler_driver", "flat_network_dns"},
     "network": {"flat_interface", "public_interface", "fixed_range", "network_size"}
     | {"floating_range", "flat_network_dhcp_start", "ec2_dmz_host", "dmz_cidr"},
     "volume": {"volume_group"},
@@ -228,7 +228,10 @@ def test_architecture_node(tmp_path: Path, agent_deb: Path, arch_node: str, shel
 
     # files the roles change
     if "controller" in roles:
-        assert "bind-address\t\t= 10.0.0.1" in node.path("/etc/mysql/my.cnf").read_text()
+        # every address, as StackOps did: not the DHCP lease of the moment (issue 22.6)
+        assert "bind-address\t\t= 0.0.0.0" in node.path("/etc/mysql/my.cnf").read_text()
+        # the network's DNS is its gateway (nova-network's dnsmasq), not 8.8.4.4 (issue 22.13)
+        assert flags["flat_network_dns"] == "192.168.100.1"
         glance = node.path("/etc/glance/glance.conf").read_text()
         assert "[app:glance-api]" in glance and "[app:glance-registry]" in glance
         acts = node.actions()
