@@ -4,6 +4,12 @@
 
 # /etc/nova/nova.conf for all the node's roles (0640 root:nova).
 so_step_nova_conf() {
+    # --my_ip is this address: never write nova.conf without it (issue 22 item 5)
+    if ! so_own_address_wait >/dev/null; then
+        so_fail "no IPv4 address on ${public_interface:-eth0} within ${STACKOPS_ADDRESS_WAIT:-120} s \
+(DHCP?); run stackops-agent again once the interface has one"
+        return 1
+    fi
     _conf=$(so_nova_conf) || return 1
     _bad=$(printf '%s\n' "$_conf" | so_unknown_flags)
     if [ -n "$_bad" ]; then

@@ -108,9 +108,7 @@ def make_node(tmp_path: Path, agent_deb: Path, roles: str, *, init: str = "upsta
     out = node.install_deb(agent_deb)
     assert "Setting up stackops-agent (0.1.0)" in out, out
     node.write_answers({"roles": roles, **BASE_ANSWERS})
-    if "controller" in roles.split(","):  # before network create: the header alone
-        node.rule("0", "nova-manage * network list", NETWORK_LIST_HEADER)
-    healthy_cloud(node)
+    healthy_cloud(node, roles)
     return node
 
 
@@ -130,10 +128,12 @@ NETWORK_LIST_ROW = NOVA_ROW % (  # noqa: UP031
 NOVA_MANAGE_FAILED = "Command failed, please check log for more info\n"
 
 
-def healthy_cloud(node: Node) -> None:
+def healthy_cloud(node: Node, roles: str = "") -> None:
     """The recorder's answers when everything works: no VG yet, RabbitMQ has user nova, the
-    started jobs run, the controller's network exists, project zipfile writes a zip, eth0 has
-    an address."""
+    started jobs run, the controller's network exists (on a controller: not yet, its
+    network-create step makes it), project zipfile writes a zip, eth0 has an address."""
+    if "controller" in roles.split(","):  # before network create: the header alone
+        node.rule("0", "nova-manage * network list", NETWORK_LIST_HEADER)
     node.rule("1", "vgs nova-volumes")
     node.rule("0", "rabbitmqctl list_users", "Listing users ...\nnova\n...done.\n")
     node.rule("0", "initctl status *", "job start/running, process 4242\n")
@@ -330,7 +330,7 @@ def test_resume_after_failure_at_each_step(tmp_path: Path, agent_deb: Path, step
     else:
         node.clear_rules()
         node.rule("1", FAIL_AT[step])
-        healthy_cloud(node)
+        healthy_cloud(node, roles)
 
     failed = node.run_agent(shell, "--non-interactive")
     assert failed.returncode == 1, failed.output
@@ -369,7 +369,7 @@ def test_power_cut_mid_step_resumes(tmp_path: Path, agent_deb: Path, shell: str)
     node = make_node(tmp_path, agent_deb, roles)
     node.clear_rules()
     node.rule("kill", "nova-manage * project create *")
-    healthy_cloud(node)
+    healthy_cloud(node, roles)
     cut = node.run_agent(shell, "--non-interactive")
     assert cut.returncode != 0
     assert "STACKOPS-FIRSTBOOT" not in cut.output
@@ -378,7 +378,7 @@ def test_power_cut_mid_step_resumes(tmp_path: Path, agent_deb: Path, shell: str)
     assert "state='running'" in node.path("/var/lib/stackops/status").read_text()
 
     node.clear_rules()
-    healthy_cloud(node)
+    healthy_cloud(node, roles)
     node.reset_actions()
     resumed = node.run_agent(shell, "--non-interactive")
     assert resumed.returncode == 0, resumed.output
@@ -533,11 +533,13 @@ def test_controller_finds_its_own_address(tmp_path: Path, agent_deb: Path) -> No
     node = make_node(tmp_path, agent_deb, "controller")
     answers = {"roles": "controller", **SECRETS}
     node.write_answers(answers)
+    node.clear_rules()
     node.rule(
         "0",
         "ip -4 -o addr show dev eth0",
         "2: eth0    inet 10.9.8.7/24 brd 10.9.8.255 scope global eth0\n",
     )
+    healthy_cloud(node, "controller")
     run = node.run_agent("bash", "--non-interactive")
     assert run.returncode == 0, run.output
     assert "controller_address='10.9.8.7'" in node.path("/etc/stackops/answers").read_text()
@@ -705,3 +707,62 @@ def test_floating_range_already_there(tmp_path: Path, agent_deb: Path) -> None:
     assert [a for a in acts if " floating delete " in a] == [
         "nova-manage --flagfile=/etc/nova/nova.conf floating delete 10.0.1.0/32"
     ]
+
+
+def test_the_address_comes_after_the_agent_starts(tmp_path: Path, agent_deb: Path) -> None:
+    """Issue 22.5: the lucid job starts on `starting tty1`, before DHCP may have bound: the
+    agent waits (bounded) for public_interface's address instead of writing nova.conf without
+    --my_ip. The recorder's `ip` answers nothing for 2 s, then the address."""
+    import threading
+
+    node = make_node(tmp_path, agent_deb, "compute")
+    node.clear_rules()
+    node.rule("0", "ip -4 -o addr show dev eth0", "")
+    healthy_cloud(node)
+
+    def lease() -> None:
+        node.clear_rules()
+        healthy_cloud(node)
+
+    timer = threading.Timer(2.0, lease)
+    timer.start()
+    try:
+        run = node.run_agent("bash", "--non-interactive", env={"STACKOPS_ADDRESS_WAIT": "30"})
+    finally:
+        timer.cancel()
+    assert run.returncode == 0, run.output
+    assert "STACKOPS waiting for an IPv4 address on eth0" in run.output
+    flags = parse_nova_conf(node.path("/etc/nova/nova.conf").read_text())
+    assert flags["my_ip"] == NODE_ADDRESS
+
+
+def test_no_address_fails_clearly(tmp_path: Path, agent_deb: Path) -> None:
+    """Issue 22.5: no address within the bound: the nova-conf step fails and says why (before,
+    nova.conf silently lost --my_ip)."""
+    node = make_node(tmp_path, agent_deb, "compute")
+    node.clear_rules()
+    node.rule("0", "ip -4 -o addr show dev eth0", "")
+    healthy_cloud(node)
+    run = node.run_agent("dash", "--non-interactive", env={"STACKOPS_ADDRESS_WAIT": "2"})
+    assert run.returncode == 1, run.output
+    assert "STACKOPS-FIRSTBOOT failed step=nova-conf" in run.output
+    log = node.path("/var/log/stackops/steps/nova-conf.log").read_text()
+    assert "no IPv4 address on eth0 within 2 s" in log
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_unchosen_roles_do_not_run_after_the_next_boot(
+    tmp_path: Path, agent_deb: Path, shell: str
+) -> None:
+    """Issue 22.4: a node has every role's packages (choose roles later: the test root has every
+    job); the jobs of the roles it did not get are stopped and renamed *.conf.disabled (upstart
+    0.6.5), the chosen roles' stay."""
+    node = make_node(tmp_path, agent_deb, "compute")
+    run = node.run_agent(shell, "--non-interactive")
+    assert run.returncode == 0, run.output
+    for job in ("nova-network", "nova-volume", "nova-api", "mysql", "glance-api"):
+        assert not node.path(f"/etc/init/{job}.conf").exists(), job
+        assert node.path(f"/etc/init/{job}.conf.disabled").is_file(), job
+        assert f"initctl stop {job}" in node.actions()
+    for job in ("nova-compute", "libvirt-bin"):
+        assert node.path(f"/etc/init/{job}.conf").is_file(), job
