@@ -10,6 +10,7 @@ so_step_nova_conf() {
 (DHCP?); run stackops-agent again once the interface has one"
         return 1
     fi
+    so_apply_hostname
     _conf=$(so_nova_conf) || return 1
     _bad=$(printf '%s\n' "$_conf" | so_unknown_flags)
     if [ -n "$_bad" ]; then
@@ -70,4 +71,21 @@ so_controller_up() {
         return 1
     _nets=$(so_nova_manage network list 2>/dev/null) || return 1
     printf '%s\n' "$_nets" | grep -q '^[0-9][0-9.]*/[0-9]'
+}
+
+# The answered host name, applied (issue 22 item 13): d-i set netcfg's, and an answer from the
+# Smart Installer or the console may differ. Nova's services take --host from gethostname()
+# (nova/flags.py:358), so this comes before any of them starts. lucid names the host in
+# /etc/hostname and on the 127.0.1.1 line of /etc/hosts.
+so_apply_hostname() {
+    [ -n "${hostname-}" ] || return 0
+    [ "$(uname -n)" != "$hostname" ] || return 0
+    printf '%s\n' "$hostname" | so_write_if_changed /etc/hostname 0644
+    if grep -q '^127\.0\.1\.1[[:space:]]' /etc/hosts 2>/dev/null; then
+        sed -i "s/^127\.0\.1\.1[[:space:]].*/127.0.1.1\t$hostname/" /etc/hosts
+    else
+        printf '127.0.1.1\t%s\n' "$hostname" >>/etc/hosts
+    fi
+    hostname "$hostname"
+    echo "host name: $hostname"
 }

@@ -126,6 +126,12 @@ NETWORK_LIST_ROW = NOVA_ROW % (  # noqa: UP031
     "10.0.0.1",
 )
 NOVA_MANAGE_FAILED = "Command failed, please check log for more info\n"
+# `service list` rows as 2011.2 prints them (bin/nova-manage:669-671, "%-10s %-10s %-8s %s %s").
+SERVICE_LIST = (
+    "ctl1       nova-scheduler enabled  :-) 2011-04-15 10:00:00\n"
+    "ctl1       nova-network enabled  :-) 2011-04-15 10:00:01\n"
+    "ctl1       nova-volume enabled  :-) 2011-04-15 10:00:02\n"
+)
 
 
 def healthy_cloud(node: Node, roles: str = "") -> None:
@@ -138,6 +144,7 @@ def healthy_cloud(node: Node, roles: str = "") -> None:
     node.rule("0", "rabbitmqctl list_users", "Listing users ...\nnova\n...done.\n")
     node.rule("0", "initctl status *", "job start/running, process 4242\n")
     node.rule("0", "nova-manage * network list", NETWORK_LIST_HEADER + NETWORK_LIST_ROW)
+    node.rule("0", "nova-manage * service list", SERVICE_LIST)
     node.rule("create=/root/creds/nova.zip", "nova-manage * project zipfile *", "PK\x03\x04zip")
     node.rule(
         "0",
@@ -271,6 +278,14 @@ def test_architecture_node(tmp_path: Path, agent_deb: Path, arch_node: str, shel
     else:  # waited for the controller: RabbitMQ's port and nova's network list
         acts = node.actions()
         assert "socat -u /dev/null TCP:10.0.0.1:5672,connect-timeout=3" in acts
+    # the hostname answer is applied (issue 22.13); `hostname` is recorded (the test shares
+    # the host's UTS namespace)
+    assert node.path("/etc/hostname").read_text() == "node1\n"
+    assert "127.0.1.1\tnode1\n" in node.path("/etc/hosts").read_text()
+    assert "hostname node1" in node.actions()
+    if "compute" in roles and "volume" not in roles:  # issue 22.10: no DNS needed to attach
+        hosts = node.path("/etc/hosts").read_text()
+        assert "10.0.0.1\tctl1\n" in hosts, hosts
     if "volume" in roles:
         text = node.path("/etc/default/iscsitarget").read_text()
         assert text == "ISCSITARGET_ENABLE=true\n"
