@@ -54,6 +54,9 @@ so_plan() {
             echo "$_r $_r $_step"
         done
     done
+    # The cloud's health check (roles/controller/steps.sh so_step_check) comes last on the
+    # controller, after every role of the node is up.
+    if so_has_role controller; then echo "controller controller check"; fi
 }
 
 # Write stdin to $1 when it differs, with mode $2 and group $3 (the group must exist).
