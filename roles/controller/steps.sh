@@ -189,7 +189,7 @@ so_step_services() {
     so_services_up nova-api nova-scheduler nova-objectstore
 }
 
-# The last step on the controller (so_plan): /usr/sbin/stackops-check (agent/stackops-check)
+# The controller's final step (role.yaml final_steps, after every role of the node): /usr/sbin/stackops-check (agent/stackops-check)
 # proves the cloud works: every registered service alive, this node's own Nova services among
 # them, the EC2 API, Glance, the network. Each check's line goes to the console and, as a
 # STACKOPS-CHECK line, to the Smart Installer. STACKOPS_CHECK_WAIT: the seconds the services may

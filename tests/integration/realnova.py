@@ -48,7 +48,18 @@ from tests.helpers import IN_CI, require_tool_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).with_name("realnova")
-UPSTREAM = ROOT.parent / "shared" / "upstream"
+# The release trees (../shared/upstream beside the checkout; a worktree one level deeper), or
+# $DISTRO_BUILDER_UPSTREAM.
+UPSTREAM = next(
+    (
+        p
+        for p in (ROOT.parent / "shared/upstream", ROOT.parents[1] / "shared/upstream")
+        if p.is_dir()
+    ),
+    Path(os.environ.get("DISTRO_BUILDER_UPSTREAM", ROOT.parent / "shared/upstream")),
+)
+if os.environ.get("DISTRO_BUILDER_UPSTREAM"):
+    UPSTREAM = Path(os.environ["DISTRO_BUILDER_UPSTREAM"])
 SUITE = "bullseye"
 MIRROR = os.environ.get("DISTRO_BUILDER_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 PACKAGES = (
@@ -110,7 +121,11 @@ def wheelhouse_key() -> str:
 
 def _run(argv: Sequence[str], *, timeout: float = 900, **kw: object) -> str:
     proc = subprocess.run(
-        list(argv), capture_output=True, text=True, timeout=timeout, **kw  # type: ignore[call-overload]
+        list(argv),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,  # type: ignore[call-overload]
     )
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-25:])
@@ -180,7 +195,10 @@ def _python_env(root: Path, timings: dict[str, float]) -> None:
     )
     cache = cache_dir()
     wheels = cache / f"wheelhouse-{wheelhouse_key()}"
-    install = "/opt/nova-env/bin/pip install -q --no-index -f /opt/build/wheelhouse -r /opt/build/reqs.txt"
+    install = (
+        "/opt/nova-env/bin/pip install -q --no-index -f /opt/build/wheelhouse "
+        "-r /opt/build/reqs.txt"
+    )
     with open(cache / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if wheels.is_dir():
@@ -202,7 +220,10 @@ def _python_env(root: Path, timings: dict[str, float]) -> None:
                 if old != wheels and old.is_dir():
                     shutil.rmtree(old, ignore_errors=True)
             timings["wheels"] = time.monotonic() - t1
-    _in_root(root, "cd /opt/build/glance-2011.2 && /opt/nova-env/bin/pip install -q --no-deps --no-index .")
+    _in_root(
+        root,
+        "cd /opt/build/glance-2011.2 && /opt/nova-env/bin/pip install -q --no-deps --no-index .",
+    )
     site = root / "opt/nova-env/lib/python2.7/site-packages"
     (site / "nova-src.pth").write_text("/opt/nova\n")  # setup.py needs DistUtilsExtra: in place
     for rel, (old, new) in SHIMS.items():

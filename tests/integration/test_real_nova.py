@@ -78,7 +78,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealNode]:
 def _service_list(node: RealNode) -> list[tuple[str, str, str]]:
     proc = node.nova_manage("service", "list")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return [(f[0], f[1], f[3]) for f in (ln.split() for ln in proc.stdout.splitlines()) if len(f) > 3]
+    return [
+        (f[0], f[1], f[3]) for f in (ln.split() for ln in proc.stdout.splitlines()) if len(f) > 3
+    ]
 
 
 def test_the_agent_configures_every_role_against_real_nova(node: RealNode) -> None:
@@ -131,7 +133,7 @@ def test_controller_ready_wait_fails_while_the_database_is_not_synced(node: Real
     nova database exists, the schema does not. The real nova-manage says so; the wait must too."""
     mysql = "mysql --defaults-extra-file=/tmp/root.cnf"
     setup = node.sh(
-        "printf '[client]\\nuser=root\\npassword=\"%s\"\\n' \"$(printf %s \"$P\" | "
+        'printf \'[client]\\nuser=root\\npassword="%s"\\n\' "$(printf %s "$P" | '
         "sed 's/[\\\\\"]/\\\\&/g')\" >/tmp/root.cnf && "
         f"{mysql} -e 'CREATE DATABASE IF NOT EXISTS nova_unsynced' && "
         "sed 's|/nova$|/nova_unsynced|' /etc/nova/nova.conf >/tmp/unsynced.conf && "
