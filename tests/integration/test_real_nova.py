@@ -73,6 +73,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealNode]:
         yield n
     finally:
         n.stop()
+        n.remove()
 
 
 def _service_list(node: RealNode) -> list[tuple[str, str, str]]:
@@ -136,7 +137,8 @@ def test_controller_ready_wait_fails_while_the_database_is_not_synced(node: Real
         'printf \'[client]\\nuser=root\\npassword="%s"\\n\' "$(printf %s "$P" | '
         "sed 's/[\\\\\"]/\\\\&/g')\" >/tmp/root.cnf && "
         f"{mysql} -e 'CREATE DATABASE IF NOT EXISTS nova_unsynced' && "
-        "sed 's|/nova$|/nova_unsynced|' /etc/nova/nova.conf >/tmp/unsynced.conf && "
+        "sed '/^--sql_connection=/s|/nova$|/nova_unsynced|' /etc/nova/nova.conf "
+        ">/tmp/unsynced.conf && "
         "grep -q '/nova_unsynced$' /tmp/unsynced.conf".replace(
             "$P", "'" + firstboot.SECRETS["mysql_root_password"].replace("'", "'\\''") + "'"
         )
