@@ -26,8 +26,8 @@ The boundary (what is real and what is not):
 
 Cached under $DISTRO_BUILDER_CACHE/realnova (default ~/.cache/distro-builder/realnova): the
 debootstrap'd root as a zstd tarball keyed by suite, mirror and packages, and the wheelhouse keyed
-by requirements.txt; a fresh machine builds both once (about 2 min 20 s on 2 cores), then a node
-takes about a minute.
+by requirements.txt; a fresh machine builds both once (debootstrap 282 s and wheels 78 s on 2
+busy cores), then a node is ready in about 45 s and the agent configures it in about 45 s.
 """
 
 from __future__ import annotations
@@ -301,18 +301,21 @@ class RealNode:
         dst.chmod(0o600)
         return out
 
-    def network(self, address: str, *, bridge: str | None = None) -> None:
+    def network(self, address: str, *, lan: str | None = None) -> None:
         """The namespace: lo, eth0 = address/24 (a veth whose peer stays on the host side, or
-        on `bridge`), eth1 the flat interface (a veth, no address)."""
+        is a port of bridge `lan` in namespace `lan`: make_lan), eth1 the flat interface (a
+        veth, no address)."""
         _run(["ip", "netns", "add", self.ns])
         ip = ["ip", "-n", self.ns]
         _run([*ip, "link", "set", "lo", "up"])
         for dev in ("eth0", "eth1"):
             peer = f"{self.ns[:12]}p{dev[-1]}"
             _run([*ip, "link", "add", dev, "type", "veth", "peer", "name", peer, "netns", "1"])
-            _run(["ip", "link", "set", peer, "up"])
-            if dev == "eth0" and bridge:
-                _run(["ip", "link", "set", peer, "master", bridge])
+            if dev == "eth0" and lan:
+                _run(["ip", "link", "set", peer, "netns", lan])
+                _run(["ip", "-n", lan, "link", "set", peer, "master", "br0", "up"])
+            else:
+                _run(["ip", "link", "set", peer, "up"])
         _run([*ip, "addr", "add", f"{address}/24", "dev", "eth0"])
         for dev in ("eth0", "eth1"):
             _run([*ip, "link", "set", dev, "up"])
@@ -399,3 +402,14 @@ class RealNode:
         if mounted:
             raise AssertionError(f"still mounted, not removing {self.root}: {mounted}")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def make_lan(name: str) -> None:
+    """A namespace `name` holding bridge br0: the nodes' LAN (RealNode.network(lan=name))."""
+    _run(["ip", "netns", "add", name])
+    _run(["ip", "-n", name, "link", "add", "br0", "type", "bridge"])
+    _run(["ip", "-n", name, "link", "set", "br0", "up"])
+
+
+def remove_lan(name: str) -> None:
+    subprocess.run(["ip", "netns", "del", name], check=False)
