@@ -88,10 +88,12 @@ test-integration: deps venv
 test-qemu: deps venv
 	$(BIN)/python -m pytest -m qemu $(PYTEST_ARGS)
 
-# Stage 5 on the stand-in node for every node entry, power cuts, a failing step (tens of minutes
-# under TCG; needs root, debootstrap and deb.debian.org the first time, see README "QA: smoke").
+# Stage 5 on the stand-in node for every node entry, power cuts, a failing step, and dual-node
+# with real Nova 2011.2 (two chroots on one LAN: tests/integration/test_real_nova_dual.py)
+# (tens of minutes under TCG; needs root, debootstrap and deb.debian.org the first time, see README "QA: smoke").
 e2e: deps venv
-	DISTRO_BUILDER_E2E=1 $(BIN)/python -m pytest -m e2e tests/qemu/test_firstboot.py $(PYTEST_ARGS)
+	DISTRO_BUILDER_E2E=1 $(BIN)/python -m pytest -m e2e tests/qemu/test_firstboot.py \
+		tests/integration/test_real_nova_dual.py $(PYTEST_ARGS)
 
 bench: deps venv
 	$(BIN)/python benchmarks/run.py
