@@ -196,6 +196,8 @@ so_step_services() {
 # take to report alive (default 90).
 so_step_check() {
     _host=$(uname -n)
+    # the node's services that register in Nova's services table (Nova 2011.2: bin/nova-compute,
+    # -network, -scheduler, -volume call service.serve(); nova-api and -objectstore do not)
     set --
     for _r in $SO_ROLES; do
         for _svc in $(so_role_field "$_r" 5); do
@@ -210,7 +212,8 @@ so_step_check() {
     while IFS= read -r _line; do
         printf '%s\n' "$_line"
         so_console "STACKOPS-CHECK $_line"
-        so_report "STACKOPS-CHECK $_line"
+        # the Smart Installer takes printable progress lines of at most 400 characters
+        so_report "$(printf 'STACKOPS-CHECK %s' "$_line" | tr -cd '[:print:]' | cut -c1-400)"
     done <"$SO_STATE/check.out"
     rm -f "$SO_STATE/check.out"
     [ "$_rc" = 0 ] || { so_fail "stackops-check failed (exit $_rc): the cloud does not work yet"; return 1; }
