@@ -49,7 +49,7 @@ deps deps-build:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-$(BIN)/distro-builder: setup.cfg pyproject.toml | deps-build
+$(BIN)/distro-builder: pyproject.toml | deps-build
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
@@ -88,12 +88,13 @@ test-integration: deps venv
 test-qemu: deps venv
 	$(BIN)/python -m pytest -m qemu $(PYTEST_ARGS)
 
-# Stage 5 on the stand-in node for every node entry, power cuts, a failing step, and dual-node
-# with real Nova 2011.2 (two chroots on one LAN: tests/integration/test_real_nova_dual.py)
-# (tens of minutes under TCG; needs root, debootstrap and deb.debian.org the first time, see README "QA: smoke").
+# Stage 5 on the stand-in node for every node entry, power cuts, a failing step (tens of minutes
+# under TCG; needs root, debootstrap and deb.debian.org the first time, see README "QA: smoke");
+# 300 cases of the base-ISO mutation fuzzer (about 5 minutes); dual-node with real Nova 2011.2
+# (two chroots on one LAN: tests/integration/test_real_nova_dual.py, about 2 minutes warm).
 e2e: deps venv
 	DISTRO_BUILDER_E2E=1 $(BIN)/python -m pytest -m e2e tests/qemu/test_firstboot.py \
-		tests/integration/test_real_nova_dual.py $(PYTEST_ARGS)
+		tests/integration/test_fuzz_iso.py tests/integration/test_real_nova_dual.py $(PYTEST_ARGS)
 
 bench: deps venv
 	$(BIN)/python benchmarks/run.py
@@ -102,6 +103,7 @@ bench: deps venv
 	$(BIN)/python benchmarks/installer.py
 	$(BIN)/python benchmarks/mirror.py
 	$(BIN)/python benchmarks/firstboot.py
+	nice $(BIN)/python benchmarks/download.py
 
 lint: venv
 	$(BIN)/ruff check distro_builder tests benchmarks

@@ -1,11 +1,13 @@
 """Benchmark: 500 simulated nodes registering and polling at once against one Smart Installer.
 
-One `distro-builder serve` process (SQLite file, then PostgreSQL when DISTRO_BUILDER_TEST_PG_URL
-or --pg is given). N node threads start together behind a barrier; each does what the node's sh
-client does, one new connection per request like wget: register its inventory, poll its
-assignment every --poll seconds until it is ready, fetch its answers, report 3 progress lines and
-the final STACKOPS-FIRSTBOOT line. Meanwhile an admin thread assigns roles to nodes as they
-appear (dual-node: one controller+network+volume, the rest compute), over the JSON API.
+One `distro-builder serve` (SQLite file with one worker, then PostgreSQL when
+DISTRO_BUILDER_TEST_PG_URL or --pg is given, once per --workers count: 1 and 4 by default, the
+scale-out figure of issue 21; `--nodes 2000` for it). N node threads start together behind a
+barrier; each does what the node's sh client does, one new connection per request like wget:
+register its inventory, poll its assignment every --poll seconds until it is ready, fetch its
+answers, report 3 progress lines and the final STACKOPS-FIRSTBOOT line. Meanwhile an admin thread
+assigns roles to nodes as they appear (dual-node: one controller+network+volume, the rest
+compute), over the JSON API.
 
 It prints requests per second and latency percentiles per request kind, errors, and checks that
 nothing was lost: every node registered, ready, got answers with its own hostname, and every
@@ -31,7 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN, PASSWORD = "bench", "bench-password"
-PG_TABLES = ("events", "nodes", "deployments", "sessions", "admins", "schema_migrations")
+PG_TABLES = (
+    "events", "nodes", "deployments", "sessions", "admins", "login_failures", "schema_migrations",
+)  # fmt: skip
 
 
 class Client:
@@ -137,7 +141,7 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-def run(db: str, label: str, nodes: int, poll: float, workdir: Path) -> dict:
+def run(db: str, label: str, nodes: int, poll: float, workdir: Path, workers: int = 1) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     base = [sys.executable, "-m", "distro_builder"]
     subprocess.run([*base, "installer", "admin", "create", ADMIN, "--password-stdin", "--db", db],
@@ -154,7 +158,7 @@ def run(db: str, label: str, nodes: int, poll: float, workdir: Path) -> dict:
                    check=True, env=env, capture_output=True)  # fmt: skip
     log = open(workdir / f"serve-{label}.log", "w")  # noqa: SIM115
     server = subprocess.Popen(
-        [*base, "serve", "--db", db, "--listen", "127.0.0.1:0"],
+        [*base, "serve", "--db", db, "--listen", "127.0.0.1:0", "--workers", str(workers)],
         stderr=subprocess.PIPE, stdout=log, text=True, env=env,
     )  # fmt: skip
     assert server.stderr is not None
@@ -210,6 +214,7 @@ def run(db: str, label: str, nodes: int, poll: float, workdir: Path) -> dict:
     total = sum(len(c.lat[k]) for k in node_kinds + ("admin-list", "admin-assign"))
     result = {
         "database": label,
+        "workers": workers,
         "nodes": nodes,
         "wall_s": round(wall, 2),
         "requests": total,
@@ -242,6 +247,10 @@ def main() -> int:
         "--pg", default=os.environ.get("DISTRO_BUILDER_TEST_PG_URL"),
         help="PostgreSQL URL (default $DISTRO_BUILDER_TEST_PG_URL; unset: skipped)",
     )  # fmt: skip
+    ap.add_argument(
+        "--workers", default="1,4",
+        help="serve --workers counts to run on PostgreSQL, comma-separated (SQLite: 1)",
+    )  # fmt: skip
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--storm", type=int, default=64, help="concurrent wrong logins (memory)")
     args = ap.parse_args()
@@ -255,15 +264,19 @@ def main() -> int:
         if args.pg:
             import psycopg
 
-            with psycopg.connect(args.pg, autocommit=True) as conn:
-                for t in PG_TABLES:
-                    conn.execute(f"DROP TABLE IF EXISTS {t} CASCADE")
-            results.append(run(args.pg, "postgresql", args.nodes, args.poll, work))
+            for workers in (int(w) for w in args.workers.split(",")):
+                with psycopg.connect(args.pg, autocommit=True) as conn:
+                    for t in PG_TABLES:
+                        conn.execute(f"DROP TABLE IF EXISTS {t} CASCADE")
+                results.append(
+                    run(args.pg, "postgresql", args.nodes, args.poll, work, workers=workers)
+                )
         else:
             print("PostgreSQL: skipped (set DISTRO_BUILDER_TEST_PG_URL or --pg)")
     for r in results:
-        print(f"\n== {r['database']}: {r['nodes']} nodes, {r['wall_s']} s, "
-              f"{r['requests']} requests, {r['rps']} req/s, p99 {r['all_p99_ms']} ms")  # fmt: skip
+        print(f"\n== {r['database']}, {r['workers']} worker(s): {r['nodes']} nodes, "
+              f"{r['wall_s']} s, {r['requests']} requests, {r['rps']} req/s, "
+              f"p99 {r['all_p99_ms']} ms")  # fmt: skip
         for k, v in r["latency_ms"].items():
             print(f"   {k:13} n={v['n']:6}  p50 {v['p50']:7} ms  p99 {v['p99']:7} ms  "
                   f"max {v['max']:7} ms")  # fmt: skip

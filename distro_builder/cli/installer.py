@@ -59,6 +59,11 @@ def _store(ctx: click.Context, db_url: str | None) -> Any:
     help="A request (TLS handshake, head and body) must arrive whole within this; a response "
     "its client takes nothing of for this long is cut.",
 )  # fmt: skip
+@click.option(
+    "--workers", type=click.IntRange(min=1, max=64), default=1, show_default=True,
+    help="Worker processes (64 threads each). They share the database, and with it the login "
+    "lockout; on PostgreSQL, several workers or several hosts behind a load balancer scale out.",
+)  # fmt: skip
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -69,13 +74,14 @@ def serve(
     legacy_tls: bool,
     disc: Path | None,
     request_timeout: float,
+    workers: int,
 ) -> None:
     """Run the Smart Installer: the admin's UI and API, and the nodes' agent API.
 
     \b
     Nodes built with --installer-url register here, wait for their roles, fetch their answers
     and report progress. Create the first admin with `distro-builder installer admin create`.
-    Served by gunicorn: one worker process of 64 threads (README "Smart Installer").
+    Served by gunicorn: --workers processes of 64 threads (README "Smart Installer").
     Stop with Ctrl-C or SIGTERM; everything is in the database, nothing is lost on restart.
     """
     from distro_builder.smart_installer.server import make_server, serve_forever
@@ -95,7 +101,7 @@ def serve(
         )
     server = make_server(
         db_url, listen, data_dir(ctx), tls=tls, legacy_tls=legacy_tls, disc=disc,
-        request_timeout=request_timeout,
+        request_timeout=request_timeout, workers=workers,
     )  # fmt: skip
     host, port = server.server_address
     scheme = "https" if tls else "http"

@@ -171,6 +171,23 @@ def inputs_from_tree(data_dir: Path, roles: str, *, version: str = "0.0.0") -> N
     return NodeInputs(roles, debs, files, append, None)
 
 
+def waits_for(inputs: NodeInputs) -> tuple[str, ...]:
+    """The roles a node of `inputs.roles` waits for on another node: a question its roles ask
+    that a role it lacks would answer itself (controller_address: skip_with controller). Read
+    from the questions table the disc's installer carries (the disc's own truth)."""
+    roles = set(inputs.roles.split(",")) - {""}
+    table = inputs.late_files.get("questions", b"").decode(errors="replace")
+    wanted: set[str] = set()
+    for line in table.splitlines():
+        if line.startswith("#") or line.count("|") < 12:
+            continue
+        _key, _type, asked_by, skip_with = line.split("|")[:4]
+        skip = set(filter(None, skip_with.split(",")))
+        if skip and roles & set(asked_by.split(",")) and not roles & skip:
+            wanted |= skip
+    return tuple(sorted(wanted))
+
+
 # --- the answers file, written by late.sh --------------------------------------------------------
 
 

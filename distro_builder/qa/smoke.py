@@ -764,6 +764,17 @@ def _standin_firstboot(
 
     def body() -> None:
         inputs = firstboot.inputs_from_disc(plan.iso, entry.append, entry.initrd or "", roles)
+        needs = firstboot.waits_for(inputs)
+        if needs:  # it would wait for a controller that no stand-in runs (STEP_TIMEOUT, then fail)
+            raise SmokeTestError(
+                f"Stage 'firstboot' on the stand-in node: entry {entry.label!r} ({roles}) waits "
+                f"for a node with the {' or '.join(needs)} role at controller_address, and the "
+                "stand-in node boots alone",
+                hint="smoke --full an entry whose roles include "
+                + " or ".join(needs)
+                + " (`distro-builder entries` lists them); a node that needs its controller "
+                "is proven with its deployment booted together",
+            )
         result = firstboot.run_firstboot(
             inputs, log_dir=log_dir, name=_safe(entry.label), accel=accel, scale=state.scale,
             keep=keep,

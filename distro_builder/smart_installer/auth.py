@@ -6,14 +6,15 @@ anyone act as a node, a disc or an admin session. Comparisons are constant-time.
 
 Logins are guarded (LoginGuard): each scrypt holds 16 MiB, so the checks run on MAX_HASHING
 worker threads and at most MAX_WAITING logins are queued or hashing (64 concurrent wrong logins
-took the server from 80 to 734 MiB); after MAX_FAILURES failed logins in FAILURE_WINDOW seconds
-from one client address, or for one user name, further attempts are refused before any hashing
-(429 with Retry-After) until the oldest failure leaves the window.
+took the server from 80 to 734 MiB): a bound on this process's memory, so it is per process.
+After MAX_FAILURES failed logins in FAILURE_WINDOW seconds from one client address, or for one
+user name, further attempts are refused before any hashing (429 with Retry-After) until enough
+failures leave the window. The failures live in the database (lockout.FailedLogins), shared by
+every worker process and host.
 """
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import hmac
 import secrets
@@ -21,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from distro_builder.smart_installer.errors import TooManyRequests
 
@@ -32,7 +33,6 @@ MAX_HASHING = 2  # scrypt hashes at once (logins): 32 MiB at most
 MAX_WAITING = 32  # logins hashing or queued for it; more are refused at once
 MAX_FAILURES = 10  # failed logins per client address, and per user name, in FAILURE_WINDOW
 FAILURE_WINDOW = 300.0  # seconds
-MAX_TRACKED = 10_000  # addresses and user names remembered (the oldest are forgotten first)
 
 
 def hash_password(password: str) -> str:
@@ -68,72 +68,63 @@ def mask(secret: str) -> str:
     return "********" if secret else ""
 
 
+class Ledger(Protocol):
+    """Where failed logins are kept (lockout.FailedLogins: the database)."""
+
+    def recent(self, keys: Iterable[str], since_ms: int) -> dict[str, list[int]]: ...
+    def record(self, keys: Iterable[str], at_ms: int, *, forget_before_ms: int) -> None: ...
+    def clear(self, keys: Iterable[str]) -> None: ...
+
+
 class LoginGuard:
     """Bounds the memory and the rate of password checks (see the module's docstring)."""
 
     def __init__(
         self,
+        ledger: Ledger,
         *,
         max_hashing: int = MAX_HASHING,
         max_waiting: int = MAX_WAITING,
         max_failures: int = MAX_FAILURES,
         window: float = FAILURE_WINDOW,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,  # wall clock: shared by processes and hosts
     ) -> None:
+        self._ledger = ledger
         self._pool = ThreadPoolExecutor(max_hashing, thread_name_prefix="login-hash")
         self._max_waiting = max_waiting
         self._max_failures, self._window, self._clock = max_failures, window, clock
         self._lock = threading.Lock()
         self._waiting = 0
-        self._failures: collections.OrderedDict[str, collections.deque[float]] = (
-            collections.OrderedDict()
-        )
 
     @staticmethod
     def keys(username: str, client: str) -> tuple[str, ...]:
         return (f"user:{username[:64]}",) + ((f"client:{client}",) if client else ())
 
-    def _recent(self, key: str, now: float) -> collections.deque[float] | None:
-        times = self._failures.get(key)
-        while times and times[0] <= now - self._window:
-            times.popleft()
-        if times is not None and not times:
-            del self._failures[key]
-            return None
-        return times
-
     def check(self, keys: Iterable[str]) -> None:
         """TooManyRequests when a key has MAX_FAILURES failures in the window (no hashing)."""
         now = self._clock()
-        with self._lock:
-            for key in keys:
-                times = self._recent(key, now)
-                if times is not None and len(times) >= self._max_failures:
-                    retry = max(1, int(times[0] + self._window - now + 0.999))
-                    who = "this user" if key.startswith("user:") else "this address"
-                    raise TooManyRequests(
-                        f"too many failed logins for {who}: locked for {retry} s",
-                        retry_after=retry,
-                        hint=f"wait {retry} seconds; an admin can set a new password with "
-                        "`distro-builder installer admin create USER --reset`",
-                    )
+        recent = self._ledger.recent(keys, int((now - self._window) * 1000))
+        for key, times in recent.items():
+            if len(times) >= self._max_failures:
+                # unlocked when all but max_failures - 1 of them have left the window
+                leaves = times[len(times) - self._max_failures] / 1000 + self._window
+                retry = max(1, int(leaves - now + 0.999))
+                who = "this user" if key.startswith("user:") else "this address"
+                raise TooManyRequests(
+                    f"too many failed logins for {who}: locked for {retry} s",
+                    retry_after=retry,
+                    hint=f"wait {retry} seconds; an admin can set a new password with "
+                    "`distro-builder installer admin create USER --reset`",
+                )
 
     def failed(self, keys: Iterable[str]) -> None:
         now = self._clock()
-        with self._lock:
-            for key in keys:
-                times = self._recent(key, now)
-                if times is None:
-                    times = self._failures[key] = collections.deque(maxlen=self._max_failures)
-                self._failures.move_to_end(key)
-                times.append(now)
-            while len(self._failures) > MAX_TRACKED:
-                self._failures.popitem(last=False)
+        self._ledger.record(
+            keys, int(now * 1000), forget_before_ms=int((now - self._window) * 1000)
+        )
 
     def succeeded(self, keys: Iterable[str]) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+        self._ledger.clear(keys)
 
     def run(self, fn: Callable[..., T], *args: Any) -> T:
         """fn(*args) on one of MAX_HASHING worker threads (only they ever hold scrypt's memory:

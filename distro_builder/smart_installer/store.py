@@ -28,6 +28,7 @@ from distro_builder.smart_installer.errors import (
     NotFound,
     Unauthorized,
 )
+from distro_builder.smart_installer.lockout import FailedLogins
 
 SESSION_SECONDS = 12 * 3600
 MAX_EVENTS_SHOWN = 200
@@ -54,7 +55,7 @@ class Store:
             q.key for q in roleset.questions if q.key not in self.per_node_keys
         )  # fmt: skip
         self.architectures = {a.name: a for a in roleset.architectures}
-        self.login_guard = auth.LoginGuard()
+        self.login_guard = auth.LoginGuard(FailedLogins(db))
 
     # --- admins and sessions ------------------------------------------------------------------
 
@@ -189,6 +190,7 @@ class Store:
         view = self._deployment_view(row, len(nodes))
         view["nodes"] = [self._node_view(n, row) for n in nodes]
         view["problems"] = self._problems(row, nodes)
+        view["now"] = now_ms() / 1000  # the service's clock: the UI's elapsed and silent times
         return view
 
     def _params(self, dep: Row) -> dict[str, str]:
@@ -216,6 +218,12 @@ class Store:
             "architecture": row["architecture"],
             "params": shown,
             "node_count": node_count,
+            # network boots refused discovery (netboot.py's bounds): a count, not a junk table
+            "discovery": {
+                "refused": row.get("discovery_refused") or 0,
+                "last_at": (row.get("discovery_refused_at") or 0) / 1000,
+                "last_source": row.get("discovery_refused_source") or "",
+            },
             "created_at": row["created_at"] / 1000,
             "updated_at": row["updated_at"] / 1000,
         }
@@ -286,6 +294,12 @@ class Store:
                 )
         if keys:
             problems.append("parameters still missing: " + ", ".join(sorted(keys)))
+        if dep.get("discovery_refused"):
+            problems.append(
+                f"network boot discovery refused {dep['discovery_refused']} times (last from"
+                f" {dep.get('discovery_refused_source') or '?'}): too many undecided discovered"
+                " machines; give each roles, or none to set it aside"
+            )
         return problems
 
     def export(self, ref: str, *, with_secrets: bool = False) -> str:

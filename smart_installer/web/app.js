@@ -83,6 +83,7 @@ async function openDeployment(name) {
   $("#dep-arch").textContent = d.architecture;
   $("#export-link").href = "/api/deployments/" + d.name + "/export";
   renderParams(d);
+  $("#nodes tbody").replaceChildren();  // rows of the deployment shown before
   renderDeployment(d);
   if (timer) clearInterval(timer);
   timer = setInterval(refresh, 2000);
@@ -100,9 +101,14 @@ function renderParams(d) {
   tbody.replaceChildren();
   for (const [key, p] of Object.entries(d.params)) {
     const tr = el("tr");
-    tr.append(el("th", p.prompt));
+    const th = el("th");
+    const label = el("label", p.prompt);
+    label.htmlFor = "param-" + key;
+    th.append(label);
+    tr.append(th);
     const input = el("input");
     input.name = "param-" + key;
+    input.id = "param-" + key;
     input.dataset.key = key;
     if (p.secret) {
       input.type = "password";
@@ -123,57 +129,207 @@ function roleChoices() {
   return arch ? arch.shapes.map((s) => s.roles.join(",")) : [];
 }
 
+// States in which the service refuses a role change (store.py set_roles): the controls are
+// disabled then, so the admin is not offered what would be refused.
+const LOCKED_STATES = ["configuring", "done"];
+
+// A node's way through both phases, as a share of the whole: the network install (discovered ->
+// booting -> installing -> installed) is the first 40 %, the first-boot steps the other 60 %.
+// A node installed from the disc registers at the start of its first boot.
+const INSTALL_SHARE = 40;
+const PHASES = {
+  discovered: [0, "discovered: waiting for its roles"],
+  registered: [0, "registered: waiting for its roles"],
+  assigned: [5, "assigned: waiting for its next boot or first boot"],
+  booting: [10, "booting the installer over the network"],
+  installing: [25, "installing the system (preseed fetched)"],
+  installed: [INSTALL_SHARE, "installed: first boot next"],
+};
+// States in which the node should report now and then; silent longer than this, it is flagged.
+const BUSY_STATES = ["booting", "installing", "installed", "configuring"];
+const SILENT_AFTER_S = 15 * 60;
+const STEP_RE = /^(\d+)\/(\d+) (\S+) (\S+) (ok|failed)$/;
+
+function progressOf(n, previous) {
+  if (n.state in PHASES) return { pct: PHASES[n.state][0], text: PHASES[n.state][1] };
+  if (n.state === "done") return { pct: 100, text: "done: all first-boot steps ran" };
+  const m = STEP_RE.exec(n.step || "");
+  if (n.state === "failed") {
+    return { pct: previous || INSTALL_SHARE, text: n.step || "failed" };
+  }
+  if (!m) return { pct: INSTALL_SHARE, text: "first boot: answers fetched, step 1 starting" };
+  const i = Number(m[1]), total = Number(m[2]);
+  const pct = Math.round(INSTALL_SHARE + ((100 - INSTALL_SHARE) * i) / total);
+  const next = i < total ? "step " + (i + 1) + "/" + total + " running" : "finishing";
+  return { pct, text: "first boot: " + next + " (last: " + m[3] + " " + m[4] + " " + m[5] + ")" };
+}
+
+function duration(s) {
+  s = Math.max(0, Math.round(s));
+  if (s < 60) return s + " s";
+  if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
+  return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+}
+
+function setText(node, text) {
+  const t = text === undefined || text === null ? "" : String(text);
+  if (node.textContent !== t) node.textContent = t;
+}
+
+// The nodes table is updated in place, row by row and cell by cell, never rebuilt: a select the
+// admin is using (focused) or has changed and not yet assigned keeps its value and its focus
+// through every refresh.
+function nodeRow(n) {
+  const tbody = $("#nodes tbody");
+  let tr = tbody.querySelector("tr[data-node='" + n.id + "']");
+  if (tr) return tr;
+  tr = el("tr");
+  tr.dataset.node = n.id;
+  for (const cls of ["id", "host", "hw", "nics", "disks"]) tr.append(el("td", null, cls));
+  const td = el("td", null, "roles");
+  const sel = el("select", null, "roles");
+  sel.append(new Option("(none)", ""));
+  for (const c of roleChoices()) sel.append(new Option(c, c));
+  sel.dataset.server = "";
+  sel.addEventListener("change", () => {
+    sel.dataset.edited = sel.value !== sel.dataset.server ? "1" : "";
+  });
+  const btn = el("button", "Assign", "assign");
+  btn.type = "button";
+  btn.addEventListener("click", () => assign(n.id, sel));
+  const extra = el("div", null, "extra");
+  td.append(sel, btn, extra);
+  const prog = el("td", null, "progress");
+  const bar = el("progress", null, "node-progress");
+  bar.max = 100;
+  bar.value = 0;
+  prog.append(bar, el("span", null, "pct"), el("div", null, "step"), el("div", null, "elapsed"),
+    el("div", null, "silent"));
+  tr.append(td, el("td", null, "state"), prog);
+  tbody.append(tr);
+  return tr;
+}
+
+function renderExtra(box, n) {
+  // Rebuilt only when what it shows changed (it holds the Approve/Reject buttons).
+  const key = JSON.stringify([n.pending ? n.pending.inventory.hostname : null, n.notes, n.missing]);
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  box.replaceChildren();
+  if (n.pending) {
+    const p = el("div", "registered again without its token as " +
+      n.pending.inventory.hostname + ": ", "note pending");
+    for (const [label, action] of [["Approve", "approve"], ["Reject", "reject"]]) {
+      const b = el("button", label, action);
+      b.type = "button";
+      b.setAttribute("aria-label", label + " node " + n.id);
+      b.addEventListener("click", () => decide(n.id, action));
+      p.append(b);
+    }
+    box.append(p);
+  }
+  for (const note of n.notes) box.append(el("div", note, "note"));
+  if (n.missing.length) box.append(el("div", "waiting for: " + n.missing.join(", "), "note"));
+}
+
 function renderDeployment(d) {
   current = d;
   const problems = $("#problems");
-  problems.replaceChildren(...d.problems.map((p) => el("li", p)));
-  const tbody = $("#nodes tbody");
-  tbody.replaceChildren();
+  const pkey = JSON.stringify(d.problems);
+  if (problems.dataset.key !== pkey) {
+    problems.dataset.key = pkey;
+    problems.replaceChildren(...d.problems.map((p) => el("li", p)));
+  }
+  const seen = new Set();
+  const pcts = [];
+  const counts = {};
   for (const n of d.nodes) {
-    const tr = el("tr");
-    tr.dataset.node = n.id;
+    seen.add(String(n.id));
+    const tr = nodeRow(n);
+    const cell = (cls) => tr.querySelector("td." + cls);
     const inv = n.inventory;
-    tr.append(el("td", n.id), el("td", n.hostname));
-    tr.append(el("td", inv.cpus + " CPU, " + (inv.virt === "none" ? "no vmx/svm" : inv.virt) +
-      ", " + inv.mem_mb + " MB"));
-    tr.append(el("td", inv.nics.map((c) => c.name + " " + c.mac + " " + c.state).join("\n")));
-    tr.append(el("td", inv.disks.map((k) => k.name + " " + k.size_mb + " MB " +
-      (k.free ? "free" : "in use")).join("\n")));
-    const td = el("td");
-    const sel = el("select", null, "roles");
-    sel.append(new Option("(none)", ""));
-    for (const c of roleChoices()) sel.append(new Option(c, c, false, c === n.roles.join(",")));
-    sel.value = n.roles.join(",");
-    const btn = el("button", "Assign", "assign");
-    btn.type = "button";
-    btn.addEventListener("click", () => assign(n.id, sel.value));
-    td.append(sel, btn);
-    if (n.pending) {
-      const box = el("div", "registered again without its token as " +
-        n.pending.inventory.hostname + ": ", "note pending");
-      for (const [label, action] of [["Approve", "approve"], ["Reject", "reject"]]) {
-        const b = el("button", label, action);
-        b.type = "button";
-        b.addEventListener("click", () => decide(n.id, action));
-        box.append(b);
-      }
-      td.append(box);
+    setText(cell("id"), n.id);
+    setText(cell("host"), n.hostname);
+    setText(cell("hw"), inv.cpus + " CPU, " + (inv.virt === "none" ? "no vmx/svm" : inv.virt) +
+      ", " + inv.mem_mb + " MB");
+    setText(cell("nics"), inv.nics.map((c) => c.name + " " + c.mac + " " + c.state).join("\n"));
+    setText(cell("disks"), inv.disks.map((k) => k.name + " " + k.size_mb + " MB " +
+      (k.free ? "free" : "in use")).join("\n"));
+    const sel = tr.querySelector("select.roles");
+    const btn = tr.querySelector("button.assign");
+    const roles = n.roles.join(",");
+    sel.dataset.server = roles;
+    const label = "node " + n.id + " (" + n.hostname + ")";
+    sel.setAttribute("aria-label", "Roles of " + label);
+    btn.setAttribute("aria-label", "Assign the chosen roles to " + label);
+    // Never overwrite what the admin is choosing: a focused or edited select keeps its value.
+    if (document.activeElement !== sel && !sel.dataset.edited && sel.value !== roles) {
+      sel.value = roles;
     }
-    for (const note of n.notes) td.append(el("div", note, "note"));
-    if (n.missing.length) td.append(el("div", "waiting for: " + n.missing.join(", "), "note"));
-    tr.append(td);
-    tr.append(el("td", n.state, "state " + n.state));
-    tr.append(el("td", n.step, "step"));
-    tbody.append(tr);
+    const locked = LOCKED_STATES.includes(n.state);
+    sel.disabled = locked;
+    btn.disabled = locked;
+    btn.title = locked ? "node is " + n.state + ": its roles can no longer change" : "";
+    renderExtra(tr.querySelector("div.extra"), n);
+    const state = cell("state");
+    setText(state, n.state);
+    if (state.className !== "state " + n.state) state.className = "state " + n.state;
+    const bar = tr.querySelector("progress.node-progress");
+    const p = progressOf(n, bar.value);
+    if (bar.value !== p.pct) bar.value = p.pct;
+    bar.setAttribute("aria-label", "Progress of " + label);
+    setText(tr.querySelector(".pct"), p.pct + " %");
+    setText(tr.querySelector("div.step"), p.text);
+    const end = n.state === "done" || n.state === "failed" ? n.last_seen : d.now;
+    setText(tr.querySelector("div.elapsed"), "elapsed " + duration(end - n.registered_at));
+    const quiet = d.now - n.last_seen;
+    const silent = BUSY_STATES.includes(n.state) && quiet > SILENT_AFTER_S;
+    tr.classList.toggle("silent", silent);
+    setText(tr.querySelector("div.silent"), silent ? "silent for " + duration(quiet) +
+      ": check its console" : "");
+    pcts.push(p.pct);
+    const group = n.state in PHASES && PHASES[n.state][0] > 0 && n.state !== "assigned"
+      ? "installing" : n.state;
+    counts[group] = (counts[group] || 0) + 1;
+    if (silent) counts.silent = (counts.silent || 0) + 1;
+  }
+  renderTotals(pcts, counts);
+  for (const tr of [...$("#nodes tbody").children]) {
+    if (!seen.has(tr.dataset.node)) tr.remove();
   }
 }
 
-async function assign(id, roles) {
+// The deployment's bar (the mean of its nodes') and "2 done · 1 failed · 1 configuring", in an
+// aria-live region so a screen reader hears it change.
+const SUMMARY_ORDER = ["done", "failed", "configuring", "installing", "assigned", "registered",
+  "discovered", "silent"];
+
+function renderTotals(pcts, counts) {
+  const pct = pcts.length ? Math.round(pcts.reduce((a, b) => a + b, 0) / pcts.length) : 0;
+  const bar = $("#dep-progress");
+  if (bar.value !== pct) bar.value = pct;
+  setText($("#dep-percent"), pcts.length ? pct + " %" : "");
+  const parts = SUMMARY_ORDER.filter((k) => counts[k]).map((k) => counts[k] + " " + k);
+  setText($("#dep-summary"), pcts.length ? parts.join(" · ") : "no nodes yet");
+}
+
+async function assign(id, sel) {
   showError("");
   $("#assign-msg").textContent = "";
+  const roles = sel.value;
+  const had = sel.dataset.server;
+  if (!roles && had) {
+    const host = (current.nodes.find((n) => n.id === id) || {}).hostname || "";
+    if (!confirm("Unassign node " + id + " (" + host + ")? It loses its roles (" + had + ").")) {
+      sel.value = had;
+      sel.dataset.edited = "";
+      return;
+    }
+  }
   try {
     const n = await api("PUT", "/api/deployments/" + current.name + "/nodes/" + id + "/roles",
       { roles: roles ? roles.split(",") : [] });
+    sel.dataset.edited = "";
     $("#assign-msg").textContent = "node " + n.id + ": " + (n.roles.join(",") || "no roles") +
       (n.notes.length ? " (" + n.notes.join("; ") + ")" : "");
     await refresh();

@@ -28,7 +28,9 @@ NETBOOT_PARAMS = {
     "mysql_root_password": "mysqlsecret-3", "admin_password": "adminsecret-4",
     "volume_address": "10.0.2.15", "volume_host": "ctl",
 }  # fmt: skip
-PG_TABLES = ("events", "nodes", "deployments", "sessions", "admins", "schema_migrations")
+PG_TABLES = (
+    "events", "nodes", "deployments", "sessions", "admins", "login_failures", "schema_migrations",
+)  # fmt: skip
 
 
 def reset_postgres(url: str) -> None:
@@ -155,7 +157,9 @@ class Service:
         token: str | None = None,
         headers: dict[str, str] | None = None,
         timeout: float = 30,
+        source: str | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
+        """One request on its own connection; `source`: the client's loopback address."""
         h = dict(headers or {})
         if json_body is not None:
             body = json.dumps(json_body)
@@ -164,7 +168,9 @@ class Service:
             h["Authorization"] = f"Bearer {token}"
         if isinstance(body, str):
             body = body.encode()
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        conn = http.client.HTTPConnection(
+            self.host, self.port, timeout=timeout, source_address=(source, 0) if source else None
+        )
         try:
             conn.request(method, path, body=body, headers=h)
             resp = conn.getresponse()

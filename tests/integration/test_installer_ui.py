@@ -145,7 +145,7 @@ def test_create_assign_and_watch(browser, service: Service) -> None:
         "POST", f"/agent/v1/nodes/{node['node_id']}/progress", token=nt,
         body="STACKOPS step=3/7 role=compute name=libvirt status=ok t=4.2s\n",
     )  # fmt: skip
-    text_in(f"{row} td.step", "3/7 compute libvirt ok")
+    text_in(f"{row} td.progress", "step 4/7 running (last: compute libvirt ok)")
     svc.request(
         "POST", f"/agent/v1/nodes/{node['node_id']}/progress", token=nt,
         body="STACKOPS-FIRSTBOOT done roles=compute\n",
@@ -172,3 +172,187 @@ def test_create_assign_and_watch(browser, service: Service) -> None:
     path = f"/agent/v1/nodes/{node['node_id']}/assignment"
     status, _, _ = svc.request("GET", path, token=new_token)
     assert status == 200
+
+
+def _login_and_open(d, svc: Service, name: str, arch: str) -> str:
+    """Log in, create deployment NAME, open it; returns its enrolment token."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(d, 30)
+    d.get(svc.url + "/")
+    wait.until(ec.visibility_of_element_located((By.ID, "login-user"))).send_keys(ADMIN)
+    d.find_element(By.ID, "login-password").send_keys(ADMIN_PASSWORD)
+    d.find_element(By.ID, "login-submit").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "new-name"))).send_keys(name)
+    Select(d.find_element(By.ID, "new-arch")).select_by_value(arch)
+    d.find_element(By.ID, "new-submit").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "token-box")))
+    token = d.find_element(By.ID, "token-value").text
+    link = f"a.dep-link[data-name='{name}']"
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, link))).click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "dep-arch"), arch))
+    return token
+
+
+def test_role_choice_survives_refresh(browser, service: Service) -> None:
+    """The page refreshes every 2 s; a role picked in a select must survive it (it used to be
+    rebuilt to "(none)", and Assign then sent an unassign), the select keeps its focus, Assign is
+    disabled while the node configures, and unassigning asks first."""
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, service
+    wait = WebDriverWait(d, 30)
+    token = _login_and_open(d, svc, "race", "dual-node")
+    status, _, body = svc.request(
+        "POST", "/agent/v1/register", token=token,
+        body=inventory("cmp-1", ["52:54:00:00:01:01"], virt="vmx"),
+    )  # fmt: skip
+    assert status == 201
+    node = parse_pairs(body)
+    row = f"tr[data-node='{node['node_id']}']"
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, row)))
+    sel = d.find_element(By.CSS_SELECTOR, f"{row} select.roles")
+    Select(sel).select_by_value("compute")
+    d.save_screenshot("/tmp/ui-race-picked.png")
+    time.sleep(2.6)  # more than one refresh
+    sel = d.find_element(By.CSS_SELECTOR, f"{row} select.roles")
+    assert Select(sel).first_selected_option.get_attribute("value") == "compute"
+    assert d.switch_to.active_element == sel, "the refresh took the select's focus"
+    d.find_element(By.CSS_SELECTOR, f"{row} button.assign").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "assign-msg"), "compute"))
+    assert "no roles" not in d.find_element(By.ID, "assign-msg").text
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"{row} td.state"), "assigned"))
+
+    # Unassigning asks first; dismissing keeps the roles.
+    Select(d.find_element(By.CSS_SELECTOR, f"{row} select.roles")).select_by_value("")
+    d.find_element(By.CSS_SELECTOR, f"{row} button.assign").click()
+    alert = wait.until(ec.alert_is_present())
+    assert "unassign" in alert.text.lower()
+    alert.dismiss()
+    time.sleep(0.5)
+    state = d.find_element(By.CSS_SELECTOR, f"{row} td.state").text
+    assert state == "assigned"
+
+    # Once the node fetches its answers it configures: its roles can no longer change in the UI.
+    params = {
+        "controller_address": "10.0.0.10", "floating_range": "172.24.4.0/24",
+        "nova_db_password": "race-nova-secret", "rabbit_password": "race-rabbit-secret",
+        "mysql_root_password": "race-mysql-secret", "admin_password": "race-admin-secret",
+    }  # fmt: skip
+    status, _ = svc.json("PUT", "/api/deployments/race/params", token=svc.login(), json_body=params)
+    assert status == 200
+    nt = node["node_token"]
+    status, _, _ = svc.request("GET", f"/agent/v1/nodes/{node['node_id']}/answers", token=nt)
+    assert status == 200
+    state_cell = (By.CSS_SELECTOR, f"{row} td.state")
+    wait.until(ec.text_to_be_present_in_element(state_cell, "configuring"))
+    wait.until(lambda _: not d.find_element(By.CSS_SELECTOR, f"{row} button.assign").is_enabled())
+    assert not d.find_element(By.CSS_SELECTOR, f"{row} select.roles").is_enabled()
+    d.save_screenshot("/tmp/ui-race-configuring.png")
+
+
+def test_progress_bars_summary_and_silent_node(browser, service: Service, tmp_path: Path) -> None:
+    """Per-node bars across both phases, the deployment's bar and "2 done · 1 failed · 1
+    configuring" in an aria-live region, elapsed times, a node silent too long flagged, and every
+    control with an accessible name."""
+    import sqlite3
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, service
+    wait = WebDriverWait(d, 30)
+    token = _login_and_open(d, svc, "prog", "dual-node")
+    admin = svc.login()
+    params = {
+        "controller_address": "10.0.0.10", "floating_range": "172.24.4.0/24",
+        "nova_db_password": "prog-nova-secret", "rabbit_password": "prog-rabbit-secret",
+        "mysql_root_password": "prog-mysql-secret", "admin_password": "prog-admin-secret",
+    }  # fmt: skip
+    status, _ = svc.json("PUT", "/api/deployments/prog/params", token=admin, json_body=params)
+    assert status == 200
+    nodes = {}
+    for i, roles in enumerate(["controller,network,volume", "compute", "compute", "compute"]):
+        macs = [f"52:54:00:00:0{i}:01", f"52:54:00:00:0{i}:02"]
+        status, _, body = svc.request(
+            "POST", "/agent/v1/register", token=token, body=inventory(f"n{i}", macs)
+        )
+        assert status == 201
+        n = parse_pairs(body)
+        nodes[f"n{i}"] = n
+        path = f"/api/deployments/prog/nodes/{n['node_id']}/roles"
+        status, data = svc.json("PUT", path, token=admin, json_body={"roles": roles.split(",")})
+        assert status == 200, data
+
+    def agent(name: str, *lines: str) -> None:
+        n = nodes[name]
+        base = f"/agent/v1/nodes/{n['node_id']}"
+        if not lines:
+            status, _, _ = svc.request("GET", base + "/answers", token=n["node_token"])
+        else:
+            body = "".join(ln + "\n" for ln in lines)
+            status, _, _ = svc.request("POST", base + "/progress", token=n["node_token"], body=body)
+        assert status in (200, 204), status
+
+    for name in nodes:
+        agent(name)
+    agent(
+        "n0",
+        *(f"STACKOPS step={i}/10 role=controller name=s{i} status=ok t=1.0s" for i in range(1, 11)),
+        "STACKOPS-FIRSTBOOT done roles=controller,network,volume",
+    )
+    agent("n1", "STACKOPS step=1/4 role=compute name=nova status=ok t=2.0s",
+          "STACKOPS-FIRSTBOOT done roles=compute")  # fmt: skip
+    failed = "STACKOPS-FIRSTBOOT failed step=libvirt log=/var/log/stackops/steps/libvirt.log"
+    agent("n2", "STACKOPS step=1/4 role=compute name=nova status=ok t=2.0s",
+          "STACKOPS step=2/4 role=compute name=libvirt status=failed t=3.0s", failed)  # fmt: skip
+    agent("n3", "STACKOPS step=2/4 role=compute name=libvirt status=ok t=2.0s")
+
+    summary = (By.ID, "dep-summary")
+    wait.until(ec.text_to_be_present_in_element(summary, "2 done · 1 failed · 1 configuring"))
+    live = d.find_element(By.ID, "dep-progress-box")
+    assert live.get_attribute("aria-live") == "polite"
+    row3 = f"tr[data-node='{nodes['n3']['node_id']}']"
+    bar3 = d.find_element(By.CSS_SELECTOR, f"{row3} progress.node-progress")
+    assert bar3.get_attribute("value") == "70"  # 40 % installed + 60 % x 2/4 steps
+    assert "step 3/4 running" in d.find_element(By.CSS_SELECTOR, row3).text
+    assert "elapsed" in d.find_element(By.CSS_SELECTOR, row3).text
+    done = d.find_element(By.CSS_SELECTOR, f"tr[data-node='{nodes['n0']['node_id']}'] progress")
+    assert done.get_attribute("value") == "100"
+    dep_bar = int(d.find_element(By.ID, "dep-progress").get_attribute("value"))
+    assert 60 < dep_bar < 100
+    assert "silent" not in d.find_element(By.ID, "dep-summary").text
+    d.save_screenshot("/tmp/ui-progress.png")
+
+    # n3 has said nothing for 20 minutes (its last_seen moved back in the service's database).
+    db = sqlite3.connect(tmp_path / "installer.sqlite")
+    with db:
+        db.execute(
+            "UPDATE nodes SET last_seen = last_seen - 1200000 WHERE id = ?",
+            (int(nodes["n3"]["node_id"]),),
+        )
+    db.close()
+    wait.until(ec.text_to_be_present_in_element(summary, "1 silent"))
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, row3), "silent for 20 min"))
+    assert "silent" in (d.find_element(By.CSS_SELECTOR, row3).get_attribute("class") or "")
+    d.save_screenshot("/tmp/ui-progress-silent.png")
+    d.set_window_size(1400, 1600)
+    d.find_element(By.ID, "nodes").screenshot("/tmp/ui-progress-nodes.png")
+
+    # Every control on the page has an accessible name (what a screen reader announces).
+    controls = d.find_elements(By.CSS_SELECTOR, "input, select, button, progress, textarea")
+    unnamed = [
+        c.get_attribute("outerHTML")[:80]
+        for c in controls
+        if c.is_displayed() and not (c.accessible_name or "").strip()
+    ]
+    assert not unnamed, unnamed

@@ -30,7 +30,7 @@ from tests.helpers import IN_CI, require_tool_or_skip
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-# `make test` deselects these (setup.cfg: -m "not e2e"); `make e2e` runs them.
+# `make test` deselects these (pyproject.toml: -m "not e2e"); `make e2e` runs them.
 e2e = pytest.mark.e2e
 NODES = firstboot.node_entries(REPO)  # roles/architectures.yaml
 
@@ -87,10 +87,29 @@ def test_controller_first_boot_to_done_on_the_stand_in(qa_disc: Path, tmp_path: 
     _smoke_stage5(qa_disc, "controller", tmp_path)
 
 
+ALONE = [n for n, roles in NODES.items() if "controller" in roles.split(",")]
+
+
 @e2e
-@pytest.mark.parametrize("label", [n for n in NODES if n != "controller"])
+@pytest.mark.parametrize("label", [n for n in ALONE if n != "controller"])
 def test_every_node_first_boot_to_done(qa_disc: Path, tmp_path: Path, label: str) -> None:
     _smoke_stage5(qa_disc, label, tmp_path)
+
+
+@pytest.mark.parametrize("label", [n for n in NODES if n not in ALONE][:1])
+def test_a_node_that_needs_its_controller_fails_stage5_at_once(
+    qa_disc: Path, tmp_path: Path, label: str
+) -> None:
+    """The stand-in boots alone: a compute node would wait for its controller until the stage
+    timed out (378 s, with a hint about an environment variable); it fails at once with what
+    to do instead, before any VM starts."""
+    report = smoke_test(qa_disc, entries=[label], full=True, accel="tcg", log_dir=tmp_path)
+    (entry,) = report.entries
+    by = {s.name: s for s in entry.stages}
+    assert [by[n].status for n in ("menu", "boot", "preseed")] == ["pass"] * 3, by
+    assert by["firstboot"].status == "fail" and by["firstboot"].seconds < 30, by["firstboot"]
+    assert "waits for a node with the controller role" in by["firstboot"].message
+    assert "hint: smoke --full an entry whose roles include controller" in by["firstboot"].message
 
 
 # --- power cuts, a failing step, and a broken agent (make e2e) ---------------------------------

@@ -395,3 +395,18 @@ def test_send_key_rejects_unknown_key(tmp_path: Path) -> None:
     with SerialConsole(_script(tmp_path, "time.sleep(30)"), tmp_path / "x.log") as console:
         with pytest.raises(ValueError, match="known: enter"):
             console.send_key("f13")
+
+
+@pytest.mark.parametrize(
+    ("roles", "needs"),
+    [("compute", ("controller",)), ("network", ("controller",)), ("volume", ("controller",)),
+     ("controller", ()), ("controller,network,volume", ()),
+     ("controller,network,volume,compute", ())],
+)  # fmt: skip
+def test_which_nodes_wait_for_their_controller(roles: str, needs: tuple[str, ...]) -> None:
+    """smoke --full fails stage 5 at once for a node the lone stand-in cannot serve: read from
+    the questions table the disc's installer carries (controller_address: skip_with)."""
+    from distro_builder.qa import firstboot
+
+    inputs = firstboot.inputs_from_tree(Path(__file__).resolve().parents[2], roles)
+    assert firstboot.waits_for(inputs) == needs
