@@ -216,3 +216,33 @@ so_value_flat_network_dns() {
 so_step_services() {
     so_services_up nova-api nova-scheduler nova-objectstore
 }
+
+# The controller's final step (role.yaml final_steps, after every role of the node): /usr/sbin/stackops-check (agent/stackops-check)
+# proves the cloud works: every registered service alive, this node's own Nova services among
+# them, the EC2 API, Glance, the network. Each check's line goes to the console and, as a
+# STACKOPS-CHECK line, to the Smart Installer. STACKOPS_CHECK_WAIT: the seconds the services may
+# take to report alive (default 90).
+so_step_check() {
+    _host=$(uname -n)
+    # the node's services that register in Nova's services table (Nova 2011.2: bin/nova-compute,
+    # -network, -scheduler, -volume call service.serve(); nova-api and -objectstore do not)
+    set --
+    for _r in $SO_ROLES; do
+        for _svc in $(so_role_field "$_r" 5); do
+            case $_svc in nova-scheduler | nova-network | nova-volume | nova-compute)
+                set -- "$@" --expect "$_host:$_svc"
+                ;;
+            esac
+        done
+    done
+    _rc=0
+    stackops-check --wait "${STACKOPS_CHECK_WAIT:-90}" "$@" >"$SO_STATE/check.out" 2>&1 || _rc=$?
+    while IFS= read -r _line; do
+        printf '%s\n' "$_line"
+        so_console "STACKOPS-CHECK $_line"
+        # the Smart Installer takes printable progress lines of at most 400 characters
+        so_report "$(printf 'STACKOPS-CHECK %s' "$_line" | tr -cd '[:print:]' | cut -c1-400)"
+    done <"$SO_STATE/check.out"
+    rm -f "$SO_STATE/check.out"
+    [ "$_rc" = 0 ] || { so_fail "stackops-check failed (exit $_rc): the cloud does not work yet"; return 1; }
+}

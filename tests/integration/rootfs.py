@@ -10,6 +10,8 @@ RabbitMQ 1.7, so exactly these commands are replaced by a recorder (tests/integr
 agent_recorder.sh, first on PATH): service control (initctl, start, stop, restart, service,
 invoke-rc.d, update-rc.d, systemctl), the Cactus tools (nova-manage, glance-manage), the
 database and broker clients (mysql, mysqladmin, rabbitmqctl), what reaches another node (socat),
+the cloud's health check (stackops-check: Python 2
+and Nova, tests/integration/test_real_nova.py runs it for real),
 and what changes the host's kernel or disks (sysctl, modprobe, ifup, ip, ietadm, pvcreate,
 vgcreate, vgs). The role metapackages (stackops-<role>) are installed as empty packages, and
 nova's CA script as a stand-in that makes cacert.pem. The recorder appends
@@ -41,7 +43,7 @@ RECORDER = Path(__file__).with_name("agent_recorder.sh")
 RECORDED = (
     "initctl start stop restart service invoke-rc.d update-rc.d systemctl "
     "nova-manage glance-manage mysql mysqladmin rabbitmqctl "
-    "sysctl modprobe ifup ip ietadm pvcreate vgcreate vgs socat hostname"
+    "sysctl modprobe ifup ip ietadm pvcreate vgcreate vgs socat hostname stackops-check"
 ).split()
 TEST_DIR = "stackops-test"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -95,7 +95,8 @@ STEP_LINE = re.compile(
 def plan(roles: str) -> list[tuple[str, str]]:
     rs = [r for r in ORDER if r in roles.split(",")]
     shared = SHARED_STEPS["base"] + (SHARED_STEPS["flat-network"] if FLAT_ROLES & set(rs) else [])
-    return [(rs[0], s) for s in shared] + [(r, s) for r in rs for s in STEPS[r]]
+    check = [("controller", "check")] if "controller" in rs else []  # the health check, last
+    return [(rs[0], s) for s in shared] + [(r, s) for r in rs for s in STEPS[r]] + check
 
 
 def flags_list() -> set[str]:
