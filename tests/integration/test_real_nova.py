@@ -123,15 +123,10 @@ def test_stackops_check_launches_an_instance(node: RealNode) -> None:
     assert lines[-1] == "stackops-check: passed 5 checks"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 1 (issue 22): so_controller_up counts two lines of `nova-manage network "
-    "list`, which 2011.2 prints (header, then 'Command failed') while the schema is missing; "
-    "the helper novafix fixes it in roles/base/steps.sh",
-)
 def test_controller_ready_wait_fails_while_the_database_is_not_synced(node: RealNode) -> None:
-    """The state a polling node meets on a controller whose RabbitMQ is up before db-sync: the
-    nova database exists, the schema does not. The real nova-manage says so; the wait must too."""
+    """Finding 1 (issue 22): the state a polling node meets on a controller whose RabbitMQ is up
+    before db-sync: the nova database exists, the schema does not. The real nova-manage says so
+    (header, then "Command failed", non-zero); the wait must too (the old line count passed)."""
     mysql = "mysql --defaults-extra-file=/tmp/root.cnf"
     setup = node.sh(
         'printf \'[client]\\nuser=root\\npassword="%s"\\n\' "$(printf %s "$P" | '
