@@ -43,7 +43,7 @@ BUSYBOX = "/usr/bin/busybox"
 SECRETS = {
     "mysql_root_password": "r00t'Secret#1",
     "nova_db_password": "n@va/Secret:2%",
-    "rabbit_password": 'rabbit"Secret\\3',
+    "rabbit_password": 'rabbit"$ecret\\3',  # $: Nova's flag templating (issue 22, finding 2)
     "admin_password": "adm1n$Secret&4",
 }
 NODE_ANSWERS = {
