@@ -17,6 +17,7 @@ from typing import Any
 from distro_builder import __version__
 from distro_builder.config.deployment import per_node_keys
 from distro_builder.config.installer import check_deployment, render_deployment
+from distro_builder.config.questions import validate_value
 from distro_builder.errors import ConfigError
 from distro_builder.model import RoleSet
 from distro_builder.smart_installer import auth, fitness
@@ -25,6 +26,7 @@ from distro_builder.smart_installer.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    InvalidFields,
     NotFound,
     Unauthorized,
 )
@@ -210,6 +212,8 @@ class Store:
                 "default": q.default,
                 "type": q.type,
                 "prompt": q.prompt,
+                "description": q.description,
+                "required": q.default is None and not q.optional,
                 "choices": list(q.choices),
             }
         return {
@@ -248,12 +252,24 @@ class Store:
                     raise BadRequest(f"{key} is longer than 1024 characters")
                 else:
                     params[key] = str(value)
-            # The deployment file's rules: each value by its question, then the cross-field ones.
+            # The deployment file's rules: each value by its question (all refusals at once, by
+            # key), then the cross-field ones.
+            by_key = {q.key: q for q in self.roleset.questions}
+            refused = {
+                k: why
+                for k in values
+                if k in params and (why := validate_value(by_key[k], params[k])) is not None
+            }
+            if refused:
+                raise InvalidFields(refused, hint="correct the values named (each by its key)")
             try:
                 check_deployment(render_deployment(None, params), self.roleset, label="parameters")
             except ConfigError as e:
                 # "parameters:6: answers.floating_range: ..." -> "floating_range: ..."
                 message = re.sub(r"^parameters(:\d+)?: (answers\.)?", "", str(e))
+                key, sep, why = message.partition(": ")
+                if sep and key in self.global_keys:
+                    raise InvalidFields({key: why}, hint=e.hint) from e
                 raise BadRequest(message, hint=e.hint) from e
             tx.execute(
                 "UPDATE deployments SET params = ?, updated_at = ? WHERE id = ?",

@@ -35,7 +35,9 @@ async function api(method, path, body) {
   }
   if (!resp.ok) {
     const msg = data && data.error ? data.error + (data.hint ? " (" + data.hint + ")" : "") : resp.statusText;
-    throw new Error(msg);
+    const err = new Error(msg);
+    err.fields = data && data.fields ? data.fields : null;  // refusals by key (InvalidFields)
+    throw err;
   }
   return data;
 }
@@ -96,32 +98,98 @@ async function refresh() {
   } catch (e) { showError(e.message); }
 }
 
+// The parameters form in three groups, by the question's type; required ones marked from the
+// start; the role.yaml description as each field's help; a refusal beside its field.
+const GROUPS = [
+  ["network", "Network", ["ipv4", "cidr", "int", "interface", "device", "hostname"]],
+  ["passwords", "Passwords", ["password"]],
+  ["identity", "Identity", ["name", "string", "choice"]],
+];
+const MIN_GENERATED = 20;
+
+function generatePassword() {
+  // 20 characters of letters and digits from the browser's CSPRNG (no look-alikes).
+  const alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  const bytes = new Uint8Array(MIN_GENERATED);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
+}
+
 function renderParams(d) {
-  const tbody = $("#params tbody");
-  tbody.replaceChildren();
-  for (const [key, p] of Object.entries(d.params)) {
-    const tr = el("tr");
-    const th = el("th");
-    const label = el("label", p.prompt);
-    label.htmlFor = "param-" + key;
-    th.append(label);
-    tr.append(th);
-    const input = el("input");
-    input.name = "param-" + key;
-    input.id = "param-" + key;
-    input.dataset.key = key;
-    if (p.secret) {
-      input.type = "password";
-      input.autocomplete = "new-password";
-      input.placeholder = p.set ? "(set; type to change)" : "(not set)";
-    } else {
-      input.value = p.value || "";
-      input.placeholder = p.default ? "default " + p.default : "";
-    }
-    const td = el("td"); td.append(input); tr.append(td);
-    tr.append(el("td", key, "help"));
-    tbody.append(tr);
+  const box = $("#params");
+  box.replaceChildren();
+  for (const [group, title, types] of GROUPS) {
+    const entries = Object.entries(d.params).filter(([, p]) => types.includes(p.type));
+    if (!entries.length) continue;
+    const fs = el("fieldset", null, "params-group");
+    fs.id = "params-" + group;
+    fs.append(el("legend", title));
+    for (const [key, p] of entries) fs.append(paramRow(key, p));
+    box.append(fs);
   }
+}
+
+function paramRow(key, p) {
+  const row = el("div", null, "param");
+  row.dataset.key = key;
+  const id = "param-" + key;
+  const label = el("label", p.prompt);
+  label.htmlFor = id;
+  if (p.required) {
+    const mark = el("span", " *", "req");
+    mark.title = "required";
+    label.append(mark);
+  }
+  const input = el("input");
+  input.name = id;
+  input.id = id;
+  input.dataset.key = key;
+  if (p.required) input.setAttribute("aria-required", "true");
+  if (p.secret) {
+    input.type = "password";
+    input.autocomplete = "new-password";
+    input.placeholder = p.set ? "(set; type to change)" : "(not set)";
+  } else {
+    input.value = p.value || "";
+    input.placeholder = p.default ? "default " + p.default : "";
+  }
+  const help = el("div", p.description || "", "help");
+  help.id = id + "-help";
+  const err = el("div", null, "field-error");
+  err.id = "param-err-" + key;
+  err.hidden = true;
+  input.setAttribute("aria-describedby", help.id + " " + err.id);
+  const line = el("div", null, "param-input");
+  line.append(input);
+  if (p.secret && key !== "admin_password") {
+    // A service password no person types: generate one (shown, so it can be kept if wanted).
+    const gen = el("button", "Generate", "generate");
+    gen.type = "button";
+    gen.setAttribute("aria-label", "Generate " + p.prompt);
+    gen.addEventListener("click", () => {
+      input.type = "text";
+      input.value = generatePassword();
+      input.dispatchEvent(new Event("input"));
+    });
+    line.append(gen);
+  }
+  line.append(el("code", key, "key"));
+  row.append(label, line, help, err);
+  return row;
+}
+
+function showFieldErrors(fields) {
+  let first = null;
+  for (const err of document.querySelectorAll("#params .field-error")) {
+    const key = err.id.slice("param-err-".length);
+    const why = fields ? fields[key] : null;
+    err.textContent = why || "";
+    err.hidden = !why;
+    const input = document.getElementById("param-" + key);
+    if (why) { input.setAttribute("aria-invalid", "true"); first = first || input; }
+    else input.removeAttribute("aria-invalid");
+  }
+  return first;
 }
 
 function roleChoices() {
@@ -376,11 +444,12 @@ document.addEventListener("DOMContentLoaded", () => {
     ev.preventDefault();
     showError("");
     const values = {};
-    for (const input of document.querySelectorAll("#params input")) {
+    for (const input of document.querySelectorAll("#params input[data-key]")) {
       const p = current.params[input.dataset.key];
       if (p.secret) { if (input.value) values[input.dataset.key] = input.value; }
       else if ((p.value || "") !== input.value) values[input.dataset.key] = input.value || null;
     }
+    showFieldErrors(null);
     if (!Object.keys(values).length) { $("#params-msg").textContent = "nothing changed"; return; }
     try {
       const d = await api("PUT", "/api/deployments/" + current.name + "/params", values);
@@ -389,8 +458,17 @@ document.addEventListener("DOMContentLoaded", () => {
       $("#params-msg").textContent = "saved";
       $("#params-msg").className = "ok";
     } catch (e) {
-      $("#params-msg").textContent = "";
-      showError(e.message);
+      const first = showFieldErrors(e.fields);
+      if (first) {
+        const n = Object.keys(e.fields).length;
+        $("#params-msg").textContent = n + (n === 1 ? " value" : " values") +
+          " not saved: see the field" + (n === 1 ? "" : "s") + " marked";
+        $("#params-msg").className = "bad";
+        first.focus();
+      } else {
+        $("#params-msg").textContent = "";
+        showError(e.message);
+      }
     }
   });
   window.addEventListener("hashchange", route);

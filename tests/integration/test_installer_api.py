@@ -98,6 +98,10 @@ def test_admin_and_agent_flow(service: Service) -> None:
     )  # fmt: skip
     assert status == 400 and "controller_address" in err["error"], err
     assert "IPv4" in err["error"]
+    assert (
+        list(err["fields"]) == ["controller_address"]
+        and "IPv4" in err["fields"]["controller_address"]
+    )
     status, err = svc.json(
         "PUT", "/api/deployments/lab/params", token=admin,
         json_body={"fixed_range": "10.0.0.0/8", "floating_range": "10.1.0.0/16"},

@@ -99,7 +99,7 @@ def test_create_assign_and_watch(browser, service: Service) -> None:
     field = visible("input[name='param-controller_address']")
     field.send_keys("10.0.0.999")
     d.find_element(By.ID, "params-save").click()
-    text_in("#error", "controller_address")
+    text_in("#param-err-controller_address", "not an IPv4 address")
     field.clear()
     field.send_keys("10.0.0.10")
     values = {
@@ -356,3 +356,62 @@ def test_progress_bars_summary_and_silent_node(browser, service: Service, tmp_pa
         if c.is_displayed() and not (c.accessible_name or "").strip()
     ]
     assert not unnamed, unnamed
+
+
+def test_parameters_form_groups_help_and_errors_by_field(browser, service: Service) -> None:
+    """The form in groups, required fields marked before anything is assigned, the role.yaml
+    descriptions as help, every refusal beside its field (not the first only, in a banner), and
+    a generate button for service passwords."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, service
+    wait = WebDriverWait(d, 30)
+    _login_and_open(d, svc, "form", "dual-node")
+    groups = [e.get_attribute("id") for e in d.find_elements(By.CSS_SELECTOR, "fieldset")]
+    assert groups == ["params-network", "params-passwords", "params-identity"]
+    net = d.find_element(By.ID, "params-network").text
+    assert "IPv4 address of the cloud controller" in net
+    pw = d.find_element(By.ID, "params-passwords")
+    assert pw.find_elements(By.CSS_SELECTOR, "input[name='param-rabbit_password']")
+    ctl = d.find_element(By.CSS_SELECTOR, "label[for='param-controller_address']")
+    assert ctl.find_elements(By.CSS_SELECTOR, ".req")  # required, marked from the start
+    flt = d.find_element(By.CSS_SELECTOR, "label[for='param-floating_range']")
+    assert not flt.find_elements(By.CSS_SELECTOR, ".req")
+    help_text = d.find_element(By.ID, "param-mysql_root_password-help").text
+    assert "MySQL" in help_text and len(help_text) > 20
+    field = d.find_element(By.ID, "param-controller_address")
+    assert "param-mysql_root_password-help" not in (field.get_attribute("aria-describedby") or "")
+    assert "param-controller_address-help" in field.get_attribute("aria-describedby")
+
+    # Two bad values: both refused, each beside its field; the banner stays empty.
+    field.send_keys("10.0.0.999")
+    d.find_element(By.ID, "param-fixed_range").send_keys("10.0.0.1/8")
+    d.find_element(By.ID, "params-save").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "params-msg"), "2 values not saved"))
+    assert "IPv4" in d.find_element(By.ID, "param-err-controller_address").text
+    assert "host bits" in d.find_element(By.ID, "param-err-fixed_range").text
+    assert d.find_element(By.ID, "param-controller_address").get_attribute("aria-invalid")
+    assert not d.find_element(By.ID, "error").is_displayed()
+    assert d.switch_to.active_element == d.find_element(By.ID, "param-controller_address")
+    d.save_screenshot("/tmp/ui-params-errors.png")
+
+    # Generate fills a service password (shown once, 20 characters); none for the admin's own.
+    assert not d.find_elements(
+        By.CSS_SELECTOR, "#params-passwords .param[data-key='admin_password'] button"
+    )
+    d.find_element(By.CSS_SELECTOR, ".param[data-key='rabbit_password'] button.generate").click()
+    rabbit = d.find_element(By.ID, "param-rabbit_password")
+    generated = rabbit.get_attribute("value")
+    assert len(generated) == 20 and generated.isalnum()
+    d.find_element(By.ID, "param-controller_address").clear()
+    d.find_element(By.ID, "param-controller_address").send_keys("10.0.0.10")
+    d.find_element(By.ID, "param-fixed_range").clear()
+    d.find_element(By.ID, "params-save").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "params-msg"), "saved"))
+    assert not d.find_element(By.ID, "param-err-controller_address").is_displayed()
+    assert generated not in d.page_source
+    status, data = svc.json("GET", "/api/deployments/form", token=svc.login())
+    assert status == 200 and data["params"]["rabbit_password"]["set"] is True
+    d.save_screenshot("/tmp/ui-params-saved.png")
