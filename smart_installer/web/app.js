@@ -86,6 +86,7 @@ async function openDeployment(name) {
   $("#export-link").href = "/api/deployments/" + d.name + "/export";
   renderParams(d);
   $("#nodes tbody").replaceChildren();  // rows of the deployment shown before
+  closeNode();
   renderDeployment(d);
   if (timer) clearInterval(timer);
   timer = setInterval(refresh, 2000);
@@ -95,6 +96,7 @@ async function refresh() {
   if (!current) return;
   try {
     renderDeployment(await api("GET", "/api/deployments/" + current.name));
+    await refreshNode();
   } catch (e) { showError(e.message); }
 }
 
@@ -239,6 +241,105 @@ function duration(s) {
   return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
 }
 
+function gb(mb) {
+  return (mb * 1048576 / 1e9).toFixed(1) + " GB";  // decimal GB, as disks are sold
+}
+
+function hardware(inv) {
+  // A network-booted machine is known by its MAC and SMBIOS strings until its first boot reports.
+  if (inv.reported === false) return "not reported yet (network boot)";
+  return inv.cpus + " CPU, " + (inv.virt === "none" ? "no vmx/svm" : inv.virt) + ", " +
+    (inv.mem_mb / 1024).toFixed(1) + " GiB RAM";
+}
+
+function nicLines(inv) {
+  return inv.nics.map((c) => c.name + " " + c.mac + " " + c.state).join("\n");
+}
+
+function diskLines(inv) {
+  return inv.disks.map((k) => k.name + " " + gb(k.size_mb) + " " + (k.free ? "free" : "in use"))
+    .join("\n");
+}
+
+function pad(x) { return String(x).padStart(2, "0"); }
+
+function stamp(seconds) {
+  // The browser's local time, to the second; the <time> element carries the exact UTC instant.
+  const t = new Date(seconds * 1000);
+  return t.getFullYear() + "-" + pad(t.getMonth() + 1) + "-" + pad(t.getDate()) + " " +
+    pad(t.getHours()) + ":" + pad(t.getMinutes()) + ":" + pad(t.getSeconds());
+}
+
+// --- node detail: inventory and timeline, refreshed with the page while open ---------------
+let openNodeId = null;
+
+async function openNode(id) {
+  openNodeId = id;
+  $("#node-detail").hidden = false;
+  await refreshNode();
+  $("#node-detail").scrollIntoView({ block: "nearest" });
+}
+
+function closeNode() {
+  openNodeId = null;
+  $("#node-detail").hidden = true;
+}
+
+const EVENT_STEP_RE = /^STACKOPS step=(\d+\/\d+) role=(\S+) name=(\S+) status=(\S+) t=([0-9.]+)s$/;
+const EVENT_FAILED_RE = /^STACKOPS-FIRSTBOOT failed step=(\S+) log=(\S+)$/;
+
+function describeEvent(e) {
+  const m = EVENT_STEP_RE.exec(e.line);
+  if (m) return "step " + m[1] + " " + m[2] + " " + m[3] + " " + m[4] + " (took " + m[5] + " s)";
+  const f = EVENT_FAILED_RE.exec(e.line);
+  if (f) return "first boot failed at " + f[1] + " (its log on the node: " + f[2] + ")";
+  if (/^STACKOPS-FIRSTBOOT done/.test(e.line)) return "first boot done";
+  return e.line;
+}
+
+async function refreshNode() {
+  if (openNodeId === null || !current) return;
+  let n;
+  try {
+    n = await api("GET", "/api/deployments/" + current.name + "/nodes/" + openNodeId);
+  } catch (e) { showError(e.message); return; }
+  setText($("#node-detail-title"), "Node " + n.id + " (" + n.hostname + "): " + n.state);
+  const inv = n.inventory;
+  const facts = [];
+  const pxe = inv.pxe || {};
+  if (pxe.vendor || pxe.product || pxe.serial) {
+    facts.push(["Machine (SMBIOS)", [pxe.vendor, pxe.product].filter(Boolean).join(" ") +
+      (pxe.serial ? "\nserial " + pxe.serial : "")]);
+  }
+  facts.push(["Processors", hardware(inv)]);
+  facts.push(["NICs", nicLines(inv) || "none reported"]);
+  facts.push(["Disks", diskLines(inv) || "none reported (yet)"]);
+  facts.push(["MAC (boot)", n.mac]);
+  facts.push(["Registered", stamp(n.registered_at)]);
+  facts.push(["Last heard", stamp(n.last_seen)]);
+  const dl = $("#node-inventory");
+  const key = JSON.stringify(facts);
+  if (dl.dataset.key !== key) {
+    dl.dataset.key = key;
+    dl.replaceChildren(...facts.flatMap(([k, v]) => [el("dt", k), el("dd", v)]));
+  }
+  const ol = $("#node-timeline");
+  const ekey = n.events.length + ":" + (n.events.length ? n.events[n.events.length - 1].at : "");
+  if (ol.dataset.key !== ekey) {
+    ol.dataset.key = ekey;
+    ol.replaceChildren(...n.events.map((e) => {
+      const li = el("li", null, "event " + e.kind);
+      const t = el("time", stamp(e.at));
+      t.dateTime = new Date(e.at * 1000).toISOString();
+      li.append(t, " ", el("span", e.kind, "kind"), " ", el("span", describeEvent(e), "line"));
+      return li;
+    }));
+  }
+  const failure = $("#node-failure");
+  failure.hidden = n.state !== "failed";
+  setText(failure, n.state === "failed" ? n.step : "");
+}
+
 function setText(node, text) {
   const t = text === undefined || text === null ? "" : String(text);
   if (node.textContent !== t) node.textContent = t;
@@ -254,6 +355,10 @@ function nodeRow(n) {
   tr = el("tr");
   tr.dataset.node = n.id;
   for (const cls of ["id", "host", "hw", "nics", "disks"]) tr.append(el("td", null, cls));
+  const details = el("button", String(n.id), "details");
+  details.type = "button";
+  details.addEventListener("click", () => openNode(n.id));
+  tr.querySelector("td.id").append(details);
   const td = el("td", null, "roles");
   const sel = el("select", null, "roles");
   sel.append(new Option("(none)", ""));
@@ -316,18 +421,16 @@ function renderDeployment(d) {
     const tr = nodeRow(n);
     const cell = (cls) => tr.querySelector("td." + cls);
     const inv = n.inventory;
-    setText(cell("id"), n.id);
     setText(cell("host"), n.hostname);
-    setText(cell("hw"), inv.cpus + " CPU, " + (inv.virt === "none" ? "no vmx/svm" : inv.virt) +
-      ", " + inv.mem_mb + " MB");
-    setText(cell("nics"), inv.nics.map((c) => c.name + " " + c.mac + " " + c.state).join("\n"));
-    setText(cell("disks"), inv.disks.map((k) => k.name + " " + k.size_mb + " MB " +
-      (k.free ? "free" : "in use")).join("\n"));
+    setText(cell("hw"), hardware(inv));
+    setText(cell("nics"), nicLines(inv));
+    setText(cell("disks"), diskLines(inv));
     const sel = tr.querySelector("select.roles");
     const btn = tr.querySelector("button.assign");
     const roles = n.roles.join(",");
     sel.dataset.server = roles;
     const label = "node " + n.id + " (" + n.hostname + ")";
+    tr.querySelector("button.details").setAttribute("aria-label", "Details of " + label);
     sel.setAttribute("aria-label", "Roles of " + label);
     btn.setAttribute("aria-label", "Assign the chosen roles to " + label);
     // Never overwrite what the admin is choosing: a focused or edited select keeps its value.
@@ -471,6 +574,7 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     }
   });
+  $("#node-detail-close").addEventListener("click", closeNode);
   window.addEventListener("hashchange", route);
   route();
 });

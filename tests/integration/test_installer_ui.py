@@ -60,6 +60,16 @@ def service(tmp_path: Path) -> Iterator[Service]:
     svc.stop()
 
 
+@pytest.fixture
+def served_service(tmp_path: Path, demo_base: Path) -> Iterator[Service]:
+    """The service serving the demo disc: its network boot (iPXE) routes exist."""
+    url = f"sqlite:///{tmp_path / 'installer.sqlite'}"
+    cli("installer", "admin", "create", ADMIN, "--password-stdin", db=url, stdin=ADMIN_PASSWORD)
+    svc = Service(url, tmp_path / "serve.log", extra=("--disc", str(demo_base)))
+    yield svc
+    svc.stop()
+
+
 def test_create_assign_and_watch(browser, service: Service) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -415,3 +425,82 @@ def test_parameters_form_groups_help_and_errors_by_field(browser, service: Servi
     status, data = svc.json("GET", "/api/deployments/form", token=svc.login())
     assert status == 200 and data["params"]["rabbit_password"]["set"] is True
     d.save_screenshot("/tmp/ui-params-saved.png")
+
+
+def test_node_detail_timeline_and_inventory(browser, served_service: Service) -> None:
+    """A node's detail: SMBIOS facts of a network-booted machine, NICs one per line, disks in
+    GB, and a timeline with timestamps and each step's duration; a failure says where."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, served_service
+    wait = WebDriverWait(d, 30)
+    token = _login_and_open(d, svc, "detail", "dual-node")
+    admin = svc.login()
+    status, data = svc.json(
+        "PUT", "/api/deployments/detail/netboot", token=admin, json_body={"unknown": "wait"}
+    )
+    assert status == 200, data
+    # A machine network-boots: iPXE sends its SMBIOS strings.
+    ipxe = {"User-Agent": "iPXE/1.0.0+git-20190125.36a4c85", "Host": "10.0.2.2:8080"}
+    status, _, _ = svc.request("GET", "/ipxe/detail/52-54-00-AB-CD-01?vendor=QEMU&product=Standard"
+                               "%20PC&serial=SN-4711", headers=ipxe)  # fmt: skip
+    assert status == 200
+    # A disc-installed machine registers and runs its first boot, failing at libvirt.
+    macs = ["52:54:00:00:05:01", "52:54:00:00:05:02"]
+    status, _, body = svc.request(
+        "POST", "/agent/v1/register", token=token, body=inventory("cmp-5", macs)
+    )
+    assert status == 201
+    node = parse_pairs(body)
+    nt, nid = node["node_token"], node["node_id"]
+    params = {
+        "controller_address": "10.0.0.10", "nova_db_password": "detail-nova-secret",
+        "rabbit_password": "detail-rabbit-secret", "mysql_root_password": "detail-mysql-secret",
+        "admin_password": "detail-admin-secret",
+    }  # fmt: skip
+    assert (
+        svc.json("PUT", "/api/deployments/detail/params", token=admin, json_body=params)[0] == 200
+    )
+    path = f"/api/deployments/detail/nodes/{nid}/roles"
+    assert svc.json("PUT", path, token=admin, json_body={"roles": ["compute"]})[0] == 200
+    assert svc.request("GET", f"/agent/v1/nodes/{nid}/answers", token=nt)[0] == 200
+    lines = (
+        "STACKOPS step=1/4 role=compute name=nova status=ok t=12.5s\n"
+        "STACKOPS step=2/4 role=compute name=libvirt status=failed t=3.1s\n"
+        "STACKOPS-FIRSTBOOT failed step=libvirt log=/var/log/stackops/steps/libvirt.log\n"
+    )
+    assert svc.request("POST", f"/agent/v1/nodes/{nid}/progress", token=nt, body=lines)[0] == 200
+
+    # The network-booted machine: its SMBIOS facts.
+    rows = (By.CSS_SELECTOR, "#nodes tbody tr")
+    wait.until(lambda _: len(d.find_elements(*rows)) == 2)
+    first = d.find_elements(*rows)[0]
+    assert first.find_element(By.CSS_SELECTOR, "button.details").accessible_name
+    first.find_element(By.CSS_SELECTOR, "button.details").click()
+    inv = (By.ID, "node-inventory")
+    wait.until(ec.text_to_be_present_in_element(inv, "QEMU Standard PC"))
+    assert "serial SN-4711" in d.find_element(*inv).text
+    assert "not reported yet" in first.find_element(By.CSS_SELECTOR, "td.hw").text
+    d.save_screenshot("/tmp/ui-detail-netboot.png")
+
+    # The failed node: NICs one per line, disks in GB, the timeline with times and durations.
+    row = f"tr[data-node='{nid}']"
+    d.find_element(By.CSS_SELECTOR, f"{row} button.details").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "node-detail-title"), "cmp-5"))
+    text = d.find_element(*inv).text
+    assert "eth0 52:54:00:00:05:01 up\neth1 52:54:00:00:05:02 up" in text
+    assert "sda 21.5 GB in use\nsdb 10.7 GB free" in text
+    events = d.find_elements(By.CSS_SELECTOR, "#node-timeline li")
+    lines_shown = [e.text for e in events]
+    assert any("registered" in t for t in lines_shown), lines_shown
+    assert any("nova ok (took 12.5 s)" in t for t in lines_shown), lines_shown
+    times = d.find_elements(By.CSS_SELECTOR, "#node-timeline li time")
+    assert len(times) == len(events)
+    import re
+
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", t.text) for t in times)
+    failure = d.find_element(By.ID, "node-failure")
+    assert failure.is_displayed() and "libvirt" in failure.text
+    d.save_screenshot("/tmp/ui-detail-failed.png")
