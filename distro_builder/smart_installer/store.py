@@ -159,6 +159,31 @@ class Store:
             )
         return token
 
+    def delete_deployment(self, ref: str, confirm: str) -> None:
+        """Delete a deployment with its nodes and their events; `confirm` must be its name."""
+        with self.db.transaction() as tx:
+            dep = self._deployment_row(ref, tx)
+            if confirm != dep["name"]:
+                raise BadRequest(
+                    f"confirm the deletion of deployment {dep['name']!r} with its name",
+                    hint='send {"confirm": "<the deployment\'s name>"}',
+                )
+            node_ids = [r["id"] for r in tx.all("SELECT id FROM nodes WHERE deployment_id = ?",
+                                                (dep["id"],))]  # fmt: skip
+            for node_id in node_ids:
+                tx.execute("DELETE FROM events WHERE node_id = ?", (node_id,))
+            tx.execute("DELETE FROM nodes WHERE deployment_id = ?", (dep["id"],))
+            tx.execute("DELETE FROM deployments WHERE id = ?", (dep["id"],))
+
+    def forget_node(self, ref: str, node_id: str | int) -> None:
+        """Forget a node: its record, token and events go; the machine registers anew if it
+        boots again (with the deployment's token, as a new node)."""
+        with self.db.transaction() as tx:
+            dep = self._deployment_row(ref, tx)
+            row = self._node_row(dep, node_id, tx)
+            tx.execute("DELETE FROM events WHERE node_id = ?", (row["id"],))
+            tx.execute("DELETE FROM nodes WHERE id = ?", (row["id"],))
+
     def _deployment_row(self, ref: str | int, tx: Tx | None = None) -> Row:
         if tx is None:
             with self.db.transaction() as t:

@@ -87,6 +87,7 @@ async function openDeployment(name) {
   renderParams(d);
   $("#nodes tbody").replaceChildren();  // rows of the deployment shown before
   closeNode();
+  $("#rotated-box").hidden = true;
   renderDeployment(d);
   if (timer) clearInterval(timer);
   timer = setInterval(refresh, 2000);
@@ -507,6 +508,13 @@ async function assign(id, sel) {
   } catch (e) { showError(e.message); }
 }
 
+function copyText(text) {
+  // The clipboard API needs a secure context (https or localhost); else select the text.
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).catch(() => {});
+  }
+}
+
 async function decide(id, action) {
   showError("");
   try {
@@ -575,6 +583,43 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   $("#node-detail-close").addEventListener("click", closeNode);
+  $("#node-forget").addEventListener("click", async () => {
+    const n = current.nodes.find((x) => x.id === openNodeId);
+    const label = "node " + openNodeId + (n ? " (" + n.hostname + ")" : "");
+    if (!confirm("Forget " + label + "? Its record, token and events go; the machine " +
+      "registers as a new node if it boots again.")) return;
+    showError("");
+    try {
+      await api("POST", "/api/deployments/" + current.name + "/nodes/" + openNodeId + "/forget");
+      $("#assign-msg").textContent = label + ": forgotten";
+      closeNode();
+      await refresh();
+    } catch (e) { showError(e.message); }
+  });
+  $("#delete-deployment").addEventListener("click", async () => {
+    const name = current.name;
+    const typed = prompt("Delete deployment " + name + " with its " + current.nodes.length +
+      " node(s)? Type its name to confirm.");
+    if (typed === null) return;
+    showError("");
+    try {
+      await api("POST", "/api/deployments/" + name + "/delete", { confirm: typed });
+      current = null;
+      location.hash = "#";
+      await listDeployments();
+    } catch (e) { showError(e.message); }
+  });
+  $("#rotate-token").addEventListener("click", async () => {
+    if (!confirm("Make a new enrolment token for " + current.name + "? Discs built with the " +
+      "old one can no longer register nodes.")) return;
+    showError("");
+    try {
+      const r = await api("POST", "/api/deployments/" + current.name + "/token");
+      $("#rotated-token").textContent = r.enrolment_token;
+      $("#rotated-box").hidden = false;
+    } catch (e) { showError(e.message); }
+  });
+  $("#copy-rotated").addEventListener("click", () => copyText($("#rotated-token").textContent));
   window.addEventListener("hashchange", route);
   route();
 });

@@ -504,3 +504,59 @@ def test_node_detail_timeline_and_inventory(browser, served_service: Service) ->
     failure = d.find_element(By.ID, "node-failure")
     assert failure.is_displayed() and "libvirt" in failure.text
     d.save_screenshot("/tmp/ui-detail-failed.png")
+
+
+def test_actions_forget_rotate_delete(browser, service: Service) -> None:
+    """Forget a node (asks first; its token stops working), make a new enrolment token (shown
+    once; the old one stops registering), delete the deployment (typing its name)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, service
+    wait = WebDriverWait(d, 30)
+    token = _login_and_open(d, svc, "acts", "dual-node")
+    status, _, body = svc.request(
+        "POST", "/agent/v1/register", token=token, body=inventory("gone-1", ["52:54:00:00:09:01"])
+    )
+    assert status == 201
+    node = parse_pairs(body)
+    row = f"tr[data-node='{node['node_id']}']"
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, row)))
+    d.find_element(By.CSS_SELECTOR, f"{row} button.details").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "node-detail-title"), "gone-1"))
+    d.find_element(By.ID, "node-forget").click()
+    wait.until(ec.alert_is_present()).dismiss()  # asked first; dismissed, nothing happens
+    assert d.find_elements(By.CSS_SELECTOR, row)
+    d.find_element(By.ID, "node-forget").click()
+    alert = wait.until(ec.alert_is_present())
+    assert "Forget node" in alert.text
+    alert.accept()
+    wait.until(lambda _: not d.find_elements(By.CSS_SELECTOR, row))
+    assert "forgotten" in d.find_element(By.ID, "assign-msg").text
+    path = f"/agent/v1/nodes/{node['node_id']}/assignment"
+    assert svc.request("GET", path, token=node["node_token"])[0] in (401, 403, 404)
+
+    d.find_element(By.ID, "rotate-token").click()
+    wait.until(ec.alert_is_present()).accept()
+    wait.until(ec.visibility_of_element_located((By.ID, "rotated-token")))
+    new = d.find_element(By.ID, "rotated-token").text
+    assert len(new) >= 40 and new != token
+    inv = inventory("new-1", ["52:54:00:00:09:02"])
+    assert svc.request("POST", "/agent/v1/register", token=token, body=inv)[0] in (401, 403)
+    assert svc.request("POST", "/agent/v1/register", token=new, body=inv)[0] == 201
+    wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, "#nodes tbody tr")) == 1)
+    d.save_screenshot("/tmp/ui-actions-token.png")
+
+    d.find_element(By.ID, "delete-deployment").click()
+    wait.until(ec.alert_is_present()).send_keys("wrong")
+    d.switch_to.alert.accept()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "error"), "confirm the deletion"))
+    d.find_element(By.ID, "delete-deployment").click()
+    prompt = wait.until(ec.alert_is_present())
+    assert "1 node(s)" in prompt.text
+    prompt.send_keys("acts")
+    prompt.accept()
+    wait.until(ec.visibility_of_element_located((By.ID, "list-view")))
+    wait.until(lambda _: not d.find_elements(By.CSS_SELECTOR, "a.dep-link[data-name='acts']"))
+    assert svc.json("GET", "/api/deployments/acts", token=svc.login())[0] == 404
