@@ -85,12 +85,58 @@ async function openDeployment(name) {
   $("#dep-arch").textContent = d.architecture;
   $("#export-link").href = "/api/deployments/" + d.name + "/export";
   renderParams(d);
+  renderOnboarding(d.name);
   $("#nodes tbody").replaceChildren();  // rows of the deployment shown before
   closeNode();
   $("#rotated-box").hidden = true;
   renderDeployment(d);
   if (timer) clearInterval(timer);
   timer = setInterval(refresh, 2000);
+}
+
+// --- onboarding: the build command, the iPXE boot file, the dnsmasq block ------------------
+let shownToken = null;  // the enrolment token, when this page made it (it is never shown again)
+
+function renderBuild(name) {
+  const token = shownToken && shownToken.dep === name ? shownToken.token : null;
+  const lines = [
+    "STACKOPS_INSTALLER_TOKEN=" + (token || "<the enrolment token>") + " \\",
+    "  distro-builder build --base ubuntu-10.04.4-server-amd64.iso -o stackops.iso \\",
+    "  --installer-url " + location.origin,
+  ];
+  setText($("#build-cmd"), lines.join("\n"));
+  setText($("#build-token-note"), token ? "The token above is shown only now: keep it." :
+    "The token was shown when the deployment was made; \"New enrolment token\" makes another " +
+    "(discs with the old one stop registering).");
+}
+
+function dnsmasqBlock(bootfile) {
+  const host = new URL(bootfile).hostname;
+  const quad = /^(\d+)\.(\d+)\.(\d+)\.\d+$/.exec(host);
+  const subnet = quad ? quad[1] + "." + quad[2] + "." + quad[3] + ".0" : "10.0.0.0";
+  return [
+    "# plain PXE ROMs chainload iPXE over TFTP (/srv/tftp/undionly.kpxe from the ipxe package),",
+    "# iPXE itself gets this deployment's URL",
+    "port=0",
+    "dhcp-range=" + subnet + ",proxy",
+    "dhcp-userclass=set:ipxe,iPXE",
+    "pxe-service=tag:!ipxe,x86PC,\"iPXE\",undionly.kpxe",
+    "pxe-service=tag:ipxe,x86PC,\"StackOps\"," + bootfile,
+    "enable-tftp",
+    "tftp-root=/srv/tftp",
+  ].join("\n");
+}
+
+async function renderOnboarding(name) {
+  renderBuild(name);
+  let nb = null;
+  try { nb = await api("GET", "/api/deployments/" + name + "/netboot"); } catch (e) { nb = null; }
+  $("#netboot-off").hidden = !!nb;
+  $("#netboot-on").hidden = !nb;
+  if (!nb) return;
+  setText($("#bootfile"), nb.bootfile);
+  $("#netboot-unknown").value = nb.unknown;
+  setText($("#dnsmasq-block"), dnsmasqBlock(nb.bootfile));
 }
 
 async function refresh() {
@@ -509,10 +555,19 @@ async function assign(id, sel) {
 }
 
 function copyText(text) {
-  // The clipboard API needs a secure context (https or localhost); else select the text.
+  // The clipboard API needs a secure context (https or localhost); else the old way, through a
+  // selected off-screen textarea.
   if (navigator.clipboard && window.isSecureContext) {
     navigator.clipboard.writeText(text).catch(() => {});
+    return;
   }
+  const ta = el("textarea", text);
+  ta.setAttribute("aria-hidden", "true");
+  ta.style.position = "fixed";
+  ta.style.left = "-9999px";
+  document.body.append(ta);
+  ta.select();
+  try { document.execCommand("copy"); } finally { ta.remove(); }
 }
 
 async function decide(id, action) {
@@ -546,6 +601,7 @@ document.addEventListener("DOMContentLoaded", () => {
         { name: $("#new-name").value, architecture: $("#new-arch").value });
       $("#token-dep").textContent = r.deployment.name;
       $("#token-value").textContent = r.enrolment_token;
+      shownToken = { dep: r.deployment.name, token: r.enrolment_token };
       $("#token-box").hidden = false;
       $("#new-name").value = "";
       await listDeployments();
@@ -583,6 +639,18 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   $("#node-detail-close").addEventListener("click", closeNode);
+  for (const b of document.querySelectorAll("button.copy")) {
+    b.addEventListener("click", () => copyText($("#" + b.dataset.copy).textContent));
+  }
+  $("#netboot-unknown").addEventListener("change", async () => {
+    const sel = $("#netboot-unknown");
+    showError("");
+    try {
+      const nb = await api("PUT", "/api/deployments/" + current.name + "/netboot",
+        { unknown: sel.value });
+      setText($("#netboot-msg"), "saved: " + nb.unknown);
+    } catch (e) { showError(e.message); }
+  });
   $("#node-forget").addEventListener("click", async () => {
     const n = current.nodes.find((x) => x.id === openNodeId);
     const label = "node " + openNodeId + (n ? " (" + n.hostname + ")" : "");
@@ -617,6 +685,8 @@ document.addEventListener("DOMContentLoaded", () => {
       const r = await api("POST", "/api/deployments/" + current.name + "/token");
       $("#rotated-token").textContent = r.enrolment_token;
       $("#rotated-box").hidden = false;
+      shownToken = { dep: current.name, token: r.enrolment_token };
+      renderBuild(current.name);
     } catch (e) { showError(e.message); }
   });
   $("#copy-rotated").addEventListener("click", () => copyText($("#rotated-token").textContent));

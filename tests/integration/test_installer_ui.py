@@ -548,6 +548,10 @@ def test_actions_forget_rotate_delete(browser, service: Service) -> None:
     wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, "#nodes tbody tr")) == 1)
     d.save_screenshot("/tmp/ui-actions-token.png")
 
+    # This service serves no disc: the onboarding says how to boot nodes over the network.
+    d.find_element(By.CSS_SELECTOR, "#onboarding summary").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "netboot-off")))
+    assert not d.find_element(By.ID, "netboot-on").is_displayed()
     d.find_element(By.ID, "delete-deployment").click()
     wait.until(ec.alert_is_present()).send_keys("wrong")
     d.switch_to.alert.accept()
@@ -560,3 +564,43 @@ def test_actions_forget_rotate_delete(browser, service: Service) -> None:
     wait.until(ec.visibility_of_element_located((By.ID, "list-view")))
     wait.until(lambda _: not d.find_elements(By.CSS_SELECTOR, "a.dep-link[data-name='acts']"))
     assert svc.json("GET", "/api/deployments/acts", token=svc.login())[0] == 404
+
+
+def test_onboarding_bootfile_dnsmasq_and_build_command(browser, served_service: Service) -> None:
+    """The deployment page says how to get nodes here: the build command with this service's
+    URL and the token just made, the iPXE boot file URL, the dnsmasq block filled in, and the
+    unknown-machine policy."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, served_service
+    wait = WebDriverWait(d, 30)
+    token = _login_and_open(d, svc, "onb", "dual-node")
+    d.find_element(By.CSS_SELECTOR, "#onboarding summary").click()
+    build = wait.until(ec.visibility_of_element_located((By.ID, "build-cmd"))).text
+    assert f"STACKOPS_INSTALLER_TOKEN={token}" in build
+    assert f"--installer-url {svc.url}" in build
+    wait.until(ec.visibility_of_element_located((By.ID, "bootfile")))
+    bootfile = d.find_element(By.ID, "bootfile").text
+    assert bootfile.endswith("/ipxe/onb")
+    block = d.find_element(By.ID, "dnsmasq-block").text
+    assert f'pxe-service=tag:ipxe,x86PC,"StackOps",{bootfile}' in block
+    assert "dhcp-range=127.0.0.0,proxy" in block  # the service's /24, from the URL
+    d.save_screenshot("/tmp/ui-onboarding.png")
+    Select(d.find_element(By.ID, "netboot-unknown")).select_by_value("wait")
+    wait.until(ec.text_to_be_present_in_element((By.ID, "netboot-msg"), "saved: wait"))
+    status, data = svc.json("GET", "/api/deployments/onb/netboot", token=svc.login())
+    assert status == 200 and data["unknown"] == "wait"
+    # Reopened later, the token is not known any more: the command says where to get one.
+    d.refresh()
+    d.find_element(By.CSS_SELECTOR, "#onboarding summary").click()
+    build = wait.until(ec.visibility_of_element_located((By.ID, "build-cmd"))).text
+    assert token not in build and "<the enrolment token>" in build
+    assert (
+        Select(d.find_element(By.ID, "netboot-unknown")).first_selected_option.get_attribute(
+            "value"
+        )
+        == "wait"
+    )
