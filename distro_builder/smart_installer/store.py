@@ -684,6 +684,28 @@ class Store:
                 misfit = self._misfit({**row, "inventory": json.dumps(inv)}, roles)
                 if misfit:
                     _event(tx, row["id"], "agent", misfit)
+                elif old.get("reported") is False:
+                    self._refit(tx, row, roles, old, inv)
+
+    def _refit(self, tx: Tx, row: Row, roles: tuple[str, ...], old: dict, inv: dict) -> None:
+        """A network-booted node was assigned on iPXE's inventory; on the hardware it reported,
+        its automatic answers (libvirt_type, interfaces) are computed again, the notes
+        replaced, and an event says what changed (fitness.refit)."""
+        answers = json.loads(row["answers"])
+        try:
+            fit, changes = fitness.refit(roles, old, inv, answers, self.roleset)
+        except (Conflict, BadRequest) as e:
+            _event(tx, row["id"], "agent", f"the node's hardware does not fit: {e}")
+            return
+        notes = "\n".join(fit.notes)
+        if not changes and notes == row["notes"]:
+            return
+        tx.execute(
+            "UPDATE nodes SET answers = ?, notes = ? WHERE id = ?",
+            (json.dumps(fit.answers, sort_keys=True), notes, row["id"]),
+        )
+        line = "re-fitted on the reported hardware: " + ("; ".join(changes) or "same answers")
+        _event(tx, row["id"], "agent", line + "; notes: " + ("; ".join(fit.notes) or "none"))
 
     def answers(self, node_id: str, token: str | None) -> list[tuple[str, str]]:
         """The node's answers (global parameters injected, its own filled in): its alone."""
