@@ -604,3 +604,59 @@ def test_onboarding_bootfile_dnsmasq_and_build_command(browser, served_service: 
         )
         == "wait"
     )
+
+
+def test_network_booted_node_refit_shown(browser, served_service: Service) -> None:
+    """A machine found by iPXE is assigned on its empty inventory (qemu, one NIC); when its first
+    boot reports the real hardware the row and its detail show the new answers' notes gone and
+    the timeline says what changed."""
+    import re
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, served_service
+    wait = WebDriverWait(d, 30)
+    _login_and_open(d, svc, "refit", "dual-node")
+    admin = svc.login()
+    params = {
+        "controller_address": "10.0.0.10", "nova_db_password": "refit-nova-secret",
+        "rabbit_password": "refit-rabbit-secret", "mysql_root_password": "refit-mysql-secret",
+        "admin_password": "refit-admin-secret",
+    }  # fmt: skip
+    assert svc.json("PUT", "/api/deployments/refit/params", token=admin, json_body=params)[0] == 200
+    ipxe = {"User-Agent": "iPXE/1.0.0+git-20190125.36a4c85", "Host": svc.url[len("http://") :]}
+    mac = "52:54:00:aa:00:01"
+    assert svc.request("GET", f"/ipxe/refit/{mac}", headers=ipxe)[0] == 200
+    nodes = svc.json("GET", "/api/deployments/refit/nodes", token=admin)[1]
+    nid = next(n["id"] for n in nodes if n["mac"] == mac)
+    path = f"/api/deployments/refit/nodes/{nid}/roles"
+    assert svc.json("PUT", path, token=admin, json_body={"roles": ["compute"]})[0] == 200
+    row = f"tr[data-node='{nid}']"
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, row), "falls back to qemu"))
+    # The installer boots (its script, its preseed) and reports the install done: a node token.
+    script = svc.request("GET", f"/ipxe/refit/{mac}", headers=ipxe)[2].decode()
+    preseed = re.search(r"url=http://[^/ ]+(/nb/\d+/[^/ ]+/preseed)", script)
+    assert preseed, script
+    seed = svc.request("GET", preseed[1], headers=ipxe)[2].decode()
+    installed = re.search(r"(/nb/\d+/[^/ ]+/installed)", seed)
+    assert installed
+    token = parse_pairs(svc.request("GET", installed[1], headers=ipxe)[2])["node_token"]
+    inv = (
+        "hostname='node-aa0001'\ncpus='16'\nvirt='vmx'\nmem_kb='33554432'\n"
+        f"nic='eth0 {mac} up'\nnic='eth1 52:54:00:aa:00:02 up'\ndisk='sda 20971520 used'\n"
+    )
+    status, _, _ = svc.request(
+        "POST", f"/agent/v1/nodes/{nid}/inventory", body=inv.encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
+    )  # fmt: skip
+    assert status == 200
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"{row} td.hw"), "16 CPU"))
+    wait.until(lambda _: "qemu" not in d.find_element(By.CSS_SELECTOR, f"{row} td.roles").text)
+    d.find_element(By.CSS_SELECTOR, f"{row} button.details").click()
+    timeline = (By.ID, "node-timeline")
+    wait.until(ec.text_to_be_present_in_element(timeline, "re-fitted on the reported hardware"))
+    text = d.find_element(*timeline).text
+    assert "libvirt_type qemu -> auto" in text and "flat_interface eth0 -> eth1" in text
+    d.save_screenshot("/tmp/ui-refit.png")
