@@ -337,6 +337,23 @@ def deployment_delete(ctx: click.Context, db_url: str | None, name: str, yes: bo
     click.echo(f"deployment {name}: deleted")
 
 
+@deployment.command("netboot")
+@DB_OPTION
+@click.argument("name")
+@click.option(
+    "--unknown", type=click.Choice(["menu", "wait"]),
+    help="What a machine the deployment does not know gets when it network-boots: a menu of "
+    "the architecture's entries, or a wait until the admin assigns its roles.",
+)  # fmt: skip
+@click.pass_context
+def deployment_netboot(
+    ctx: click.Context, db_url: str | None, name: str, unknown: str | None
+) -> None:
+    """Show (or set with --unknown) the deployment's policy for unknown network-booted machines."""
+    policy = _store(ctx, db_url).netboot_policy(name, unknown)
+    click.echo(f"deployment {name}: unknown machines get: {policy}")
+
+
 @deployment.command("export")
 @DB_OPTION
 @click.argument("name")

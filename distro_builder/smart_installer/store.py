@@ -175,6 +175,21 @@ class Store:
             tx.execute("DELETE FROM nodes WHERE deployment_id = ?", (dep["id"],))
             tx.execute("DELETE FROM deployments WHERE id = ?", (dep["id"],))
 
+    def netboot_policy(self, ref: str, unknown: str | None = None) -> str:
+        """What a machine the deployment does not know gets when it network-boots: "menu" (the
+        architecture's entries) or "wait" (for the admin); set it when `unknown` is given."""
+        with self.db.transaction() as tx:
+            dep = self._deployment_row(ref, tx)
+            if unknown is None:
+                return str(dep["netboot_unknown"])
+            if unknown not in ("menu", "wait"):
+                raise BadRequest("unknown: one of menu, wait")
+            tx.execute(
+                "UPDATE deployments SET netboot_unknown = ?, updated_at = ? WHERE id = ?",
+                (unknown, now_ms(), dep["id"]),
+            )
+            return unknown
+
     def forget_node(self, ref: str, node_id: str | int) -> None:
         """Forget a node: its record, token and events go; the machine registers anew if it
         boots again (with the deployment's token, as a new node)."""

@@ -655,6 +655,11 @@ def test_cli_node_header_events_and_actions(service: Service) -> None:
     assert "c1b" in cli("installer", "node", "list", "cli-acts", db=svc.db).stdout
     bad = cli("installer", "node", "approve", "cli-acts", nid, db=svc.db, check=False)
     assert bad.returncode == 1 and "no registration waiting" in bad.stderr
+    out = cli("installer", "deployment", "netboot", "cli-acts", db=svc.db).stdout
+    assert out.strip().endswith("unknown machines get: menu"), out
+    cli("installer", "deployment", "netboot", "cli-acts", "--unknown", "wait", db=svc.db)
+    out = cli("installer", "deployment", "netboot", "cli-acts", db=svc.db).stdout
+    assert out.strip().endswith("unknown machines get: wait"), out
     cli("installer", "node", "forget", "cli-acts", nid, "--yes", db=svc.db)
     assert cli("installer", "node", "list", "cli-acts", db=svc.db).stdout == ""
     asked = cli("installer", "deployment", "delete", "cli-acts", db=svc.db, stdin="n\n",
