@@ -629,7 +629,7 @@ document.addEventListener("DOMContentLoaded", () => {
       if (first) {
         const n = Object.keys(e.fields).length;
         $("#params-msg").textContent = n + (n === 1 ? " value" : " values") +
-          " not saved: see the field" + (n === 1 ? "" : "s") + " marked";
+          " refused: see the field" + (n === 1 ? "" : "s") + " marked";
         $("#params-msg").className = "bad";
         first.focus();
       } else {

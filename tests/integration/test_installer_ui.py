@@ -122,7 +122,7 @@ def test_create_assign_and_watch(browser, service: Service) -> None:
     for key, value in values.items():
         d.find_element(By.CSS_SELECTOR, f"input[name='param-{key}']").send_keys(value)
     d.find_element(By.ID, "params-save").click()
-    text_in("#params-msg", "saved")
+    wait.until(lambda _: d.find_element(By.ID, "params-msg").text == "saved")
     secret = d.find_element(By.CSS_SELECTOR, "input[name='param-nova_db_password']")
     assert secret.get_attribute("value") == ""
     assert "set" in (secret.get_attribute("placeholder") or "")
@@ -399,7 +399,7 @@ def test_parameters_form_groups_help_and_errors_by_field(browser, service: Servi
     field.send_keys("10.0.0.999")
     d.find_element(By.ID, "param-fixed_range").send_keys("10.0.0.1/8")
     d.find_element(By.ID, "params-save").click()
-    wait.until(ec.text_to_be_present_in_element((By.ID, "params-msg"), "2 values not saved"))
+    wait.until(ec.text_to_be_present_in_element((By.ID, "params-msg"), "2 values refused"))
     assert "IPv4" in d.find_element(By.ID, "param-err-controller_address").text
     assert "host bits" in d.find_element(By.ID, "param-err-fixed_range").text
     assert d.find_element(By.ID, "param-controller_address").get_attribute("aria-invalid")
@@ -419,7 +419,7 @@ def test_parameters_form_groups_help_and_errors_by_field(browser, service: Servi
     d.find_element(By.ID, "param-controller_address").send_keys("10.0.0.10")
     d.find_element(By.ID, "param-fixed_range").clear()
     d.find_element(By.ID, "params-save").click()
-    wait.until(ec.text_to_be_present_in_element((By.ID, "params-msg"), "saved"))
+    wait.until(lambda _: d.find_element(By.ID, "params-msg").text == "saved")
     assert not d.find_element(By.ID, "param-err-controller_address").is_displayed()
     assert generated not in d.page_source
     status, data = svc.json("GET", "/api/deployments/form", token=svc.login())
