@@ -295,11 +295,11 @@ class Store:
             # The deployment file's rules: each value by its question (all refusals at once, by
             # key), then the cross-field ones.
             by_key = {q.key: q for q in self.roleset.questions}
-            refused = {
-                k: why
-                for k in values
-                if k in params and (why := validate_value(by_key[k], params[k])) is not None
-            }
+            refused = {}
+            for k in values:
+                if k in params and (why := validate_value(by_key[k], params[k])) is not None:
+                    shown = "(secret)" if by_key[k].secret else repr(params[k])
+                    refused[k] = f"{shown} is not valid: {why}"  # config/deployment.py's words
             if refused:
                 raise InvalidFields(refused, hint="correct the values named (each by its key)")
             try:

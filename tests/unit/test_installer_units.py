@@ -181,6 +181,10 @@ def test_set_params_refuses_every_bad_value_by_key(tmp_path: Path, roleset) -> N
     assert sorted(caught.value.fields) == sorted(bad)
     assert "IPv4" in caught.value.fields["controller_address"]
     with pytest.raises(InvalidFields) as caught:
+        store.set_params("lab", {"rabbit_password": "two\nlines"})
+    assert caught.value.fields["rabbit_password"].startswith("(secret) is not valid")
+    assert "two" not in str(caught.value)
+    with pytest.raises(InvalidFields) as caught:
         store.set_params("lab", {"fixed_range": "10.0.0.0/8", "floating_range": "10.2.0.0/16"})
     assert list(caught.value.fields) == ["floating_range"] or list(caught.value.fields) == [
         "fixed_range"
