@@ -660,3 +660,29 @@ def test_network_booted_node_refit_shown(browser, served_service: Service) -> No
     text = d.find_element(*timeline).text
     assert "libvirt_type qemu -> auto" in text and "flat_interface eth0 -> eth1" in text
     d.save_screenshot("/tmp/ui-refit.png")
+
+
+def test_tablet_width_keeps_state_and_progress_on_screen(browser, service: Service) -> None:
+    """At 768 px the nodes table still shows roles, state and progress without scrolling (the
+    inventory columns give way; the node detail has them)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, service
+    wait = WebDriverWait(d, 30)
+    token = _login_and_open(d, svc, "tablet", "dual-node")
+    status, _, body = svc.request(
+        "POST", "/agent/v1/register", token=token, body=inventory("tab-1", ["52:54:00:00:0b:01"])
+    )
+    assert status == 201
+    row = f"tr[data-node='{parse_pairs(body)['node_id']}']"
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, row)))
+    d.set_window_size(768, 1000)
+    width = d.execute_script("return document.documentElement.clientWidth")
+    assert width <= 768
+    for cell in ("td.state", "td.progress", "select.roles"):
+        rect = d.find_element(By.CSS_SELECTOR, f"{row} {cell}").rect
+        assert rect["x"] + rect["width"] <= width, (cell, rect, width)
+    assert not d.find_element(By.CSS_SELECTOR, f"{row} td.nics").is_displayed()
+    d.find_element(By.CSS_SELECTOR, "#nodes").screenshot("/tmp/ui-tablet.png")
