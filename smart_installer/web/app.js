@@ -512,9 +512,25 @@ function renderDeployment(d) {
     if (silent) counts.silent = (counts.silent || 0) + 1;
   }
   renderTotals(pcts, counts);
+  applyFilter();
   for (const tr of [...$("#nodes tbody").children]) {
     if (!seen.has(tr.dataset.node)) tr.remove();
   }
+}
+
+// The filter hides the rows whose text (host, MACs, roles, state, progress) or chosen roles do
+// not contain what the admin typed; it runs again after every refresh.
+function applyFilter() {
+  const q = $("#node-filter").value.trim().toLowerCase();
+  const rows = [...$("#nodes tbody").children];
+  let shown = 0;
+  for (const tr of rows) {
+    const roles = tr.querySelector("select.roles").value;
+    const hit = !q || (tr.textContent + " " + roles).toLowerCase().includes(q);
+    if (tr.hidden === hit) tr.hidden = !hit;
+    if (hit) shown += 1;
+  }
+  setText($("#node-count"), q ? "showing " + shown + " of " + rows.length : "");
 }
 
 // The deployment's bar (the mean of its nodes') and "2 done · 1 failed · 1 configuring", in an
@@ -639,6 +655,7 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   $("#node-detail-close").addEventListener("click", closeNode);
+  $("#node-filter").addEventListener("input", applyFilter);
   for (const b of document.querySelectorAll("button.copy")) {
     b.addEventListener("click", () => copyText($("#" + b.dataset.copy).textContent));
   }

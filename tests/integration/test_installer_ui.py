@@ -686,3 +686,35 @@ def test_tablet_width_keeps_state_and_progress_on_screen(browser, service: Servi
         assert rect["x"] + rect["width"] <= width, (cell, rect, width)
     assert not d.find_element(By.CSS_SELECTOR, f"{row} td.nics").is_displayed()
     d.find_element(By.CSS_SELECTOR, "#nodes").screenshot("/tmp/ui-tablet.png")
+
+
+def test_filter_nodes(browser, service: Service) -> None:
+    """Many nodes: the filter shows the rows that match (host, MAC, role, state) and keeps doing
+    so through the refresh."""
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, service
+    wait = WebDriverWait(d, 30)
+    token = _login_and_open(d, svc, "many", "dual-node")
+    for i in range(6):
+        inv = inventory(f"cmp-{i}", [f"52:54:00:00:0c:0{i}"])
+        assert svc.request("POST", "/agent/v1/register", token=token, body=inv)[0] == 201
+    rows = (By.CSS_SELECTOR, "#nodes tbody tr")
+    wait.until(lambda _: len(d.find_elements(*rows)) == 6)
+    box = d.find_element(By.ID, "node-filter")
+    assert box.accessible_name.startswith("Filter nodes")
+    box.send_keys("0c:03")
+    shown = [r for r in d.find_elements(*rows) if r.is_displayed()]
+    assert [r.find_element(By.CSS_SELECTOR, "td.host").text for r in shown] == ["cmp-3"]
+    assert d.find_element(By.ID, "node-count").text == "showing 1 of 6"
+    inv = inventory("cmp-30", ["52:54:00:00:0c:30"])
+    assert svc.request("POST", "/agent/v1/register", token=token, body=inv)[0] == 201
+    time.sleep(2.5)  # a refresh with a new node: the filter still holds, the box keeps focus
+    wait.until(lambda _: d.find_element(By.ID, "node-count").text == "showing 1 of 7")
+    assert d.switch_to.active_element == box
+    box.clear()
+    box.send_keys("registered")
+    wait.until(lambda _: d.find_element(By.ID, "node-count").text == "showing 7 of 7")
