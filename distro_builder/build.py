@@ -30,6 +30,8 @@ import hashlib
 import json
 import logging
 import os
+import re
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -297,15 +299,82 @@ def _manifest_path(out: Path) -> Path:
     return out.with_name(out.name + ".build.json")
 
 
-def _update_sha256sums(path: Path, name: str, digest: str) -> None:
+def _sha256sums(path: Path, name: str, digest: str | None) -> bytes:
+    """SHA256SUMS with the line for `name` replaced (digest) or left out (None)."""
     lines: list[str] = []
     if path.is_file():
         for line in path.read_text().splitlines():
             parts = line.split(None, 1)
             if len(parts) == 2 and parts[1].lstrip("*") != name:
                 lines.append(line)
-    lines.append(f"{digest}  {name}")
-    _write_atomic(path, ("\n".join(sorted(lines, key=lambda s: s.split()[-1])) + "\n").encode())
+    if digest is not None:
+        lines.append(f"{digest}  {name}")
+    return "".join(line + "\n" for line in sorted(lines, key=lambda s: s.split()[-1])).encode()
+
+
+def _put_in_place(out: Path, staged_iso: Path, digest: str, manifest: bytes, tmp: Path) -> None:
+    """Rename the verified ISO into place with its SHA256SUMS line and manifest, in an order
+    that a kill at any point (SIGKILL: nothing unwinds) leaves detectable: SHA256SUMS first loses
+    the line for `out` and the old manifest goes, then the ISO and the new manifest are renamed
+    in, and SHA256SUMS with the new line comes last. A line in SHA256SUMS is the commit: while
+    it is there, the ISO and manifest beside it are the ones it describes; a killed build leaves
+    an ISO without a line (and without a manifest), never a line for another ISO. Everything is
+    written into `tmp` (the staging folder beside -o) first, so a kill leaves no other litter.
+    On an error the new ISO and manifest are removed (no ISO without its line and manifest)."""
+    sums, manifest_path = _sums_path(out), _manifest_path(out)
+    staged_manifest, staged_sums = tmp / "build.json", tmp / "SHA256SUMS"
+    _stage(staged_manifest, manifest)
+    _stage(staged_sums, _sha256sums(sums, out.name, digest))
+    if sums.is_file():
+        _stage(tmp / "SHA256SUMS.old", _sha256sums(sums, out.name, None))
+        os.replace(tmp / "SHA256SUMS.old", sums)
+    manifest_path.unlink(missing_ok=True)
+    os.replace(staged_iso, out)
+    try:
+        os.replace(staged_manifest, manifest_path)
+        os.replace(staged_sums, sums)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        manifest_path.unlink(missing_ok=True)
+        raise
+
+
+# The staging folder beside -o is named for the process that owns it (pid and start time, as in
+# /proc/<pid>/stat), so a later build can tell the folder of a killed build from a live one's.
+_STAGING_PREFIX = "distro-builder-"
+_STAGING_RE = re.compile(re.escape(_STAGING_PREFIX) + r"([0-9]+)-([0-9]+)-[A-Za-z0-9_]+")
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of process `pid` (clock ticks after boot), or None when there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None  # field 22 of proc(5), after pid and comm
+
+
+def _staging_prefix() -> str:
+    return f"{_STAGING_PREFIX}{os.getpid()}-{_process_start(os.getpid()) or 0}-"
+
+
+def _remove_dead_staging(folder: Path) -> None:
+    """Remove the staging folders that killed builds left in `folder` (issue 20 #17): only
+    folders named for a process that is gone (or whose pid now belongs to a newer process)."""
+    if _process_start(os.getpid()) is None:
+        return  # no /proc: no way to tell a dead build from a live one
+    try:
+        names = [p for p in folder.iterdir() if _STAGING_RE.fullmatch(p.name)]
+    except OSError:
+        return
+    for p in names:
+        m = _STAGING_RE.fullmatch(p.name)
+        assert m is not None
+        if _process_start(int(m.group(1))) == m.group(2) or p.is_symlink() or not p.is_dir():
+            continue
+        log.info("removing %s (left by a build that was killed)", p)
+        shutil.rmtree(p, ignore_errors=True)
 
 
 def _stage(path: Path, data: bytes | str, mode: int = 0o644) -> None:
@@ -396,11 +465,12 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
     )  # fmt: skip
     with step("Checking the inputs"):
         _check_inputs(b)
+    _remove_dead_staging(b.out.parent)
     b.base_sha256 = _in_background(_base_sha256, b.base, _cache_dir(opts))  # for the manifest
     _warn_about_secrets(b)
     with (
         collector_paused(),  # 130 collections, 40 ms of a 1.2 s build
-        tempfile.TemporaryDirectory(prefix="distro-builder-", dir=b.out.parent) as tmp,
+        tempfile.TemporaryDirectory(prefix=_staging_prefix(), dir=b.out.parent) as tmp,
     ):
         pkg_overlay, overlay = Path(tmp) / "packages", Path(tmp) / "stackops"
         pkg_overlay.mkdir()
@@ -433,17 +503,12 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
                 image=image,
                 verify=lambda written: _verify_output(b, written),  # before it is renamed
                 prehashed=b.prehashed,
+                shown_as=b.out,  # not the staging folder's temporary name
             )
         with step("Writing the ISO, SHA256SUMS and the build manifest"):
             digest = res.sha256 or _sha256_file(unverified)
             sums, manifest_path = _sums_path(b.out), _manifest_path(b.out)
-            os.replace(unverified, b.out)
-            try:
-                _update_sha256sums(sums, b.out.name, digest)
-                _write_atomic(manifest_path, b.manifest)
-            except BaseException:
-                b.out.unlink(missing_ok=True)  # no ISO without its SHA256SUMS line and manifest
-                raise
+            _put_in_place(b.out, unverified, digest, b.manifest, Path(tmp))
     assert b.menu is not None
     return BuildResult(
         output=str(b.out),

@@ -8,6 +8,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """`text` with its control characters (ESC, CR, ..., C1, DEL; newlines unless kept) shown
+    as escapes: a name from a disc or the command line never drives the terminal it is shown
+    on, nor starts an `error:` line of its own."""
+    keep = "\n\t" if keep_newlines else ""
+    return "".join(
+        c if c in keep or (c.isprintable() and c != "\x7f") else c.encode("unicode_escape").decode()
+        for c in text
+    )
+
+
 class DistroBuilderError(Exception):
     """An error the user can act on; `hint` says how."""
 

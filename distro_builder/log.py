@@ -22,10 +22,27 @@ def setup_logging(*, verbose: bool = False, quiet: bool = False) -> None:
     root.propagate = False
 
 
+_depth = [0]
+
+
 @contextlib.contextmanager
 def step(message: str) -> Iterator[None]:
-    """Log `message`, run the block, then log how long it took."""
+    """Log `message`, run the block, then log how long it took. A step inside another is one
+    indented line without a time of its own (the outer step's time covers it): no "done in"
+    under a "done in"."""
+    if _depth[0]:
+        log.info("    %s", message)
+        _depth[0] += 1
+        try:
+            yield
+        finally:
+            _depth[0] -= 1
+        return
     log.info("==> %s", message)
     start = time.monotonic()
-    yield
+    _depth[0] += 1
+    try:
+        yield
+    finally:
+        _depth[0] -= 1
     log.info("    done in %.1fs", time.monotonic() - start)

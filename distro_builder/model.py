@@ -180,6 +180,7 @@ class RepoSpec:
     arch: str = "amd64"
     keyring: str | None = None  # path of an OpenPGP keyring: the Release signature is checked
     trusted: bool = False  # [trusted=yes]: unsigned on purpose (still said loudly)
+    mirrors: tuple[str, ...] = ()  # more URLs of the same repository, asked when `url` fails
 
     @property
     def flat(self) -> bool:
@@ -468,6 +469,10 @@ class Deployment:
     nodes: tuple[DeploymentNode, ...]
     system: SystemSettings
     plaintext_on_disc: tuple[str, ...]  # secret keys that will be readable on the disc
+
+
+# The advanced menu's expert-mode variant of entry NAME is labelled NAME + EXPERT_SUFFIX.
+EXPERT_SUFFIX = "-expert"
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from distro_builder.model import (
     RepoSpec,
     RoleSet,
 )
+from distro_builder.progress import TransferMeter
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +243,11 @@ def stage_package_overlay(
     plan = plan_from(flavor, roots, disc, repos, local_packages(own + metas))
     wanted = [p for p in plan.to_add if p.repo]
     with step(f"Fetching {len(wanted)} packages into {fetcher.cache_dir}"):
-        fetched = fetcher.fetch_all(wanted, progress)
+        if progress is not None:
+            fetched = fetcher.fetch_all(wanted, progress)
+        else:
+            with TransferMeter() as meter:
+                fetched = fetcher.fetch_all(wanted, meter)
     with step(f"Staging the {publish.COMPONENT} component"):
         result = publish.stage_packages(
             image_reader(image),

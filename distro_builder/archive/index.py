@@ -379,8 +379,28 @@ def md5sum_txt(
         md5 = known.get(path) if known is not None else None
         if md5 is None:
             (md5,), _ = _hash_source(source, ("md5",))
-        lines[path] = f"{md5}  ./{path}\n"
+        lines[path] = _md5sum_line(md5, path)
     return "".join(lines[p] for p in sorted(lines))
+
+
+def _md5sum_line(md5: str, path: str) -> str:
+    """One line as GNU md5sum writes it: a name holding a newline or a backslash is escaped
+    (`\\n`, `\\\\`) and the line starts with a backslash (coreutils manual, "md5sum
+    invocation"), so a newline in a name can never make a line of its own."""
+    if "\n" in path or "\\" in path:
+        return "\\" + md5 + "  ./" + path.replace("\\", "\\\\").replace("\n", "\\n") + "\n"
+    return f"{md5}  ./{path}\n"
+
+
+def _md5sum_unescape(raw: str) -> str | None:
+    out, chars = [], iter(raw)
+    for c in chars:
+        if c == "\\":
+            c = {"\\": "\\", "n": "\n"}.get(next(chars, ""), "")
+            if not c:
+                return None
+        out.append(c)
+    return "".join(out)
 
 
 def read_md5sum_txt(text: str) -> dict[str, str]:
@@ -390,8 +410,11 @@ def read_md5sum_txt(text: str) -> dict[str, str]:
     file, so a line it cannot use costs a hash, never a wrong entry.
     """
     out: dict[str, str] = {}
-    for line in text.splitlines():
-        md5, sep, raw = line.partition("  ")
+    for line in text.split("\n"):  # not splitlines(): a name may hold a \r or \x1c
+        escaped = line.startswith("\\")
+        md5, sep, raw = line[escaped:].partition("  ")
+        if escaped and sep:
+            raw = _md5sum_unescape(raw) or ""
         if not sep or len(md5) != 32 or not raw:
             continue
         try:

@@ -42,6 +42,7 @@ class Repository:
     def __init__(self, spec: RepoSpec, fetcher: Fetcher) -> None:
         self.spec = spec
         self.fetcher = fetcher
+        fetcher.add_mirrors(spec.url, spec.mirrors)
         self.packages = Catalog()
         self.authenticated = False
         self.release: tuple[tuple[str, str], ...] = ()

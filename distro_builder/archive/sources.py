@@ -29,6 +29,7 @@ def describe(spec: RepoSpec) -> str:
         opts.append(f"signed-by={spec.keyring}")
     if spec.trusted:
         opts.append("trusted=yes")
+    opts += [f"mirror={m}" for m in spec.mirrors]
     tail = " ".join(spec.components)
     return f"deb [{' '.join(opts)}] {spec.url} {spec.suite or './'}" + (f" {tail}" if tail else "")
 
@@ -36,11 +37,14 @@ def describe(spec: RepoSpec) -> str:
 def parse_source_line(line: str, *, arch: str = "amd64", where: str = "") -> RepoSpec:
     """`deb [options] URL SUITE [COMPONENT...]` (the leading `deb` may be left out).
 
-    Options: arch=, signed-by= (a keyring file), trusted=yes.
+    Options: arch=, signed-by= (a keyring file), trusted=yes, mirror=URL (repeatable: another
+    URL of the same repository, asked when the first fails; apt's one-line format has no such
+    option, its deb822 `URIs:` field takes several).
     """
     ctx = f" ({where})" if where else ""
     text = line.strip()
     options: dict[str, str] = {}
+    mirrors: list[str] = []
     if text.startswith("deb-src"):
         raise ConfigError(f"source lines are not used: {line!r}{ctx}", hint="use `deb ...` lines")
     if text.startswith("deb "):
@@ -53,6 +57,9 @@ def parse_source_line(line: str, *, arch: str = "amd64", where: str = "") -> Rep
             key, sep, value = opt.partition("=")
             if not sep or not value:
                 raise ConfigError(f"bad option {opt!r} in {line!r}{ctx}", hint="use key=value")
+            if key == "mirror":
+                mirrors.append(_check_url(value, line, ctx).rstrip("/"))
+                continue
             options[key] = value
         text = text[end + 1 :].strip()
     try:
@@ -63,20 +70,11 @@ def parse_source_line(line: str, *, arch: str = "amd64", where: str = "") -> Rep
     if unknown:
         raise ConfigError(
             f"unknown option {unknown[0]!r} in {line!r}{ctx}",
-            hint="supported: arch=, signed-by=, trusted=yes",
+            hint="supported: arch=, signed-by=, trusted=yes, mirror=URL",
         )
     if not words:
         raise ConfigError(f"empty source line{ctx}", hint="deb [options] URL SUITE COMPONENT...")
-    url = words[0]
-    if "://" not in url and not url.startswith("/"):
-        raise ConfigError(
-            f"{url!r} is not a URL{ctx}",
-            hint="give file:///path, /absolute/path or http(s)://host/path",
-        )
-    if "://" in url and not url.startswith(("file://", "http://", "https://")):
-        raise ConfigError(
-            f"unsupported URL scheme in {url!r}{ctx}", hint="use file://, http:// or https://"
-        )
+    url = _check_url(words[0], line, ctx)
     suite = words[1] if len(words) > 1 else ""
     components = tuple(words[2:])
     if suite and not suite.endswith("/") and not components:
@@ -100,7 +98,21 @@ def parse_source_line(line: str, *, arch: str = "amd64", where: str = "") -> Rep
         arch=arch,
         keyring=options.get("signed-by"),
         trusted=trusted == "yes",
+        mirrors=tuple(mirrors),
     )
+
+
+def _check_url(url: str, line: str, ctx: str) -> str:
+    if "://" not in url and not url.startswith("/"):
+        raise ConfigError(
+            f"{url!r} is not a URL{ctx}",
+            hint="give file:///path, /absolute/path or http(s)://host/path",
+        )
+    if "://" in url and not url.startswith(("file://", "http://", "https://")):
+        raise ConfigError(
+            f"unsupported URL scheme in {url!r}{ctx}", hint="use file://, http:// or https://"
+        )
+    return url
 
 
 def parse_repo_arg(arg: str, *, arch: str = "amd64") -> RepoSpec:

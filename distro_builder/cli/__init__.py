@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from distro_builder import __version__
-from distro_builder.errors import DistroBuilderError
+from distro_builder.errors import DistroBuilderError, printable
 from distro_builder.log import setup_logging
 
 log = logging.getLogger(__name__)
@@ -54,9 +54,9 @@ class _Group(click.Group):
         except DistroBuilderError as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {printable(str(e), keep_newlines=True)}", err=True)
             if e.hint:
-                click.echo(f"hint: {e.hint}", err=True)
+                click.echo(f"hint: {printable(e.hint, keep_newlines=True)}", err=True)
             ctx.exit(1)
         except Terminated as e:
             click.echo(f"terminated ({signal.Signals(e.signum).name})", err=True)
@@ -70,7 +70,7 @@ class _Group(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             where = f"{e.filename}: " if e.filename else f"{ctx.invoked_subcommand}: "
-            click.echo(f"error: {where}{e.strerror or e}", err=True)
+            click.echo(f"error: {printable(where)}{e.strerror or e}", err=True)
             click.echo(f"hint: {_OS_HINTS.get(e.errno or 0, _OS_HINT)}", err=True)
             ctx.exit(1)
 

@@ -8,7 +8,7 @@ submodule loads one kind of file (demo.py: demo/disc.yaml).
 from __future__ import annotations
 
 import os
-import sys
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,8 @@ DATA_MARKER = "demo/disc.yaml"
 def find_data_dir(explicit: Path | None = None) -> Path:
     """The folder holding the data folders: demo/, roles/, questions/, preseed/, d-i/, agent/...
 
-    Order: --data-dir, $DISTRO_BUILDER_DATA, the source checkout, the installed share folder.
+    Order: --data-dir, $DISTRO_BUILDER_DATA, the source checkout, the installed copy's package
+    data (distro_builder/data/: pyproject.toml ships the data folders there, whole).
     """
     candidates: list[Path] = []
     if explicit is not None:
@@ -32,7 +33,7 @@ def find_data_dir(explicit: Path | None = None) -> Path:
         candidates.append(Path(os.environ["DISTRO_BUILDER_DATA"]))
     else:
         candidates.append(Path(__file__).resolve().parents[2])  # the source checkout
-        candidates.append(Path(sys.prefix) / "share" / "distro-builder")
+        candidates.append(Path(__file__).resolve().parents[1] / "data")  # installed
     for c in candidates:
         if (c / DATA_MARKER).is_file():
             return c
@@ -56,8 +57,30 @@ class _LimitError(yaml.MarkedYAMLError):
         self.hint = hint
 
 
+# YAML 1.1 (PyYAML) reads plain scalars as numbers and booleans by their look: `0123` is 83,
+# `12:30` is 750, `0x1F` is 31, `1.10` is 1.1, `yes` is True. A password, a version or a volume
+# name must be the text the user wrote, so the loader resolves no plain scalar but null (and the
+# `<<` merge key): every other one stays the text written, and what it means is decided by the
+# field that reads it (Fields.int/bool below, the question contract in questions.py).
+_KEPT_RESOLVERS = ("tag:yaml.org,2002:null", "tag:yaml.org,2002:merge")
+_DECIMAL_RE = re.compile(r"-?(0|[1-9][0-9]*)")
+_BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def _text_resolvers() -> dict[Any, list[Any]]:
+    kept: dict[Any, list[Any]] = {}
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items():
+        mine = [(tag, rx) for tag, rx in resolvers if tag in _KEPT_RESOLVERS]
+        if mine:
+            kept[first] = mine
+    return kept
+
+
 class _Loader(yaml.SafeLoader):
-    """yaml.SafeLoader with aliases bounded, recursive aliases and duplicate keys refused."""
+    """yaml.SafeLoader with aliases bounded, recursive aliases and duplicate keys refused, and
+    plain scalars kept as the text written (null aside)."""
+
+    yaml_implicit_resolvers = _text_resolvers()
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -218,12 +241,19 @@ class Fields:
 
     def int(self, key: str) -> int:
         value = self.data.get(key)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ConfigError(f"{self.path}: {self._key(key)} must be an integer")
-        return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value  # an explicit !!int
+        if not isinstance(value, str) or not _DECIMAL_RE.fullmatch(value):
+            raise ConfigError(
+                f"{self.path}: {self._key(key)} must be a whole number written in decimal",
+                hint="like 42 (no 0x, no leading 0, no '_')",
+            )
+        return int(value)
 
     def bool(self, key: str, default: bool = False) -> bool:
         value = self.data.get(key, default)
+        if isinstance(value, str) and value.lower() in _BOOLS:
+            return _BOOLS[value.lower()]
         if not isinstance(value, bool):
             raise ConfigError(f"{self.path}: {self._key(key)} must be true or false")
         return value

@@ -191,7 +191,8 @@ def load_demo_repos(data_dir: Path) -> DemoRepos:
 
 
 def load_repositories_yaml(path: Path) -> tuple[RepoSpec, ...]:
-    """A YAML repository file: `repositories:` a list of {url, suite, components, arch, keyring}.
+    """A YAML repository file: `repositories:` a list of {url, suite, components, arch, keyring,
+    trusted, mirrors} (`mirrors`: more URLs of the same repository, asked when `url` fails).
 
     A relative keyring path is taken relative to the file.
     """
@@ -205,7 +206,7 @@ def load_repositories_yaml(path: Path) -> tuple[RepoSpec, ...]:
             path,
             f"repositories[{i}]",
             item,
-            {"url", "suite", "components", "arch", "keyring", "trusted"},
+            {"url", "suite", "components", "arch", "keyring", "trusted", "mirrors"},
         )
         keyring = f.opt_str("keyring")
         if keyring is not None and not Path(keyring).is_absolute():
@@ -219,6 +220,7 @@ def load_repositories_yaml(path: Path) -> tuple[RepoSpec, ...]:
                 arch=f.str("arch", "amd64"),
                 keyring=keyring,
                 trusted=f.bool("trusted"),
+                mirrors=f.str_list("mirrors") if "mirrors" in f.data else (),
             )
         )
     return tuple(out)

@@ -29,7 +29,7 @@ import pycdlib.isohybrid as pycdlib_isohybrid
 import pycdlib.pycdlibexception as pycdlib_errors
 
 from distro_builder.errors import IsoError, OutputError
-from distro_builder.media import names
+from distro_builder.media import crosscheck, names
 from distro_builder.media.filecopy import (
     COPY_BUFFER,
     RangeCopier,
@@ -82,6 +82,8 @@ class IsoImage:
         self._joliet_paths: dict[str, str | None] = {}  # RR path -> Joliet path (dirs)
         # What this session put on the image, checked on the written file: RR path -> kind, size
         self._changed: dict[str, tuple[EntryKind, int]] = {}
+        self._iso_taken: dict[str, names.Folded] = {}  # RR dir -> its ISO 9660 names
+        self._joliet_taken: dict[str, names.Folded] = {}  # Joliet dir -> its names
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -99,8 +101,9 @@ class IsoImage:
             )
         try:
             self._iso.open(str(p))
-        except (pycdlib_errors.PyCdlibException, struct.error, ValueError, EOFError) as e:
-            reason = str(e).strip() or type(e).__name__
+        except Exception as e:  # noqa: BLE001 - pycdlib's parser meets hostile bytes here
+            # (KeyError, IndexError, UnicodeDecodeError, ... besides its own errors)
+            reason = _reason(e)
             if _has_iso_signature(p):
                 raise IsoError(
                     f"{p}: damaged ISO 9660 image: {reason}",
@@ -118,7 +121,25 @@ class IsoImage:
                 f"{p}: truncated ISO: the volume says {expected} bytes, the file has {size}",
                 hint="the download or copy was cut short; fetch it again, check SHA256SUMS",
             )
-        self._opened()
+        problems = _tree_problems(self._iso)
+        if problems:
+            self.close()
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise IsoError(
+                f"{p}: damaged ISO 9660 image: {'; '.join(problems[:3])}{more}",
+                hint="fetch the ISO again and check its SHA256SUMS; distro-builder does not "
+                "carry over multi-extent or interleaved files, or records that Rock Ridge and "
+                "ISO 9660 describe differently (`xorriso -indev ISO -find /` shows what "
+                "another reader makes of it)",
+            )
+        try:
+            self._opened()
+        except Exception as e:  # noqa: BLE001 - the boot catalog is parsed here
+            self.close()
+            raise IsoError(
+                f"{p}: damaged ISO 9660 image: {_reason(e)}",
+                hint="the file may be truncated or corrupt; fetch it again, check SHA256SUMS",
+            ) from e
 
     @classmethod
     def _read_back(cls, path: Path) -> IsoImage | str:
@@ -127,9 +148,14 @@ class IsoImage:
         self._init(path)
         try:
             self._iso.open(str(path))
-        except (pycdlib_errors.PyCdlibException, struct.error, ValueError, EOFError) as e:
-            return str(e).strip() or type(e).__name__
-        self._opened()
+            problems = _tree_problems(self._iso)
+            if problems:
+                self.close()
+                return "; ".join(problems[:3])
+            self._opened()
+        except Exception as e:  # noqa: BLE001 - whatever pycdlib raises, it does not read back
+            self.close()
+            return _reason(e)
         return self
 
     def _opened(self) -> None:
@@ -216,6 +242,24 @@ class IsoImage:
             )
         return result
 
+    def boot_catalog_path(self) -> str | None:
+        """The Rock Ridge path of the El Torito boot catalog, None when it has none (or no
+        name): pycdlib writes the catalog itself and cannot open it as a file (a base whose
+        catalog is not under isolinux/ raised KeyError in md5sum.txt)."""
+        cat = self._iso.eltorito_boot_catalog
+        if cat is None:
+            return None
+        for rec in cat.dirrecords:
+            if getattr(rec, "vd", None) is self._iso.pvd and rec.rock_ridge is not None:
+                parts = []
+                while rec is not None and not rec.is_root:
+                    if rec.rock_ridge is None:
+                        return None
+                    parts.append(rec.rock_ridge.name().decode("utf-8", errors="replace"))
+                    rec = rec.parent
+                return "/" + "/".join(reversed(parts))
+        return None
+
     def require_bootable(self) -> None:
         if self._iso.eltorito_boot_catalog is None:
             raise IsoError(
@@ -260,8 +304,8 @@ class IsoImage:
             if rec.rock_ridge is None:
                 continue  # a record without RR name (e.g. RR_MOVED bookkeeping)
             name = rec.rock_ridge.name().decode("utf-8", errors="replace")
-            if rec.rock_ridge.dr_entries.re_record is not None:
-                continue  # relocated-directory placeholder; the CL entry is followed instead
+            # A relocated directory (RE) comes here in its parent's listing: pycdlib follows
+            # the CL placeholder to it and leaves it out of the rr_moved listing itself.
             out.append((name, rec))
         out.sort(key=lambda t: t[0])
         return out
@@ -364,21 +408,36 @@ class IsoImage:
         self._joliet_paths[rr_dir] = found
         return found
 
-    def _taken_iso(self, rr_dir: str) -> set[str]:
-        taken = set()
-        for rec in self._iso.list_children(iso_path=self._iso_dir(rr_dir)):
-            if rec.is_dot() or rec.is_dotdot():
-                continue
-            ident = _decode_ident(rec.file_identifier()).upper()
-            taken.add(ident.split(";", 1)[0])
+    def _taken_iso(self, rr_dir: str) -> names.Folded:
+        """The ISO 9660 names in `rr_dir` (upper-case, no version), kept up to date as names
+        are added and removed here."""
+        taken = self._iso_taken.get(rr_dir)
+        if taken is None:
+            taken = names.Folded()
+            for rec in self._iso.list_children(iso_path=self._iso_dir(rr_dir)):
+                if rec.is_dot() or rec.is_dotdot():
+                    continue
+                ident = _decode_ident(rec.file_identifier()).upper()
+                taken.add(ident.split(";", 1)[0])
+            self._iso_taken[rr_dir] = taken
         return taken
 
-    def _taken_joliet(self, jdir: str) -> set[str]:
-        return {
-            rec.file_identifier().decode("utf-16_be").split(";", 1)[0]
-            for rec in self._iso.list_children(joliet_path=jdir)
-            if not (rec.is_dot() or rec.is_dotdot())
-        }
+    def _taken_joliet(self, jdir: str) -> names.Folded:
+        """The Joliet names in `jdir` (lower-case, no version), kept up to date likewise."""
+        taken = self._joliet_taken.get(jdir)
+        if taken is None:
+            taken = names.Folded(
+                rec.file_identifier().decode("utf-16_be").split(";", 1)[0].lower()
+                for rec in self._iso.list_children(joliet_path=jdir)
+                if not (rec.is_dot() or rec.is_dotdot())
+            )
+            self._joliet_taken[jdir] = taken
+        return taken
+
+    def _took(self, rr_dir: str, iso_name: str, jparent: str | None, jpath: str | None) -> None:
+        self._taken_iso(rr_dir).add(iso_name.split(";", 1)[0].upper())
+        if jparent is not None and jpath is not None:
+            self._taken_joliet(jparent).add(_parent(jpath)[1].split(";", 1)[0].lower())
 
     def make_dirs(self, path: str) -> None:
         """Create directory `path` and any missing parents (a file in the way is an error)."""
@@ -409,35 +468,84 @@ class IsoImage:
             joliet_path=jpath,
             file_mode=DIR_MODE,
         )
+        self._took(parent, iso_name, jparent, jpath)
         self._iso_paths[path] = iso_path
         self._joliet_paths[path] = jpath
         self._changed[path] = (EntryKind.dir, 0)
 
-    def add_file(self, path: str, data: bytes | Path, *, executable: bool = False) -> None:
-        """Add a new file at Rock Ridge `path` (parents are created)."""
+    def _require_boot_image_fits(self, path: str, rec: Any, data: bytes | Path) -> None:
+        """An El Torito boot image is never replaced by one the BIOS cannot load: empty (the
+        entry would load whatever is laid out at its block next), or shorter than the 64
+        bytes the boot-info table is written into."""
+        cat = self._iso.eltorito_boot_catalog
+        if cat is None or rec.inode is None:
+            return
+        entries = [cat.initial_entry] + [e for sec in cat.sections for e in sec.section_entries]
+        entry = next((e for e in entries if e.inode is rec.inode), None)
+        if entry is None:
+            return
+        size = len(data) if isinstance(data, bytes) else os.stat(data).st_size
+        need = 64 if rec.inode.boot_info_table is not None else 1
+        if size < need:
+            raise IsoError(
+                f"{path}: the disc boots from it (an El Torito boot image) and the new one is "
+                f"{size} bytes" + (", shorter than its 64-byte boot-info table" if size else ""),
+                hint=f"give the real boot image as {path} in the overlay, or leave it out",
+            )
+
+    def _other_names(self, rec: Any) -> list[Any]:
+        """The other ISO 9660 records that share the data of `rec` (hard links)."""
+        ino = rec.inode
+        if ino is None:
+            return []
+        return [r for r, in_pvd in ino.linked_records if in_pvd and r is not rec]
+
+    def add_file(
+        self, path: str, data: bytes | Path, *, executable: bool = False, mode: int | None = None
+    ) -> None:
+        """Add a new file at Rock Ridge `path` (parents are created); `mode` (the Rock Ridge
+        one) is 0444, or 0555 when `executable`, unless given."""
         parent, name = _parent(path)
         self.make_dirs(parent)
-        fp, length = self._source(data)
+        source, length = self._source(data)
         iso_name = names.iso_file_name(name, self.interchange_level, self._taken_iso(parent))
         jparent = self._joliet_dir(parent) if self.has_joliet else None
         jpath = None
         if jparent is not None:
             jpath = _join(jparent, names.joliet_name(name, self._taken_joliet(jparent)))
+        adds: list[Any] = (
+            [self._iso.add_file, source] if isinstance(source, str)
+            else [self._iso.add_fp, source, length]
+        )  # fmt: skip
         self._call(
-            self._iso.add_fp,
-            fp,
-            length,
+            *adds,
             iso_path=_join(self._iso_dir(parent), iso_name),
             rr_name=name,
             joliet_path=jpath,
-            file_mode=EXEC_MODE if executable else FILE_MODE,
+            file_mode=mode if mode is not None else EXEC_MODE if executable else FILE_MODE,
         )
+        self._took(parent, iso_name, jparent, jpath)
         self._changed[path] = (EntryKind.file, length)
 
     def replace_file(self, path: str, data: bytes | Path) -> None:
-        """Replace the content of the existing file at `path`; its names and mode stay."""
-        fp, length = self._source(data)
-        self._call(self._iso.update_file_contents_fp, fp, length, rr_path=path)
+        """Replace the content of the existing file at `path`; its names and mode stay.
+
+        A name that shares its data with another (a hard link, as mkisofs -cache-inodes
+        records them) is taken off that data and given its own: the other name keeps what it
+        had, where pycdlib would have changed the content of both."""
+        rec = self._record(path)
+        self._require_boot_image_fits(path, rec, data)
+        if self._other_names(rec):
+            rr = rec.rock_ridge
+            mode = _rr_mode(rr) if rr is not None else None
+            self.remove(path)
+            self.add_file(path, data, mode=mode)
+            return
+        source, length = self._source(data)
+        if isinstance(source, str):
+            self._call(self._iso.update_file_contents, source, rr_path=path)
+        else:
+            self._call(self._iso.update_file_contents_fp, source, length, rr_path=path)
         self._changed[path] = (EntryKind.file, length)
 
     def add_symlink(self, path: str, target: str) -> None:
@@ -451,34 +559,64 @@ class IsoImage:
             rr_symlink_name=name,
             rr_path=target,
         )
+        self._took(parent, iso_name, None, None)
         self._changed[path] = (EntryKind.symlink, 0)
 
     def remove(self, path: str) -> None:
-        """Remove the file or symlink at `path` (all of its names)."""
+        """Remove the file or symlink at `path`: its ISO 9660 record and its Joliet twin. The
+        data goes with them unless another name (a hard link) still has it."""
         rec = self._record(path)
         iso_path = self._iso.full_path_from_dirrecord(rec)
         parent, name = _parent(path)
-        kwargs: dict[str, Any] = {"iso_path": iso_path, "rr_name": name}
         jparent = self._joliet_dir(parent) if self.has_joliet else None
-        if jparent is not None and not (rec.rock_ridge and rec.rock_ridge.is_symlink()):
-            for jrec in self._iso.list_children(joliet_path=jparent):
-                if not (jrec.is_dot() or jrec.is_dotdot()) and jrec.inode is rec.inode:
-                    kwargs["joliet_path"] = _join(
-                        jparent, jrec.file_identifier().decode("utf-16_be")
-                    )
-                    break
-        self._call(self._iso.rm_file, **kwargs)
-        self._changed.pop(path, None)
-
-    def _source(self, data: bytes | Path) -> tuple[IO[bytes], int]:
-        if isinstance(data, bytes):
-            fp: IO[bytes] = io.BytesIO(data)
-            length = len(data)
+        symlink = rec.rock_ridge is not None and rec.rock_ridge.is_symlink()
+        jpath = None
+        if jparent is not None and not symlink:
+            jpath = self._joliet_twin(jparent, name, rec)
+        if self._other_names(rec):
+            # pycdlib's rm_file removes every name of the data: only this one goes
+            self._call(self._iso.rm_hard_link, iso_path=iso_path)
+            if jpath is not None:
+                self._call(self._iso.rm_hard_link, joliet_path=jpath)
         else:
-            fp = open(data, "rb")  # noqa: SIM115 - must stay open until write()
-            length = os.fstat(fp.fileno()).st_size
-        self._fps.append(fp)
-        return fp, length
+            self._call(self._iso.rm_file, iso_path=iso_path, rr_name=name)
+            if jpath is not None and rec.inode is None:
+                # An empty file has no data to link its names: pycdlib leaves the Joliet one
+                with contextlib.suppress(IsoError):
+                    self._call(self._iso.rm_file, joliet_path=jpath)
+        self._changed.pop(path, None)
+        ident = _decode_ident(rec.file_identifier()).split(";", 1)[0].upper()
+        self._taken_iso(parent).discard(ident)
+        if jparent is not None and jpath is not None:
+            self._taken_joliet(jparent).discard(_parent(jpath)[1].split(";", 1)[0].lower())
+
+    def _joliet_twin(self, jparent: str, name: str, rec: Any) -> str | None:
+        """The Joliet path of the file whose ISO 9660 record is `rec` (Rock Ridge `name`): the
+        record in `jparent` with the same data, or for an empty file (no data) or several hard
+        links in one folder, the one with the Joliet form of its name."""
+        ours = {name, names.joliet_name(name, ())}
+        ranked = []
+        for jrec in self._iso.list_children(joliet_path=jparent):
+            if jrec.is_dot() or jrec.is_dotdot() or jrec.is_dir():
+                continue
+            jname = jrec.file_identifier().decode("utf-16_be")
+            match = jname.split(";", 1)[0] in ours
+            same = rec.inode is not None and jrec.inode is rec.inode
+            if same or match:
+                ranked.append((not (same and match), not match, jname))
+        if ranked:
+            return _join(jparent, min(ranked)[2])
+        return None
+
+    def _source(self, data: bytes | Path) -> tuple[IO[bytes] | str, int]:
+        """What pycdlib reads the new content from: bytes in memory, or a file's name (pycdlib
+        opens it when it copies it, and closes it: an overlay of 20,000 files held 20,000
+        descriptors open until the write, and died at the 1,024 of `ulimit -n`)."""
+        if isinstance(data, bytes):
+            fp = io.BytesIO(data)
+            self._fps.append(fp)
+            return fp, len(data)
+        return os.fspath(data), os.stat(data).st_size
 
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -486,7 +624,9 @@ class IsoImage:
         except pycdlib_errors.PyCdlibException as e:
             raise IsoError(
                 f"{self.path}: cannot change the image: {e}",
-                hint="this is probably a bug in distro-builder; run with --debug and report it",
+                hint=f"the base may be damaged where pycdlib does not check it (`xorriso -indev "
+                f"{self.path} -find /` tells); if it reads there, this is a bug in "
+                "distro-builder: run with --debug and report it",
             ) from e
 
     # -- writing -------------------------------------------------------------------------------
@@ -558,6 +698,7 @@ class IsoImage:
                     if digests is not None and digest is not None:
                         digests["sha256"] = digest
                     self._check_written(out, read_back.result(), verify)
+                    self._check_other_readers(out, tmp)
                 finally:
                     if synced is not None:  # joined before the file is closed, on any path
                         synced.result()
@@ -644,6 +785,19 @@ class IsoImage:
             hint="this is a bug in distro-builder or pycdlib; run with --debug and report it "
             "(shortening the names listed works around it)",
         )
+
+    def _check_other_readers(self, out: Path, written: Path) -> None:
+        """Raise unless xorriso and isoinfo read the image just written (media/crosscheck.py):
+        pycdlib reading back what it wrote is no proof that anyone else can."""
+        problems = crosscheck.read_problems(written)
+        if problems:
+            raise IsoError(
+                f"{out}: the image written does not read in other ISO 9660 readers, so it was "
+                f"not kept: {'; '.join(problems)}",
+                hint=f"the base {self.path} may hold a structure pycdlib writes back wrongly "
+                f"(`xorriso -indev {self.path} -find /` tells whether the base itself reads); "
+                "run with --debug and report it",
+            )
 
     def _make_hybrid(self, source_date_epoch: int | None) -> None:
         mbr_id = None
@@ -738,7 +892,8 @@ def _file_copies(
     # copy instead of waiting for the end, and the writeback goes front to back. The image
     # is laid out (write() settles it first); the order changes no byte.
     if not iso._needs_reshuffle:
-        iso.inodes.sort(key=lambda ino: ino.extent_location())
+        # (an empty file's inode has no extent: pycdlib writes no data for it)
+        iso.inodes.sort(key=lambda ino: ino.extent_location() if ino.get_data_length() else -1)
     # The inodes in pycdlib's write order, and for each the lowest offset still to be written
     # after it: nothing below it changes any more once the copies before it have ended. Known
     # once write_fp has laid the image out, at its first file. The El Torito boot images are
@@ -1077,6 +1232,140 @@ def _check_record(iso: Any, path: str, kind: EntryKind, size: int) -> str | None
         return "not a symlink"
     if kind is EntryKind.file and (rec.is_dir() or rec.get_data_length() != size):
         return f"{rec.get_data_length()} bytes where {size} were written"
+    return None
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, KeyError) and isinstance(e.args[0] if e.args else None, int):
+        # pycdlib's directory walk: an extent where it read no directory
+        return (
+            f"a directory record points at block {e.args[0]}, where no folder was read (a "
+            "file record flagged as a folder, or a damaged extent)"
+        )
+    text = str(e).strip()
+    if isinstance(e, pycdlib_errors.PyCdlibException) and text:
+        return text
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+_MULTI_EXTENT = 0x80
+_DIRECTORY = 0x02
+
+
+def _tree_problems(iso: Any) -> list[str]:
+    """What is wrong with the directory records of the opened `iso` that pycdlib let through
+    and another reader (or the engine's look-ups by Rock Ridge name) would not: names that
+    are not UTF-8 or hold a '/', two entries of one name, data beyond the end of the volume,
+    multi-extent and interleaved files (pycdlib writes them back broken), a Rock Ridge mode
+    that contradicts the ISO 9660 record, a symlink mode without a target. Each problem
+    names the record by its ISO 9660 path. A stack, no recursion (a disc may be deep)."""
+    problems: list[str] = []
+    block = iso.logical_block_size
+    end = iso.pvd.space_size * block
+    if iso.joliet_vd is not None:
+        problems += _joliet_problems(iso.joliet_vd.root_directory_record())
+    root = iso.pvd.root_directory_record()
+    stack = [(root, "")]
+    seen = {id(root)}
+    while stack and len(problems) < 20:
+        folder, where = stack.pop()
+        names_here: set[bytes] = set()
+        for rec in folder.children:
+            if rec.is_dot() or rec.is_dotdot():
+                continue
+            ident = _decode_ident(rec.file_identifier())
+            path = f"{where}/{ident}"
+            problem = _record_problem(rec, block, end, names_here)
+            if problem:
+                problems.append(f"{path}: {problem}")
+            elif rec.is_dir() and id(rec) not in seen:
+                seen.add(id(rec))
+                stack.append((rec, path))
+    return problems
+
+
+def _joliet_problems(root: Any) -> list[str]:
+    """Joliet names that are not UCS-2 (an odd length): the engine finds a file's Joliet twin
+    by name."""
+    problems = []
+    stack = [(root, "")]
+    seen = {id(root)}
+    while stack and len(problems) < 5:
+        folder, where = stack.pop()
+        for rec in folder.children:
+            if rec.is_dot() or rec.is_dotdot():
+                continue
+            raw = rec.file_identifier()
+            try:
+                name = raw.decode("utf-16_be")
+            except UnicodeDecodeError:
+                problems.append(f"Joliet {where}/{raw!r}: the name is not UCS-2")
+                continue
+            if rec.is_dir() and id(rec) not in seen:
+                seen.add(id(rec))
+                stack.append((rec, f"{where}/{name}"))
+    return problems
+
+
+def _rr_has(rr: Any, records: str) -> bool:
+    """Whether the Rock Ridge entries of a record hold `records` (in the record or its CE)."""
+    ce = rr.ce_entries
+    return bool(getattr(rr.dr_entries, records)) or (ce is not None and bool(getattr(ce, records)))
+
+
+def _rr_mode(rr: Any) -> int | None:
+    ce = rr.ce_entries
+    if rr.dr_entries.px_record is None and (ce is None or ce.px_record is None):
+        return None
+    return int(rr.get_file_mode())
+
+
+def _record_problem(rec: Any, block: int, end: int, names_here: set[bytes]) -> str | None:
+    rr = rec.rock_ridge
+    if rr is not None and _rr_has(rr, "nm_records"):
+        raw = rr.name()
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"its Rock Ridge name {raw!r} is not UTF-8"
+        if not raw or raw in (b".", b"..") or b"/" in raw or b"\0" in raw:
+            return f"its Rock Ridge name {raw!r} is not a file name"
+        # (relocated folders, RE, keep their names in rr_moved: 'd' many times over)
+        if rr.dr_entries.re_record is None and not rec.file_flags & _MULTI_EXTENT:
+            if raw in names_here:
+                return f"a second entry named {raw!r} in its folder"
+            names_here.add(raw)
+    mode = _rr_mode(rr) if rr is not None else None
+    if rec.is_dir():
+        if mode is not None and not stat.S_ISDIR(mode):
+            return f"a folder whose Rock Ridge mode is {mode:o}"
+        return None
+    if rec.file_flags & _MULTI_EXTENT:
+        return "a multi-extent file (ISO 9660 level 3), which distro-builder cannot carry over"
+    if rec.file_unit_size or rec.interleave_gap_size:
+        return "an interleaved file, which distro-builder cannot carry over"
+    # (pycdlib cuts the length of data that runs past the end of the file, below zero even)
+    if rec.data_length < 0 or (
+        rec.data_length and rec.orig_extent_loc * block + rec.data_length > end
+    ):
+        return (
+            f"its data (from block {rec.orig_extent_loc}) lies beyond the end of the volume "
+            f"({end // block} blocks)"
+        )
+    if rr is None or rr.dr_entries.cl_record is not None:
+        return None  # (a CL record is the place of a relocated folder: a file with its mode)
+    link = _rr_has(rr, "sl_records")
+    if mode is not None and stat.S_ISDIR(mode):
+        return f"a file whose Rock Ridge mode says folder ({mode:o})"
+    if mode is not None and stat.S_ISLNK(mode) != link:
+        if link:
+            return f"a symlink target (SL) on a record whose mode ({mode:o}) is not a link"
+        return f"a symlink mode ({mode:o}) without a target (no SL entry)"
+    if link:
+        try:
+            rr.symlink_path()
+        except Exception as e:  # noqa: BLE001 - hostile SL components
+            return f"its symlink target does not read: {_reason(e)}"
     return None
 
 

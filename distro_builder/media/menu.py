@@ -25,7 +25,14 @@ from pathlib import Path
 from distro_builder import __version__
 from distro_builder.errors import ConfigError, IsoError
 from distro_builder.media.bootmenu import parse_boot_menu
-from distro_builder.model import BootEntry, BootMenu, Flavor, MenuEntry, SystemSettings
+from distro_builder.model import (
+    EXPERT_SUFFIX,
+    BootEntry,
+    BootMenu,
+    Flavor,
+    MenuEntry,
+    SystemSettings,
+)
 from distro_builder.seed.render import render_template
 
 SERIAL_CONSOLE = "console=ttyS0,115200n8"
@@ -61,6 +68,21 @@ def _install_entry(menu: BootMenu) -> MenuEntry:
         "the base's boot menu has no installer entry (a kernel with an initrd)",
         hint="is this an Ubuntu server install disc? `distro-builder inspect` shows its menu",
     )
+
+
+def _check_labels(entries: tuple[BootEntry, ...], base: BootMenu, *, expert: bool) -> None:
+    """No StackOps label equals one of the base's (they stay on the disc beside ours): isolinux
+    boots the first of two equal labels, so the other entry could never boot (issue 20 #16)."""
+    theirs = {e.label: e.config_file for e in base.entries}
+    for e in entries:
+        for label in (e.name, e.name + EXPERT_SUFFIX) if expert else (e.name,):
+            if label in theirs:
+                raise ConfigError(
+                    f"boot label {label!r} (of entry {e.name}) is the base's label {label!r} "
+                    f"in {theirs[label]}",
+                    hint="rename the role or reference-architecture node; the base's labels "
+                    "are: " + ", ".join(sorted(theirs)),
+                )
 
 
 def _separator(install: MenuEntry) -> str:
@@ -138,13 +160,14 @@ def plan_menu(
     if base_main is None:
         raise IsoError(f"the base has no {main_path}", hint="unknown menu layout")
     base_adv = read(adv_path)
+    _check_labels(entries, base_menu, expert=base_adv is not None)
 
     def views(expert: bool) -> list[dict[str, str]]:
         out = []
         for e in entries:
             out.append(
                 {
-                    "label": e.name + ("-expert" if expert else ""),
+                    "label": e.name + (EXPERT_SUFFIX if expert else ""),
                     "menu_label": e.label + (" (expert mode)" if expert else ""),
                     "kernel": install.kernel or "",
                     "append": kernel_args(e, system, install.initrd or "", serial=serial,

@@ -23,6 +23,7 @@ from distro_builder import __version__
 from distro_builder.errors import ConfigError
 from distro_builder.model import (
     DEFAULT_INSTALLER_WAIT,
+    EXPERT_SUFFIX,
     BootEntry,
     Deployment,
     InstallerSettings,
@@ -167,14 +168,20 @@ def boot_entries(roleset: RoleSet, deployment: Deployment | None = None) -> tupl
     if roleset.first_boot_entry is not None:
         fb = roleset.first_boot_entry
         entries.append(BootEntry(fb.name, fb.label, ()))
-    seen: set[str] = set()
+    # Every label is unique, the expert-mode ones (NAME-expert) too: isolinux boots the first of
+    # two equal labels, so node cn1's expert entry would hide node cn1-expert (issue 20 #16).
+    deployed = {f"node-{n.name}".lower(): n.name for n in deployment.nodes} if deployment else {}
+    made_by: dict[str, str] = {}
     for e in entries:
-        if e.name in seen:
-            raise ConfigError(
-                f"boot entry {e.name!r} is made twice",
-                hint="rename the reference-architecture node or the deployment node",
-            )
-        seen.add(e.name)
+        what = f"deployment node {deployed[e.name]}" if e.name in deployed else f"entry {e.name}"
+        for label, by in ((e.name, what), (e.name + EXPERT_SUFFIX, f"the expert-mode {what}")):
+            if label in made_by:
+                raise ConfigError(
+                    f"boot label {label!r} is made twice: by {by} and by {made_by[label]}",
+                    hint="rename one of them (a deployment node in deployment.yaml, a reference-"
+                    "architecture node in roles/architectures.yaml)",
+                )
+            made_by[label] = by
     return tuple(entries)
 
 

@@ -81,10 +81,18 @@ def routes(store: Store, web_dir: Path) -> list[Route]:
     def logout(req: Request) -> Response:
         token = req.bearer() or req.cookie(SESSION_COOKIE)
         admin(req)
+        if req.body or "content-type" in req.headers:
+            req.json()  # JSON or nothing, as every API call: a cross-site <form> is refused
         store.logout(token or "")
         resp = Response.json({"ok": True})
         resp.headers.append(("Set-Cookie", f"{SESSION_COOKIE}=; Path=/; Max-Age=0"))
         return resp
+
+    def healthz(req: Request) -> Response:
+        problem = store.db.storage_problem()
+        if problem:  # what a monitor should page about, not "ok"
+            return Response.text(f"error: {problem}\n", 503)
+        return Response.text("ok\n")
 
     def whoami(req: Request) -> Response:
         return Response.json({"username": admin(req)})
@@ -180,7 +188,7 @@ def routes(store: Store, web_dir: Path) -> list[Route]:
         route("GET", "/", static("index.html")),
         route("GET", "/static/app.js", static("app.js")),
         route("GET", "/static/style.css", static("style.css")),
-        route("GET", "/healthz", lambda req: Response.text("ok\n")),
+        route("GET", "/healthz", healthz),
         route("POST", "/api/login", login),
         route("POST", "/api/logout", logout),
         route("GET", "/api/whoami", whoami),

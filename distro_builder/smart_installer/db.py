@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from distro_builder.smart_installer.errors import Conflict, DatabaseError
+from distro_builder.smart_installer.errors import Conflict, DatabaseError, StorageFull
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,15 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX login_failures_at ON login_failures (at)",
         ),
     ),
+    (
+        6,
+        "network install: machines refused discovery (over its bounds), the admin's one line",
+        (
+            "ALTER TABLE deployments ADD COLUMN discovery_refused INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE deployments ADD COLUMN discovery_refused_at BIGINT",
+            "ALTER TABLE deployments ADD COLUMN discovery_refused_source TEXT",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -186,6 +195,35 @@ def _pg_integrity_error() -> type[BaseException]:
     except ImportError:  # PostgreSQL support not installed: nothing to catch
         return sqlite3.IntegrityError
     return psycopg.IntegrityError
+
+
+MIN_FREE_BYTES = 256 * 1024  # less free space under a SQLite file: /healthz says "full"
+
+
+@contextlib.contextmanager
+def _storage_errors(path: Path) -> Iterator[None]:
+    """SQLite's full / read-only / I/O errors as the service's answers, with the reason
+    (sqlite3 result codes: https://www.sqlite.org/rescode.html; the extended code's low byte
+    is the primary one)."""
+    try:
+        yield
+    except sqlite3.OperationalError as e:
+        code = (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF
+        where = path.parent
+        if code == sqlite3.SQLITE_FULL:
+            raise StorageFull(
+                f"the disk under the database ({where}) is full: nothing was saved"
+            ) from e
+        if code == sqlite3.SQLITE_READONLY:
+            raise DatabaseError(
+                f"the database ({where}) is read-only: nothing was saved",
+                hint="remount its disk read-write (or check the file's permissions)",
+            ) from e
+        if code in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN):
+            raise DatabaseError(
+                f"the database ({where}) cannot be written: {_first_line(e)}"
+            ) from e
+        raise
 
 
 class Database:
@@ -298,9 +336,12 @@ class Database:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Tx]:
-        """A transaction: committed when the block ends, rolled back when it raises."""
+        """A transaction: committed when the block ends, rolled back when it raises.
+
+        Raises: StorageFull (507) when the disk under a SQLite database is full, DatabaseError
+        (503) when it is read-only or failing: the reason, not a 500."""
         if self.dialect == "sqlite":
-            with self._lock:
+            with self._lock, _storage_errors(self.path):
                 cur = self._conn.cursor()
                 cur.execute("BEGIN IMMEDIATE")
                 try:
@@ -319,6 +360,22 @@ class Database:
                         yield Tx(cur, "postgresql")
                 except _pg_operational_error() as e:
                     raise DatabaseError(f"database error: {_first_line(e)}") from e
+
+    def storage_problem(self) -> str | None:
+        """What keeps the database from writing now (/healthz), from the file system under a
+        SQLite file (statvfs: read-only, full); None when nothing is seen (PostgreSQL: its
+        server's business, its errors come as 503 on the request)."""
+        if self.dialect != "sqlite":
+            return None
+        try:
+            st = os.statvfs(self.path.parent)
+        except OSError as e:
+            return f"the database's folder cannot be read: {e.strerror}"
+        if st.f_flag & os.ST_RDONLY:
+            return f"the disk under the database ({self.path.parent}) is read-only"
+        if st.f_bavail * st.f_frsize < MIN_FREE_BYTES:
+            return f"the disk under the database ({self.path.parent}) is full"
+        return None
 
     def close(self) -> None:
         if self.dialect == "sqlite":

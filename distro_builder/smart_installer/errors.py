@@ -76,3 +76,10 @@ class DatabaseError(InstallerError):
 
     status = 503
     default_hint = "check --db (sqlite:///PATH or postgresql://...) and that the database is up"
+
+
+class StorageFull(InstallerError):
+    """The disk under the database is full: nothing can be written until space is freed."""
+
+    status = 507
+    default_hint = "free space on the disk that holds the database (see /healthz)"

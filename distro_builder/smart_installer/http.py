@@ -72,6 +72,10 @@ class Request:
             raise BadRequest(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
         except RecursionError as e:  # json's decoder recurses once per [ or {
             raise BadRequest("malformed JSON: nested too deeply") from e
+        except ValueError as e:  # int() past sys.get_int_max_str_digits() (4,300 digits)
+            raise BadRequest(
+                "malformed JSON: a number has too many digits", hint="no value here needs 4,300"
+            ) from e
         if not isinstance(data, dict):
             raise BadRequest("the JSON body must be an object")
         _require_unicode(data)

@@ -10,7 +10,9 @@ the disc's package archive.
                                           discovered, then a menu of the role entries (or a
                                           wait until the admin assigns it: the deployment's
                                           `unknown` policy); installed -> boot the local disk
-    GET /ipxe/<dep>/<mac>?entry=<name>    a menu choice: the entry's roles, if they fit
+    GET /ipxe/<dep>/<mac>?entry=<name>    a menu choice: only a request for the entry's roles
+                                          (inventory `requested`); the admin approves it by
+                                          assigning roles, until then the wait loop
     GET /netboot/<arch>/linux|initrd.gz   the disc's netboot kernel; its initrd + build's layer
     GET /disc/<path>                      the disc's archive (dists/, pool/): the apt mirror
     GET /nb/<node>/<boot token>/preseed   the node's preseed (answers from the deployment)
@@ -18,9 +20,12 @@ the disc's package archive.
                                           the node's registration for the first-boot agent
     GET|PUT /api/deployments/<d>/netboot  {unknown: menu|wait} (admin), and the bootfile URL
 
-A boot token is made each time a machine's install script is handed out (only its SHA-256 is
-kept) and goes on the kernel command line: the preseed, which holds the deployment's secrets, is
-given only for it. Progress: discovered -> booting (script) -> installing (preseed) ->
+Trust model (README "Reliability"): a machine the admin has not assigned is discovered (within
+MAX_UNDECIDED per deployment and MAX_UNDECIDED_PER_SOURCE per address; multicast, broadcast and
+zero MACs refused) and gets a menu or a wait loop, never a secret. A boot token is made each
+time an assigned machine's install script is handed out (only its SHA-256 is kept) and goes on
+the kernel command line: the preseed, which holds the deployment's secrets, is given only for
+it. Progress: discovered -> booting (script) -> installing (preseed) ->
 installed (late_command) -> then the agent's own (configuring ... done) on first boot.
 """
 
@@ -30,6 +35,8 @@ import hmac
 import json
 import logging
 import re
+import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -61,6 +68,15 @@ _HOST_RE = re.compile(r"[A-Za-z0-9.-]{1,253}(:\d{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](
 _ENTRY_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 # States in which the machine's disk holds its install: PXE hands it to the local disk.
 INSTALLED = ("installed", "configuring", "done", "failed")
+# Discovery's bounds (the trust model, README "Reliability"): machines discovered by a network
+# boot that the admin has not decided on yet (state discovered, no roles), per deployment and
+# per source address. Beyond them a new MAC gets the wait loop and is not stored; the refusals
+# are a count on the deployment (GET /api/deployments/<d>: discovery, problems) written at most
+# every REFUSAL_FLUSH_S seconds, and one log warning a minute.
+MAX_UNDECIDED = 64
+MAX_UNDECIDED_PER_SOURCE = 16
+REFUSAL_FLUSH_S = 5.0
+REFUSAL_WARN_S = 60.0
 
 
 def parse_mac(text: str) -> str:
@@ -69,6 +85,13 @@ def parse_mac(text: str) -> str:
     if not _MAC_RE.fullmatch(mac):
         raise BadRequest(f"{text[:40]!r} is not a MAC address", hint="like 52:54:00:12:34:56")
     digits = re.sub(r"[:-]", "", mac)
+    if int(digits[:2], 16) & 1 or digits in ("000000000000", "ffffffffffff"):
+        # A NIC's own address is unicast (IEEE 802: the first octet's lowest bit is 0) and
+        # not all zeros: these are group, broadcast or blank addresses no machine boots with.
+        raise BadRequest(
+            f"{text[:40]!r} is not a machine's MAC address (multicast, broadcast or zero)",
+            hint="a NIC's unicast address, like 52:54:00:12:34:56",
+        )
     return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
@@ -93,6 +116,9 @@ class Netboot:
         self.disc = disc
         self.data_dir = data_dir
         self.arch = "amd64" if "amd64" in disc.arches else disc.arches[0]
+        # refusals not yet written, per deployment id: [count, last source, flushed at, warned at]
+        self._refused: dict[int, list[Any]] = {}
+        self._refused_lock = threading.Lock()
 
     # --- where the node reaches us ------------------------------------------------------------
 
@@ -116,9 +142,15 @@ class Netboot:
                 "SELECT * FROM nodes WHERE deployment_id = ? AND mac = ?", (dep["id"], mac)
             )
             if row is None:
-                row = self._discover(tx, dep, mac, facts)
+                full = self._over_bounds(tx, dep, req.client)
+                if not full:
+                    row = self._discover(tx, dep, mac, facts, req.client)
             else:
+                full = ""
                 tx.execute("UPDATE nodes SET last_seen = ? WHERE id = ?", (now_ms(), row["id"]))
+        if row is None:
+            self._refuse(dep, req.client, mac, full)
+            return self._wait(base, dep, mac, f"not discovered: {full}; ask the admin", 6)
         if row["state"] in INSTALLED:
             log.info("node %s (%s) is %s: local disk", row["id"], mac, row["state"])
             return _ipxe(
@@ -126,14 +158,17 @@ class Netboot:
                 "exit",
             )
         if not row["roles"] and entry_name and dep["netboot_unknown"] == "menu":
+            # A menu choice is a request, never an assignment: the admin approves it by giving
+            # the roles. Until then the machine holds no token, no slot and no secret.
             try:
-                self._choose(dep, row, entry_name)
+                roles = self._request(dep, row, entry_name)
             except InstallerError as e:
                 # iPXE shows an HTTP error as nothing and goes back to the menu: the reason
                 # goes on the node's console instead, until a key or the timeout.
-                return self._refused(base, dep, mac, str(e))
-            with self.store.db.transaction() as tx:
-                row = self.store._node_row(dep, row["id"], tx)
+                return self._choice_refused(base, dep, mac, str(e))
+            return self._wait(
+                base, dep, mac, f"asked for {roles}: waiting for the admin to approve"
+            )
         if not row["roles"]:
             return self._unassigned(base, dep, row, mac)
         missing = self.store._missing(dep, tuple(row["roles"].split(",")), self._own(row))
@@ -141,12 +176,57 @@ class Netboot:
             return self._wait(base, dep, mac, f"parameters still missing: {','.join(missing)}")
         return self._install(base, dep, row, mac)
 
-    def _discover(self, tx: Tx, dep: Row, mac: str, facts: dict[str, str]) -> Row:
+    def _over_bounds(self, tx: Tx, dep: Row, source: str) -> str:
+        """Why a new machine may not be discovered now ("" when it may)."""
+        undecided = tx.all(
+            "SELECT inventory FROM nodes WHERE deployment_id = ? AND state = 'discovered'"
+            " AND roles IS NULL",
+            (dep["id"],),
+        )
+        if len(undecided) >= MAX_UNDECIDED:
+            return f"the deployment's limit of {MAX_UNDECIDED} undecided machines is reached"
+        same = sum(1 for r in undecided if json.loads(r["inventory"]).get("source") == source)
+        if same >= MAX_UNDECIDED_PER_SOURCE:
+            return (
+                f"the limit of {MAX_UNDECIDED_PER_SOURCE} undecided machines per address is reached"
+            )
+        return ""
+
+    def _refuse(self, dep: Row, source: str, mac: str, why: str) -> None:
+        """Count a refused discovery; write the count at most every REFUSAL_FLUSH_S seconds
+        and warn in the log at most once a minute (a flood is one line, not a table)."""
+        now = time.monotonic()
+        with self._refused_lock:
+            entry = self._refused.setdefault(dep["id"], [0, "", 0.0, 0.0])
+            entry[0] += 1
+            entry[1] = source
+            flush = now - entry[2] >= REFUSAL_FLUSH_S
+            warn = now - entry[3] >= REFUSAL_WARN_S
+            count = entry[0]
+            if flush:
+                entry[0], entry[2] = 0, now
+            if warn:
+                entry[3] = now
+        if warn:
+            log.warning(
+                "deployment %s: network boot discovery refused (%s from %s, %s): %s",
+                dep["name"], mac, source, "more follow in the deployment's count", why,
+            )  # fmt: skip
+        if flush:
+            with self.store.db.transaction() as tx:
+                tx.execute(
+                    "UPDATE deployments SET discovery_refused = discovery_refused + ?,"
+                    " discovery_refused_at = ?, discovery_refused_source = ? WHERE id = ?",
+                    (count, now_ms(), source[:64], dep["id"]),
+                )
+
+    def _discover(self, tx: Tx, dep: Row, mac: str, facts: dict[str, str], source: str) -> Row:
         now = now_ms()
         hostname = "node-" + mac.replace(":", "")[-6:]
         inventory = {
             "hostname": hostname, "cpus": 0, "virt": "none", "mem_mb": 0,
             "nics": [{"name": "eth0", "mac": mac, "state": "up"}], "disks": [], "pxe": facts,
+            "source": source[:64],  # the address it booted from: discovery's bound per source
             "reported": False,  # the node's own inventory comes on first boot (fitness.py)
         }  # fmt: skip
         node_id = int(
@@ -182,14 +262,28 @@ class Netboot:
         shapes = {frozenset(n.roles) for n in arch.nodes}
         return [e for e in boot_entries(self.store.roleset) if frozenset(e.roles) in shapes]
 
-    def _choose(self, dep: Row, row: Row, name: str) -> None:
+    def _request(self, dep: Row, row: Row, name: str) -> str:
+        """Record the roles an unknown machine asked for in the boot menu (inventory
+        `requested`, shown to the admin); the roles, comma-separated."""
         if not _ENTRY_RE.fullmatch(name):
             raise BadRequest("entry: a boot entry name")
         entry = next((e for e in self._entries(dep) if e.name == name), None)
         if entry is None:
             raise NotFound(f"{name} is not an entry of this deployment ({dep['architecture']})")
-        self.store.assign(dep["name"], row["id"], list(entry.roles))
-        self._event(row["id"], f"roles {','.join(entry.roles)} chosen in the boot menu")
+        roles = ",".join(entry.roles)
+        with self.store.db.transaction() as tx:
+            now = self.store._node_row(dep, row["id"], tx)
+            inventory = json.loads(now["inventory"])
+            if now["roles"] or inventory.get("requested") == list(entry.roles):
+                return roles
+            inventory["requested"] = list(entry.roles)
+            tx.execute(
+                "UPDATE nodes SET inventory = ? WHERE id = ?", (json.dumps(inventory), row["id"])
+            )
+        self._event(
+            row["id"], f"asked for roles {roles} in the boot menu: waiting for the admin to approve"
+        )
+        return roles
 
     def _unassigned(self, base: str, dep: Row, row: Row, mac: str) -> Response:
         again = f"{base}/ipxe/{quote(dep['name'])}/{mac.replace(':', '-')}"
@@ -211,7 +305,7 @@ class Netboot:
         ]
         return _ipxe(*lines)
 
-    def _refused(self, base: str, dep: Row, mac: str, reason: str) -> Response:
+    def _choice_refused(self, base: str, dep: Row, mac: str, reason: str) -> Response:
         """A menu choice the service refused: its reason on the console, then the menu again."""
         return _ipxe(
             _say(f"StackOps: {mac}: choice refused: {reason}"),
@@ -219,10 +313,11 @@ class Netboot:
             f"chain {base}/ipxe/{quote(dep['name'])}/{mac.replace(':', '-')}",
         )
 
-    def _wait(self, base: str, dep: Row, mac: str, reason: str) -> Response:
+    def _wait(self, base: str, dep: Row, mac: str, reason: str, slower: int = 1) -> Response:
+        seconds = POLL_SECONDS * slower
         return _ipxe(
-            _say(f"StackOps: {mac}: {reason}; asking again in {POLL_SECONDS} s"),
-            f"sleep {POLL_SECONDS}",
+            _say(f"StackOps: {mac}: {reason}; asking again in {seconds} s"),
+            f"sleep {seconds}",
             f"chain {base}/ipxe/{quote(dep['name'])}/{mac.replace(':', '-')}",
         )
 
@@ -424,6 +519,10 @@ class Netboot:
             route("GET", "/netboot/<arch>/linux", kernel),
             route("GET", "/netboot/<arch>/initrd.gz", initrd),
             Route("GET", re.compile(r"/disc/(?P<rest>.{1,1024})"), mirror),
+            # HEAD where the answer is a file and asking changes nothing (wsgi.py sends no body)
+            route("HEAD", "/netboot/<arch>/linux", kernel),
+            route("HEAD", "/netboot/<arch>/initrd.gz", initrd),
+            Route("HEAD", re.compile(r"/disc/(?P<rest>.{1,1024})"), mirror),
             route("GET", "/nb/<node>/<token>/preseed", preseed),
             route("GET", "/nb/<node>/<token>/installed", installed),
             route("GET", "/api/deployments/<dep>/netboot", get_setting),

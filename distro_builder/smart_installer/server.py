@@ -14,10 +14,15 @@ How it runs, and why:
   a 30 s busy timeout); on PostgreSQL they scale out. THREADS bounds the requests in flight: a
   thread is held while a request is read and answered, for a download the whole transfer
   (sendfile returns when the client has the file), while an idle keep-alive connection waits in
-  the worker's poller without one. 64 covers 50 nodes fetching the mirror at once
-  (benchmarks/mirror.py) with room for the agents' polls and the admin; more wait in the queue
-  (WORKER_CONNECTIONS accepted, BACKLOG in the kernel), never refused. Each thread costs its
-  stack (little of it touched).
+  the worker's poller without one. 96 (64 of them for downloads, wsgi.MAX_TRANSFERS) covers
+  50 nodes fetching the mirror at once (benchmarks/mirror.py) with room for the agents' polls
+  and the admin; more wait in the queue (WORKER_CONNECTIONS accepted, BACKLOG in the kernel).
+  Each thread costs its stack (little of it touched).
+- Slow clients, floods (issue 20): on plain HTTP a connection reaches a thread only once its
+  request's head and body are in the socket's queue (_Worker's gate; until then it waits in the
+  poller, holding no thread); one address holds at most MAX_CONNECTIONS_PER_ADDRESS
+  connections; wsgi.MAX_TRANSFERS file transfers run at once, so THREADS - MAX_TRANSFERS threads
+  stay for the API, the agents and /healthz.
 - Slow clients: a request (TLS handshake, head and body) must be in within `request_timeout`
   seconds (30) of its first byte, however it trickles in: a watchdog thread closes the connection
   otherwise (gunicorn's gthread reads a started request with no time limit of its own, and its
@@ -39,16 +44,21 @@ How it runs, and why:
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import logging
 import os
 import re
+import selectors
 import socket
 import ssl
 import sys
+import termios
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +66,7 @@ from gunicorn import glogging, util
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.http import errors as http_errors
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from distro_builder.config.roles import load_roles
 from distro_builder.errors import DistroBuilderError
@@ -73,8 +83,13 @@ from distro_builder.smart_installer.wsgi import SECURITY_HEADERS, WsgiApp, statu
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = 30  # seconds for a whole request to arrive; for a response to move at all
-THREADS = 64  # requests in flight (see the module's docstring)
+THREADS = 96  # requests in flight (see the module's docstring)
 WORKER_CONNECTIONS = 1000  # open connections the worker takes; more wait in the kernel's queue
+MAX_CONNECTIONS_PER_ADDRESS = 100  # open connections of one client address (a worker's count)
+# A request goes to a thread only once its head (and a Content-Length body up to this much) is
+# in the socket's receive queue: slow headers and slow bodies wait in the poller, not a thread.
+GATE_PEEK = 128 * 1024
+GATE_POLL_S = 0.1  # how often the connections whose request is partly in are looked at again
 BACKLOG = 1024  # the listening socket's queue
 KEEPALIVE = 5  # seconds an idle keep-alive connection is kept
 GRACEFUL_TIMEOUT = 10  # seconds the worker gets to finish its requests after SIGTERM
@@ -197,6 +212,15 @@ class _Deadlines:
                 )  # fmt: skip
 
 
+def _queued(sock: socket.socket) -> int:
+    """Bytes in the socket's receive queue (FIONREAD); -1 when it is gone."""
+    try:
+        buf = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except (OSError, ValueError):
+        return -1
+    return int.from_bytes(buf, sys.byteorder)
+
+
 def _client(addr: Any) -> str:
     return str(addr[0]) if isinstance(addr, tuple) and addr else str(addr or "-")
 
@@ -258,14 +282,69 @@ def _raw_response(resp: Response) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + resp.body
 
 
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d{1,12})", re.IGNORECASE)
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_HANDS_ON = re.compile(rb"\r\n(transfer-encoding|expect)[ \t]*:", re.IGNORECASE)
+
+
+def _request_in(sock: socket.socket) -> bool:
+    """Whether the socket's receive queue holds a whole request head, and its body (when it
+    has a Content-Length that fits GATE_PEEK); True as well at the end of the stream, on an
+    error, on a head too large to look at, and where the client waits for the server
+    (Expect: 100-continue) or the body's length is not known (Transfer-Encoding): the thread
+    that reads it answers those."""
+    try:
+        data = sock.recv(GATE_PEEK, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
+    if not data:
+        return True
+    blank = _HEAD_END.search(data)  # bare LFs too: gunicorn's parser refuses them (a 400)
+    if blank is None:
+        return len(data) >= GATE_PEEK
+    head = b"\r\n" + data[: blank.start()].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if _HANDS_ON.search(head):
+        return True
+    m = _CONTENT_LENGTH.search(head)
+    need = blank.end() + (int(m[1]) if m else 0)
+    return len(data) >= need or need > GATE_PEEK
+
+
+class _GatedConn(TConn):
+    """gunicorn's connection that also keeps its address's count (see _Worker.accept)."""
+
+    def __init__(self, *args: Any, on_close: Callable[[], None]) -> None:
+        super().__init__(*args)
+        self._on_close: Callable[[], None] | None = on_close
+        self.gate_deadline = 0.0
+
+    def close(self, graceful: bool = False) -> None:
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
+        super().close(graceful)
+
+
 class _Worker(ThreadWorker):
-    """gunicorn's gthread worker with time limits for slow clients and our error format."""
+    """gunicorn's gthread worker with time limits for slow clients and our error format.
+
+    On plain HTTP a connection reaches a thread only when its request is in (_request_in):
+    until then it waits in the poller (no data yet) or in `_parked` (part of it in: looked at
+    every GATE_POLL_S with FIONREAD, never busy-polled), so a flood of slow headers or bodies
+    holds no thread, and one address holds at most MAX_CONNECTIONS_PER_ADDRESS connections.
+    Under TLS the bytes cannot be looked at before the handshake: connections go to a thread
+    at once (gunicorn's way), under the request deadline."""
 
     request_timeout: float = REQUEST_TIMEOUT  # set by serve_forever
 
     def init_process(self) -> None:
         self.deadlines = _Deadlines(self.request_timeout)
         self._local = threading.local()
+        self._per_address: dict[str, int] = {}
+        self._parked: dict[_GatedConn, int] = {}  # -> bytes queued when last looked at
+        self._refused_warned = 0.0
         threading.Thread(target=self.deadlines.watch, name="deadlines", daemon=True).start()
         super().init_process()
 
@@ -281,6 +360,128 @@ class _Worker(ThreadWorker):
             return app(environ, start)
 
         self.wsgi = wsgi
+
+    # --- the gate: per-address count, requests handed to a thread only once they are in --
+
+    def accept(self, listener: Any) -> None:
+        try:
+            sock, addr = listener.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        who = _client(addr)
+        if self._per_address.get(who, 0) >= MAX_CONNECTIONS_PER_ADDRESS:
+            self._refuse_connection(sock, who)
+            return
+        self._per_address[who] = self._per_address.get(who, 0) + 1
+        self.nr_conns += 1
+
+        def closed() -> None:
+            left = self._per_address.get(who, 1) - 1
+            if left > 0:
+                self._per_address[who] = left
+            else:
+                self._per_address.pop(who, None)
+
+        conn = _GatedConn(self.cfg, sock, addr, listener.getsockname(), on_close=closed)
+        if self.cfg.is_ssl:
+            sock.setblocking(True)
+            self.enqueue_req(conn)
+        else:
+            self._gate(conn)
+
+    def _refuse_connection(self, sock: socket.socket, who: str) -> None:
+        resp = App.error(
+            "/", 503, f"too many connections from this address (at most "
+            f"{MAX_CONNECTIONS_PER_ADDRESS})", "close some, or retry in a few seconds",
+        )  # fmt: skip
+        resp.headers.append(("Retry-After", "5"))
+        try:
+            sock.setblocking(False)
+            sock.send(_raw_response(resp))
+        except OSError:
+            pass
+        sock.close()
+        now = time.monotonic()
+        if now - self._refused_warned >= 60:
+            self._refused_warned = now
+            log.warning(
+                "%s: more than %d connections: refused (one line a minute)",
+                who, MAX_CONNECTIONS_PER_ADDRESS,
+            )  # fmt: skip
+
+    def _gate(self, conn: _GatedConn) -> None:
+        """Wait, without a thread, until the connection's request is in."""
+        conn.sock.setblocking(False)
+        conn.gate_deadline = time.monotonic() + self.request_timeout
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._gate_readable, conn))
+
+    def _gate_readable(self, conn: _GatedConn, _sock: Any) -> None:
+        self.poller.unregister(conn.sock)
+        if _request_in(conn.sock):
+            self._dispatch(conn)
+        else:  # part of it: looked at again every GATE_POLL_S (it stays readable)
+            self._parked[conn] = _queued(conn.sock)
+
+    def _dispatch(self, conn: _GatedConn) -> None:
+        conn.data_ready = True
+        conn.sock.setblocking(True)
+        self.enqueue_req(conn)
+
+    def _cut(self, conn: _GatedConn) -> None:
+        log.info(
+            "%s: no complete request within %g s: connection closed",
+            _client(conn.client), self.request_timeout,
+        )  # fmt: skip
+        self.nr_conns -= 1
+        conn.close()
+
+    def _look_at_parked(self) -> None:
+        now = time.monotonic()
+        for conn, seen in list(self._parked.items()):
+            queued = _queued(conn.sock)
+            if queued != seen and _request_in(conn.sock):
+                del self._parked[conn]
+                self._dispatch(conn)
+            elif now >= conn.gate_deadline:
+                del self._parked[conn]
+                self._cut(conn)
+            else:
+                self._parked[conn] = queued
+
+    def _gate_expired(self) -> None:
+        """Connections in the poller that sent nothing for request_timeout seconds."""
+        now = time.monotonic()
+        for key in list(self.poller.get_map().values()):
+            cb = key.data
+            if isinstance(cb, partial) and cb.func == self._gate_readable:
+                conn = cb.args[0]
+                if now >= conn.gate_deadline:
+                    self.poller.unregister(conn.sock)
+                    self._cut(conn)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        super().wait_for_and_dispatch_events(GATE_POLL_S if self._parked else timeout)
+        if self._parked:
+            self._look_at_parked()
+        now = time.monotonic()
+        if now - getattr(self, "_swept", 0.0) >= 1.0:
+            self._swept = now
+            self._gate_expired()
+
+    def on_client_socket_readable(self, conn: Any, client: Any) -> None:
+        """A kept-alive connection's next request starts: through the gate as well."""
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        if self.cfg.is_ssl:
+            self.enqueue_req(conn)
+            return
+        conn.gate_deadline = time.monotonic() + self.request_timeout
+        if _request_in(conn.sock):
+            self._dispatch(conn)
+        else:
+            self._parked[conn] = _queued(conn.sock)
 
     def handle(self, conn: Any) -> Any:
         """One request on `conn` (from its first byte: TLS handshake, head, body) under the

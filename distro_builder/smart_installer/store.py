@@ -262,6 +262,12 @@ class Store:
             "architecture": row["architecture"],
             "params": shown,
             "node_count": node_count,
+            # network boots refused discovery (netboot.py's bounds): a count, not a junk table
+            "discovery": {
+                "refused": row.get("discovery_refused") or 0,
+                "last_at": (row.get("discovery_refused_at") or 0) / 1000,
+                "last_source": row.get("discovery_refused_source") or "",
+            },
             "created_at": row["created_at"] / 1000,
             "updated_at": row["updated_at"] / 1000,
         }
@@ -344,6 +350,12 @@ class Store:
                 )
         if keys:
             problems.append("parameters still missing: " + ", ".join(sorted(keys)))
+        if dep.get("discovery_refused"):
+            problems.append(
+                f"network boot discovery refused {dep['discovery_refused']} times (last from"
+                f" {dep.get('discovery_refused_source') or '?'}): too many undecided discovered"
+                " machines; give each roles, or none to set it aside"
+            )
         return problems
 
     def export(self, ref: str, *, with_secrets: bool = False) -> str:

@@ -16,9 +16,11 @@ adds the security headers, `Secure` on cookies under TLS, and streams files:
 from __future__ import annotations
 
 import logging
+import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from distro_builder.smart_installer.errors import (
@@ -30,12 +32,25 @@ from distro_builder.smart_installer.errors import (
 )
 from distro_builder.smart_installer.http import Request, Response
 
-if TYPE_CHECKING:
-    from distro_builder.smart_installer.server import App
+
+class App(Protocol):
+    """What the WSGI layer needs of the application (server.App implements it); a Protocol, so
+    wsgi.py never imports server.py, which imports it."""
+
+    def limit(self, path: str) -> int: ...
+
+    def handle(self, req: Request) -> Response: ...
+
+    def error(self, path: str, status: int, message: str, hint: str | None) -> Response: ...
+
 
 log = logging.getLogger(__name__)
 
 BLOCK = 256 * 1024  # bytes per read where a file cannot go out with sendfile
+# Files sent at once by one worker process (each holds a thread for its whole transfer, and a
+# client that reads nothing holds it until the response timeout): beyond, 503 + Retry-After,
+# so server.THREADS - MAX_TRANSFERS threads stay for the API, the agents and /healthz.
+MAX_TRANSFERS = 64
 SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
@@ -50,10 +65,13 @@ class FileRange:
     """`length` bytes of the file at `path` from `offset`, as a file object: fileno() and the
     current offset for sendfile, read() that stops at the range's end for everything else."""
 
-    def __init__(self, path: str, offset: int, length: int) -> None:
+    def __init__(
+        self, path: str, offset: int, length: int, slot: threading.Semaphore | None = None
+    ) -> None:
         self._f = open(path, "rb")  # noqa: SIM115 (closed by close(): WSGI closes the iterable)
         self._f.seek(offset)
         self._end = offset + length
+        self._slot = slot  # released on close: the transfer's place in MAX_TRANSFERS
 
     def fileno(self) -> int:
         return self._f.fileno()
@@ -70,6 +88,9 @@ class FileRange:
 
     def close(self) -> None:
         self._f.close()
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None
 
 
 def _chunks(body: bytes, f: FileRange, tail: bytes) -> Iterator[bytes]:
@@ -113,6 +134,7 @@ class WsgiApp:
     def __init__(self, app: App, *, tls: bool) -> None:
         self.app = app
         self.tls = tls
+        self.transfers = threading.Semaphore(MAX_TRANSFERS)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -153,17 +175,31 @@ class WsgiApp:
     def respond(
         self, resp: Response, path: str, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
+        if resp.file and resp.status == 200 and not (resp.body or resp.tail):
+            resp.headers.append(("Accept-Ranges", "bytes"))
+            resp = _ranged(resp, environ.get("HTTP_RANGE"), path, self.app)
         headers = [("Content-Type", resp.content_type), ("Content-Length", str(resp.length))]
         for name, value in (*SECURITY_HEADERS, *resp.headers):
             if self.tls and name.lower() == "set-cookie" and "secure" not in value.lower():
                 value += "; Secure"  # never sent back over plain http
             headers.append((name, value))
+        if environ["REQUEST_METHOD"] == "HEAD":  # the headers of the GET, no body
+            start_response(status_line(resp.status), headers)
+            return []
         if not resp.file:
             start_response(status_line(resp.status), headers)
             return [resp.body, resp.tail] if resp.tail else [resp.body]
+        if not self.transfers.acquire(blocking=False):
+            busy = self.app.error(
+                path, 503, f"{MAX_TRANSFERS} downloads are under way: this one must wait",
+                "retry in a few seconds (Retry-After)",
+            )  # fmt: skip
+            busy.headers.append(("Retry-After", "5"))
+            return self.respond(busy, path, environ, start_response)
         try:
-            f = FileRange(*resp.file)
+            f = FileRange(*resp.file, self.transfers)
         except OSError:  # the disc went away under the service: its fault, not the client's
+            self.transfers.release()
             log.exception("cannot read %s", resp.file[0])
             error = self.app.error(path, 500, "internal error (see the service's log)", None)
             return self.respond(error, path, environ, start_response)
@@ -171,6 +207,37 @@ class WsgiApp:
         if resp.body or resp.tail:
             return _chunks(resp.body, f, resp.tail)
         return environ["wsgi.file_wrapper"](f, BLOCK)  # type: ignore[no-any-return]
+
+
+_RANGE = re.compile(r"bytes=(\d{0,18})-(\d{0,18})")
+
+
+def _ranged(resp: Response, spec: str | None, path: str, app: App) -> Response:
+    """A file Response cut to one byte range (RFC 9110 section 14): 206 with Content-Range, or
+    416 when the range starts past the end. Several ranges, another unit or a malformed one:
+    the whole file (the RFC lets a server ignore Range)."""
+    m = _RANGE.fullmatch((spec or "").strip())
+    if resp.file is None or m is None or not (m[1] or m[2]):
+        return resp
+    file, offset, size = resp.file
+    if m[1]:
+        first = int(m[1])
+        last = min(int(m[2]), size - 1) if m[2] else size - 1
+        if m[2] and int(m[2]) < first:
+            return resp  # malformed: ignored
+    else:  # the last N bytes
+        first, last = max(size - int(m[2]), 0), size - 1
+        if int(m[2]) == 0:
+            first = size
+    if first >= size:
+        bad = app.error(path, 416, f"the range starts past the end ({size} bytes)", None)
+        bad.headers.append(("Content-Range", f"bytes */{size}"))
+        return bad
+    return Response(
+        206, b"", resp.content_type,
+        [*resp.headers, ("Content-Range", f"bytes {first}-{last}/{size}")],
+        (file, offset + first, last - first + 1),
+    )  # fmt: skip
 
 
 def status_line(code: int) -> str:

@@ -157,7 +157,9 @@ class Service:
         token: str | None = None,
         headers: dict[str, str] | None = None,
         timeout: float = 30,
+        source: str | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
+        """One request on its own connection; `source`: the client's loopback address."""
         h = dict(headers or {})
         if json_body is not None:
             body = json.dumps(json_body)
@@ -166,7 +168,9 @@ class Service:
             h["Authorization"] = f"Bearer {token}"
         if isinstance(body, str):
             body = body.encode()
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        conn = http.client.HTTPConnection(
+            self.host, self.port, timeout=timeout, source_address=(source, 0) if source else None
+        )
         try:
             conn.request(method, path, body=body, headers=h)
             resp = conn.getresponse()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import isomutate
 from tests.helpers import require_tool_or_skip
 
 pytestmark = pytest.mark.integration
@@ -253,6 +254,8 @@ class Case:
     free: int = 64 * 1024
     repo_edit: tuple[str, str, str] | None = None  # (file in {in}/repo, old, new): a bad repo
     leaves: tuple[str, ...] = ()  # what may stay in {out}: paths, or folders ending in "/"
+    damage: str | None = None  # {bad}: the demo base with this damage (tests/isomutate.DAMAGED)
+    links: dict[str, str] = field(default_factory=dict)  # symlinks under {in}: path -> target
 
 
 def _dep(text: str) -> dict[str, str | bytes]:
@@ -420,6 +423,55 @@ CASES += [
 ]  # fmt: skip
 
 
+# Issue 20: bases that are damaged (or use what the engine cannot carry over) are refused with
+# the record named, by every command that opens a disc; the overlays' and --remove's own traps.
+BAD = "{in}/bad.iso"
+BAD_BASE = "damaged ISO 9660 image: /README.DISKDEFINES;1: "
+OPENERS = {
+    "inspect": ("inspect", BAD),
+    "remaster": ("remaster", BAD, "-o", "{out}/o.iso"),
+    "build": ("build", "--base", BAD, "-o", "{out}/o.iso", "--no-packages"),
+    "verify": ("verify", BAD),
+    "netboot": ("netboot", BAD, "-o", "{out}/tftp"),
+}
+DAMAGE_NEEDLES = {
+    "file-flagged-dir": "damaged ISO 9660 image: a directory record points at block 203, "
+    "where no folder was read",
+    "rr-name-not-utf8": BAD_BASE + "its Rock Ridge name b'README.diskdefine\\xff' is not UTF-8",
+    "rr-name-slash": BAD_BASE + "its Rock Ridge name b'README/diskdefines' is not a file name",
+    "extent-beyond-end": BAD_BASE + "its data (from block 48839) lies beyond the end of the volume",
+    "multi-extent": BAD_BASE + "a multi-extent file",
+    "interleaved": BAD_BASE + "an interleaved file",
+    "px-dir-on-file": BAD_BASE + "a file whose Rock Ridge mode says folder (40555)",
+    "px-link-no-sl": BAD_BASE + "a symlink mode (120777) without a target (no SL entry)",
+    "sl-continue-last": "damaged ISO 9660 image: Invalid Rock Ridge symlink flags",
+    "joliet-name-odd": "damaged ISO 9660 image: Joliet /isolinux/b'\\x00s\\x00t\\x00d",
+}
+CASES += [
+    Case(f"{damage}-{command}", args, needle, damage=damage)
+    for damage, needle in DAMAGE_NEEDLES.items()
+    for command, args in OPENERS.items()
+]
+CASES += [
+    Case("symlink-target-4000", (*REMASTER, "--add", "{in}/ov"),
+         "ov/far: the symlink's target is 4,000 bytes; distro-builder writes Rock Ridge link "
+         "targets of up to 1,000", links={"ov/far": "ab/" * 1333 + "c"}),
+    Case("empty-boot-image", (*REMASTER, "--add", "{in}/ov"),
+         "/isolinux/isolinux.bin: the disc boots from it (an El Torito boot image) and the new "
+         "one is 0 bytes", {"ov/isolinux/isolinux.bin": ""}),
+    Case("short-boot-image", (*REMASTER, "--add", "{in}/ov"),
+         "and the new one is 40 bytes, shorter than its 64-byte boot-info table",
+         {"ov/isolinux/isolinux.bin": "x" * 40}),
+    Case("remove-dotdot-md5sum", (*REMASTER, "--remove", "/pool/../md5sum.txt"),
+         "cannot remove /md5sum.txt: distro-builder writes it"),
+    Case("remove-dotdot-boot", (*REMASTER, "--remove", "/pool/./../isolinux/isolinux.bin"),
+         "cannot remove /isolinux/isolinux.bin: the disc boots from it"),
+    # raw escape sequences never reach the terminal, nor a line break a line of its own
+    Case("remove-escapes", (*REMASTER, "--remove", "/\x1b[2J\x1b]0;owned\x07\r\nerror: x"),
+         "cannot remove /\\x1b[2J\\x1b]0;owned\\x07\\r\\nerror: x: not on the base"),
+]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def demo_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("repo") / "repo"
@@ -497,7 +549,13 @@ def _run_case(case: Case, dirs: dict[str, Path], base: Path | None, repo: Path |
     if case.repo_edit is not None:
         assert repo is not None
         repo = _copy_repo(repo, dirs["in"] / "repo", case.repo_edit)
+    for name, target in case.links.items():
+        (dirs["in"] / name).parent.mkdir(parents=True, exist_ok=True)
+        (dirs["in"] / name).symlink_to(target)
     subst = {k: str(v) for k, v in dirs.items()} | {"base": str(base), "repo": str(repo)}
+    if case.damage is not None:
+        assert base is not None
+        subst["bad"] = str(isomutate.damaged(base, case.damage, dirs["in"] / "bad.iso"))
     args = [a.format(**subst) for a in case.args]
     before = _listing(dirs["out"])
     env = {**os.environ, "TMPDIR": str(dirs["tmp"]), **case.env}
@@ -512,6 +570,7 @@ def _run_case(case: Case, dirs: dict[str, Path], base: Path | None, repo: Path |
         capture_output=True, text=True, env=env, input=case.stdin, timeout=300, cwd=dirs["out"],
     )  # fmt: skip
     _assert_clean_error(proc, case.needle.format(**subst))
+    assert not any(c in proc.stderr for c in "\x1b\r\x07"), "a control character reached stderr"
     after = [
         p
         for p in _listing(dirs["out"])
@@ -525,6 +584,7 @@ def _run_case(case: Case, dirs: dict[str, Path], base: Path | None, repo: Path |
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_table(case: Case, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     uses = " ".join(case.args)
-    base = request.getfixturevalue("demo_base") if "{base}" in uses else None
+    needs_base = "{base}" in uses or case.damage is not None
+    base = request.getfixturevalue("demo_base") if needs_base else None
     repo = request.getfixturevalue("demo_sources") if "{repo}" in uses else None
     run_case(case, tmp_path, base, repo)

@@ -39,8 +39,9 @@ def served(tmp_path_factory: pytest.TempPathFactory, demo_base: Path):
     assert svc.stop() == 0
 
 
-def _get(svc: Service, path: str, **kw):
-    return svc.request("GET", path, headers={**IPXE, "Host": "10.0.2.2:8080"}, **kw)
+def _get(svc: Service, path: str, headers: dict[str, str] | None = None, **kw):
+    h = {**IPXE, "Host": "10.0.2.2:8080", **(headers or {})}
+    return svc.request("GET", path, headers=h, **kw)
 
 
 def test_mirror_serves_the_archive_straight_from_the_iso(served) -> None:
@@ -215,9 +216,9 @@ def test_menu_offers_only_the_architectures_entries_and_refusals_reach_the_conso
     served,
 ) -> None:
     """A dual-node deployment's iPXE menu offers its two shapes only (not all-in-one or the
-    single-role entries); a choice the service refuses (the controller shape taken, an entry of
-    another architecture) is an iPXE script that shows the reason on the node's console and
-    waits before the menu comes back, not a JSON 409 that iPXE shows as nothing."""
+    single-role entries); a choice the service refuses (an entry of another architecture) is an
+    iPXE script that shows the reason on the node's console and waits before the menu comes
+    back, not a JSON 404/409 that iPXE shows as nothing."""
     svc, admin, _ = served
     assert svc.json("POST", "/api/deployments", token=admin,
                     json_body={"name": "menus", "architecture": "dual-node"})[0] == 201  # fmt: skip
@@ -226,14 +227,13 @@ def test_menu_offers_only_the_architectures_entries_and_refusals_reach_the_conso
     status, _, body = _get(svc, "/ipxe/menus/52-54-00-ee-00-01")
     items = re.findall(r"^item (\S+)", body.decode(), re.M)
     assert status == 200 and items == ["cloud-controller", "compute", "--gap", "wait"], items
-    # The first machine picks compute: it installs.
+    # The first machine asks for compute (a request: the admin approves it).
     status, _, body = _get(svc, "/ipxe/menus/52-54-00-ee-00-01?entry=compute")
-    assert status == 200 and "kernel " in body.decode()
-    # A second machine picks the controller shape, whose volume role needs a disk iPXE cannot
-    # see, or an entry of another architecture: refused, the reason on its console.
+    assert status == 200 and "asked for compute" in body.decode()
+    # A second machine picks an entry of another architecture: refused, the reason on its
+    # console.
     _get(svc, "/ipxe/menus/52-54-00-ee-00-02")
-    for entry, why in (("cloud-controller", "has not reported its disks"),
-                       ("all-in-one", "not an entry of this deployment")):  # fmt: skip
+    for entry, why in (("all-in-one", "not an entry of this deployment"),):
         status, _, body = _get(svc, f"/ipxe/menus/52-54-00-ee-00-02?entry={entry}")
         text = body.decode()
         assert status == 200 and text.startswith("#!ipxe\n"), (status, text)
@@ -244,3 +244,118 @@ def test_menu_offers_only_the_architectures_entries_and_refusals_reach_the_conso
     nodes = svc.json("GET", "/api/deployments/menus/nodes", token=admin)[1]
     second = next(n for n in nodes if n["mac"] == "52:54:00:ee:00:02")
     assert second["roles"] == [] and second["state"] == "discovered"
+
+
+def _new_deployment(svc: Service, admin: str, name: str) -> None:
+    status, _ = svc.json("POST", "/api/deployments", token=admin,
+                         json_body={"name": name, "architecture": "dual-node"})  # fmt: skip
+    assert status == 201
+    assert svc.json("PUT", f"/api/deployments/{name}/params", token=admin,
+                    json_body=NETBOOT_PARAMS)[0] == 200  # fmt: skip
+
+
+def test_a_menu_choice_gives_a_stranger_no_secret(served) -> None:
+    """Issue 20 item 1: an unknown machine that picks an entry of the iPXE menu only asks for
+    those roles. No kernel line with a preseed URL, no boot token, no node token, no slot: the
+    secrets wait for the admin's approval (assigning the roles), as MAAS's commissioning does."""
+    svc, admin, _ = served
+    _new_deployment(svc, admin, "trust")
+    mac = "52:54:00:ab:cd:20"
+    assert _get(svc, f"/ipxe/trust/{mac}")[2].decode().startswith("#!ipxe\nmenu ")
+    status, _, body = _get(svc, f"/ipxe/trust/{mac}?entry=compute")
+    text = body.decode()
+    assert status == 200 and "/nb/" not in text and "kernel " not in text, text
+    assert "approv" in text and "sleep " in text and "chain " in text
+    nodes = svc.json("GET", "/api/deployments/trust/nodes", token=admin)[1]
+    node = next(n for n in nodes if n["mac"] == mac)
+    assert node["state"] == "discovered" and node["roles"] == [], node
+    assert node["inventory"]["requested"] == ["compute"]
+    view = svc.json("GET", f"/api/deployments/trust/nodes/{node['id']}", token=admin)[1]
+    assert any("boot menu" in e["line"] and "approv" in e["line"] for e in view["events"])
+    # the menu choice again, and the plain script: still nothing but the wait loop
+    for path in (f"/ipxe/trust/{mac}?entry=compute", f"/ipxe/trust/{mac}"):
+        assert "/nb/" not in _get(svc, path)[2].decode()
+    # another machine can take the compute slot: the stranger holds none
+    other = "52:54:00:ab:cd:21"
+    _get(svc, f"/ipxe/trust/{other}")
+    nodes = svc.json("GET", "/api/deployments/trust/nodes", token=admin)[1]
+    other_id = next(n["id"] for n in nodes if n["mac"] == other)
+    assert svc.json("PUT", f"/api/deployments/trust/nodes/{other_id}/roles", token=admin,
+                    json_body={"roles": ["compute"]})[0] == 200  # fmt: skip
+    # the admin approves the stranger's request: now its install (and its secrets) start
+    approve = {"roles": ["controller", "network", "volume"],
+               "answers": {"volume_device": "/dev/sdb"}}  # fmt: skip
+    status, data = svc.json("PUT", f"/api/deployments/trust/nodes/{node['id']}/roles",
+                            token=admin, json_body=approve)  # fmt: skip
+    assert status == 200, data
+    text = _get(svc, f"/ipxe/trust/{mac}")[2].decode()
+    assert "stackops/roles=controller,network,volume" in text and f"/nb/{node['id']}/" in text
+
+
+BAD_MACS = ("00-00-00-00-00-00", "ff-ff-ff-ff-ff-ff", "01-00-5e-00-00-01", "33:33:00:00:00:01",
+            "0180c2000000")  # fmt: skip
+
+
+def test_discovery_is_bounded(served) -> None:
+    """Issue 20 item 2: invalid MACs are refused; undecided discovered machines are capped per
+    source address and per deployment; the flood beyond is one line the admin sees."""
+    from distro_builder.smart_installer.netboot import MAX_UNDECIDED, MAX_UNDECIDED_PER_SOURCE
+
+    svc, admin, _ = served
+    _new_deployment(svc, admin, "flood")
+    for mac in BAD_MACS:
+        status, _, body = _get(svc, f"/ipxe/flood/{mac}")
+        assert status == 400, (mac, status, body)
+    statuses = set()
+    for i in range(MAX_UNDECIDED_PER_SOURCE + 30):
+        status, _, body = _get(svc, f"/ipxe/flood/52-54-00-77-00-{i:02x}", source="127.0.6.1")
+        statuses.add(status)
+    assert statuses == {200}
+    assert "limit" in body.decode() and "sleep " in body.decode() and "menu" not in body.decode()
+    nodes = svc.json("GET", "/api/deployments/flood/nodes", token=admin)[1]
+    assert len(nodes) == MAX_UNDECIDED_PER_SOURCE
+    for src in range(MAX_UNDECIDED // 4):
+        for i in range(6):
+            _get(svc, f"/ipxe/flood/52-54-00-78-{src:02x}-{i:02x}", source=f"127.0.7.{src + 1}")
+    dep = svc.json("GET", "/api/deployments/flood", token=admin)[1]
+    assert len(dep["nodes"]) == MAX_UNDECIDED, len(dep["nodes"])
+    refused = dep["discovery"]
+    assert refused["refused"] >= 1, refused  # written at most every few seconds
+    assert refused["last_source"].startswith("127.0.") and refused["last_at"] > 0
+    assert any("discovery" in p and "refused" in p for p in dep["problems"]), dep["problems"]
+    # a machine the service knows still gets its script; the first source's nodes still boot
+    assert "menu " in _get(svc, "/ipxe/flood/52-54-00-77-00-00", source="127.0.6.1")[2].decode()
+    # one warning in the log per minute, not one per request
+    assert svc.log.read_text().count("discovery refused") <= 2
+
+
+def test_mirror_answers_head_and_single_ranges(served) -> None:
+    """Issue 20 item 19: HEAD on the disc's files is 200 with the headers and no body; a single
+    Range is a 206 with Content-Range (a resumed download goes on), past the end a 416."""
+    svc, _, iso = served
+    with IsoImage(iso) as image:
+        release = image.read("/dists/lucid/Release")
+        kernel_size = len(image.read(f"{NB}/linux"))
+    n = len(release)
+    path = "/disc/dists/lucid/Release"
+    status, headers, body = svc.request("HEAD", path, headers={**IPXE, "Host": "10.0.2.2:8080"})
+    assert status == 200 and body == b"" and headers["content-length"] == str(n), headers
+    assert headers["accept-ranges"] == "bytes"
+    status, headers, _ = svc.request("HEAD", "/netboot/amd64/linux")
+    assert status == 200 and headers["content-length"] == str(kernel_size)
+    ranges = [("bytes=10-19", (10, 19)), ("bytes=-5", (n - 5, n - 1)),
+              (f"bytes={n - 3}-", (n - 3, n - 1)), (f"bytes=0-{n + 100}", (0, n - 1))]  # fmt: skip
+    for spec, want in ranges:
+        status, headers, body = _get(svc, path, headers={"Range": spec})
+        first, last = want
+        assert status == 206, (spec, status, body)
+        assert body == release[first : last + 1], spec
+        assert headers["content-range"] == f"bytes {first}-{last}/{n}", (spec, headers)
+        assert headers["content-length"] == str(last - first + 1)
+    for spec in (f"bytes={n}-", f"bytes={n + 5}-{n + 9}", "bytes=-0"):
+        status, headers, _ = _get(svc, path, headers={"Range": spec})
+        assert status == 416 and headers["content-range"] == f"bytes */{n}", (spec, status)
+    for spec in ("bytes=0-1,5-6", "bytes=9-2", "lines=1-2", "bytes=x-"):  # ignored: the file
+        status, _, body = _get(svc, path, headers={"Range": spec})
+        assert status == 200 and body == release, (spec, status)
+    assert svc.request("HEAD", "/ipxe/lab")[0] == 405  # HEAD only where nothing changes

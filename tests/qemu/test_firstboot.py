@@ -30,7 +30,7 @@ from tests.helpers import IN_CI, require_tool_or_skip
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-# `make test` deselects these (setup.cfg: -m "not e2e"); `make e2e` runs them.
+# `make test` deselects these (pyproject.toml: -m "not e2e"); `make e2e` runs them.
 e2e = pytest.mark.e2e
 NODES = firstboot.node_entries(REPO)  # roles/architectures.yaml
 

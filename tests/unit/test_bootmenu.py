@@ -89,3 +89,28 @@ def test_include_cycle_terminates() -> None:
 def test_resolve_path() -> None:
     assert resolve_path("/install/./vmlinuz", "/isolinux") == "/install/vmlinuz"
     assert resolve_path("vesamenu.c32", "/isolinux") == "/isolinux/vesamenu.c32"
+
+
+def test_stackops_labels_never_shadow_the_bases_labels(tmp_path: Path) -> None:
+    """Issue 20 #16: every isolinux label on the disc is unique: an entry called `cloud` (a role
+    or a reference-architecture node) would shadow the base's own `label cloud`."""
+    import pytest
+
+    from distro_builder.errors import ConfigError
+    from distro_builder.media.menu import plan_menu
+    from distro_builder.model import BootEntry, Flavor, SystemSettings
+
+    data_dir = DEMO_TREE.parent.parent
+    read = _tree_reader(DEMO_TREE)
+    flavor = Flavor("Ubuntu", "lucid", "10.04", ("amd64",), ("main",), None, "lucid", (),
+                    "/dists/lucid/Release")  # fmt: skip
+
+    def plan(*names: str):  # type: ignore[no-untyped-def]
+        entries = tuple(BootEntry(n, f"Install {n}", ("compute",)) for n in names)
+        return plan_menu(data_dir, read, lambda p: True, flavor, entries, SystemSettings())
+
+    assert plan("compute", "node-cn1").default == "compute"
+    with pytest.raises(ConfigError, match=r"label 'cloud'.*isolinux/text.cfg"):
+        plan("compute", "cloud")
+    with pytest.raises(ConfigError, match=r"label 'expert'.*isolinux/adtext.cfg"):
+        plan("expert")

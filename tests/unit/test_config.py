@@ -84,8 +84,8 @@ def _laughs(levels: int, width: int) -> str:
         ("[" * 30000 + "]" * 30000 + "\n", r"^{f}: the YAML is nested too deeply$"),
         ("answers:\n  x: 1\n  y: 2\n  x: 3\n", r"^{f}:4: duplicate key 'x' \(first on line 2\)"),
         ("a: {k: 1, k: 2}\n", r"^{f}:1: duplicate key 'k' \(first on line 1\)"),
-        # '1' and 1 differ, but 1 == True in the dict yaml would build: one would be lost
-        ("'1': a\n1: b\ntrue: c\n", r"^{f}:3: duplicate key True \(first on line 2\)"),
+        # plain scalars stay text (issue 20 #15): '1' and 1 are the same key, one would be lost
+        ("'1': a\n1: b\ntrue: c\n", r"^{f}:2: duplicate key '1' \(first on line 1\)"),
     ],
     ids=["billion-laughs", "101-aliases", "recursive", "recursive-map", "deep", "dup", "dup-flow",
          "dup-resolved"],
@@ -112,6 +112,28 @@ def test_aliases_and_merge_keys_within_bounds_still_load(tmp_path: Path) -> None
         "v: &v 1\nl:\n" + "  - *v\n" * 99 + "base: &b {k: 1, j: 2}\nother:\n  <<: *b\n  k: 3\n"
     )
     data = load_yaml(f)
-    assert data["l"] == [1] * 99 and data["other"] == {"k": 3, "j": 2}
+    assert data["l"] == ["1"] * 99 and data["other"] == {"k": "3", "j": "2"}
     node = compose_yaml(f)
     assert node is not None and node.value[0][0].value == "v"
+
+
+def test_plain_scalars_stay_the_text_written(tmp_path: Path) -> None:
+    """Issue 20 #15: YAML 1.1 turned 0123 into 83 and 1.10 into 1.1; only null is resolved, and
+    integer and boolean fields read the text themselves (decimal only; an error otherwise)."""
+    from distro_builder.config import Fields, load_yaml
+
+    f = tmp_path / "x.yaml"
+    f.write_text(
+        "a: 0123\nb: 12:30\nc: 0x1F\nd: 1_000_000\ne: 1.10\nf: .inf\ng: yes\nh: ~\ni:\n"
+        "n: 42\nm: -3\nx: 0x10\nt: true\nu: off\n"
+    )
+    data = load_yaml(f)
+    assert [data[k] for k in "abcdefghi"] == [
+        "0123", "12:30", "0x1F", "1_000_000", "1.10", ".inf", "yes", None, None
+    ]  # fmt: skip
+    fields = Fields(f, "", data, set(data))
+    assert (fields.int("n"), fields.int("m"), fields.str("e")) == (42, -3, "1.10")
+    assert (fields.bool("t"), fields.bool("u"), fields.bool("g")) == (True, False, True)
+    for key in ("a", "x", "d", "e"):
+        with pytest.raises(ConfigError, match=f"{key} must be a whole number written in decimal"):
+            fields.int(key)

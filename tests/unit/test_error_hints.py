@@ -43,3 +43,10 @@ def test_the_root_is_raised_with_its_own_hint() -> None:
             if name == "DistroBuilderError" and not any(k.arg == "hint" for k in node.exc.keywords):
                 bare.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
     assert bare == []
+
+
+def test_printable_shows_control_characters_as_escapes() -> None:
+    """Issue 20 item 19: a name from the command line or a disc never drives the terminal."""
+    raw = "/\x1b[2J\x1b]0;t\x07\r\x9b1m\x7f\tok\nnext é"
+    assert errors.printable(raw) == "/\\x1b[2J\\x1b]0;t\\x07\\r\\x9b1m\\x7f\\tok\\nnext é"
+    assert errors.printable(raw, keep_newlines=True).endswith("\\x7f\tok\nnext é")

@@ -20,6 +20,7 @@ from distro_builder.archive.index import (
     gzip_bytes,
     md5sum_txt,
     packages_stanza,
+    read_md5sum_txt,
     read_packages,
     read_release,
     release_checksums,
@@ -288,6 +289,22 @@ def test_md5sum_txt(tmp_path: Path) -> None:
         md5sum_txt([("a", b""), ("./a", b"")])
     with pytest.raises(ArchiveError):
         md5sum_txt({"../etc/passwd": b""})
+
+
+def test_md5sum_txt_escapes_names_as_gnu_md5sum() -> None:
+    """Issue 20 item 12: a newline or backslash in a name is escaped and the line starts with a
+    backslash (GNU coreutils, md5sum invocation); reading it back gives the names again."""
+    empty = "d41d8cd98f00b204e9800998ecf8427e"
+    names = ["a\nb", "back\\slash", "cr\rname", "plain"]
+    text = md5sum_txt({n: b"" for n in names})
+    assert text.split("\n")[:-1] == [
+        f"\\{empty}  ./a\\nb",
+        f"\\{empty}  ./back\\\\slash",
+        f"{empty}  ./cr\rname",
+        f"{empty}  ./plain",
+    ]
+    assert read_md5sum_txt(text) == {n: empty for n in names}
+    assert read_md5sum_txt(f"\\{empty}  ./bad\\q\n") == {}  # an unknown escape: no entry
 
 
 def test_read_release_hash_lists_any_case_and_damaged_lines() -> None:

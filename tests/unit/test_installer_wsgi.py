@@ -115,3 +115,19 @@ def test_files(tmp_path: Path) -> None:
     router.response = Response.stream(str(tmp_path / "gone.iso"), 0, 10, "application/x")
     status, _, body = _call(WsgiApp(router, tls=False), "GET", "/f")  # type: ignore[arg-type]
     assert status == "500 Internal Server Error" and b"internal error" in b"".join(body)
+
+
+def test_wsgi_does_not_import_the_server() -> None:
+    """Issue 23: server.py imports wsgi.py, never the other way (not even for type checking):
+    the WSGI layer names what it needs of the application as a Protocol."""
+    import ast
+
+    import distro_builder.smart_installer.wsgi as wsgi
+
+    tree = ast.parse(Path(wsgi.__file__).read_text())
+    imported = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module is not None
+    }
+    assert "distro_builder.smart_installer.server" not in imported

@@ -20,6 +20,7 @@ OWNERS = {
     "sqlite3": {"smart_installer/db.py"},
     "psycopg": {"smart_installer/db.py"},
     "gunicorn": {"smart_installer/server.py"},
+    "urllib3": {"archive/fetch.py"},
 }
 TOP = {
     "distro_builder.cli",

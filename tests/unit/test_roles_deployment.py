@@ -171,3 +171,35 @@ def test_architecture_without_nodes_still_needs_controller_address(
     with pytest.raises(ConfigError, match="architecture: network needs controller_address"):
         _deploy(tmp_path, data_dir, "architecture: multi-node\nanswers: {rabbit_password: x}\n")
     _deploy(tmp_path, data_dir, "architecture: single-node\nanswers: {rabbit_password: x}\n")
+
+
+# Issue 20 item 15: YAML 1.1 reads 0123 as 83, 12:30 as 750, 0x1F as 31, 1_000_000 as 1000000,
+# 1.10 as 1.1 and .inf as inf. A string answer is the text the user wrote.
+@pytest.mark.parametrize(
+    "written", ["0123", "12:30", "0x1F", "1_000_000", "1.10", ".inf", "-.5e3", "yes", "off"]
+)
+def test_string_answers_keep_the_text_written(tmp_path: Path, data_dir: Path, written: str) -> None:
+    text = DUAL.replace("nova_db_password: n0va", f"nova_db_password: {written}")
+    dep = _deploy(tmp_path, data_dir, text)
+    assert dict(dep.answers)["nova_db_password"] == written  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("written", ["0x100", "0256", "1_000", "256.0", "2.56e2"])
+def test_int_answers_are_decimal_or_an_error(tmp_path: Path, data_dir: Path, written: str) -> None:
+    text = DUAL.replace("answers:\n", f"answers:\n  network_size: {written}\n", 1)
+    with pytest.raises(ConfigError, match=r"deployment.yaml:3: answers\.network_size: "
+                       rf"'{written}' is not valid: it is not a whole number"):  # fmt: skip
+        _deploy(tmp_path, data_dir, text)
+    ok = _deploy(tmp_path, data_dir, DUAL.replace("answers:\n", "answers:\n  network_size: 8\n"))
+    assert dict(ok.answers)["network_size"] == "8"  # type: ignore[attr-defined]
+
+
+def test_node_names_that_make_the_same_boot_label_are_refused(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """Issue 20 #16: node cn1's expert-mode entry is labelled node-cn1-expert, which is also the
+    label of node cn1-expert: isolinux boots the first one, so one node could not be installed."""
+    text = DUAL + "  - name: cn1-expert\n    roles: [compute]\n"
+    dep = _deploy(tmp_path, data_dir, text)
+    with pytest.raises(ConfigError, match=r"'node-cn1-expert'.*node cn1-expert.*node cn1\b"):
+        boot_entries(load_roles(data_dir), dep)  # type: ignore[arg-type]

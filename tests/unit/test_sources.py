@@ -16,6 +16,7 @@ from distro_builder.archive.debs import build_deb
 from distro_builder.archive.fetch import Fetcher, check_filename
 from distro_builder.archive.repository import Repository
 from distro_builder.archive.sources import (
+    describe,
     parse_repo_arg,
     parse_source_line,
     read_sources_list,
@@ -258,3 +259,23 @@ def test_local_directory_of_debs(tmp_path: Path) -> None:
     repo = Repository.read(parse_repo_arg(str(tmp_path / "r" / "pool")), Fetcher(tmp_path / "c"))
     (p,) = repo.packages
     assert p.filename == "main/p/python-eventlet/python-eventlet_0.9.12_all.deb"
+
+
+def test_a_source_may_name_more_mirrors_of_the_same_repository(tmp_path: Path) -> None:
+    from distro_builder.config.packages import load_repositories_yaml
+
+    mirrors = "mirror=http://b/ubuntu/ mirror=https://c/ubuntu"
+    line = f"deb [arch=amd64 {mirrors}] http://a/ubuntu lucid main"
+    spec = parse_source_line(line)
+    assert spec.url == "http://a/ubuntu"
+    assert spec.mirrors == ("http://b/ubuntu", "https://c/ubuntu")
+    assert parse_source_line(describe(spec)) == spec
+    with pytest.raises(ConfigError, match="unsupported URL scheme"):
+        parse_source_line("deb [mirror=ftp://b/ubuntu] http://a/ubuntu lucid main")
+    y = tmp_path / "r.yaml"
+    y.write_text(
+        "repositories:\n- url: http://a/ubuntu\n  suite: lucid\n  components: [main]\n"
+        "  mirrors: [http://b/ubuntu]\n"
+    )
+    (from_yaml,) = load_repositories_yaml(y)
+    assert from_yaml.mirrors == ("http://b/ubuntu",)
