@@ -22,7 +22,7 @@ BUILD_PACKAGES := python3 python3-venv python3-pip genisoimage xorriso isolinux 
 # run, the stand-in node's tools, PostgreSQL, Chromium, the network-boot parts.
 TEST_PACKAGES := qemu-system-x86 qemu-utils shellcheck time dose-distcheck lz4 cdebconf util-linux \
 	debootstrap dash bash coreutils wget postgresql chromium chromium-driver ipxe-qemu pxelinux \
-	e2fsprogs grub-rescue-pc ipxe dnsmasq-base iproute2
+	e2fsprogs grub-rescue-pc ipxe dnsmasq-base iproute2 zstd
 APT_PACKAGES := $(BUILD_PACKAGES) $(TEST_PACKAGES)
 
 .PHONY: help deps deps-build venv iso demo-base test test-unit test-integration test-qemu e2e bench lint clean
@@ -90,10 +90,11 @@ test-qemu: deps venv
 
 # Stage 5 on the stand-in node for every node entry, power cuts, a failing step (tens of minutes
 # under TCG; needs root, debootstrap and deb.debian.org the first time, see README "QA: smoke");
-# 300 cases of the base-ISO mutation fuzzer (about 5 minutes).
+# 300 cases of the base-ISO mutation fuzzer (about 5 minutes); dual-node with real Nova 2011.2
+# (two chroots on one LAN: tests/integration/test_real_nova_dual.py, about 2 minutes warm).
 e2e: deps venv
 	DISTRO_BUILDER_E2E=1 $(BIN)/python -m pytest -m e2e tests/qemu/test_firstboot.py \
-		tests/integration/test_fuzz_iso.py $(PYTEST_ARGS)
+		tests/integration/test_fuzz_iso.py tests/integration/test_real_nova_dual.py $(PYTEST_ARGS)
 
 bench: deps venv
 	$(BIN)/python benchmarks/run.py

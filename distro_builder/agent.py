@@ -5,6 +5,8 @@ lucid nodes) lives in `agent/` as data, never in Python strings. The .deb format
 archive/debs.py's.
 
   agent/stackops-agent            -> /usr/sbin/stackops-agent (0755)
+  agent/stackops-check            -> /usr/sbin/stackops-check (0755), the cloud's health check
+                                     (Python 2.6; the controller's last step, and the admin's)
   smart_installer/client/stackops-installer-client
                                   -> /usr/sbin/stackops-installer-client (0755), the Smart
                                      Installer's node side (the agent runs it)
@@ -108,6 +110,7 @@ def agent_files(data_dir: Path, roleset: RoleSet | None = None) -> dict[str, Fil
     files: dict[str, FileContent] = {
         "/usr/sbin/stackops-agent": (_read(src / "stackops-agent"), 0o755),
         "/usr/sbin/stackops-installer-client": (_read(data_dir.joinpath(*CLIENT)), 0o755),
+        "/usr/sbin/stackops-check": (_read(src / "stackops-check"), 0o755),
     }
     for name in SHARED_FILES:
         files[f"{SHARE}/{name}"] = _read(src / name)

@@ -340,6 +340,8 @@ class Role:
     abstract: bool  # only included by other roles (shared), never a node role
     max_per_deployment: int | None  # None: any number of nodes may have it
     path: str  # the role's folder
+    # steps that run after every role of the node (the controller's health check), in order
+    final_steps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

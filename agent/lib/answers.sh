@@ -121,6 +121,27 @@ so_own_address() {
         awk '{ for (i = 1; i < NF; i++) if ($i == "inet") { sub(/\/.*/, "", $(i + 1)); print $(i + 1); exit } }'
 }
 
+# The same, waiting for it (bounded: STACKOPS_ADDRESS_WAIT seconds, default 120). The lucid job
+# starts on `starting tty1`, which does not wait for ifupdown's DHCP lease: the address may come
+# a little later (issue 22 item 5). Fails when there is none by then.
+so_own_address_wait() {
+    _aw_end=$(($(date +%s) + ${STACKOPS_ADDRESS_WAIT:-120}))
+    _aw_said=""
+    while :; do
+        _aw=$(so_own_address)
+        if [ -n "$_aw" ]; then
+            echo "$_aw"
+            return 0
+        fi
+        [ "$(date +%s)" -lt "$_aw_end" ] || return 1
+        if [ -z "$_aw_said" ]; then
+            so_console "STACKOPS waiting for an IPv4 address on ${public_interface:-eth0}" >&2
+            _aw_said=1
+        fi
+        sleep 1
+    done
+}
+
 # --- asking on the console --------------------------------------------------------------------
 
 # Whiptail when it exists and stdin is a terminal; else the plain numbered prompt on stdin.
@@ -296,7 +317,7 @@ so_answers_complete() {
         if ! so_has "$_key"; then
             _own=""
             if [ "$_skipped" = 1 ] && [ "$_q_type" = ipv4 ]; then
-                _own=$(so_own_address)
+                _own=$(so_own_address_wait)
             elif [ "$_q_type" = hostname ] && [ -n "$_q_fallback" ]; then
                 _own=$(uname -n) # d-i's own answer (netcfg) on an installed node
             fi

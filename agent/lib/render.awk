@@ -1,6 +1,7 @@
 # Fill a template: @name@ becomes the environment variable SO_V_name, @name|url@ its URL-encoded
 # form (for passwords inside mysql:// URLs). Values come from the environment, never argv.
-# With -v flags=1 a line `--flag=` whose value came out empty is dropped (an unset flag).
+# With -v flags=1 a line `--flag=` whose value came out empty is dropped (an unset flag), and a $
+# in a value is written $$ (Nova's flag substitution).
 # Comment lines (# first) are copied as they are. Needs urlencode.awk loaded first
 # (awk -f urlencode.awk -f render.awk).
 /^#/ { print; next }
@@ -24,6 +25,9 @@
         }
         v = ENVIRON["SO_V_" name]
         if (filter == "url") v = urlencode(v)
+        # Nova 2011.2 reads every string flag through string.Template(val).substitute()
+        # (nova/flags.py:136-143): a literal $ must be written $$ (Template turns $$ into $).
+        if (flags) gsub(/\$/, "$$", v)
         out = out substr(line, 1, p - 1) v
         line = substr(rest, q + 1)
     }

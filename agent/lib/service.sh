@@ -121,3 +121,40 @@ so_job_disable() {
         so_log "disabled the systemd unit $SO_UNIT"
     done
 }
+
+# The services of the roles this node does not have (a "choose roles later" node has every
+# role's packages, whose jobs start at boot): stopped and kept from starting at the next boot,
+# or each would be one more nova-network / nova-compute / nova-volume on the shared nova.conf
+# (any nova-network may become a network's host: nova/network/manager.py:273-291; the
+# ChanceScheduler places instances on every nova-compute). Upstart 0.6.5: the job file is
+# renamed (no .override, no `manual`); sysv: its rc links go; systemd: disabled.
+so_disable_unchosen_services() {
+    _keep=""
+    for _r in $SO_ROLES; do
+        _keep="$_keep $(so_role_services "$_r")"
+    done
+    for _r in $SO_ROLES_ALL; do
+        case " $SO_ROLES " in *" $_r "*) continue ;; esac
+        for _s in $(so_role_services "$_r"); do
+            case " $_keep " in *" $_s "*) continue ;; esac
+            if [ -f "/etc/init/$_s.conf" ] && [ "$(so_init_system)" = upstart ]; then
+                initctl stop "$_s" >/dev/null 2>&1 || true
+                mv -f "/etc/init/$_s.conf" "/etc/init/$_s.conf.disabled"
+                so_log "role $_r not chosen: disabled the upstart job $_s"
+            elif [ -e "/etc/systemd/system/multi-user.target.wants/$_s.service" ]; then
+                systemctl stop "$_s.service" >/dev/null 2>&1 || true
+                systemctl disable "$_s.service" >/dev/null 2>&1 || true
+                so_log "role $_r not chosen: disabled the systemd unit $_s"
+            elif [ -x "/etc/init.d/$_s" ] && ls /etc/rc2.d/S??"$_s" >/dev/null 2>&1; then
+                service "$_s" stop >/dev/null 2>&1 || true
+                update-rc.d -f "$_s" remove >/dev/null 2>&1 || true
+                so_log "role $_r not chosen: removed the init script links of $_s"
+            fi
+        done
+    done
+}
+
+# The services of role $1 (the roles table's fifth column).
+so_role_services() {
+    awk -F'|' -v r="$1" '!/^#/ && $1 == r { print $5 }' "$SO_ROLES_TABLE"
+}

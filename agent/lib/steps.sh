@@ -54,6 +54,13 @@ so_plan() {
             echo "$_r $_r $_step"
         done
     done
+    # Then the roles' final steps (role.yaml final_steps: the controller's health check), after
+    # every role of the node is up.
+    for _r in $SO_ROLES; do
+        for _step in $(so_role_field "$_r" 7); do
+            echo "$_r $_r $_step"
+        done
+    done
 }
 
 # Write stdin to $1 when it differs, with mode $2 and group $3 (the group must exist).

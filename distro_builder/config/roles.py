@@ -35,8 +35,8 @@ STEPS_FILE = "steps.sh"
 ARCH_FILE = "architectures.yaml"
 
 _ROLE_KEYS = {
-    "description", "abstract", "order", "includes", "packages", "services", "steps", "questions",
-    "max_per_deployment",
+    "description", "abstract", "order", "includes", "packages", "services", "steps", "final_steps",
+    "questions", "max_per_deployment",
 }  # fmt: skip
 _QUESTION_KEYS = {
     "type", "prompt", "description", "default", "choices", "min", "max", "confirm",
@@ -149,7 +149,8 @@ def _load_role(folder: Path) -> tuple[Role, list[Question]]:
         questions.append(_question(path, str(key), qdata))
     abstract = f.bool("abstract")
     steps = _names(path, f, "steps", _NAME_RE)
-    _check_steps(folder, steps)
+    final_steps = _names(path, f, "final_steps", _NAME_RE)
+    _check_steps(folder, steps + final_steps)
     packages = parse_packages(path, data["packages"]) if "packages" in data else ()
     if not abstract and "order" not in data:
         raise ConfigError(f"{path}: missing key order", hint="e.g. order: 50 (lowest first)")
@@ -161,6 +162,7 @@ def _load_role(folder: Path) -> tuple[Role, list[Question]]:
         packages=packages,
         services=_names(path, f, "services", _SERVICE_RE),
         steps=steps,
+        final_steps=final_steps,
         questions=tuple(q.key for q in questions),
         includes=_names(path, f, "includes", _NAME_RE),
         abstract=abstract,

@@ -13,7 +13,8 @@ The boundary (what is real and what is not):
   second disk (/dev/vdb), the agent .deb installed with dpkg, the answers file written by the
   disc's own late.sh under busybox with real cdebconf (qa/answers.py).
 - STAND-IN (Nova 2011.2, Glance, libvirt-bin and lucid's iscsitarget do not exist for Debian 12):
-  `nova-manage` and `glance-manage` are recorders (/usr/local/sbin) that append their argv to
+  `nova-manage`, `glance-manage` and the controller's health check `stackops-check` (Python 2
+  and a running Nova) are recorders (/usr/local/sbin) that append their argv to
   /var/lib/stackops-standin/actions; `nova-manage db sync` and `user admin` also do to the nova
   database what Cactus does to the tables the agent reads afterwards (a `users` table, one row),
   logging in as nova over TCP with nova.conf's --sql_connection. The services nova-api,
@@ -85,7 +86,7 @@ FAKE_SERVICES = (
     "nova-api nova-scheduler nova-objectstore nova-network nova-volume nova-compute "
     "glance-api glance-registry libvirt-bin iscsitarget"
 ).split()
-RECORDED = ("nova-manage", "glance-manage")
+RECORDED = ("nova-manage", "glance-manage", "stackops-check")  # check: Python 2 + Nova
 KERNEL_ARGS = f"root=/dev/vda rw console=ttyS0,115200n8 net.ifnames=0 hostname={HOSTNAME}"
 
 _RECORDER = f"""#!/bin/sh

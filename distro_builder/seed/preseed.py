@@ -248,7 +248,11 @@ def render_preseed(
                 }
             )
     # The entry installs MySQL's server when one of its roles asks for MySQL's root password.
-    mysql = any(q.key == MYSQL_ROOT_KEY for q in roleset.questions_for(entry.roles))
+    # "Choose roles later" (no roles) installs every role's packages, mysql-server among them, so
+    # its MySQL prompt must be preseeded too (issue 22 item 3).
+    mysql = any(
+        q.key == MYSQL_ROOT_KEY for q in roleset.questions_for(entry.roles or roleset.names)
+    )
     mysql_password = baked.get(MYSQL_ROOT_KEY) if mysql else None
     # "Choose roles later" installs every role's packages (as StackOps preinstalled Nova on every
     # node): nothing installs packages after the installer.

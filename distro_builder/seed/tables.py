@@ -5,7 +5,8 @@ agent and the Python side read one truth:
 
   questions  (questions/questions.table.j2)  one line per question, its type and constraints;
              shipped in the initrd for late.sh and in stackops-agent for the agent
-  roles.table (agent/roles.table.j2)          one line per role: kind, includes, steps, services
+  roles.table (agent/roles.table.j2)          one line per role: kind, includes, steps, services,
+                                               description, final steps
   architectures.table (agent/...j2)           the reference architectures' multi-role nodes,
                                               offered by the agent's role selector
 
@@ -69,6 +70,7 @@ def _role_view(roleset: RoleSet, role: Role) -> dict[str, object]:
         "steps": role.steps,
         "services": role.services,
         "description": role.description,
+        "final_steps": role.final_steps,
     }
 
 

@@ -4,6 +4,13 @@
 
 # /etc/nova/nova.conf for all the node's roles (0640 root:nova).
 so_step_nova_conf() {
+    # --my_ip is this address: never write nova.conf without it (issue 22 item 5)
+    if ! so_own_address_wait >/dev/null; then
+        so_fail "no IPv4 address on ${public_interface:-eth0} within ${STACKOPS_ADDRESS_WAIT:-120} s \
+(DHCP?); run stackops-agent again once the interface has one"
+        return 1
+    fi
+    so_apply_hostname
     _conf=$(so_nova_conf) || return 1
     _bad=$(printf '%s\n' "$_conf" | so_unknown_flags)
     if [ -n "$_bad" ]; then
@@ -55,7 +62,30 @@ so_step_controller_ready() {
     echo "the controller at $controller_address is ready"
 }
 
+# Ready = RabbitMQ's port answers, `nova-manage network list` exits 0 and lists a network row (a
+# CIDR first). 2011.2 prints the header before it queries the database (bin/nova-manage:548-558)
+# and on an error prints "Command failed, please check log for more info" and re-raises, exit 1
+# (bin/nova-manage:1111-1119): the header alone, or the header and that line, is not ready.
 so_controller_up() {
-    socat -u /dev/null "TCP:$controller_address:5672,connect-timeout=3" >/dev/null 2>&1 &&
-        [ "$(so_nova_manage network list 2>/dev/null | grep -c .)" -ge 2 ]
+    socat -u /dev/null "TCP:$controller_address:5672,connect-timeout=3" >/dev/null 2>&1 ||
+        return 1
+    _nets=$(so_nova_manage network list 2>/dev/null) || return 1
+    printf '%s\n' "$_nets" | grep -q '^[0-9][0-9.]*/[0-9]'
+}
+
+# The answered host name, applied (issue 22 item 13): d-i set netcfg's, and an answer from the
+# Smart Installer or the console may differ. Nova's services take --host from gethostname()
+# (nova/flags.py:358), so this comes before any of them starts. lucid names the host in
+# /etc/hostname and on the 127.0.1.1 line of /etc/hosts.
+so_apply_hostname() {
+    [ -n "${hostname-}" ] || return 0
+    [ "$(uname -n)" != "$hostname" ] || return 0
+    printf '%s\n' "$hostname" | so_write_if_changed /etc/hostname 0644
+    if grep -q '^127\.0\.1\.1[[:space:]]' /etc/hosts 2>/dev/null; then
+        sed -i "s/^127\.0\.1\.1[[:space:]].*/127.0.1.1\t$hostname/" /etc/hosts
+    else
+        printf '127.0.1.1\t%s\n' "$hostname" >>/etc/hosts
+    fi
+    hostname "$hostname"
+    echo "host name: $hostname"
 }

@@ -50,7 +50,22 @@ so_value_iscsi_target_address() {
 
 # The volume node's host name in /etc/hosts: nova-compute discovers iSCSI targets at the volume
 # service's host name (volume['host'], docs/nova-2011.2-facts.md §4), which this node must resolve.
+# No volume_host answered and no volume_address (single/dual-node: the volume role is on the
+# controller): the name is the host of the one nova-volume in `nova-manage service list` (volume
+# host = the service's --host, gethostname(): nova/volume/manager.py:101-104, nova/flags.py:358;
+# rows "host binary enabled :-) updated_at", bin/nova-manage:652-671), waited for, bounded
+# (STACKOPS_VOLUME_WAIT, default 600 s): compute cannot attach without it (issue 22 item 10).
 so_step_volume_host() {
+    case " $SO_ROLES " in *" volume "*)
+        echo "this node is a volume node: its own name resolves here"
+        return 0
+        ;;
+    esac
+    if [ -z "${volume_host-}" ] && [ -z "${volume_address-}" ]; then
+        so_wait_for "nova-volume on the controller" "${STACKOPS_VOLUME_WAIT:-600}" so_find_volume_host ||
+            return 1
+        volume_host=$SO_VOLUME_HOST
+    fi
     if [ -z "${volume_host-}" ]; then
         echo "no volume_host answered: the volume node's name must resolve through DNS"
         return 0
@@ -62,8 +77,17 @@ so_step_volume_host() {
         return 0
     fi
     {
-        grep -v "[[:space:]]$volume_host\$" /etc/hosts 2>/dev/null
+        # (grep -v exits 1 when it keeps no line: under the step's set -e that would end the
+        # group before the new line and leave /etc/hosts empty)
+        grep -v "[[:space:]]$volume_host\$" /etc/hosts 2>/dev/null || true
         printf '%s\n' "$_line"
     } | so_write_if_changed /etc/hosts 0644
     echo "/etc/hosts: $volume_host is $_addr"
+}
+
+# SO_VOLUME_HOST: the host of the one nova-volume service registered; fails while there is none.
+so_find_volume_host() {
+    _vh=$(so_nova_manage service list 2>/dev/null | awk '$2 == "nova-volume" { print $1 }' | sort -u)
+    [ -n "$_vh" ] && [ "$(printf '%s\n' "$_vh" | wc -l)" -eq 1 ] || return 1
+    SO_VOLUME_HOST=$_vh
 }

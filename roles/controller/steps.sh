@@ -4,16 +4,18 @@
 # user and project, the fixed network, and nova-api/-scheduler/-objectstore.
 # shellcheck disable=SC2154 # answers are set by so_answers_load
 
-# MySQL listens on the controller address (lucid's my.cnf binds 127.0.0.1), and its root user has
+# MySQL listens on every address (lucid's my.cnf binds 127.0.0.1), as StackOps did: bound to the
+# controller's DHCP address it could not start before the lease, nor after a new one (issue 22
+# item 6). Only nova's own user may log in from elsewhere (so_step_nova_db). Its root user has
 # the answered password. lucid's mysql-server-5.1 sets root's password from debconf only when the
 # preseed gives one (docs/nova-2011.2-facts.md §9.1); a disc built without a deployment file
 # preseeds it empty, so root starts without a password and this step sets it.
 so_step_mysql() {
     _cnf=$(so_mysql_bind_file) ||
         { so_fail "no bind-address line under /etc/mysql (is mysql-server installed?)"; return 1; }
-    if ! grep -q "^bind-address[[:space:]]*=[[:space:]]*$controller_address\$" "$_cnf"; then
-        sed -i "s/^[[:space:]]*bind-address.*/bind-address\t\t= $controller_address/" "$_cnf"
-        echo "MySQL now listens on $controller_address ($_cnf)"
+    if ! grep -q "^bind-address[[:space:]]*=[[:space:]]*0\.0\.0\.0\$" "$_cnf"; then
+        sed -i "s/^[[:space:]]*bind-address.*/bind-address\t\t= 0.0.0.0/" "$_cnf"
+        echo "MySQL now listens on every address ($_cnf)"
     fi
     so_service_restart mysql
     so_wait_for "MySQL" 60 so_mysql_alive
@@ -79,10 +81,14 @@ so_mysql_as() {
     esac
 }
 
-# The nova database and the nova user (from anywhere and from localhost).
+# The nova database and the nova user (from anywhere and from localhost). lucid's MySQL comes
+# with anonymous accounts (''@localhost, ''@<hostname>); one of them matches nova's TCP login
+# from this host before 'nova'@'%' does and refuses it: they go.
 so_step_nova_db() {
     _p=$(so_sql_str "$nova_db_password")
     so_mysql <<SQL
+DELETE FROM mysql.user WHERE User = '';
+FLUSH PRIVILEGES;
 CREATE DATABASE IF NOT EXISTS nova;
 GRANT ALL PRIVILEGES ON nova.* TO 'nova'@'%' IDENTIFIED BY '$_p';
 GRANT ALL PRIVILEGES ON nova.* TO 'nova'@'localhost' IDENTIFIED BY '$_p';
@@ -123,6 +129,8 @@ so_step_glance() {
     grep -q '^glance:' /etc/group && _grp=glance
     so_render "$SO_ROLEDIR/glance.conf" | so_install_file /etc/glance/glance.conf 0640 "$_grp"
     mkdir -p /var/lib/glance/images
+    # glance-api runs as glance on lucid and writes images here (issue 22 finding 13).
+    if grep -q '^glance:' /etc/passwd; then chown glance:glance /var/lib/glance/images; fi
     so_services_up glance-registry glance-api
 }
 
@@ -180,11 +188,61 @@ UPDATE users SET secret_key = '$_s' WHERE id = '$_u';
 SQL
 }
 
-# Cactus argument order: network create <fixed_range> [num_networks] [network_size].
+# Cactus argument order: network create <fixed_range> [num_networks] [network_size]. Not safe to
+# re-run: 2011.2 exits 0 and adds a second network (docs/nova-2011.2-facts.md §1.3), so a power
+# cut between it and the step's done marker would duplicate it: look in `network list` first
+# (its rows start with the CIDR, bin/nova-manage:548-558).
 so_step_network_create() {
+    if so_nova_manage network list | grep -q "^${fixed_range}[[:space:]]"; then
+        echo "network $fixed_range exists"
+        return 0
+    fi
     so_nova_manage network create "$fixed_range" 1 "$network_size"
+}
+
+# nova.conf's --flat_network_dns, which `network create` stores with the network
+# (nova/network/manager.py:67 default 8.8.4.4, stored at 309): the network's gateway, where
+# nova-network's dnsmasq listens and answers DNS (linux_net.py:684, it forwards to the network
+# node's resolvers), so instances resolve names in an offline datacenter too.
+SO_COMPUTED="$SO_COMPUTED flat_network_dns"
+so_value_flat_network_dns() {
+    [ -n "${fixed_range-}" ] || return 0
+    printf '%s\n' "${fixed_range%/*}" | awk -F. '{
+        n = (($1 * 256 + $2) * 256 + $3) * 256 + $4 + 1
+        printf "%d.%d.%d.%d\n", int(n / 16777216) % 256, int(n / 65536) % 256, int(n / 256) % 256, n % 256
+    }'
 }
 
 so_step_services() {
     so_services_up nova-api nova-scheduler nova-objectstore
+}
+
+# The controller's final step (role.yaml final_steps, after every role of the node): /usr/sbin/stackops-check (agent/stackops-check)
+# proves the cloud works: every registered service alive, this node's own Nova services among
+# them, the EC2 API, Glance, the network. Each check's line goes to the console and, as a
+# STACKOPS-CHECK line, to the Smart Installer. STACKOPS_CHECK_WAIT: the seconds the services may
+# take to report alive (default 90).
+so_step_check() {
+    _host=$(uname -n)
+    # the node's services that register in Nova's services table (Nova 2011.2: bin/nova-compute,
+    # -network, -scheduler, -volume call service.serve(); nova-api and -objectstore do not)
+    set --
+    for _r in $SO_ROLES; do
+        for _svc in $(so_role_field "$_r" 5); do
+            case $_svc in nova-scheduler | nova-network | nova-volume | nova-compute)
+                set -- "$@" --expect "$_host:$_svc"
+                ;;
+            esac
+        done
+    done
+    _rc=0
+    stackops-check --wait "${STACKOPS_CHECK_WAIT:-90}" "$@" >"$SO_STATE/check.out" 2>&1 || _rc=$?
+    while IFS= read -r _line; do
+        printf '%s\n' "$_line"
+        so_console "STACKOPS-CHECK $_line"
+        # the Smart Installer takes printable progress lines of at most 400 characters
+        so_report "$(printf 'STACKOPS-CHECK %s' "$_line" | tr -cd '[:print:]' | cut -c1-400)"
+    done <"$SO_STATE/check.out"
+    rm -f "$SO_STATE/check.out"
+    [ "$_rc" = 0 ] || { so_fail "stackops-check failed (exit $_rc): the cloud does not work yet"; return 1; }
 }

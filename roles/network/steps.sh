@@ -29,11 +29,45 @@ so_step_floating() {
     # nova-network's host is this machine's name (--host defaults to gethostname()), whatever
     # was answered: the floating addresses belong to it.
     _host=$(uname -n)
-    if so_nova_manage floating list 2>/dev/null | grep -q "[[:space:]]${floating_range%/*}[[:space:]]"; then
+    # `floating create` adds every address of the range, network and broadcast included
+    # (bin/nova-manage:483-489, IPy.IP(range)): those two are deleted again as /32s (delete takes
+    # a range too, 491-496). Re-run safe: `floating list` (host, address, instance; 498-512)
+    # shows whether the range's second address exists, and which of the two ends are left.
+    _ends=$(so_range_ends "$floating_range")
+    _list=$(so_nova_manage floating list) || return 1
+    if printf '%s\n' "$_list" | grep -q "[[:space:]]$(so_ip_add "${_ends% *}" 1)[[:space:]]"; then
         echo "floating range $floating_range exists"
+        for _a in $_ends; do
+            printf '%s\n' "$_list" | grep -q "[[:space:]]${_a}[[:space:]]" || continue
+            so_nova_manage floating delete "$_a/32" || return 1
+        done
         return 0
     fi
-    so_nova_manage floating create "$_host" "$floating_range"
+    so_nova_manage floating create "$_host" "$floating_range" || return 1
+    for _a in $_ends; do
+        so_nova_manage floating delete "$_a/32" || return 1
+    done
+}
+
+# so_range_ends CIDR: its network and broadcast addresses, one space between.
+so_range_ends() {
+    printf '%s\n' "$1" | awk -F'[./]' '{
+        ip = (($1 * 256 + $2) * 256 + $3) * 256 + $4
+        size = 2 ^ (32 - ($5 == "" ? 32 : $5))
+        net = ip - ip % size
+        printf "%s %s\n", q(net), q(net + size - 1)
+    }
+    function q(n) {
+        return sprintf("%d.%d.%d.%d", int(n / 16777216) % 256, int(n / 65536) % 256, int(n / 256) % 256, n % 256)
+    }'
+}
+
+# so_ip_add ADDRESS N: the address N further on.
+so_ip_add() {
+    printf '%s\n' "$1" | awk -F. -v n="$2" '{
+        n += (($1 * 256 + $2) * 256 + $3) * 256 + $4
+        printf "%d.%d.%d.%d\n", int(n / 16777216) % 256, int(n / 65536) % 256, int(n / 256) % 256, n % 256
+    }'
 }
 
 # nova.conf's --flat_network_dhcp_start: the third address of fixed_range (network, gateway, then

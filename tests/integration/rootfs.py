@@ -10,6 +10,8 @@ RabbitMQ 1.7, so exactly these commands are replaced by a recorder (tests/integr
 agent_recorder.sh, first on PATH): service control (initctl, start, stop, restart, service,
 invoke-rc.d, update-rc.d, systemctl), the Cactus tools (nova-manage, glance-manage), the
 database and broker clients (mysql, mysqladmin, rabbitmqctl), what reaches another node (socat),
+the cloud's health check (stackops-check: Python 2
+and Nova, tests/integration/test_real_nova.py runs it for real),
 and what changes the host's kernel or disks (sysctl, modprobe, ifup, ip, ietadm, pvcreate,
 vgcreate, vgs). The role metapackages (stackops-<role>) are installed as empty packages, and
 nova's CA script as a stand-in that makes cacert.pem. The recorder appends
@@ -41,7 +43,7 @@ RECORDER = Path(__file__).with_name("agent_recorder.sh")
 RECORDED = (
     "initctl start stop restart service invoke-rc.d update-rc.d systemctl "
     "nova-manage glance-manage mysql mysqladmin rabbitmqctl "
-    "sysctl modprobe ifup ip ietadm pvcreate vgcreate vgs socat"
+    "sysctl modprobe ifup ip ietadm pvcreate vgcreate vgs socat hostname stackops-check"
 ).split()
 TEST_DIR = "stackops-test"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -146,6 +148,8 @@ class Node:
         """What the lucid packages the agent configures leave on disk (only what it reads)."""
         for group in ("nova", "glance", "rabbitmq"):
             self.chroot(["groupadd", "--system", group])
+        # lucid's glance package runs glance-api as the system user glance
+        self.chroot(["useradd", "--system", "-g", "glance", "-d", "/var/lib/glance", "glance"])
         self.write(
             "/etc/mysql/my.cnf",
             "[client]\nport\t\t= 3306\n\n[mysqld]\nuser\t\t= mysql\nport\t\t= 3306\n"
@@ -232,7 +236,10 @@ class Node:
         (a number, `kill` = power cut of the whole agent, `pass` = run the real tool)."""
         out = ""
         if output is not None:
-            name = hashlib.sha1(pattern.encode()).hexdigest()[:12]
+            # one file per rule (two rules for one pattern keep their own outputs)
+            rules = self.test / "rules"
+            n = len(rules.read_text().splitlines()) if rules.exists() else 0
+            name = f"{n:03d}-" + hashlib.sha1(pattern.encode()).hexdigest()[:12]
             (self.test / "out" / name).write_text(output)
             out = f"/{TEST_DIR}/out/{name}"
         with open(self.test / "rules", "a") as f:

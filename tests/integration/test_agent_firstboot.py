@@ -61,7 +61,7 @@ NODES = {
 }
 # Flags each role must put in nova.conf (beyond the common ones).
 ROLE_FLAGS = {
-    "controller": {"fixed_range", "network_size", "scheduler_driver"},
+    "controller": {"fixed_range", "network_size", "scheduler_driver", "flat_network_dns"},
     "network": {"flat_interface", "public_interface", "fixed_range", "network_size"}
     | {"floating_range", "flat_network_dhcp_start", "ec2_dmz_host", "dmz_cidr"},
     "volume": {"volume_group"},
@@ -77,7 +77,6 @@ COMMON_FLAGS = {
     "dhcpbridge_flagfile",
     "state_path",
     "logdir",
-    "verbose",
     "my_ip",
 }
 # The services each role must restart, in this order.
@@ -96,7 +95,8 @@ STEP_LINE = re.compile(
 def plan(roles: str) -> list[tuple[str, str]]:
     rs = [r for r in ORDER if r in roles.split(",")]
     shared = SHARED_STEPS["base"] + (SHARED_STEPS["flat-network"] if FLAT_ROLES & set(rs) else [])
-    return [(rs[0], s) for s in shared] + [(r, s) for r in rs for s in STEPS[r]]
+    check = [("controller", "check")] if "controller" in rs else []  # the health check, last
+    return [(rs[0], s) for s in shared] + [(r, s) for r in rs for s in STEPS[r]] + check
 
 
 def flags_list() -> set[str]:
@@ -109,23 +109,43 @@ def make_node(tmp_path: Path, agent_deb: Path, roles: str, *, init: str = "upsta
     out = node.install_deb(agent_deb)
     assert "Setting up stackops-agent (0.1.0)" in out, out
     node.write_answers({"roles": roles, **BASE_ANSWERS})
-    healthy_cloud(node)
+    healthy_cloud(node, roles)
     return node
 
 
 NODE_ADDRESS = "10.0.0.5"
+# What real nova-manage 2011.2 prints for `network list` (bin/nova-manage:548-558: the header
+# first, before it queries the database; then one row per network), and, on an error, the header
+# then "Command failed, please check log for more info" and exit 1 (1111-1119). The recorder
+# prints these texts: it stands in for nova-manage, which cannot run in the lucid-like root.
+NOVA_ROW = "%-18s\t%-15s\t%-15s\t%-15s\n"  # nova-manage's own format string
+NETWORK_LIST_HEADER = NOVA_ROW % ("network", "netmask", "start address", "DNS")  # noqa: UP031
+NETWORK_LIST_ROW = NOVA_ROW % (  # noqa: UP031
+    "192.168.100.0/24",
+    "255.255.255.0",
+    "192.168.100.2",
+    "10.0.0.1",
+)
+NOVA_MANAGE_FAILED = "Command failed, please check log for more info\n"
+# `service list` rows as 2011.2 prints them (bin/nova-manage:669-671, "%-10s %-10s %-8s %s %s").
+SERVICE_LIST = (
+    "ctl1       nova-scheduler enabled  :-) 2011-04-15 10:00:00\n"
+    "ctl1       nova-network enabled  :-) 2011-04-15 10:00:01\n"
+    "ctl1       nova-volume enabled  :-) 2011-04-15 10:00:02\n"
+)
 
 
-def healthy_cloud(node: Node) -> None:
+def healthy_cloud(node: Node, roles: str = "") -> None:
     """The recorder's answers when everything works: no VG yet, RabbitMQ has user nova, the
-    started jobs run, the controller's network exists, project zipfile writes a zip, eth0 has
-    an address."""
+    started jobs run, the controller's network exists (on a controller: not yet, its
+    network-create step makes it), project zipfile writes a zip, eth0 has an address."""
+    if "controller" in roles.split(","):  # before network create: the header alone
+        node.rule("0", "nova-manage * network list", NETWORK_LIST_HEADER)
     node.rule("1", "vgs nova-volumes")
     node.rule("0", "rabbitmqctl list_users", "Listing users ...\nnova\n...done.\n")
     node.rule("0", "initctl status *", "job start/running, process 4242\n")
-    node.rule("0", "nova-manage * network list",
-              "network\tnetmask\tstart address\tDNS\n192.168.100.0/24\t255.255.255.0\t"
-              "192.168.100.3\t8.8.4.4\n")  # fmt: skip
+    node.rule("0", "nova-manage * network list", NETWORK_LIST_HEADER + NETWORK_LIST_ROW)
+    node.rule("0", "nova-manage * service list", SERVICE_LIST)
     node.rule("create=/root/creds/nova.zip", "nova-manage * project zipfile *", "PK\x03\x04zip")
     node.rule(
         "0",
@@ -189,6 +209,7 @@ def test_architecture_node(tmp_path: Path, agent_deb: Path, arch_node: str, shel
     conf = node.path("/etc/nova/nova.conf")
     flags = parse_nova_conf(conf.read_text())
     assert set(flags) <= flags_list(), set(flags) - flags_list()
+    assert "verbose" not in flags, "--verbose logs every flag, passwords included"
     want = set(COMMON_FLAGS)
     for r in roles.split(","):
         want |= ROLE_FLAGS[r]
@@ -215,7 +236,10 @@ def test_architecture_node(tmp_path: Path, agent_deb: Path, arch_node: str, shel
 
     # files the roles change
     if "controller" in roles:
-        assert "bind-address\t\t= 10.0.0.1" in node.path("/etc/mysql/my.cnf").read_text()
+        # every address, as StackOps did: not the DHCP lease of the moment (issue 22.6)
+        assert "bind-address\t\t= 0.0.0.0" in node.path("/etc/mysql/my.cnf").read_text()
+        # the network's DNS is its gateway (nova-network's dnsmasq), not 8.8.4.4 (issue 22.13)
+        assert flags["flat_network_dns"] == "192.168.100.1"
         glance = node.path("/etc/glance/glance.conf").read_text()
         assert "[app:glance-api]" in glance and "[app:glance-registry]" in glance
         acts = node.actions()
@@ -228,6 +252,10 @@ def test_architecture_node(tmp_path: Path, agent_deb: Path, arch_node: str, shel
         assert "CREATE DATABASE IF NOT EXISTS nova;" in sql
         assert "GRANT ALL PRIVILEGES ON nova.* TO 'nova'@'%' IDENTIFIED BY 'n@va/Secret:2';" in sql
         assert "SET secret_key = 'adm1n Secret 4' WHERE id = 'admin'" in sql
+        assert "DELETE FROM mysql.user WHERE User = '';" in sql  # lucid's anonymous accounts
+        images = node.path("/var/lib/glance/images").stat()
+        glance_uid = node.chroot(["id", "-u", "glance"]).stdout.strip()
+        assert images.st_uid == int(glance_uid), "glance-api writes images as glance"
         assert not list(node.path("/var/lib/stackops/run").glob("*")), "mysql option file left"
     if FLAT_ROLES & set(roles.split(",")):  # the flat interface is up and stays up
         assert (
@@ -237,15 +265,28 @@ def test_architecture_node(tmp_path: Path, agent_deb: Path, arch_node: str, shel
     if "network" in roles:
         assert "\nnet.ipv4.ip_forward=1\n" in node.path("/etc/sysctl.conf").read_text()
         host = node.chroot(["uname", "-n"]).stdout.strip()  # nova-network's host, not the answer
-        assert f"nova-manage --flagfile=/etc/nova/nova.conf floating create {host} 10.0.1.0/24" in (
-            node.actions()
+        acts = node.actions()
+        nm = "nova-manage --flagfile=/etc/nova/nova.conf"
+        assert f"{nm} floating create {host} 10.0.1.0/24" in acts
+        # not the network and broadcast addresses (real 2011.2 handed out 10.0.1.0 first)
+        assert acts.index(f"{nm} floating create {host} 10.0.1.0/24") < acts.index(
+            f"{nm} floating delete 10.0.1.0/32"
         )
+        assert f"{nm} floating delete 10.0.1.255/32" in acts
     if "controller" in roles:
         assert node.path("/var/lib/nova/CA/cacert.pem").is_file()  # the root CA before the zip
         assert stat.S_IMODE(node.path("/root/creds/nova.zip").stat().st_mode) == 0o600
     else:  # waited for the controller: RabbitMQ's port and nova's network list
         acts = node.actions()
         assert "socat -u /dev/null TCP:10.0.0.1:5672,connect-timeout=3" in acts
+    # the hostname answer is applied (issue 22.13); `hostname` is recorded (the test shares
+    # the host's UTS namespace)
+    assert node.path("/etc/hostname").read_text() == "node1\n"
+    assert "127.0.1.1\tnode1\n" in node.path("/etc/hosts").read_text()
+    assert "hostname node1" in node.actions()
+    if "compute" in roles and "volume" not in roles:  # issue 22.10: no DNS needed to attach
+        hosts = node.path("/etc/hosts").read_text()
+        assert "10.0.0.1\tctl1\n" in hosts, hosts
     if "volume" in roles:
         text = node.path("/etc/default/iscsitarget").read_text()
         assert text == "ISCSITARGET_ENABLE=true\n"
@@ -305,7 +346,7 @@ def test_resume_after_failure_at_each_step(tmp_path: Path, agent_deb: Path, step
     else:
         node.clear_rules()
         node.rule("1", FAIL_AT[step])
-        healthy_cloud(node)
+        healthy_cloud(node, roles)
 
     failed = node.run_agent(shell, "--non-interactive")
     assert failed.returncode == 1, failed.output
@@ -344,7 +385,7 @@ def test_power_cut_mid_step_resumes(tmp_path: Path, agent_deb: Path, shell: str)
     node = make_node(tmp_path, agent_deb, roles)
     node.clear_rules()
     node.rule("kill", "nova-manage * project create *")
-    healthy_cloud(node)
+    healthy_cloud(node, roles)
     cut = node.run_agent(shell, "--non-interactive")
     assert cut.returncode != 0
     assert "STACKOPS-FIRSTBOOT" not in cut.output
@@ -353,7 +394,7 @@ def test_power_cut_mid_step_resumes(tmp_path: Path, agent_deb: Path, shell: str)
     assert "state='running'" in node.path("/var/lib/stackops/status").read_text()
 
     node.clear_rules()
-    healthy_cloud(node)
+    healthy_cloud(node, roles)
     node.reset_actions()
     resumed = node.run_agent(shell, "--non-interactive")
     assert resumed.returncode == 0, resumed.output
@@ -508,11 +549,13 @@ def test_controller_finds_its_own_address(tmp_path: Path, agent_deb: Path) -> No
     node = make_node(tmp_path, agent_deb, "controller")
     answers = {"roles": "controller", **SECRETS}
     node.write_answers(answers)
+    node.clear_rules()
     node.rule(
         "0",
         "ip -4 -o addr show dev eth0",
         "2: eth0    inet 10.9.8.7/24 brd 10.9.8.255 scope global eth0\n",
     )
+    healthy_cloud(node, "controller")
     run = node.run_agent("bash", "--non-interactive")
     assert run.returncode == 0, run.output
     assert "controller_address='10.9.8.7'" in node.path("/etc/stackops/answers").read_text()
@@ -594,3 +637,148 @@ def test_role_selector_offers_the_architectures_nodes(tmp_path: Path, agent_deb:
     assert "  b) Install StackOps cloud controller (controller,network,volume)" in run.output
     assert run.returncode == 0, run.output
     assert "STACKOPS-FIRSTBOOT done roles=controller,network,volume" in run.output
+
+
+@pytest.mark.parametrize(
+    "output,code",
+    [
+        (NETWORK_LIST_HEADER + NOVA_MANAGE_FAILED, "1"),  # no schema yet / login refused
+        (NETWORK_LIST_HEADER, "0"),  # schema there, network not created yet
+    ],
+    ids=["command-failed", "no-network-yet"],
+)
+def test_controller_not_ready_until_its_network_is_listed(
+    tmp_path: Path, agent_deb: Path, output: str, code: str
+) -> None:
+    """Issue 22.1: real 2011.2 prints `network list`'s header before it queries the database,
+    then on an error "Command failed ..." and exit 1 (the recorder prints exactly that): two
+    lines, and not ready. Ready means exit 0 and a network row."""
+    node = make_node(tmp_path, agent_deb, "compute")
+    node.clear_rules()
+    node.rule(code, "nova-manage * network list", output)
+    healthy_cloud(node)
+    env = {"STACKOPS_CONTROLLER_WAIT": "2", "STACKOPS_POLL": "1", "STACKOPS_SETTLE": "0"}
+    run = node.run_agent("dash", "--non-interactive", env=env)
+    assert run.returncode == 1, run.output
+    assert "STACKOPS-FIRSTBOOT failed step=controller-ready" in run.output
+    assert not any(a.startswith("initctl start nova-compute") for a in node.actions())
+
+
+# Nova 2011.2 reads each string flag as string.Template(val).substitute(StrWrapper(context))
+# (nova/flags.py:136-143); StrWrapper looks names up in the flags and raises KeyError otherwise.
+def nova_flag_value(raw: str, flags: dict[str, str]) -> str:
+    import string
+
+    class StrWrapper:
+        def __getitem__(self, name: str) -> str:
+            return flags[name]
+
+    return string.Template(raw).substitute(StrWrapper())
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_dollar_in_a_password_reaches_nova_intact(
+    tmp_path: Path, agent_deb: Path, shell: str
+) -> None:
+    """Issue 22.2: a `$` in an answer is written `$$` in nova.conf, so Nova's string.Template
+    substitution (run here with python3's string.Template and the same call as
+    nova/flags.py:139-141) gives the answer back instead of KeyError/ValueError."""
+    node = make_node(tmp_path, agent_deb, "compute")
+    secret = "ra$bbit$1 ${rabbit_host}$$x$"
+    node.write_answers({"roles": "compute", **BASE_ANSWERS, "rabbit_password": secret})
+    run = node.run_agent(shell, "--non-interactive", env={"STACKOPS_SETTLE": "0"})
+    assert run.returncode == 0, run.output
+    flags = parse_nova_conf(node.path("/etc/nova/nova.conf").read_text())
+    assert nova_flag_value(flags["rabbit_password"], flags) == secret
+    for raw in flags.values():
+        nova_flag_value(raw, flags)  # every flag substitutes without an error
+
+
+def test_network_create_is_not_run_twice(tmp_path: Path, agent_deb: Path) -> None:
+    """Issue 22.12: real 2011.2 exits 0 and adds a second network when `network create` runs
+    again (docs/nova-2011.2-facts.md §1.3); when `network list` shows fixed_range the step
+    leaves it."""
+    node = make_node(tmp_path, agent_deb, "controller")
+    node.clear_rules()
+    healthy_cloud(node)  # network list shows 192.168.100.0/24 (a power cut after create)
+    run = node.run_agent("bash", "--non-interactive", env={"STACKOPS_SETTLE": "0"})
+    assert run.returncode == 0, run.output
+    assert not any(" network create " in a for a in node.actions())
+    log = node.path("/var/log/stackops/steps/network-create.log").read_text()
+    assert "network 192.168.100.0/24 exists" in log
+
+
+def test_floating_range_already_there(tmp_path: Path, agent_deb: Path) -> None:
+    """Issue 22.12: a power cut after `floating create`: the range is not created again, and
+    the network/broadcast addresses still there are deleted."""
+    node = make_node(tmp_path, agent_deb, "network")
+    node.clear_rules()
+    rows = "".join(f"node1\t10.0.1.{i}\tNone\n" for i in range(0, 255))  # .255 deleted already
+    node.rule("0", "nova-manage * floating list", rows)
+    healthy_cloud(node)
+    run = node.run_agent("dash", "--non-interactive", env={"STACKOPS_SETTLE": "0"})
+    assert run.returncode == 0, run.output
+    acts = node.actions()
+    assert not any(" floating create " in a for a in acts)
+    assert [a for a in acts if " floating delete " in a] == [
+        "nova-manage --flagfile=/etc/nova/nova.conf floating delete 10.0.1.0/32"
+    ]
+
+
+def test_the_address_comes_after_the_agent_starts(tmp_path: Path, agent_deb: Path) -> None:
+    """Issue 22.5: the lucid job starts on `starting tty1`, before DHCP may have bound: the
+    agent waits (bounded) for public_interface's address instead of writing nova.conf without
+    --my_ip. The recorder's `ip` answers nothing for 2 s, then the address."""
+    import threading
+
+    node = make_node(tmp_path, agent_deb, "compute")
+    node.clear_rules()
+    node.rule("0", "ip -4 -o addr show dev eth0", "")
+    healthy_cloud(node)
+
+    def lease() -> None:
+        node.clear_rules()
+        healthy_cloud(node)
+
+    timer = threading.Timer(2.0, lease)
+    timer.start()
+    try:
+        run = node.run_agent("bash", "--non-interactive", env={"STACKOPS_ADDRESS_WAIT": "30"})
+    finally:
+        timer.cancel()
+    assert run.returncode == 0, run.output
+    assert "STACKOPS waiting for an IPv4 address on eth0" in run.output
+    flags = parse_nova_conf(node.path("/etc/nova/nova.conf").read_text())
+    assert flags["my_ip"] == NODE_ADDRESS
+
+
+def test_no_address_fails_clearly(tmp_path: Path, agent_deb: Path) -> None:
+    """Issue 22.5: no address within the bound: the nova-conf step fails and says why (before,
+    nova.conf silently lost --my_ip)."""
+    node = make_node(tmp_path, agent_deb, "compute")
+    node.clear_rules()
+    node.rule("0", "ip -4 -o addr show dev eth0", "")
+    healthy_cloud(node)
+    run = node.run_agent("dash", "--non-interactive", env={"STACKOPS_ADDRESS_WAIT": "2"})
+    assert run.returncode == 1, run.output
+    assert "STACKOPS-FIRSTBOOT failed step=nova-conf" in run.output
+    log = node.path("/var/log/stackops/steps/nova-conf.log").read_text()
+    assert "no IPv4 address on eth0 within 2 s" in log
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_unchosen_roles_do_not_run_after_the_next_boot(
+    tmp_path: Path, agent_deb: Path, shell: str
+) -> None:
+    """Issue 22.4: a node has every role's packages (choose roles later: the test root has every
+    job); the jobs of the roles it did not get are stopped and renamed *.conf.disabled (upstart
+    0.6.5), the chosen roles' stay."""
+    node = make_node(tmp_path, agent_deb, "compute")
+    run = node.run_agent(shell, "--non-interactive")
+    assert run.returncode == 0, run.output
+    for job in ("nova-network", "nova-volume", "nova-api", "mysql", "glance-api"):
+        assert not node.path(f"/etc/init/{job}.conf").exists(), job
+        assert node.path(f"/etc/init/{job}.conf.disabled").is_file(), job
+        assert f"initctl stop {job}" in node.actions()
+    for job in ("nova-compute", "libvirt-bin"):
+        assert node.path(f"/etc/init/{job}.conf").is_file(), job

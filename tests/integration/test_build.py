@@ -93,7 +93,12 @@ def test_every_entry_of_every_architecture_passes_checkonly(
         pkgs = " ".join(f"stackops-{r}" for r in roles)
         assert f"d-i pkgsel/include string {pkgs}\n" in text
         assert ("allow_unauthenticated boolean true" in text) == unsigned
-        assert ("mysql-server/root_password password" in text) == ("controller" in seed.entry.roles)
+        # no security/updates mirror to reach (issue 22.11): apt-setup asks nothing offline
+        assert "d-i apt-setup/services-select multiselect\n" in text
+        assert "d-i apt-setup/security_host string\n" in text
+        # every entry that installs mysql-server answers its root-password prompt, "choose
+        # roles later" too (issue 22.3): an unanswered high-priority prompt stops pkgsel
+        assert ("mysql-server/root_password password" in text) == ("controller" in roles)
         if with_deployment:
             assert "correct-horse" not in text
             assert "d-i passwd/user-password-crypted password $6$" in text

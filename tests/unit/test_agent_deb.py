@@ -60,6 +60,7 @@ def test_files_and_modes(data_dir: Path) -> None:
     data = _tar(_members(deb)["data.tar.gz"])
     assert data["./usr/sbin/stackops-agent"].mode == 0o755
     assert data["./usr/sbin/stackops-installer-client"].mode == 0o755
+    assert data["./usr/sbin/stackops-check"].mode == 0o755  # the cloud's health check
     client = (data_dir / "smart_installer/client/stackops-installer-client").read_bytes()
     with tarfile.open(fileobj=io.BytesIO(_members(deb)["data.tar.gz"]), mode="r:gz") as tar:
         f = tar.extractfile("./usr/sbin/stackops-installer-client")
@@ -125,3 +126,27 @@ def test_unknown_nova_flag_stops_the_build(tmp_path: Path, data_dir: Path) -> No
 def test_bad_version(data_dir: Path) -> None:
     with pytest.raises(ArchiveError, match="Invalid version"):
         build_agent_deb(data_dir, version="latest", mtime=0)
+
+
+def test_stackops_check_is_python_2_6(data_dir: Path) -> None:
+    """stackops-check runs on lucid's /usr/bin/python (2.6): none of 2.7's additions."""
+    import ast
+    import re
+
+    src = (data_dir / "agent" / "stackops-check").read_text()
+    assert src.startswith("#!/usr/bin/python\n")
+    tree = ast.parse(src)  # written to parse as Python 3 too (print_function, `except X as e`)
+    kinds = {type(n).__name__ for n in ast.walk(tree)}
+    assert not kinds & {"DictComp", "SetComp", "Set"}, "2.7 syntax"
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not imported & {"argparse", "importlib", "collections"}, imported
+    attrs = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    assert not attrs & {"check_output", "total_seconds", "viewkeys"}, "2.7 library calls"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.With):
+            assert len(node.items) == 1, "2.6 has one context manager per with"
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            # str.format fields need their index on 2.6: '{0}', never '{}' or '{:..}'
+            assert not re.search(r"\{[:!}]", node.value), node.value
+    assert "from __future__ import print_function" in src

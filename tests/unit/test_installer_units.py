@@ -194,3 +194,30 @@ def test_set_params_refuses_every_bad_value_by_key(tmp_path: Path, roleset) -> N
     assert shown["controller_address"]["required"] is True
     assert shown["floating_range"]["required"] is False
     assert shown["admin_password"]["description"]
+
+
+def test_the_controllers_check_lines_reach_the_node_events(tmp_path: Path, roleset) -> None:
+    """The controller's last step (stackops-check) reports its lines as STACKOPS-CHECK progress
+    (roles/controller/steps.sh so_step_check): the store keeps them with the node, and the step
+    line of `check` moves the node on, with no new field."""
+    store = Store(Database(f"sqlite:///{tmp_path / 'db.sqlite'}"), roleset)
+    _dep, token = store.create_deployment("lab", "multi-node")
+    node_id, node_token = store.register(
+        token, [("hostname", "c1"), ("nic", "eth0 52:54:00:00:00:01 up")]
+    )
+    store.assign("lab", node_id, ["controller"])
+    lines = [
+        "STACKOPS-CHECK ok   services: 4 services alive on 1 node(s): nova-scheduler@node1",
+        "STACKOPS-CHECK FAIL network: no network (nova-manage network create has not run)",
+        "STACKOPS-CHECK stackops-check: FAILED 1 of 4 checks: network",
+        "STACKOPS step=11/11 role=controller name=check status=failed t=9.1s",
+        "STACKOPS-FIRSTBOOT failed step=check log=/var/log/stackops/steps/check.log",
+    ]
+    assert store.report(str(node_id), node_token, "\n".join(lines)) == 5
+    node = store.node("lab", node_id)
+    shown = [e["line"] for e in node["events"]]
+    for line in lines:
+        assert line in shown
+    assert node["state"] == "failed" and "check" in node["step"]
+    with pytest.raises(BadRequest):  # why so_step_check cuts a line to 400 characters
+        store.report(str(node_id), node_token, "STACKOPS-CHECK ok   services: " + "x" * 400)
