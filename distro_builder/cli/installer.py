@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +222,16 @@ def _print_deployment(dep: dict[str, Any]) -> None:
         click.echo(f"todo: {problem}")
 
 
+def _stamp(seconds: float) -> str:
+    """A record's time as the admin reads it: local time to the second."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
 def _print_nodes(nodes: list[dict[str, Any]]) -> None:
+    if nodes:
+        click.echo(
+            f"  {'ID':>4}  {'HOST':20} {'MAC':17}  {'HARDWARE':22} {'ROLES':30} STATE PROGRESS"
+        )
     for n in nodes:
         inv = n["inventory"]
         roles = ",".join(n["roles"]) or "-"
@@ -314,6 +324,36 @@ def deployment_token(ctx: click.Context, db_url: str | None, name: str) -> None:
     click.echo(f"enrolment token: {_store(ctx, db_url).rotate_token(name)}")
 
 
+@deployment.command("delete")
+@DB_OPTION
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Delete without asking (scripts).")
+@click.pass_context
+def deployment_delete(ctx: click.Context, db_url: str | None, name: str, yes: bool) -> None:
+    """Delete a deployment with its nodes and their events (asks first unless --yes)."""
+    if not yes:
+        click.confirm(f"delete deployment {name} and all its nodes?", abort=True)
+    _store(ctx, db_url).delete_deployment(name, name)
+    click.echo(f"deployment {name}: deleted")
+
+
+@deployment.command("netboot")
+@DB_OPTION
+@click.argument("name")
+@click.option(
+    "--unknown", type=click.Choice(["menu", "wait"]),
+    help="What a machine the deployment does not know gets when it network-boots: a menu of "
+    "the architecture's entries, or a wait until the admin assigns its roles.",
+)  # fmt: skip
+@click.pass_context
+def deployment_netboot(
+    ctx: click.Context, db_url: str | None, name: str, unknown: str | None
+) -> None:
+    """Show (or set with --unknown) the deployment's policy for unknown network-booted machines."""
+    policy = _store(ctx, db_url).netboot_policy(name, unknown)
+    click.echo(f"deployment {name}: unknown machines get: {policy}")
+
+
 @deployment.command("export")
 @DB_OPTION
 @click.argument("name")
@@ -386,7 +426,7 @@ def node_show(
         free = "free" if disk["free"] else "in use"
         click.echo(f"        disk {disk['name']:8} {disk['size_mb']} MB {free}")
     for e in n["events"]:
-        click.echo(f"        {e['kind']:6} {e['line']}")
+        click.echo(f"        {_stamp(e['at'])}  {e['kind']:6} {e['line']}")
 
 
 @node.command("assign")
@@ -431,3 +471,49 @@ def node_assign(
         click.echo(f"  note: {note}")
     if n["missing"]:
         click.echo(f"  waiting for parameters: {', '.join(n['missing'])}")
+
+
+@node.command("forget")
+@DB_OPTION
+@click.argument("deployment_name", metavar="DEPLOYMENT")
+@click.argument("node_ref", metavar="NODE")
+@click.option("--yes", is_flag=True, help="Forget without asking (scripts).")
+@click.pass_context
+def node_forget(
+    ctx: click.Context, db_url: str | None, deployment_name: str, node_ref: str, yes: bool
+) -> None:
+    """Forget a node: its record, token and events go (it registers anew if it boots again)."""
+    if not yes:
+        click.confirm(f"forget node {node_ref} of {deployment_name}?", abort=True)
+    _store(ctx, db_url).forget_node(deployment_name, node_ref)
+    click.echo(f"node {node_ref}: forgotten")
+
+
+def _decide(ctx: click.Context, db_url: str | None, dep: str, node_ref: str, ok: bool) -> None:
+    n = _store(ctx, db_url).approve_reregistration(dep, node_ref, approve=ok)
+    click.echo(f"node {n['id']} ({n['hostname']}): registration {'approved' if ok else 'rejected'}")
+
+
+@node.command("approve")
+@DB_OPTION
+@click.argument("deployment_name", metavar="DEPLOYMENT")
+@click.argument("node_ref", metavar="NODE")
+@click.pass_context
+def node_approve(
+    ctx: click.Context, db_url: str | None, deployment_name: str, node_ref: str
+) -> None:
+    """Approve a node's registration again without its token (a reinstall): it gets a new one."""
+    _decide(ctx, db_url, deployment_name, node_ref, True)
+
+
+@node.command("reject")
+@DB_OPTION
+@click.argument("deployment_name", metavar="DEPLOYMENT")
+@click.argument("node_ref", metavar="NODE")
+@click.pass_context
+def node_reject(
+    ctx: click.Context, db_url: str | None, deployment_name: str, node_ref: str
+) -> None:
+    """Reject a node's registration again without its token (a replayed MAC): the node keeps
+    its record and old token."""
+    _decide(ctx, db_url, deployment_name, node_ref, False)

@@ -16,6 +16,8 @@ application/json, which a cross-site form cannot send; with SameSite=Strict that
     PUT  /api/deployments/<d>/nodes/<n>/roles {roles: [...], answers: {per-node values}}
     POST /api/deployments/<d>/nodes/<n>/approve|reject   a registration again without the
                                               node's token (a reinstall, or a MAC replayed)
+    POST /api/deployments/<d>/nodes/<n>/forget   the node's record, token and events go
+    POST /api/deployments/<d>/delete          {confirm: <d>} the deployment and its nodes go
     GET  /api/deployments/<d>/export          deployment.yaml (secrets left out)
 """
 
@@ -161,6 +163,17 @@ def routes(store: Store, web_dir: Path) -> list[Route]:
             store.approve_reregistration(req.params["dep"], req.params["node"], approve=False)
         )
 
+    def forget(req: Request) -> Response:
+        admin(req)
+        store.forget_node(req.params["dep"], req.params["node"])
+        return Response.json({"forgotten": req.params["node"]})
+
+    def delete(req: Request) -> Response:
+        admin(req)
+        data = req.json()
+        store.delete_deployment(req.params["dep"], str(data.get("confirm") or ""))
+        return Response.json({"deleted": req.params["dep"]})
+
     def export(req: Request) -> Response:
         admin(req)
         text = store.export(req.params["dep"])
@@ -190,6 +203,8 @@ def routes(store: Store, web_dir: Path) -> list[Route]:
         route("PUT", "/api/deployments/<dep>/nodes/<node>/roles", assign),
         route("POST", "/api/deployments/<dep>/nodes/<node>/approve", approve),
         route("POST", "/api/deployments/<dep>/nodes/<node>/reject", reject),
+        route("POST", "/api/deployments/<dep>/nodes/<node>/forget", forget),
+        route("POST", "/api/deployments/<dep>/delete", delete),
         route("GET", "/api/deployments/<dep>/export", export),
         route("GET", "/api/.*", not_found),
     ]

@@ -16,6 +16,15 @@ class BadRequest(InstallerError):
     status = 400
 
 
+class InvalidFields(BadRequest):
+    """Values refused field by field: `fields` maps each key to why (the UI shows each beside
+    its input; the API's JSON carries them as "fields")."""
+
+    def __init__(self, fields: dict[str, str], *, hint: str | None = None) -> None:
+        super().__init__("; ".join(f"{k}: {why}" for k, why in fields.items()), hint=hint)
+        self.fields = dict(fields)
+
+
 class Unauthorized(InstallerError):
     status = 401
     default_hint = "log in again (POST /api/login), or check the token"

@@ -218,3 +218,35 @@ def check_roles(
             raise Conflict(f"volume_device {device} is not a free disk of this node: {free}")
         fit.answers["volume_device"] = device
     return fit
+
+
+# Per-node values a re-fit keeps as they are: the admin names them (hostname) or the disks were
+# checked against what the admin gave (volume_device).
+KEPT_ON_REFIT = ("hostname", "volume_device")
+
+
+def refit(
+    roles: tuple[str, ...],
+    old_inv: dict[str, Any],
+    new_inv: dict[str, Any],
+    answers: dict[str, str],
+    roleset: RoleSet,
+) -> tuple[Fit, list[str]]:
+    """The node's answers computed again on the hardware it reported (a network-booted node was
+    assigned on iPXE's inventory: no CPU facts, one NIC). A value equal to what the old
+    inventory gave by itself counts as automatic and is computed again; a value the admin chose
+    (different from that) stays. Returns the new fit and what changed ("key old -> new");
+    Conflict/BadRequest when the hardware does not fit what the admin chose."""
+    kept = {k: v for k, v in answers.items() if k in KEPT_ON_REFIT}
+    auto_before = check_roles(roles, old_inv, kept, roleset).answers
+    wanted = dict(kept)
+    for key, value in answers.items():
+        if key not in KEPT_ON_REFIT and auto_before.get(key) != value:
+            wanted[key] = value  # the admin's choice
+    fit = check_roles(roles, new_inv, wanted, roleset)
+    changes = [
+        f"{key} {answers.get(key, '(none)')} -> {value}"
+        for key, value in sorted(fit.answers.items())
+        if answers.get(key) != value
+    ]
+    return fit, changes

@@ -47,7 +47,13 @@ from distro_builder.smart_installer import auth
 from distro_builder.smart_installer.agentapi import registration
 from distro_builder.smart_installer.db import Row, Tx, now_ms
 from distro_builder.smart_installer.disc import ServedDisc
-from distro_builder.smart_installer.errors import BadRequest, Conflict, Forbidden, NotFound
+from distro_builder.smart_installer.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InstallerError,
+    NotFound,
+)
 from distro_builder.smart_installer.http import Request, Response, Route, route
 from distro_builder.smart_installer.store import Store
 
@@ -55,6 +61,7 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_POLICIES = ("menu", "wait")
 POLL_SECONDS = 10  # an unknown machine asks again this often (menu timeout, wait loop)
+REFUSAL_SECONDS = 30  # a refused menu choice stays on the console this long
 CONSOLE = "console=tty0 console=ttyS0,115200n8"
 _MAC_RE = re.compile(r"[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}")
 _HOST_RE = re.compile(r"[A-Za-z0-9.-]{1,253}(:\d{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:\d{1,5})?")
@@ -153,7 +160,12 @@ class Netboot:
         if not row["roles"] and entry_name and dep["netboot_unknown"] == "menu":
             # A menu choice is a request, never an assignment: the admin approves it by giving
             # the roles. Until then the machine holds no token, no slot and no secret.
-            roles = self._request(dep, row, entry_name)
+            try:
+                roles = self._request(dep, row, entry_name)
+            except InstallerError as e:
+                # iPXE shows an HTTP error as nothing and goes back to the menu: the reason
+                # goes on the node's console instead, until a key or the timeout.
+                return self._choice_refused(base, dep, mac, str(e))
             return self._wait(
                 base, dep, mac, f"asked for {roles}: waiting for the admin to approve"
             )
@@ -243,17 +255,21 @@ class Netboot:
         assert row is not None
         return row
 
-    def _entries(self) -> list[BootEntry]:
-        return [e for e in boot_entries(self.store.roleset) if e.roles]
+    def _entries(self, dep: Row) -> list[BootEntry]:
+        """The boot entries whose roles are a node shape of the deployment's architecture (a
+        dual-node deployment offers cloud-controller and compute, not all-in-one)."""
+        arch = self.store.architectures[dep["architecture"]]
+        shapes = {frozenset(n.roles) for n in arch.nodes}
+        return [e for e in boot_entries(self.store.roleset) if frozenset(e.roles) in shapes]
 
     def _request(self, dep: Row, row: Row, name: str) -> str:
         """Record the roles an unknown machine asked for in the boot menu (inventory
         `requested`, shown to the admin); the roles, comma-separated."""
         if not _ENTRY_RE.fullmatch(name):
             raise BadRequest("entry: a boot entry name")
-        entry = next((e for e in self._entries() if e.name == name), None)
+        entry = next((e for e in self._entries(dep) if e.name == name), None)
         if entry is None:
-            raise NotFound(f"no boot entry {name!r}")
+            raise NotFound(f"{name} is not an entry of this deployment ({dep['architecture']})")
         roles = ",".join(entry.roles)
         with self.store.db.transaction() as tx:
             now = self.store._node_row(dep, row["id"], tx)
@@ -276,7 +292,7 @@ class Netboot:
         lines = [
             f"menu StackOps: node {row['id']} ({mac}) has no roles: choose, or wait for the admin",
         ]
-        for e in self._entries():
+        for e in self._entries(dep):
             lines.append(f"item {e.name} {_say(e.label)[5:]}")
         lines += [
             "item --gap",
@@ -288,6 +304,14 @@ class Netboot:
             f"chain {again}",
         ]
         return _ipxe(*lines)
+
+    def _choice_refused(self, base: str, dep: Row, mac: str, reason: str) -> Response:
+        """A menu choice the service refused: its reason on the console, then the menu again."""
+        return _ipxe(
+            _say(f"StackOps: {mac}: choice refused: {reason}"),
+            f"prompt --timeout {REFUSAL_SECONDS * 1000} Press a key for the menu ||",
+            f"chain {base}/ipxe/{quote(dep['name'])}/{mac.replace(':', '-')}",
+        )
 
     def _wait(self, base: str, dep: Row, mac: str, reason: str, slower: int = 1) -> Response:
         seconds = POLL_SECONDS * slower

@@ -128,7 +128,7 @@ class App:
                 return resp
             return self.error(req.path, 404, f"no such path {req.path[:80]!r}", None)
         except InstallerError as e:
-            return self.error(req.path, e.status, str(e), e.hint)
+            return self.error(req.path, e.status, str(e), e.hint, getattr(e, "fields", None))
         except DistroBuilderError as e:  # a ConfigError from the shared rules: the input's fault
             return self.error(req.path, 400, str(e), e.hint)
         except Exception:
@@ -136,12 +136,16 @@ class App:
             return self.error(req.path, 500, "internal error (see the service's log)", None)
 
     @staticmethod
-    def error(path: str, status: int, message: str, hint: str | None) -> Response:
+    def error(
+        path: str, status: int, message: str, hint: str | None, fields: dict | None = None
+    ) -> Response:
         if path.startswith("/agent/"):
             return Response.text(error_body(message, hint), status)
         body: dict[str, Any] = {"error": message}
         if hint:
             body["hint"] = hint
+        if fields:
+            body["fields"] = fields  # every refused value by its key (InvalidFields)
         return Response.json(body, status)
 
 

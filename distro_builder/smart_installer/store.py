@@ -17,6 +17,7 @@ from typing import Any
 from distro_builder import __version__
 from distro_builder.config.deployment import per_node_keys
 from distro_builder.config.installer import check_deployment, render_deployment
+from distro_builder.config.questions import validate_value
 from distro_builder.errors import ConfigError
 from distro_builder.model import RoleSet
 from distro_builder.smart_installer import auth, fitness
@@ -25,6 +26,7 @@ from distro_builder.smart_installer.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    InvalidFields,
     NotFound,
     Unauthorized,
 )
@@ -157,6 +159,46 @@ class Store:
             )
         return token
 
+    def delete_deployment(self, ref: str, confirm: str) -> None:
+        """Delete a deployment with its nodes and their events; `confirm` must be its name."""
+        with self.db.transaction() as tx:
+            dep = self._deployment_row(ref, tx)
+            if confirm != dep["name"]:
+                raise BadRequest(
+                    f"confirm the deletion of deployment {dep['name']!r} with its name",
+                    hint='send {"confirm": "<the deployment\'s name>"}',
+                )
+            node_ids = [r["id"] for r in tx.all("SELECT id FROM nodes WHERE deployment_id = ?",
+                                                (dep["id"],))]  # fmt: skip
+            for node_id in node_ids:
+                tx.execute("DELETE FROM events WHERE node_id = ?", (node_id,))
+            tx.execute("DELETE FROM nodes WHERE deployment_id = ?", (dep["id"],))
+            tx.execute("DELETE FROM deployments WHERE id = ?", (dep["id"],))
+
+    def netboot_policy(self, ref: str, unknown: str | None = None) -> str:
+        """What a machine the deployment does not know gets when it network-boots: "menu" (the
+        architecture's entries) or "wait" (for the admin); set it when `unknown` is given."""
+        with self.db.transaction() as tx:
+            dep = self._deployment_row(ref, tx)
+            if unknown is None:
+                return str(dep["netboot_unknown"])
+            if unknown not in ("menu", "wait"):
+                raise BadRequest("unknown: one of menu, wait")
+            tx.execute(
+                "UPDATE deployments SET netboot_unknown = ?, updated_at = ? WHERE id = ?",
+                (unknown, now_ms(), dep["id"]),
+            )
+            return unknown
+
+    def forget_node(self, ref: str, node_id: str | int) -> None:
+        """Forget a node: its record, token and events go; the machine registers anew if it
+        boots again (with the deployment's token, as a new node)."""
+        with self.db.transaction() as tx:
+            dep = self._deployment_row(ref, tx)
+            row = self._node_row(dep, node_id, tx)
+            tx.execute("DELETE FROM events WHERE node_id = ?", (row["id"],))
+            tx.execute("DELETE FROM nodes WHERE id = ?", (row["id"],))
+
     def _deployment_row(self, ref: str | int, tx: Tx | None = None) -> Row:
         if tx is None:
             with self.db.transaction() as t:
@@ -210,6 +252,8 @@ class Store:
                 "default": q.default,
                 "type": q.type,
                 "prompt": q.prompt,
+                "description": q.description,
+                "required": q.default is None and not q.optional,
                 "choices": list(q.choices),
             }
         return {
@@ -254,12 +298,24 @@ class Store:
                     raise BadRequest(f"{key} is longer than 1024 characters")
                 else:
                     params[key] = str(value)
-            # The deployment file's rules: each value by its question, then the cross-field ones.
+            # The deployment file's rules: each value by its question (all refusals at once, by
+            # key), then the cross-field ones.
+            by_key = {q.key: q for q in self.roleset.questions}
+            refused = {}
+            for k in values:
+                if k in params and (why := validate_value(by_key[k], params[k])) is not None:
+                    shown = "(secret)" if by_key[k].secret else repr(params[k])
+                    refused[k] = f"{shown} is not valid: {why}"  # config/deployment.py's words
+            if refused:
+                raise InvalidFields(refused, hint="correct the values named (each by its key)")
             try:
                 check_deployment(render_deployment(None, params), self.roleset, label="parameters")
             except ConfigError as e:
                 # "parameters:6: answers.floating_range: ..." -> "floating_range: ..."
                 message = re.sub(r"^parameters(:\d+)?: (answers\.)?", "", str(e))
+                key, sep, why = message.partition(": ")
+                if sep and key in self.global_keys:
+                    raise InvalidFields({key: why}, hint=e.hint) from e
                 raise BadRequest(message, hint=e.hint) from e
             tx.execute(
                 "UPDATE deployments SET params = ?, updated_at = ? WHERE id = ?",
@@ -655,6 +711,28 @@ class Store:
                 misfit = self._misfit({**row, "inventory": json.dumps(inv)}, roles)
                 if misfit:
                     _event(tx, row["id"], "agent", misfit)
+                elif old.get("reported") is False:
+                    self._refit(tx, row, roles, old, inv)
+
+    def _refit(self, tx: Tx, row: Row, roles: tuple[str, ...], old: dict, inv: dict) -> None:
+        """A network-booted node was assigned on iPXE's inventory; on the hardware it reported,
+        its automatic answers (libvirt_type, interfaces) are computed again, the notes
+        replaced, and an event says what changed (fitness.refit)."""
+        answers = json.loads(row["answers"])
+        try:
+            fit, changes = fitness.refit(roles, old, inv, answers, self.roleset)
+        except (Conflict, BadRequest) as e:
+            _event(tx, row["id"], "agent", f"the node's hardware does not fit: {e}")
+            return
+        notes = "\n".join(fit.notes)
+        if not changes and notes == row["notes"]:
+            return
+        tx.execute(
+            "UPDATE nodes SET answers = ?, notes = ? WHERE id = ?",
+            (json.dumps(fit.answers, sort_keys=True), notes, row["id"]),
+        )
+        line = "re-fitted on the reported hardware: " + ("; ".join(changes) or "same answers")
+        _event(tx, row["id"], "agent", line + "; notes: " + ("; ".join(fit.notes) or "none"))
 
     def answers(self, node_id: str, token: str | None) -> list[tuple[str, str]]:
         """The node's answers (global parameters injected, its own filled in): its alone."""

@@ -35,7 +35,9 @@ async function api(method, path, body) {
   }
   if (!resp.ok) {
     const msg = data && data.error ? data.error + (data.hint ? " (" + data.hint + ")" : "") : resp.statusText;
-    throw new Error(msg);
+    const err = new Error(msg);
+    err.fields = data && data.fields ? data.fields : null;  // refusals by key (InvalidFields)
+    throw err;
   }
   return data;
 }
@@ -83,45 +85,160 @@ async function openDeployment(name) {
   $("#dep-arch").textContent = d.architecture;
   $("#export-link").href = "/api/deployments/" + d.name + "/export";
   renderParams(d);
+  renderOnboarding(d.name);
   $("#nodes tbody").replaceChildren();  // rows of the deployment shown before
+  closeNode();
+  $("#rotated-box").hidden = true;
   renderDeployment(d);
   if (timer) clearInterval(timer);
   timer = setInterval(refresh, 2000);
+}
+
+// --- onboarding: the build command, the iPXE boot file, the dnsmasq block ------------------
+let shownToken = null;  // the enrolment token, when this page made it (it is never shown again)
+
+function renderBuild(name) {
+  const token = shownToken && shownToken.dep === name ? shownToken.token : null;
+  const lines = [
+    "STACKOPS_INSTALLER_TOKEN=" + (token || "<the enrolment token>") + " \\",
+    "  distro-builder build --base ubuntu-10.04.4-server-amd64.iso -o stackops.iso \\",
+    "  --installer-url " + location.origin,
+  ];
+  setText($("#build-cmd"), lines.join("\n"));
+  setText($("#build-token-note"), token ? "The token above is shown only now: keep it." :
+    "The token was shown when the deployment was made; \"New enrolment token\" makes another " +
+    "(discs with the old one stop registering).");
+}
+
+function dnsmasqBlock(bootfile) {
+  const host = new URL(bootfile).hostname;
+  const quad = /^(\d+)\.(\d+)\.(\d+)\.\d+$/.exec(host);
+  const subnet = quad ? quad[1] + "." + quad[2] + "." + quad[3] + ".0" : "10.0.0.0";
+  return [
+    "# plain PXE ROMs chainload iPXE over TFTP (/srv/tftp/undionly.kpxe from the ipxe package),",
+    "# iPXE itself gets this deployment's URL",
+    "port=0",
+    "dhcp-range=" + subnet + ",proxy",
+    "dhcp-userclass=set:ipxe,iPXE",
+    "pxe-service=tag:!ipxe,x86PC,\"iPXE\",undionly.kpxe",
+    "pxe-service=tag:ipxe,x86PC,\"StackOps\"," + bootfile,
+    "enable-tftp",
+    "tftp-root=/srv/tftp",
+  ].join("\n");
+}
+
+async function renderOnboarding(name) {
+  renderBuild(name);
+  let nb = null;
+  try { nb = await api("GET", "/api/deployments/" + name + "/netboot"); } catch (e) { nb = null; }
+  $("#netboot-off").hidden = !!nb;
+  $("#netboot-on").hidden = !nb;
+  if (!nb) return;
+  setText($("#bootfile"), nb.bootfile);
+  $("#netboot-unknown").value = nb.unknown;
+  setText($("#dnsmasq-block"), dnsmasqBlock(nb.bootfile));
 }
 
 async function refresh() {
   if (!current) return;
   try {
     renderDeployment(await api("GET", "/api/deployments/" + current.name));
+    await refreshNode();
   } catch (e) { showError(e.message); }
 }
 
+// The parameters form in three groups, by the question's type; required ones marked from the
+// start; the role.yaml description as each field's help; a refusal beside its field.
+const GROUPS = [
+  ["network", "Network", ["ipv4", "cidr", "int", "interface", "device", "hostname"]],
+  ["passwords", "Passwords", ["password"]],
+  ["identity", "Identity", ["name", "string", "choice"]],
+];
+const MIN_GENERATED = 20;
+
+function generatePassword() {
+  // 20 characters of letters and digits from the browser's CSPRNG (no look-alikes).
+  const alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  const bytes = new Uint8Array(MIN_GENERATED);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
+}
+
 function renderParams(d) {
-  const tbody = $("#params tbody");
-  tbody.replaceChildren();
-  for (const [key, p] of Object.entries(d.params)) {
-    const tr = el("tr");
-    const th = el("th");
-    const label = el("label", p.prompt);
-    label.htmlFor = "param-" + key;
-    th.append(label);
-    tr.append(th);
-    const input = el("input");
-    input.name = "param-" + key;
-    input.id = "param-" + key;
-    input.dataset.key = key;
-    if (p.secret) {
-      input.type = "password";
-      input.autocomplete = "new-password";
-      input.placeholder = p.set ? "(set; type to change)" : "(not set)";
-    } else {
-      input.value = p.value || "";
-      input.placeholder = p.default ? "default " + p.default : "";
-    }
-    const td = el("td"); td.append(input); tr.append(td);
-    tr.append(el("td", key, "help"));
-    tbody.append(tr);
+  const box = $("#params");
+  box.replaceChildren();
+  for (const [group, title, types] of GROUPS) {
+    const entries = Object.entries(d.params).filter(([, p]) => types.includes(p.type));
+    if (!entries.length) continue;
+    const fs = el("fieldset", null, "params-group");
+    fs.id = "params-" + group;
+    fs.append(el("legend", title));
+    for (const [key, p] of entries) fs.append(paramRow(key, p));
+    box.append(fs);
   }
+}
+
+function paramRow(key, p) {
+  const row = el("div", null, "param");
+  row.dataset.key = key;
+  const id = "param-" + key;
+  const label = el("label", p.prompt);
+  label.htmlFor = id;
+  if (p.required) {
+    const mark = el("span", " *", "req");
+    mark.title = "required";
+    label.append(mark);
+  }
+  const input = el("input");
+  input.name = id;
+  input.id = id;
+  input.dataset.key = key;
+  if (p.required) input.setAttribute("aria-required", "true");
+  if (p.secret) {
+    input.type = "password";
+    input.autocomplete = "new-password";
+    input.placeholder = p.set ? "(set; type to change)" : "(not set)";
+  } else {
+    input.value = p.value || "";
+    input.placeholder = p.default ? "default " + p.default : "";
+  }
+  const help = el("div", p.description || "", "help");
+  help.id = id + "-help";
+  const err = el("div", null, "field-error");
+  err.id = "param-err-" + key;
+  err.hidden = true;
+  input.setAttribute("aria-describedby", help.id + " " + err.id);
+  const line = el("div", null, "param-input");
+  line.append(input);
+  if (p.secret && key !== "admin_password") {
+    // A service password no person types: generate one (shown, so it can be kept if wanted).
+    const gen = el("button", "Generate", "generate");
+    gen.type = "button";
+    gen.setAttribute("aria-label", "Generate " + p.prompt);
+    gen.addEventListener("click", () => {
+      input.type = "text";
+      input.value = generatePassword();
+      input.dispatchEvent(new Event("input"));
+    });
+    line.append(gen);
+  }
+  line.append(el("code", key, "key"));
+  row.append(label, line, help, err);
+  return row;
+}
+
+function showFieldErrors(fields) {
+  let first = null;
+  for (const err of document.querySelectorAll("#params .field-error")) {
+    const key = err.id.slice("param-err-".length);
+    const why = fields ? fields[key] : null;
+    err.textContent = why || "";
+    err.hidden = !why;
+    const input = document.getElementById("param-" + key);
+    if (why) { input.setAttribute("aria-invalid", "true"); first = first || input; }
+    else input.removeAttribute("aria-invalid");
+  }
+  return first;
 }
 
 function roleChoices() {
@@ -171,6 +288,105 @@ function duration(s) {
   return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
 }
 
+function gb(mb) {
+  return (mb * 1048576 / 1e9).toFixed(1) + " GB";  // decimal GB, as disks are sold
+}
+
+function hardware(inv) {
+  // A network-booted machine is known by its MAC and SMBIOS strings until its first boot reports.
+  if (inv.reported === false) return "not reported yet (network boot)";
+  return inv.cpus + " CPU, " + (inv.virt === "none" ? "no vmx/svm" : inv.virt) + ", " +
+    (inv.mem_mb / 1024).toFixed(1) + " GiB RAM";
+}
+
+function nicLines(inv) {
+  return inv.nics.map((c) => c.name + " " + c.mac + " " + c.state).join("\n");
+}
+
+function diskLines(inv) {
+  return inv.disks.map((k) => k.name + " " + gb(k.size_mb) + " " + (k.free ? "free" : "in use"))
+    .join("\n");
+}
+
+function pad(x) { return String(x).padStart(2, "0"); }
+
+function stamp(seconds) {
+  // The browser's local time, to the second; the <time> element carries the exact UTC instant.
+  const t = new Date(seconds * 1000);
+  return t.getFullYear() + "-" + pad(t.getMonth() + 1) + "-" + pad(t.getDate()) + " " +
+    pad(t.getHours()) + ":" + pad(t.getMinutes()) + ":" + pad(t.getSeconds());
+}
+
+// --- node detail: inventory and timeline, refreshed with the page while open ---------------
+let openNodeId = null;
+
+async function openNode(id) {
+  openNodeId = id;
+  $("#node-detail").hidden = false;
+  await refreshNode();
+  $("#node-detail").scrollIntoView({ block: "nearest" });
+}
+
+function closeNode() {
+  openNodeId = null;
+  $("#node-detail").hidden = true;
+}
+
+const EVENT_STEP_RE = /^STACKOPS step=(\d+\/\d+) role=(\S+) name=(\S+) status=(\S+) t=([0-9.]+)s$/;
+const EVENT_FAILED_RE = /^STACKOPS-FIRSTBOOT failed step=(\S+) log=(\S+)$/;
+
+function describeEvent(e) {
+  const m = EVENT_STEP_RE.exec(e.line);
+  if (m) return "step " + m[1] + " " + m[2] + " " + m[3] + " " + m[4] + " (took " + m[5] + " s)";
+  const f = EVENT_FAILED_RE.exec(e.line);
+  if (f) return "first boot failed at " + f[1] + " (its log on the node: " + f[2] + ")";
+  if (/^STACKOPS-FIRSTBOOT done/.test(e.line)) return "first boot done";
+  return e.line;
+}
+
+async function refreshNode() {
+  if (openNodeId === null || !current) return;
+  let n;
+  try {
+    n = await api("GET", "/api/deployments/" + current.name + "/nodes/" + openNodeId);
+  } catch (e) { showError(e.message); return; }
+  setText($("#node-detail-title"), "Node " + n.id + " (" + n.hostname + "): " + n.state);
+  const inv = n.inventory;
+  const facts = [];
+  const pxe = inv.pxe || {};
+  if (pxe.vendor || pxe.product || pxe.serial) {
+    facts.push(["Machine (SMBIOS)", [pxe.vendor, pxe.product].filter(Boolean).join(" ") +
+      (pxe.serial ? "\nserial " + pxe.serial : "")]);
+  }
+  facts.push(["Processors", hardware(inv)]);
+  facts.push(["NICs", nicLines(inv) || "none reported"]);
+  facts.push(["Disks", diskLines(inv) || "none reported (yet)"]);
+  facts.push(["MAC (boot)", n.mac]);
+  facts.push(["Registered", stamp(n.registered_at)]);
+  facts.push(["Last heard", stamp(n.last_seen)]);
+  const dl = $("#node-inventory");
+  const key = JSON.stringify(facts);
+  if (dl.dataset.key !== key) {
+    dl.dataset.key = key;
+    dl.replaceChildren(...facts.flatMap(([k, v]) => [el("dt", k), el("dd", v)]));
+  }
+  const ol = $("#node-timeline");
+  const ekey = n.events.length + ":" + (n.events.length ? n.events[n.events.length - 1].at : "");
+  if (ol.dataset.key !== ekey) {
+    ol.dataset.key = ekey;
+    ol.replaceChildren(...n.events.map((e) => {
+      const li = el("li", null, "event " + e.kind);
+      const t = el("time", stamp(e.at));
+      t.dateTime = new Date(e.at * 1000).toISOString();
+      li.append(t, " ", el("span", e.kind, "kind"), " ", el("span", describeEvent(e), "line"));
+      return li;
+    }));
+  }
+  const failure = $("#node-failure");
+  failure.hidden = n.state !== "failed";
+  setText(failure, n.state === "failed" ? n.step : "");
+}
+
 function setText(node, text) {
   const t = text === undefined || text === null ? "" : String(text);
   if (node.textContent !== t) node.textContent = t;
@@ -186,6 +402,10 @@ function nodeRow(n) {
   tr = el("tr");
   tr.dataset.node = n.id;
   for (const cls of ["id", "host", "hw", "nics", "disks"]) tr.append(el("td", null, cls));
+  const details = el("button", String(n.id), "details");
+  details.type = "button";
+  details.addEventListener("click", () => openNode(n.id));
+  tr.querySelector("td.id").append(details);
   const td = el("td", null, "roles");
   const sel = el("select", null, "roles");
   sel.append(new Option("(none)", ""));
@@ -248,18 +468,16 @@ function renderDeployment(d) {
     const tr = nodeRow(n);
     const cell = (cls) => tr.querySelector("td." + cls);
     const inv = n.inventory;
-    setText(cell("id"), n.id);
     setText(cell("host"), n.hostname);
-    setText(cell("hw"), inv.cpus + " CPU, " + (inv.virt === "none" ? "no vmx/svm" : inv.virt) +
-      ", " + inv.mem_mb + " MB");
-    setText(cell("nics"), inv.nics.map((c) => c.name + " " + c.mac + " " + c.state).join("\n"));
-    setText(cell("disks"), inv.disks.map((k) => k.name + " " + k.size_mb + " MB " +
-      (k.free ? "free" : "in use")).join("\n"));
+    setText(cell("hw"), hardware(inv));
+    setText(cell("nics"), nicLines(inv));
+    setText(cell("disks"), diskLines(inv));
     const sel = tr.querySelector("select.roles");
     const btn = tr.querySelector("button.assign");
     const roles = n.roles.join(",");
     sel.dataset.server = roles;
     const label = "node " + n.id + " (" + n.hostname + ")";
+    tr.querySelector("button.details").setAttribute("aria-label", "Details of " + label);
     sel.setAttribute("aria-label", "Roles of " + label);
     btn.setAttribute("aria-label", "Assign the chosen roles to " + label);
     // Never overwrite what the admin is choosing: a focused or edited select keeps its value.
@@ -294,9 +512,25 @@ function renderDeployment(d) {
     if (silent) counts.silent = (counts.silent || 0) + 1;
   }
   renderTotals(pcts, counts);
+  applyFilter();
   for (const tr of [...$("#nodes tbody").children]) {
     if (!seen.has(tr.dataset.node)) tr.remove();
   }
+}
+
+// The filter hides the rows whose text (host, MACs, roles, state, progress) or chosen roles do
+// not contain what the admin typed; it runs again after every refresh.
+function applyFilter() {
+  const q = $("#node-filter").value.trim().toLowerCase();
+  const rows = [...$("#nodes tbody").children];
+  let shown = 0;
+  for (const tr of rows) {
+    const roles = tr.querySelector("select.roles").value;
+    const hit = !q || (tr.textContent + " " + roles).toLowerCase().includes(q);
+    if (tr.hidden === hit) tr.hidden = !hit;
+    if (hit) shown += 1;
+  }
+  setText($("#node-count"), q ? "showing " + shown + " of " + rows.length : "");
 }
 
 // The deployment's bar (the mean of its nodes') and "2 done · 1 failed · 1 configuring", in an
@@ -336,6 +570,22 @@ async function assign(id, sel) {
   } catch (e) { showError(e.message); }
 }
 
+function copyText(text) {
+  // The clipboard API needs a secure context (https or localhost); else the old way, through a
+  // selected off-screen textarea.
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).catch(() => {});
+    return;
+  }
+  const ta = el("textarea", text);
+  ta.setAttribute("aria-hidden", "true");
+  ta.style.position = "fixed";
+  ta.style.left = "-9999px";
+  document.body.append(ta);
+  ta.select();
+  try { document.execCommand("copy"); } finally { ta.remove(); }
+}
+
 async function decide(id, action) {
   showError("");
   try {
@@ -367,6 +617,7 @@ document.addEventListener("DOMContentLoaded", () => {
         { name: $("#new-name").value, architecture: $("#new-arch").value });
       $("#token-dep").textContent = r.deployment.name;
       $("#token-value").textContent = r.enrolment_token;
+      shownToken = { dep: r.deployment.name, token: r.enrolment_token };
       $("#token-box").hidden = false;
       $("#new-name").value = "";
       await listDeployments();
@@ -376,11 +627,12 @@ document.addEventListener("DOMContentLoaded", () => {
     ev.preventDefault();
     showError("");
     const values = {};
-    for (const input of document.querySelectorAll("#params input")) {
+    for (const input of document.querySelectorAll("#params input[data-key]")) {
       const p = current.params[input.dataset.key];
       if (p.secret) { if (input.value) values[input.dataset.key] = input.value; }
       else if ((p.value || "") !== input.value) values[input.dataset.key] = input.value || null;
     }
+    showFieldErrors(null);
     if (!Object.keys(values).length) { $("#params-msg").textContent = "nothing changed"; return; }
     try {
       const d = await api("PUT", "/api/deployments/" + current.name + "/params", values);
@@ -389,10 +641,72 @@ document.addEventListener("DOMContentLoaded", () => {
       $("#params-msg").textContent = "saved";
       $("#params-msg").className = "ok";
     } catch (e) {
-      $("#params-msg").textContent = "";
-      showError(e.message);
+      const first = showFieldErrors(e.fields);
+      if (first) {
+        const n = Object.keys(e.fields).length;
+        $("#params-msg").textContent = n + (n === 1 ? " value" : " values") +
+          " refused: see the field" + (n === 1 ? "" : "s") + " marked";
+        $("#params-msg").className = "bad";
+        first.focus();
+      } else {
+        $("#params-msg").textContent = "";
+        showError(e.message);
+      }
     }
   });
+  $("#node-detail-close").addEventListener("click", closeNode);
+  $("#node-filter").addEventListener("input", applyFilter);
+  for (const b of document.querySelectorAll("button.copy")) {
+    b.addEventListener("click", () => copyText($("#" + b.dataset.copy).textContent));
+  }
+  $("#netboot-unknown").addEventListener("change", async () => {
+    const sel = $("#netboot-unknown");
+    showError("");
+    try {
+      const nb = await api("PUT", "/api/deployments/" + current.name + "/netboot",
+        { unknown: sel.value });
+      setText($("#netboot-msg"), "saved: " + nb.unknown);
+    } catch (e) { showError(e.message); }
+  });
+  $("#node-forget").addEventListener("click", async () => {
+    const n = current.nodes.find((x) => x.id === openNodeId);
+    const label = "node " + openNodeId + (n ? " (" + n.hostname + ")" : "");
+    if (!confirm("Forget " + label + "? Its record, token and events go; the machine " +
+      "registers as a new node if it boots again.")) return;
+    showError("");
+    try {
+      await api("POST", "/api/deployments/" + current.name + "/nodes/" + openNodeId + "/forget");
+      $("#assign-msg").textContent = label + ": forgotten";
+      closeNode();
+      await refresh();
+    } catch (e) { showError(e.message); }
+  });
+  $("#delete-deployment").addEventListener("click", async () => {
+    const name = current.name;
+    const typed = prompt("Delete deployment " + name + " with its " + current.nodes.length +
+      " node(s)? Type its name to confirm.");
+    if (typed === null) return;
+    showError("");
+    try {
+      await api("POST", "/api/deployments/" + name + "/delete", { confirm: typed });
+      current = null;
+      location.hash = "#";
+      await listDeployments();
+    } catch (e) { showError(e.message); }
+  });
+  $("#rotate-token").addEventListener("click", async () => {
+    if (!confirm("Make a new enrolment token for " + current.name + "? Discs built with the " +
+      "old one can no longer register nodes.")) return;
+    showError("");
+    try {
+      const r = await api("POST", "/api/deployments/" + current.name + "/token");
+      $("#rotated-token").textContent = r.enrolment_token;
+      $("#rotated-box").hidden = false;
+      shownToken = { dep: current.name, token: r.enrolment_token };
+      renderBuild(current.name);
+    } catch (e) { showError(e.message); }
+  });
+  $("#copy-rotated").addEventListener("click", () => copyText($("#rotated-token").textContent));
   window.addEventListener("hashchange", route);
   route();
 });

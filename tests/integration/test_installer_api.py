@@ -27,6 +27,7 @@ from tests.integration.installer_live import (
     PG_ENV,
     Service,
     cli,
+    create_deployment,
     inventory,
     parse_pairs,
     reset_postgres,
@@ -98,6 +99,10 @@ def test_admin_and_agent_flow(service: Service) -> None:
     )  # fmt: skip
     assert status == 400 and "controller_address" in err["error"], err
     assert "IPv4" in err["error"]
+    assert (
+        list(err["fields"]) == ["controller_address"]
+        and "IPv4" in err["fields"]["controller_address"]
+    )
     status, err = svc.json(
         "PUT", "/api/deployments/lab/params", token=admin,
         json_body={"fixed_range": "10.0.0.0/8", "floating_range": "10.1.0.0/16"},
@@ -621,3 +626,45 @@ def test_cli_operations(service: Service) -> None:
     dup = cli("installer", "admin", "create", ADMIN, "--password-stdin", db=svc.db,
               stdin="another password", check=False)  # fmt: skip
     assert dup.returncode == 1 and "exists" in dup.stderr
+
+
+def test_cli_node_header_events_and_actions(service: Service) -> None:
+    """CLI parity with the UI: `node list` has a header, `node show` events carry timestamps,
+    approve/reject a registration again, forget a node, delete a deployment."""
+    import re
+
+    svc = service
+    enrol = create_deployment(svc, "cli-acts", PARAMS)
+    macs = ["52:54:00:00:0a:01"]
+    status, _, body = svc.request(
+        "POST", "/agent/v1/register", token=enrol, body=inventory("c1", macs)
+    )
+    assert status == 201
+    nid = parse_pairs(body)["node_id"]
+    listing = cli("installer", "node", "list", "cli-acts", db=svc.db).stdout.splitlines()
+    assert listing[0].split() == ["ID", "HOST", "MAC", "HARDWARE", "ROLES", "STATE", "PROGRESS"]
+    assert listing[1].split()[:2] == [nid, "c1"]
+    shown = cli("installer", "node", "show", "cli-acts", nid, db=svc.db).stdout
+    assert re.search(r"^\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  agent\s+registered$", shown, re.M), shown
+    # The same MAC registers again without its token: reject, then again and approve.
+    for verb, done in (("reject", "rejected"), ("approve", "approved")):
+        again = inventory("c1b", macs)
+        assert svc.request("POST", "/agent/v1/register", token=enrol, body=again)[0] == 201
+        out = cli("installer", "node", verb, "cli-acts", nid, db=svc.db).stdout
+        assert f"registration {done}" in out, out
+    assert "c1b" in cli("installer", "node", "list", "cli-acts", db=svc.db).stdout
+    bad = cli("installer", "node", "approve", "cli-acts", nid, db=svc.db, check=False)
+    assert bad.returncode == 1 and "no registration waiting" in bad.stderr
+    out = cli("installer", "deployment", "netboot", "cli-acts", db=svc.db).stdout
+    assert out.strip().endswith("unknown machines get: menu"), out
+    cli("installer", "deployment", "netboot", "cli-acts", "--unknown", "wait", db=svc.db)
+    out = cli("installer", "deployment", "netboot", "cli-acts", db=svc.db).stdout
+    assert out.strip().endswith("unknown machines get: wait"), out
+    cli("installer", "node", "forget", "cli-acts", nid, "--yes", db=svc.db)
+    assert cli("installer", "node", "list", "cli-acts", db=svc.db).stdout == ""
+    asked = cli("installer", "deployment", "delete", "cli-acts", db=svc.db, stdin="n\n",
+                check=False)  # fmt: skip
+    assert asked.returncode == 1
+    cli("installer", "deployment", "delete", "cli-acts", "--yes", db=svc.db)
+    gone = cli("installer", "deployment", "show", "cli-acts", db=svc.db, check=False)
+    assert gone.returncode == 1 and "cli-acts" in gone.stderr

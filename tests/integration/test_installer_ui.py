@@ -60,6 +60,16 @@ def service(tmp_path: Path) -> Iterator[Service]:
     svc.stop()
 
 
+@pytest.fixture
+def served_service(tmp_path: Path, demo_base: Path) -> Iterator[Service]:
+    """The service serving the demo disc: its network boot (iPXE) routes exist."""
+    url = f"sqlite:///{tmp_path / 'installer.sqlite'}"
+    cli("installer", "admin", "create", ADMIN, "--password-stdin", db=url, stdin=ADMIN_PASSWORD)
+    svc = Service(url, tmp_path / "serve.log", extra=("--disc", str(demo_base)))
+    yield svc
+    svc.stop()
+
+
 def test_create_assign_and_watch(browser, service: Service) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -99,7 +109,7 @@ def test_create_assign_and_watch(browser, service: Service) -> None:
     field = visible("input[name='param-controller_address']")
     field.send_keys("10.0.0.999")
     d.find_element(By.ID, "params-save").click()
-    text_in("#error", "controller_address")
+    text_in("#param-err-controller_address", "not an IPv4 address")
     field.clear()
     field.send_keys("10.0.0.10")
     values = {
@@ -112,7 +122,7 @@ def test_create_assign_and_watch(browser, service: Service) -> None:
     for key, value in values.items():
         d.find_element(By.CSS_SELECTOR, f"input[name='param-{key}']").send_keys(value)
     d.find_element(By.ID, "params-save").click()
-    text_in("#params-msg", "saved")
+    wait.until(lambda _: d.find_element(By.ID, "params-msg").text == "saved")
     secret = d.find_element(By.CSS_SELECTOR, "input[name='param-nova_db_password']")
     assert secret.get_attribute("value") == ""
     assert "set" in (secret.get_attribute("placeholder") or "")
@@ -356,3 +366,355 @@ def test_progress_bars_summary_and_silent_node(browser, service: Service, tmp_pa
         if c.is_displayed() and not (c.accessible_name or "").strip()
     ]
     assert not unnamed, unnamed
+
+
+def test_parameters_form_groups_help_and_errors_by_field(browser, service: Service) -> None:
+    """The form in groups, required fields marked before anything is assigned, the role.yaml
+    descriptions as help, every refusal beside its field (not the first only, in a banner), and
+    a generate button for service passwords."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, service
+    wait = WebDriverWait(d, 30)
+    _login_and_open(d, svc, "form", "dual-node")
+    groups = [e.get_attribute("id") for e in d.find_elements(By.CSS_SELECTOR, "fieldset")]
+    assert groups == ["params-network", "params-passwords", "params-identity"]
+    net = d.find_element(By.ID, "params-network").text
+    assert "IPv4 address of the cloud controller" in net
+    pw = d.find_element(By.ID, "params-passwords")
+    assert pw.find_elements(By.CSS_SELECTOR, "input[name='param-rabbit_password']")
+    ctl = d.find_element(By.CSS_SELECTOR, "label[for='param-controller_address']")
+    assert ctl.find_elements(By.CSS_SELECTOR, ".req")  # required, marked from the start
+    flt = d.find_element(By.CSS_SELECTOR, "label[for='param-floating_range']")
+    assert not flt.find_elements(By.CSS_SELECTOR, ".req")
+    help_text = d.find_element(By.ID, "param-mysql_root_password-help").text
+    assert "MySQL" in help_text and len(help_text) > 20
+    field = d.find_element(By.ID, "param-controller_address")
+    assert "param-mysql_root_password-help" not in (field.get_attribute("aria-describedby") or "")
+    assert "param-controller_address-help" in field.get_attribute("aria-describedby")
+
+    # Two bad values: both refused, each beside its field; the banner stays empty.
+    field.send_keys("10.0.0.999")
+    d.find_element(By.ID, "param-fixed_range").send_keys("10.0.0.1/8")
+    d.find_element(By.ID, "params-save").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "params-msg"), "2 values refused"))
+    assert "IPv4" in d.find_element(By.ID, "param-err-controller_address").text
+    assert "host bits" in d.find_element(By.ID, "param-err-fixed_range").text
+    assert d.find_element(By.ID, "param-controller_address").get_attribute("aria-invalid")
+    assert not d.find_element(By.ID, "error").is_displayed()
+    assert d.switch_to.active_element == d.find_element(By.ID, "param-controller_address")
+    d.save_screenshot("/tmp/ui-params-errors.png")
+
+    # Generate fills a service password (shown once, 20 characters); none for the admin's own.
+    assert not d.find_elements(
+        By.CSS_SELECTOR, "#params-passwords .param[data-key='admin_password'] button"
+    )
+    d.find_element(By.CSS_SELECTOR, ".param[data-key='rabbit_password'] button.generate").click()
+    rabbit = d.find_element(By.ID, "param-rabbit_password")
+    generated = rabbit.get_attribute("value")
+    assert len(generated) == 20 and generated.isalnum()
+    d.find_element(By.ID, "param-controller_address").clear()
+    d.find_element(By.ID, "param-controller_address").send_keys("10.0.0.10")
+    d.find_element(By.ID, "param-fixed_range").clear()
+    d.find_element(By.ID, "params-save").click()
+    wait.until(lambda _: d.find_element(By.ID, "params-msg").text == "saved")
+    assert not d.find_element(By.ID, "param-err-controller_address").is_displayed()
+    assert generated not in d.page_source
+    status, data = svc.json("GET", "/api/deployments/form", token=svc.login())
+    assert status == 200 and data["params"]["rabbit_password"]["set"] is True
+    d.save_screenshot("/tmp/ui-params-saved.png")
+
+
+def test_node_detail_timeline_and_inventory(browser, served_service: Service) -> None:
+    """A node's detail: SMBIOS facts of a network-booted machine, NICs one per line, disks in
+    GB, and a timeline with timestamps and each step's duration; a failure says where."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, served_service
+    wait = WebDriverWait(d, 30)
+    token = _login_and_open(d, svc, "detail", "dual-node")
+    admin = svc.login()
+    status, data = svc.json(
+        "PUT", "/api/deployments/detail/netboot", token=admin, json_body={"unknown": "wait"}
+    )
+    assert status == 200, data
+    # A machine network-boots: iPXE sends its SMBIOS strings.
+    ipxe = {"User-Agent": "iPXE/1.0.0+git-20190125.36a4c85", "Host": "10.0.2.2:8080"}
+    status, _, _ = svc.request("GET", "/ipxe/detail/52-54-00-AB-CD-01?vendor=QEMU&product=Standard"
+                               "%20PC&serial=SN-4711", headers=ipxe)  # fmt: skip
+    assert status == 200
+    # A disc-installed machine registers and runs its first boot, failing at libvirt.
+    macs = ["52:54:00:00:05:01", "52:54:00:00:05:02"]
+    status, _, body = svc.request(
+        "POST", "/agent/v1/register", token=token, body=inventory("cmp-5", macs)
+    )
+    assert status == 201
+    node = parse_pairs(body)
+    nt, nid = node["node_token"], node["node_id"]
+    params = {
+        "controller_address": "10.0.0.10", "nova_db_password": "detail-nova-secret",
+        "rabbit_password": "detail-rabbit-secret", "mysql_root_password": "detail-mysql-secret",
+        "admin_password": "detail-admin-secret",
+    }  # fmt: skip
+    assert (
+        svc.json("PUT", "/api/deployments/detail/params", token=admin, json_body=params)[0] == 200
+    )
+    path = f"/api/deployments/detail/nodes/{nid}/roles"
+    assert svc.json("PUT", path, token=admin, json_body={"roles": ["compute"]})[0] == 200
+    assert svc.request("GET", f"/agent/v1/nodes/{nid}/answers", token=nt)[0] == 200
+    lines = (
+        "STACKOPS step=1/4 role=compute name=nova status=ok t=12.5s\n"
+        "STACKOPS step=2/4 role=compute name=libvirt status=failed t=3.1s\n"
+        "STACKOPS-FIRSTBOOT failed step=libvirt log=/var/log/stackops/steps/libvirt.log\n"
+    )
+    assert svc.request("POST", f"/agent/v1/nodes/{nid}/progress", token=nt, body=lines)[0] == 200
+
+    # The network-booted machine: its SMBIOS facts.
+    rows = (By.CSS_SELECTOR, "#nodes tbody tr")
+    wait.until(lambda _: len(d.find_elements(*rows)) == 2)
+    first = d.find_elements(*rows)[0]
+    assert first.find_element(By.CSS_SELECTOR, "button.details").accessible_name
+    first.find_element(By.CSS_SELECTOR, "button.details").click()
+    inv = (By.ID, "node-inventory")
+    wait.until(ec.text_to_be_present_in_element(inv, "QEMU Standard PC"))
+    assert "serial SN-4711" in d.find_element(*inv).text
+    assert "not reported yet" in first.find_element(By.CSS_SELECTOR, "td.hw").text
+    d.save_screenshot("/tmp/ui-detail-netboot.png")
+
+    # The failed node: NICs one per line, disks in GB, the timeline with times and durations.
+    row = f"tr[data-node='{nid}']"
+    d.find_element(By.CSS_SELECTOR, f"{row} button.details").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "node-detail-title"), "cmp-5"))
+    text = d.find_element(*inv).text
+    assert "eth0 52:54:00:00:05:01 up\neth1 52:54:00:00:05:02 up" in text
+    assert "sda 21.5 GB in use\nsdb 10.7 GB free" in text
+    events = d.find_elements(By.CSS_SELECTOR, "#node-timeline li")
+    lines_shown = [e.text for e in events]
+    assert any("registered" in t for t in lines_shown), lines_shown
+    assert any("nova ok (took 12.5 s)" in t for t in lines_shown), lines_shown
+    times = d.find_elements(By.CSS_SELECTOR, "#node-timeline li time")
+    assert len(times) == len(events)
+    import re
+
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", t.text) for t in times)
+    failure = d.find_element(By.ID, "node-failure")
+    assert failure.is_displayed() and "libvirt" in failure.text
+    d.save_screenshot("/tmp/ui-detail-failed.png")
+
+
+def test_actions_forget_rotate_delete(browser, service: Service) -> None:
+    """Forget a node (asks first; its token stops working), make a new enrolment token (shown
+    once; the old one stops registering), delete the deployment (typing its name)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, service
+    wait = WebDriverWait(d, 30)
+    token = _login_and_open(d, svc, "acts", "dual-node")
+    status, _, body = svc.request(
+        "POST", "/agent/v1/register", token=token, body=inventory("gone-1", ["52:54:00:00:09:01"])
+    )
+    assert status == 201
+    node = parse_pairs(body)
+    row = f"tr[data-node='{node['node_id']}']"
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, row)))
+    d.find_element(By.CSS_SELECTOR, f"{row} button.details").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "node-detail-title"), "gone-1"))
+    d.find_element(By.ID, "node-forget").click()
+    wait.until(ec.alert_is_present()).dismiss()  # asked first; dismissed, nothing happens
+    assert d.find_elements(By.CSS_SELECTOR, row)
+    d.find_element(By.ID, "node-forget").click()
+    alert = wait.until(ec.alert_is_present())
+    assert "Forget node" in alert.text
+    alert.accept()
+    wait.until(lambda _: not d.find_elements(By.CSS_SELECTOR, row))
+    assert "forgotten" in d.find_element(By.ID, "assign-msg").text
+    path = f"/agent/v1/nodes/{node['node_id']}/assignment"
+    assert svc.request("GET", path, token=node["node_token"])[0] in (401, 403, 404)
+
+    d.find_element(By.ID, "rotate-token").click()
+    wait.until(ec.alert_is_present()).accept()
+    wait.until(ec.visibility_of_element_located((By.ID, "rotated-token")))
+    new = d.find_element(By.ID, "rotated-token").text
+    assert len(new) >= 40 and new != token
+    inv = inventory("new-1", ["52:54:00:00:09:02"])
+    assert svc.request("POST", "/agent/v1/register", token=token, body=inv)[0] in (401, 403)
+    assert svc.request("POST", "/agent/v1/register", token=new, body=inv)[0] == 201
+    wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, "#nodes tbody tr")) == 1)
+    d.save_screenshot("/tmp/ui-actions-token.png")
+
+    # This service serves no disc: the onboarding says how to boot nodes over the network.
+    d.find_element(By.CSS_SELECTOR, "#onboarding summary").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "netboot-off")))
+    assert not d.find_element(By.ID, "netboot-on").is_displayed()
+    d.find_element(By.ID, "delete-deployment").click()
+    wait.until(ec.alert_is_present()).send_keys("wrong")
+    d.switch_to.alert.accept()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "error"), "confirm the deletion"))
+    d.find_element(By.ID, "delete-deployment").click()
+    prompt = wait.until(ec.alert_is_present())
+    assert "1 node(s)" in prompt.text
+    prompt.send_keys("acts")
+    prompt.accept()
+    wait.until(ec.visibility_of_element_located((By.ID, "list-view")))
+    wait.until(lambda _: not d.find_elements(By.CSS_SELECTOR, "a.dep-link[data-name='acts']"))
+    assert svc.json("GET", "/api/deployments/acts", token=svc.login())[0] == 404
+
+
+def test_onboarding_bootfile_dnsmasq_and_build_command(browser, served_service: Service) -> None:
+    """The deployment page says how to get nodes here: the build command with this service's
+    URL and the token just made, the iPXE boot file URL, the dnsmasq block filled in, and the
+    unknown-machine policy."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, served_service
+    wait = WebDriverWait(d, 30)
+    token = _login_and_open(d, svc, "onb", "dual-node")
+    d.find_element(By.CSS_SELECTOR, "#onboarding summary").click()
+    build = wait.until(ec.visibility_of_element_located((By.ID, "build-cmd"))).text
+    assert f"STACKOPS_INSTALLER_TOKEN={token}" in build
+    assert f"--installer-url {svc.url}" in build
+    wait.until(ec.visibility_of_element_located((By.ID, "bootfile")))
+    bootfile = d.find_element(By.ID, "bootfile").text
+    assert bootfile.endswith("/ipxe/onb")
+    block = d.find_element(By.ID, "dnsmasq-block").text
+    assert f'pxe-service=tag:ipxe,x86PC,"StackOps",{bootfile}' in block
+    assert "dhcp-range=127.0.0.0,proxy" in block  # the service's /24, from the URL
+    d.save_screenshot("/tmp/ui-onboarding.png")
+    Select(d.find_element(By.ID, "netboot-unknown")).select_by_value("wait")
+    wait.until(ec.text_to_be_present_in_element((By.ID, "netboot-msg"), "saved: wait"))
+    status, data = svc.json("GET", "/api/deployments/onb/netboot", token=svc.login())
+    assert status == 200 and data["unknown"] == "wait"
+    # Reopened later, the token is not known any more: the command says where to get one.
+    d.refresh()
+    d.find_element(By.CSS_SELECTOR, "#onboarding summary").click()
+    build = wait.until(ec.visibility_of_element_located((By.ID, "build-cmd"))).text
+    assert token not in build and "<the enrolment token>" in build
+    assert (
+        Select(d.find_element(By.ID, "netboot-unknown")).first_selected_option.get_attribute(
+            "value"
+        )
+        == "wait"
+    )
+
+
+def test_network_booted_node_refit_shown(browser, served_service: Service) -> None:
+    """A machine found by iPXE is assigned on its empty inventory (qemu, one NIC); when its first
+    boot reports the real hardware the row and its detail show the new answers' notes gone and
+    the timeline says what changed."""
+    import re
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, served_service
+    wait = WebDriverWait(d, 30)
+    _login_and_open(d, svc, "refit", "dual-node")
+    admin = svc.login()
+    params = {
+        "controller_address": "10.0.0.10", "nova_db_password": "refit-nova-secret",
+        "rabbit_password": "refit-rabbit-secret", "mysql_root_password": "refit-mysql-secret",
+        "admin_password": "refit-admin-secret",
+    }  # fmt: skip
+    assert svc.json("PUT", "/api/deployments/refit/params", token=admin, json_body=params)[0] == 200
+    ipxe = {"User-Agent": "iPXE/1.0.0+git-20190125.36a4c85", "Host": svc.url[len("http://") :]}
+    mac = "52:54:00:aa:00:01"
+    assert svc.request("GET", f"/ipxe/refit/{mac}", headers=ipxe)[0] == 200
+    nodes = svc.json("GET", "/api/deployments/refit/nodes", token=admin)[1]
+    nid = next(n["id"] for n in nodes if n["mac"] == mac)
+    path = f"/api/deployments/refit/nodes/{nid}/roles"
+    assert svc.json("PUT", path, token=admin, json_body={"roles": ["compute"]})[0] == 200
+    row = f"tr[data-node='{nid}']"
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, row), "falls back to qemu"))
+    # The installer boots (its script, its preseed) and reports the install done: a node token.
+    script = svc.request("GET", f"/ipxe/refit/{mac}", headers=ipxe)[2].decode()
+    preseed = re.search(r"url=http://[^/ ]+(/nb/\d+/[^/ ]+/preseed)", script)
+    assert preseed, script
+    seed = svc.request("GET", preseed[1], headers=ipxe)[2].decode()
+    installed = re.search(r"(/nb/\d+/[^/ ]+/installed)", seed)
+    assert installed
+    token = parse_pairs(svc.request("GET", installed[1], headers=ipxe)[2])["node_token"]
+    inv = (
+        "hostname='node-aa0001'\ncpus='16'\nvirt='vmx'\nmem_kb='33554432'\n"
+        f"nic='eth0 {mac} up'\nnic='eth1 52:54:00:aa:00:02 up'\ndisk='sda 20971520 used'\n"
+    )
+    status, _, _ = svc.request(
+        "POST", f"/agent/v1/nodes/{nid}/inventory", body=inv.encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
+    )  # fmt: skip
+    assert status == 200
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"{row} td.hw"), "16 CPU"))
+    wait.until(lambda _: "qemu" not in d.find_element(By.CSS_SELECTOR, f"{row} td.roles").text)
+    d.find_element(By.CSS_SELECTOR, f"{row} button.details").click()
+    timeline = (By.ID, "node-timeline")
+    wait.until(ec.text_to_be_present_in_element(timeline, "re-fitted on the reported hardware"))
+    text = d.find_element(*timeline).text
+    assert "libvirt_type qemu -> auto" in text and "flat_interface eth0 -> eth1" in text
+    d.save_screenshot("/tmp/ui-refit.png")
+
+
+def test_tablet_width_keeps_state_and_progress_on_screen(browser, service: Service) -> None:
+    """At 768 px the nodes table still shows roles, state and progress without scrolling (the
+    inventory columns give way; the node detail has them)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, service
+    wait = WebDriverWait(d, 30)
+    token = _login_and_open(d, svc, "tablet", "dual-node")
+    status, _, body = svc.request(
+        "POST", "/agent/v1/register", token=token, body=inventory("tab-1", ["52:54:00:00:0b:01"])
+    )
+    assert status == 201
+    row = f"tr[data-node='{parse_pairs(body)['node_id']}']"
+    wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, row)))
+    d.set_window_size(768, 1000)
+    width = d.execute_script("return document.documentElement.clientWidth")
+    assert width <= 768
+    for cell in ("td.state", "td.progress", "select.roles"):
+        rect = d.find_element(By.CSS_SELECTOR, f"{row} {cell}").rect
+        assert rect["x"] + rect["width"] <= width, (cell, rect, width)
+    assert not d.find_element(By.CSS_SELECTOR, f"{row} td.nics").is_displayed()
+    d.find_element(By.CSS_SELECTOR, "#nodes").screenshot("/tmp/ui-tablet.png")
+
+
+def test_filter_nodes(browser, service: Service) -> None:
+    """Many nodes: the filter shows the rows that match (host, MAC, role, state) and keeps doing
+    so through the refresh."""
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, service
+    wait = WebDriverWait(d, 30)
+    token = _login_and_open(d, svc, "many", "dual-node")
+    for i in range(6):
+        inv = inventory(f"cmp-{i}", [f"52:54:00:00:0c:0{i}"])
+        assert svc.request("POST", "/agent/v1/register", token=token, body=inv)[0] == 201
+    rows = (By.CSS_SELECTOR, "#nodes tbody tr")
+    wait.until(lambda _: len(d.find_elements(*rows)) == 6)
+    box = d.find_element(By.ID, "node-filter")
+    assert box.accessible_name.startswith("Filter nodes")
+    box.send_keys("0c:03")
+    shown = [r for r in d.find_elements(*rows) if r.is_displayed()]
+    assert [r.find_element(By.CSS_SELECTOR, "td.host").text for r in shown] == ["cmp-3"]
+    assert d.find_element(By.ID, "node-count").text == "showing 1 of 6"
+    inv = inventory("cmp-30", ["52:54:00:00:0c:30"])
+    assert svc.request("POST", "/agent/v1/register", token=token, body=inv)[0] == 201
+    time.sleep(2.5)  # a refresh with a new node: the filter still holds, the box keeps focus
+    wait.until(lambda _: d.find_element(By.ID, "node-count").text == "showing 1 of 7")
+    assert d.switch_to.active_element == box
+    box.clear()
+    box.send_keys("registered")
+    wait.until(lambda _: d.find_element(By.ID, "node-count").text == "showing 7 of 7")

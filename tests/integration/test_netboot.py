@@ -212,6 +212,40 @@ def test_a_second_service_on_the_same_database_sees_the_network_install(
         assert other.stop() == 0
 
 
+def test_menu_offers_only_the_architectures_entries_and_refusals_reach_the_console(
+    served,
+) -> None:
+    """A dual-node deployment's iPXE menu offers its two shapes only (not all-in-one or the
+    single-role entries); a choice the service refuses (an entry of another architecture) is an
+    iPXE script that shows the reason on the node's console and waits before the menu comes
+    back, not a JSON 404/409 that iPXE shows as nothing."""
+    svc, admin, _ = served
+    assert svc.json("POST", "/api/deployments", token=admin,
+                    json_body={"name": "menus", "architecture": "dual-node"})[0] == 201  # fmt: skip
+    assert svc.json("PUT", "/api/deployments/menus/params", token=admin,
+                    json_body=NETBOOT_PARAMS)[0] == 200  # fmt: skip
+    status, _, body = _get(svc, "/ipxe/menus/52-54-00-ee-00-01")
+    items = re.findall(r"^item (\S+)", body.decode(), re.M)
+    assert status == 200 and items == ["cloud-controller", "compute", "--gap", "wait"], items
+    # The first machine asks for compute (a request: the admin approves it).
+    status, _, body = _get(svc, "/ipxe/menus/52-54-00-ee-00-01?entry=compute")
+    assert status == 200 and "asked for compute" in body.decode()
+    # A second machine picks an entry of another architecture: refused, the reason on its
+    # console.
+    _get(svc, "/ipxe/menus/52-54-00-ee-00-02")
+    for entry, why in (("all-in-one", "not an entry of this deployment"),):
+        status, _, body = _get(svc, f"/ipxe/menus/52-54-00-ee-00-02?entry={entry}")
+        text = body.decode()
+        assert status == 200 and text.startswith("#!ipxe\n"), (status, text)
+        echo = next(ln for ln in text.splitlines() if ln.startswith("echo "))
+        assert "refused" in echo and why in echo, text
+        assert "prompt --timeout" in text and "chain http://" in text
+        assert "kernel " not in text
+    nodes = svc.json("GET", "/api/deployments/menus/nodes", token=admin)[1]
+    second = next(n for n in nodes if n["mac"] == "52:54:00:ee:00:02")
+    assert second["roles"] == [] and second["state"] == "discovered"
+
+
 def _new_deployment(svc: Service, admin: str, name: str) -> None:
     status, _ = svc.json("POST", "/api/deployments", token=admin,
                          json_body={"name": name, "architecture": "dual-node"})  # fmt: skip

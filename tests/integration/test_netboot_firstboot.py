@@ -205,3 +205,49 @@ def test_network_booted_volume_node_is_checked_when_it_reports_its_disks(served)
                                "answers": {"volume_device": "/dev/sdb"}})[0] == 200  # fmt: skip
     assert agent("GET", "assignment")[1]["state"] == "ready"
     assert "Traceback" not in svc.log.read_text()
+
+
+def test_network_booted_node_is_refitted_on_its_reported_hardware(served) -> None:
+    """Assigned on iPXE's empty inventory (0 CPU, no vmx/svm, one NIC), a compute node got
+    libvirt_type=qemu and flat_interface=eth0; when its first boot reports 16 CPUs with vmx and
+    two NICs, its auto answers are computed again, the notes replaced, and an event says what
+    changed. A value the admin gave stays."""
+    svc, admin = served
+    headers = {**IPXE, "Host": _hostport(svc)}
+    mac = "52:54:00:11:22:03"
+    node_id, _, seed = _boot(svc, admin, "multi", mac, ["compute"], hostname="cmp-refit")
+    view = svc.json("GET", f"/api/deployments/multi/nodes/{node_id}", token=admin)[1]
+    assert view["answers"]["libvirt_type"] == "qemu"
+    assert view["answers"]["flat_interface"] == "eth0"
+    assert any("falls back to qemu" in n for n in view["notes"])
+    installed = re.search(r"(/nb/\d+/[^/ ]+/installed)", _late_command(seed))
+    assert installed
+    status, _, body = svc.request("GET", installed[1], headers=headers)
+    token = parse_pairs(body)["node_token"]
+    inventory = (
+        "hostname='cmp-refit'\ncpus='16'\nvirt='vmx'\nmem_kb='33554432'\n"
+        f"nic='eth0 {mac} up'\nnic='eth1 52:54:00:11:22:04 up'\ndisk='sda 20971520 used'\n"
+    )
+    status, _, _ = svc.request(
+        "POST", f"/agent/v1/nodes/{node_id}/inventory", body=inventory.encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
+    )  # fmt: skip
+    assert status == 200
+    view = svc.json("GET", f"/api/deployments/multi/nodes/{node_id}", token=admin)[1]
+    assert view["answers"]["libvirt_type"] == "auto", view["answers"]
+    assert view["answers"]["flat_interface"] == "eth1"
+    assert view["answers"]["hostname"] == "cmp-refit"
+    assert not any("qemu" in n or "one NIC" in n for n in view["notes"]), view["notes"]
+    lines = [e["line"] for e in view["events"]]
+    assert any(
+        "re-fitted on the reported hardware" in ln
+        and "libvirt_type qemu -> auto" in ln
+        and "flat_interface eth0 -> eth1" in ln
+        for ln in lines
+    ), lines
+    status, _, answers = svc.request(
+        "GET", f"/agent/v1/nodes/{node_id}/answers", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert status == 200
+    got = parse_pairs(answers)
+    assert got["libvirt_type"] == "auto" and got["flat_interface"] == "eth1"

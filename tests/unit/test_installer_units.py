@@ -167,6 +167,35 @@ def test_store_rules_on_sqlite(tmp_path: Path, roleset) -> None:
         store.answers(str(node_id), node_token)
 
 
+def test_set_params_refuses_every_bad_value_by_key(tmp_path: Path, roleset) -> None:
+    """All refusals at once, keyed by field (the UI shows each beside its input), not only the
+    first; a cross-field refusal is keyed by the field it names; descriptions and required flags
+    reach the view."""
+    from distro_builder.smart_installer.errors import InvalidFields
+
+    store = Store(Database(f"sqlite:///{tmp_path / 'db.sqlite'}"), roleset)
+    store.create_deployment("lab", "dual-node")
+    bad = {"controller_address": "10.0.0.999", "fixed_range": "10.0.0.1/8", "project": "-x"}
+    with pytest.raises(InvalidFields) as caught:
+        store.set_params("lab", {**bad, "admin_user": "fine"})
+    assert sorted(caught.value.fields) == sorted(bad)
+    assert "IPv4" in caught.value.fields["controller_address"]
+    with pytest.raises(InvalidFields) as caught:
+        store.set_params("lab", {"rabbit_password": "two\nlines"})
+    assert caught.value.fields["rabbit_password"].startswith("(secret) is not valid")
+    assert "two" not in str(caught.value)
+    with pytest.raises(InvalidFields) as caught:
+        store.set_params("lab", {"fixed_range": "10.0.0.0/8", "floating_range": "10.2.0.0/16"})
+    assert list(caught.value.fields) == ["floating_range"] or list(caught.value.fields) == [
+        "fixed_range"
+    ]
+    assert store.deployment("lab")["params"]["controller_address"]["set"] is False
+    shown = store.deployment("lab")["params"]
+    assert shown["controller_address"]["required"] is True
+    assert shown["floating_range"]["required"] is False
+    assert shown["admin_password"]["description"]
+
+
 def test_the_controllers_check_lines_reach_the_node_events(tmp_path: Path, roleset) -> None:
     """The controller's last step (stackops-check) reports its lines as STACKOPS-CHECK progress
     (roles/controller/steps.sh so_step_check): the store keeps them with the node, and the step
