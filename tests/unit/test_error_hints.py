@@ -26,6 +26,9 @@ def test_every_kind_has_a_default_hint() -> None:
         if name == "TooManyRequests":
             assert cls("x", retry_after=1).hint, name
             continue
+        if name == "InvalidFields":  # every refused field with its reason
+            assert cls({"x": "why"}).hint, name
+            continue
         assert cls("x").hint, name
         if cls is not errors.DistroBuilderError:  # a kind's own, not the generic fallback
             assert cls.default_hint != errors.DistroBuilderError.default_hint, name
