@@ -419,10 +419,17 @@ class _Worker(ThreadWorker):
 
     def _gate_readable(self, conn: _GatedConn, _sock: Any) -> None:
         self.poller.unregister(conn.sock)
+        self._look_at(conn)
+
+    def _look_at(self, conn: _GatedConn) -> None:
+        """Dispatch `conn` if its request is in, else park it. The bytes queued are counted
+        before the look: the rest of a request arriving between the two then shows as a change
+        at the next look (counted after, it hid, and the request waited out its deadline)."""
+        seen = _queued(conn.sock)
         if _request_in(conn.sock):
             self._dispatch(conn)
         else:  # part of it: looked at again every GATE_POLL_S (it stays readable)
-            self._parked[conn] = _queued(conn.sock)
+            self._parked[conn] = seen
 
     def _dispatch(self, conn: _GatedConn) -> None:
         conn.data_ready = True
@@ -478,10 +485,7 @@ class _Worker(ThreadWorker):
             self.enqueue_req(conn)
             return
         conn.gate_deadline = time.monotonic() + self.request_timeout
-        if _request_in(conn.sock):
-            self._dispatch(conn)
-        else:
-            self._parked[conn] = _queued(conn.sock)
+        self._look_at(conn)
 
     def handle(self, conn: Any) -> Any:
         """One request on `conn` (from its first byte: TLS handshake, head, body) under the
