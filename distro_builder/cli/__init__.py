@@ -11,7 +11,9 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,12 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:
+            # stdout's reader is gone (`distro-builder entries | head`): end quietly, as a
+            # shell tool does; point stdout at /dev/null so the interpreter's flush at exit
+            # does not fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(141)  # 128 + SIGPIPE
         except OSError as e:
             # The machine's faults (a full disk, a read-only or vanished folder) reached us
             # unwrapped: the files of the step were cleaned up on the way out; say what it was.

@@ -588,3 +588,18 @@ def test_bad_input_table(case: Case, tmp_path: Path, request: pytest.FixtureRequ
     base = request.getfixturevalue("demo_base") if needs_base else None
     repo = request.getfixturevalue("demo_sources") if "{repo}" in uses else None
     run_case(case, tmp_path, base, repo)
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly() -> None:
+    """`distro-builder entries | head -1`: stdout's reader is gone before the output is written;
+    no "error: entries: Broken pipe" and no traceback, the exit status is 141 (SIGPIPE)."""
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the command writes anything
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "distro_builder", "entries"],
+            stdout=w, stderr=subprocess.PIPE, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        os.close(w)
+    assert proc.stderr == "" and proc.returncode == 141, (proc.returncode, proc.stderr)
