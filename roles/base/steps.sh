@@ -89,3 +89,12 @@ so_apply_hostname() {
     hostname "$hostname"
     echo "host name: $hostname"
 }
+
+# so_ip_add ADDRESS N: the address N further on (the roles' computed flags: a range's gateway,
+# its first lease).
+so_ip_add() {
+    printf '%s\n' "$1" | awk -F. -v n="$2" '{
+        n += (($1 * 256 + $2) * 256 + $3) * 256 + $4
+        printf "%d.%d.%d.%d\n", int(n / 16777216) % 256, int(n / 65536) % 256, int(n / 256) % 256, n % 256
+    }'
+}

@@ -207,10 +207,7 @@ so_step_network_create() {
 SO_COMPUTED="$SO_COMPUTED flat_network_dns"
 so_value_flat_network_dns() {
     [ -n "${fixed_range-}" ] || return 0
-    printf '%s\n' "${fixed_range%/*}" | awk -F. '{
-        n = (($1 * 256 + $2) * 256 + $3) * 256 + $4 + 1
-        printf "%d.%d.%d.%d\n", int(n / 16777216) % 256, int(n / 65536) % 256, int(n / 256) % 256, n % 256
-    }'
+    so_ip_add "${fixed_range%/*}" 1
 }
 
 so_step_services() {

@@ -62,22 +62,11 @@ so_range_ends() {
     }'
 }
 
-# so_ip_add ADDRESS N: the address N further on.
-so_ip_add() {
-    printf '%s\n' "$1" | awk -F. -v n="$2" '{
-        n += (($1 * 256 + $2) * 256 + $3) * 256 + $4
-        printf "%d.%d.%d.%d\n", int(n / 16777216) % 256, int(n / 65536) % 256, int(n / 256) % 256, n % 256
-    }'
-}
-
 # nova.conf's --flat_network_dhcp_start: the third address of fixed_range (network, gateway, then
 # the first lease). FlatDHCP overwrites each network's dhcp_start with this flag (default
 # 10.0.0.2, outside most fixed ranges: docs/nova-2011.2-facts.md §2).
 SO_COMPUTED="$SO_COMPUTED flat_network_dhcp_start"
 so_value_flat_network_dhcp_start() {
     [ -n "${fixed_range-}" ] || return 0
-    printf '%s\n' "${fixed_range%/*}" | awk -F. '{
-        n = (($1 * 256 + $2) * 256 + $3) * 256 + $4 + 2
-        printf "%d.%d.%d.%d\n", int(n / 16777216) % 256, int(n / 65536) % 256, int(n / 256) % 256, n % 256
-    }'
+    so_ip_add "${fixed_range%/*}" 2
 }
