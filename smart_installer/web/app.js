@@ -90,6 +90,7 @@ async function openDeployment(name) {
   closeNode();
   $("#rotated-box").hidden = true;
   renderDeployment(d);
+  actionsDeployment(d);  // actions.js: cloud ready
   if (timer) clearInterval(timer);
   timer = setInterval(refresh, 2000);
 }
@@ -143,6 +144,7 @@ async function refresh() {
   if (!current) return;
   try {
     renderDeployment(await api("GET", "/api/deployments/" + current.name));
+    actionsDeployment(current);  // actions.js: cloud ready
     await refreshNode();
   } catch (e) { showError(e.message); }
 }
@@ -261,6 +263,7 @@ const PHASES = {
   booting: [10, "booting the installer over the network"],
   installing: [25, "installing the system (preseed fetched)"],
   installed: [INSTALL_SHARE, "installed: first boot next"],
+  reinstall: [5, "reinstall: installs again on its next network boot"],
 };
 // States in which the node should report now and then; silent longer than this, it is flagged.
 const BUSY_STATES = ["booting", "installing", "installed", "configuring"];
@@ -272,7 +275,12 @@ function progressOf(n, previous) {
   if (n.state === "done") return { pct: 100, text: "done: all first-boot steps ran" };
   const m = STEP_RE.exec(n.step || "");
   if (n.state === "failed") {
-    return { pct: previous || INSTALL_SHARE, text: n.step || "failed" };
+    // Where it failed (the service keeps the failed step: "2/4 compute libvirt failed"): the
+    // steps before it are done. Failed before any step: installed, nothing more.
+    const f = STEP_RE.exec(n.failed_step || "");
+    const pct = f ? Math.round(INSTALL_SHARE + ((100 - INSTALL_SHARE) * (Number(f[1]) - 1)) /
+      Number(f[2])) : INSTALL_SHARE;
+    return { pct, text: n.step || "failed" };
   }
   if (!m) return { pct: INSTALL_SHARE, text: "first boot: answers fetched, step 1 starting" };
   const i = Number(m[1]), total = Number(m[2]);
@@ -385,6 +393,7 @@ async function refreshNode() {
   const failure = $("#node-failure");
   failure.hidden = n.state !== "failed";
   setText(failure, n.state === "failed" ? n.step : "");
+  actionsNode(n);  // actions.js: retry, reinstall, the log tail
 }
 
 function setText(node, text) {
