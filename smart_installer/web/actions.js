@@ -40,7 +40,7 @@ function renderCloud(name, c) {
   ];
   $("#cloud-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", k), el("dd", v)]));
   const verdict = c.check.verdict === "none" ? "stackops-check has not run yet" :
-    "stackops-check " + c.check.verdict + ": " + c.check.summary;
+    c.check.summary;  // "stackops-check: passed 4 checks" | "...: FAILED 1 of 4 checks: ec2"
   setText($("#cloud-verdict"), verdict);
   $("#cloud-checks").replaceChildren(...c.check.checks.map((k) =>
     el("li", (k.status === "ok" ? "\u2714 ok " : "\u2716 FAIL ") + k.name + ": " + k.detail,

@@ -125,7 +125,7 @@ def test_cloud_ready_endpoints_and_credentials_download(
     assert "http://10.0.0.10:8773/services/Cloud" in text
     assert "http://10.0.0.10:3333" in text and "http://10.0.0.10:9292" in text
     assert "Admin user\nadmin" in text and "Project\nstackops" in text
-    assert "stackops-check passed: stackops-check: passed 4 checks" in text
+    assert "stackops-check: passed 4 checks" in text
     assert "ok ec2: DescribeAvailabilityZones answered" in text
     assert "ready" in (cloud.get_attribute("class") or "")
     link = d.find_element(By.ID, "cloud-download")
