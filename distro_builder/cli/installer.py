@@ -524,9 +524,7 @@ def node_reject(
 @click.argument("deployment_name", metavar="DEPLOYMENT")
 @click.argument("node_ref", metavar="NODE")
 @click.pass_context
-def node_retry(
-    ctx: click.Context, db_url: str | None, deployment_name: str, node_ref: str
-) -> None:
+def node_retry(ctx: click.Context, db_url: str | None, deployment_name: str, node_ref: str) -> None:
     """Retry a failed node's first boot from its failed step: the node's agent, waiting after
     the failure, sees the request on its next poll and runs again."""
     n = _store(ctx, db_url).request_retry(deployment_name, node_ref)
@@ -562,9 +560,7 @@ def node_reinstall(
     help="Write nova.zip here (mode 0600; it holds the cloud admin's secret key).",
 )  # fmt: skip
 @click.pass_context
-def deployment_credentials(
-    ctx: click.Context, db_url: str | None, name: str, output: Path
-) -> None:
+def deployment_credentials(ctx: click.Context, db_url: str | None, name: str, output: Path) -> None:
     """The cloud's credentials (nova.zip: novarc and the EC2 certificates), uploaded by the
     controller's agent after its admin step; and where the cloud's endpoints are."""
     from distro_builder.media.iso import check_output_path

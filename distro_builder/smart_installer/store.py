@@ -934,8 +934,7 @@ class Store:
                 lines = [
                     (e["at"] / 1000, e["line"])
                     for e in tx.all(
-                        "SELECT at, line FROM events WHERE node_id = ? AND line LIKE ?"
-                        " ORDER BY id",
+                        "SELECT at, line FROM events WHERE node_id = ? AND line LIKE ? ORDER BY id",
                         (ctl["id"], "STACKOPS-CHECK%"),
                     )
                 ]

@@ -20,15 +20,13 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import require_tool_or_skip
+from tests.integration import test_agent_installer as _live
 from tests.integration.installer_live import Service, create_deployment
 from tests.integration.rootfs import TEST_DIR, Node
 from tests.integration.test_agent_firstboot import assert_no_secret, healthy_cloud, plan
-from tests.integration.test_agent_installer import (  # noqa: F401 (fixture)
-    BOUNDS,
-    PARAMS,
-    fake_machine,
-    service,
-)
+from tests.integration.test_agent_installer import BOUNDS, PARAMS, fake_machine
+
+service = _live.service  # the module's live service (a fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,9 +44,11 @@ def _admin_assigns(svc: Service, dep: str, roles: list[str], then=None) -> threa
                 if nodes:
                     nid = nodes[0]["id"]
                     status, data = svc.json(
-                        "PUT", f"/api/deployments/{dep}/nodes/{nid}/roles", token=admin,
+                        "PUT",
+                        f"/api/deployments/{dep}/nodes/{nid}/roles",
+                        token=admin,
                         json_body={"roles": roles},
-                    )  # fmt: skip
+                    )
                     assert status == 200, data
                     if then:
                         then(admin, nid)
@@ -153,7 +153,7 @@ def test_controller_uploads_nova_zip_and_its_check_verdict(
     node.write_answers({"roles": "", "installer_url": svc.url, "installer_token": enrol})
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("novarc", f"export EC2_SECRET_KEY=\"{PARAMS['admin_password']}\"\n")
+        z.writestr("novarc", f'export EC2_SECRET_KEY="{PARAMS["admin_password"]}"\n')
         z.writestr("cacert.pem", "-----BEGIN CERTIFICATE-----\n")
     data = buf.getvalue()
     # `nova-manage project zipfile` writes this zip (first matching rule wins); stackops-check
@@ -161,11 +161,17 @@ def test_controller_uploads_nova_zip_and_its_check_verdict(
     node.clear_rules()
     (node.test / "out" / "nova.zip").write_bytes(data)
     with open(node.test / "rules", "a") as f:
-        f.write(f"create=/root/creds/nova.zip\tnova-manage * project zipfile *\t/{TEST_DIR}/out/"
-                "nova.zip\n")  # fmt: skip
-    node.rule("0", "stackops-check *", "ok   services: 1 services up: fresh-node:nova-scheduler\n"
-              "ok   ec2: 1 zone\nok   glance: 0 images\nok   network: 1 network\n"
-              "stackops-check: passed 4 checks\n")  # fmt: skip
+        f.write(
+            f"create=/root/creds/nova.zip\tnova-manage * project zipfile *\t/{TEST_DIR}/out/"
+            "nova.zip\n"
+        )
+    node.rule(
+        "0",
+        "stackops-check *",
+        "ok   services: 1 services up: fresh-node:nova-scheduler\n"
+        "ok   ec2: 1 zone\nok   glance: 0 images\nok   network: 1 network\n"
+        "stackops-check: passed 4 checks\n",
+    )
     healthy_cloud(node, "controller")
     fake_machine(node, "52:54:00:be:ef:22")
     t = _admin_assigns(svc, dep, ["controller"])

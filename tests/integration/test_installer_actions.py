@@ -11,18 +11,15 @@ import stat
 
 import pytest
 
+from tests.integration import test_installer_api as _api
 from tests.integration.installer_live import Service, cli, inventory, parse_pairs
-from tests.integration.test_installer_api import (  # noqa: F401 (fixture)
-    PARAMS,
-    make_deployment,
-    register,
-    service,
-)
+from tests.integration.test_installer_api import PARAMS, make_deployment, register
 from tests.integration.test_installer_ui_actions import nova_zip
 
 pytestmark = pytest.mark.integration
 
 ZIP = {"Content-Type": "application/zip"}
+service = _api.service  # the live service on SQLite and PostgreSQL (a fixture)
 
 
 def _setup(svc: Service, dep: str) -> tuple[str, dict[str, tuple[int, str]]]:
@@ -30,13 +27,21 @@ def _setup(svc: Service, dep: str) -> tuple[str, dict[str, tuple[int, str]]]:
     answers; (admin token, {"ctl"|"cmp": (node id, node token)})."""
     admin = svc.login()
     enrol = make_deployment(svc, admin, dep, "dual-node")
-    assert svc.json("PUT", f"/api/deployments/{dep}/params", token=admin, json_body=PARAMS)[0] == 200
+    assert (
+        svc.json("PUT", f"/api/deployments/{dep}/params", token=admin, json_body=PARAMS)[0] == 200
+    )
     nodes = {}
-    for key, mac, roles in (("ctl", "52:54:00:21:00:01", ["controller", "network", "volume"]),
-                            ("cmp", "52:54:00:21:00:02", ["compute"])):  # fmt: skip
+    for key, mac, roles in (
+        ("ctl", "52:54:00:21:00:01", ["controller", "network", "volume"]),
+        ("cmp", "52:54:00:21:00:02", ["compute"]),
+    ):
         nid, nt = register(svc, enrol, inventory(f"{dep}-{key}", [mac]))
-        status, data = svc.json("PUT", f"/api/deployments/{dep}/nodes/{nid}/roles", token=admin,
-                                json_body={"roles": roles})  # fmt: skip
+        status, data = svc.json(
+            "PUT",
+            f"/api/deployments/{dep}/nodes/{nid}/roles",
+            token=admin,
+            json_body={"roles": roles},
+        )
         assert status == 200, data
         assert svc.request("GET", f"/agent/v1/nodes/{nid}/answers", token=nt)[0] == 200
         nodes[key] = (nid, nt)
@@ -45,8 +50,9 @@ def _setup(svc: Service, dep: str) -> tuple[str, dict[str, tuple[int, str]]]:
 
 def _report(svc: Service, node: tuple[int, str], *lines: str) -> int:
     body = "".join(ln + "\n" for ln in lines)
-    status, _, _ = svc.request("POST", f"/agent/v1/nodes/{node[0]}/progress", token=node[1],
-                               body=body)  # fmt: skip
+    status, _, _ = svc.request(
+        "POST", f"/agent/v1/nodes/{node[0]}/progress", token=node[1], body=body
+    )
     return status
 
 
@@ -59,15 +65,30 @@ def test_retry_and_log_tail_over_the_apis(service: Service) -> None:
     status, data = svc.json("POST", api + "/retry", token=admin, json_body={})
     assert status == 409 and "not failed" in data["error"], data
     # A cross-site form (not JSON) is refused as everywhere.
-    status, _, _ = svc.request("POST", api + "/retry", token=admin, body="a=1",
-                               headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    status, _, _ = svc.request(
+        "POST",
+        api + "/retry",
+        token=admin,
+        body="a=1",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert status == 400
     tail = [f"STACKOPS-LOG line {i}: rabbit {PARAMS['rabbit_password']}" for i in range(64)]
-    assert _report(svc, nodes["cmp"],
-                   "STACKOPS step=3/7 role=compute name=libvirt status=failed t=1.0s") == 200
-    assert _report(svc, nodes["cmp"], *tail,
-                   "STACKOPS-FIRSTBOOT failed step=libvirt log=/var/log/stackops/steps/libvirt.log"
-                   ) == 200  # fmt: skip
+    assert (
+        _report(
+            svc, nodes["cmp"], "STACKOPS step=3/7 role=compute name=libvirt status=failed t=1.0s"
+        )
+        == 200
+    )
+    assert (
+        _report(
+            svc,
+            nodes["cmp"],
+            *tail,
+            "STACKOPS-FIRSTBOOT failed step=libvirt log=/var/log/stackops/steps/libvirt.log",
+        )
+        == 200
+    )
     _, n = svc.json("GET", api, token=admin)
     assert n["state"] == "failed" and n["failed_step"] == "3/7 compute libvirt failed"
     log = n["failure_log"]
@@ -89,9 +110,15 @@ def test_retry_and_log_tail_over_the_apis(service: Service) -> None:
     assert any(ln.startswith("retry requested (failed at libvirt") for ln in lines), lines
     assert any(ln.startswith("retrying from the failed step") for ln in lines), lines
     # The run goes on from the failed step and ends.
-    assert _report(svc, nodes["cmp"],
-                   "STACKOPS step=3/7 role=compute name=libvirt status=ok t=1.0s",
-                   "STACKOPS-FIRSTBOOT done roles=compute") == 200  # fmt: skip
+    assert (
+        _report(
+            svc,
+            nodes["cmp"],
+            "STACKOPS step=3/7 role=compute name=libvirt status=ok t=1.0s",
+            "STACKOPS-FIRSTBOOT done roles=compute",
+        )
+        == 200
+    )
     _, n = svc.json("GET", api, token=admin)
     assert n["state"] == "done" and n["failed_step"] == ""
     # A log line over the service's 400 characters is refused (the agent cuts them).
@@ -106,8 +133,9 @@ def test_reinstall_over_the_api(service: Service) -> None:
     status, data = svc.json("POST", f"/api/deployments/ri/nodes/{nid}/reinstall", token=admin)
     assert status == 200 and data["state"] == "reinstall", data
     # Its roles may change now (a reinstall is how a done node gets other roles).
-    status, data = svc.json("PUT", f"/api/deployments/ri/nodes/{nid}/roles", token=admin,
-                            json_body={"roles": []})  # fmt: skip
+    status, data = svc.json(
+        "PUT", f"/api/deployments/ri/nodes/{nid}/roles", token=admin, json_body={"roles": []}
+    )
     assert status == 200
     status, data = svc.json("POST", f"/api/deployments/ri/nodes/{nid}/reinstall", token=admin)
     assert status == 409 and "no roles" in data["error"], data
@@ -131,13 +159,18 @@ def test_credentials_and_cloud_over_the_apis(service: Service) -> None:
     status, _, body = svc.request("POST", path, token=nodes["ctl"][1], body=data, headers=ZIP)
     assert status == 200, body
     # Over the bound (256 KiB): 413 before the body is read.
-    status, _, _ = svc.request("POST", path, token=nodes["ctl"][1], body=b"PK" + b"\0" * 300_000,
-                               headers=ZIP)  # fmt: skip
+    status, _, _ = svc.request(
+        "POST", path, token=nodes["ctl"][1], body=b"PK" + b"\0" * 300_000, headers=ZIP
+    )
     assert status == 413
     status, _, _ = svc.request("POST", path, token="not-a-token", body=data, headers=ZIP)
     assert status == 401
-    _report(svc, nodes["ctl"], "STACKOPS-CHECK stackops-check: passed 4 checks",
-            "STACKOPS-FIRSTBOOT done roles=controller,network,volume")  # fmt: skip
+    _report(
+        svc,
+        nodes["ctl"],
+        "STACKOPS-CHECK stackops-check: passed 4 checks",
+        "STACKOPS-FIRSTBOOT done roles=controller,network,volume",
+    )
     _, cloud = svc.json("GET", "/api/deployments/cr/cloud", token=admin)
     assert cloud["ready"] and cloud["check"]["verdict"] == "passed"
     assert cloud["credentials"]["size"] == len(data)
@@ -151,14 +184,20 @@ def test_cli_retry_reinstall_and_credentials(service: Service, tmp_path) -> None
     nid = str(nodes["cmp"][0])
     # Nothing uploaded yet: a clear error and hint, no file.
     out = tmp_path / "nova.zip"
-    res = cli("installer", "deployment", "credentials", "cli21", "-o", str(out), db=svc.db,
-              check=False)  # fmt: skip
+    res = cli(
+        "installer", "deployment", "credentials", "cli21", "-o", str(out), db=svc.db, check=False
+    )
     assert res.returncode != 0 and not out.exists()
     assert "error: deployment 'cli21' has no credentials yet" in res.stderr
     assert "hint: the controller's agent uploads nova.zip" in res.stderr
     data = nova_zip()
-    status, _, _ = svc.request("POST", f"/agent/v1/nodes/{nodes['ctl'][0]}/credentials",
-                               token=nodes["ctl"][1], body=data, headers=ZIP)  # fmt: skip
+    status, _, _ = svc.request(
+        "POST",
+        f"/agent/v1/nodes/{nodes['ctl'][0]}/credentials",
+        token=nodes["ctl"][1],
+        body=data,
+        headers=ZIP,
+    )
     assert status == 200
     _report(svc, nodes["ctl"], "STACKOPS-FIRSTBOOT done roles=controller,network,volume")
     out.write_text("old")  # replaced atomically, 0600
@@ -175,8 +214,12 @@ def test_cli_retry_reinstall_and_credentials(service: Service, tmp_path) -> None
     # retry: refused while not failed, then the agent's poll says yes.
     res = cli("installer", "node", "retry", "cli21", nid, db=svc.db, check=False)
     assert res.returncode != 0 and "not failed: nothing to retry" in res.stderr
-    _report(svc, nodes["cmp"], "STACKOPS step=2/4 role=compute name=libvirt status=failed t=1.0s",
-            "STACKOPS-FIRSTBOOT failed step=libvirt log=/var/log/stackops/steps/libvirt.log")  # fmt: skip
+    _report(
+        svc,
+        nodes["cmp"],
+        "STACKOPS step=2/4 role=compute name=libvirt status=failed t=1.0s",
+        "STACKOPS-FIRSTBOOT failed step=libvirt log=/var/log/stackops/steps/libvirt.log",
+    )
     res = cli("installer", "node", "retry", "cli21", nid, db=svc.db)
     assert f"node {nid} (cli21-cmp): retry requested (failed at libvirt" in res.stdout
     poll = f"/agent/v1/nodes/{nid}/retry"

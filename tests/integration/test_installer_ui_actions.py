@@ -14,21 +14,23 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration import test_installer_ui as _ui
 from tests.integration.installer_live import Service, inventory, parse_pairs
-from tests.integration.test_installer_ui import (  # noqa: F401 (fixtures)
-    _login_and_open,
-    browser,
-    served_service,
-    service,
-)
+from tests.integration.test_installer_ui import _login_and_open
+
+# The browser and live-service fixtures of the UI tests.
+browser, service, served_service = _ui.browser, _ui.service, _ui.served_service
 
 pytestmark = pytest.mark.integration
 
 PARAMS = {
-    "controller_address": "10.0.0.10", "floating_range": "172.24.4.0/24",
-    "nova_db_password": "act-nova-secret", "rabbit_password": "act-rabbit-secret",
-    "mysql_root_password": "act-mysql-secret", "admin_password": "act-admin-secret",
-}  # fmt: skip
+    "controller_address": "10.0.0.10",
+    "floating_range": "172.24.4.0/24",
+    "nova_db_password": "act-nova-secret",
+    "rabbit_password": "act-rabbit-secret",
+    "mysql_root_password": "act-mysql-secret",
+    "admin_password": "act-admin-secret",
+}
 EC2_SECRET = "act-admin-secret"  # novarc's EC2_SECRET_KEY is the admin_password (roles/controller)
 
 
@@ -38,10 +40,10 @@ def nova_zip() -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(
             "novarc",
-            "export EC2_ACCESS_KEY=\"admin:stackops\"\n"
-            f"export EC2_SECRET_KEY=\"{EC2_SECRET}\"\n"
-            "export EC2_URL=\"http://10.0.0.10:8773/services/Cloud\"\n"
-            "export S3_URL=\"http://10.0.0.10:3333\"\n",
+            'export EC2_ACCESS_KEY="admin:stackops"\n'
+            f'export EC2_SECRET_KEY="{EC2_SECRET}"\n'
+            'export EC2_URL="http://10.0.0.10:8773/services/Cloud"\n'
+            'export S3_URL="http://10.0.0.10:3333"\n',
         )
         for name in ("pk.pem", "cert.pem", "cacert.pem"):
             z.writestr(name, f"-----BEGIN {name}-----\nAAAA\n-----END {name}-----\n")
@@ -59,8 +61,9 @@ def _node(svc: Service, dep: str, token: str, host: str, mac: str, roles: list[s
     path = f"/api/deployments/{dep}/nodes/{n['node_id']}/roles"
     status, data = svc.json("PUT", path, token=admin, json_body={"roles": roles})
     assert status == 200, data
-    status, _, _ = svc.request("GET", f"/agent/v1/nodes/{n['node_id']}/answers",
-                               token=n["node_token"])  # fmt: skip
+    status, _, _ = svc.request(
+        "GET", f"/agent/v1/nodes/{n['node_id']}/answers", token=n["node_token"]
+    )
     assert status == 200
     return n
 
@@ -85,12 +88,15 @@ def test_cloud_ready_endpoints_and_credentials_download(
     token = _login_and_open(d, svc, "cloud", "dual-node")
     admin = svc.login()
     assert svc.json("PUT", "/api/deployments/cloud/params", token=admin, json_body=PARAMS)[0] == 200
-    ctl = _node(svc, "cloud", token, "ctl-1", "52:54:00:00:21:01",
-                ["controller", "network", "volume"])  # fmt: skip
+    ctl = _node(
+        svc, "cloud", token, "ctl-1", "52:54:00:00:21:01", ["controller", "network", "volume"]
+    )
     cmp_ = _node(svc, "cloud", token, "cmp-1", "52:54:00:00:21:02", ["compute"])
 
     box = (By.ID, "cloud-title")
-    wait.until(ec.text_to_be_present_in_element(box, "Cloud not ready yet (controller configuring)"))
+    wait.until(
+        ec.text_to_be_present_in_element(box, "Cloud not ready yet (controller configuring)")
+    )
     assert not d.find_element(By.ID, "cloud-download").is_displayed()
     assert "not uploaded yet" in d.find_element(By.ID, "cloud-no-credentials").text
     d.save_screenshot("/tmp/ui21a-cloud-not-ready.png")
@@ -99,18 +105,26 @@ def test_cloud_ready_endpoints_and_credentials_download(
     data = nova_zip()
     zip_headers = {"Content-Type": "application/zip"}
     path = f"/agent/v1/nodes/{ctl['node_id']}/credentials"
-    status, _, body = svc.request("POST", path, token=ctl["node_token"], body=data,
-                                  headers=zip_headers)  # fmt: skip
+    status, _, body = svc.request(
+        "POST", path, token=ctl["node_token"], body=data, headers=zip_headers
+    )
     assert status == 200 and parse_pairs(body)["credentials"] == str(len(data)), body
-    status, _, _ = svc.request("POST", f"/agent/v1/nodes/{cmp_['node_id']}/credentials",
-                               token=cmp_["node_token"], body=data, headers=zip_headers)  # fmt: skip
+    status, _, _ = svc.request(
+        "POST",
+        f"/agent/v1/nodes/{cmp_['node_id']}/credentials",
+        token=cmp_["node_token"],
+        body=data,
+        headers=zip_headers,
+    )
     assert status == 403
-    status, _, _ = svc.request("POST", path, token=ctl["node_token"], body=b"PK not a zip",
-                               headers=zip_headers)  # fmt: skip
+    status, _, _ = svc.request(
+        "POST", path, token=ctl["node_token"], body=b"PK not a zip", headers=zip_headers
+    )
     assert status == 400
     # The check step's lines, then the end of the first boot: the verdict is the cloud's.
     _report(
-        svc, ctl,
+        svc,
+        ctl,
         "STACKOPS step=10/10 role=controller name=check status=ok t=20.0s",
         "STACKOPS-CHECK ok   services: 4 services up: ctl-1:nova-scheduler, ctl-1:nova-network",
         "STACKOPS-CHECK ok   ec2: DescribeAvailabilityZones answered (1 zone)",
@@ -118,7 +132,7 @@ def test_cloud_ready_endpoints_and_credentials_download(
         "STACKOPS-CHECK ok   network: 192.168.100.0/24 listed",
         "STACKOPS-CHECK stackops-check: passed 4 checks",
         "STACKOPS-FIRSTBOOT done roles=controller,network,volume",
-    )  # fmt: skip
+    )
     wait.until(ec.text_to_be_present_in_element(box, "Cloud ready"))
     cloud = d.find_element(By.ID, "cloud")
     text = cloud.text
@@ -135,8 +149,9 @@ def test_cloud_ready_endpoints_and_credentials_download(
     # The download button gives the bytes the agent sent.
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    d.execute_cdp_cmd("Page.setDownloadBehavior",
-                      {"behavior": "allow", "downloadPath": str(downloads)})  # fmt: skip
+    d.execute_cdp_cmd(
+        "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
     link.click()
     target = downloads / "nova.zip"
     deadline = time.monotonic() + 20
@@ -146,8 +161,7 @@ def test_cloud_ready_endpoints_and_credentials_download(
     # Only the admin's session reads it; the secret key is in no page, event or log.
     status, _, _ = svc.request("GET", "/api/deployments/cloud/credentials")
     assert status == 401
-    status, _, _ = svc.request("GET", "/api/deployments/cloud/credentials",
-                               token=ctl["node_token"])  # fmt: skip
+    status, _, _ = svc.request("GET", "/api/deployments/cloud/credentials", token=ctl["node_token"])
     assert status == 401
     status, headers, body = svc.request("GET", "/api/deployments/cloud/credentials", token=admin)
     assert status == 200 and body == data and headers["cache-control"] == "no-store"
@@ -169,21 +183,24 @@ def test_a_failed_check_is_the_clouds_verdict(browser, service: Service) -> None
     token = _login_and_open(d, svc, "chk", "dual-node")
     admin = svc.login()
     assert svc.json("PUT", "/api/deployments/chk/params", token=admin, json_body=PARAMS)[0] == 200
-    ctl = _node(svc, "chk", token, "ctl-2", "52:54:00:00:22:01",
-                ["controller", "network", "volume"])  # fmt: skip
+    ctl = _node(
+        svc, "chk", token, "ctl-2", "52:54:00:00:22:01", ["controller", "network", "volume"]
+    )
     _report(
-        svc, ctl,
+        svc,
+        ctl,
         "STACKOPS-CHECK ok   services: 4 services up",
         "STACKOPS-CHECK FAIL ec2: DescribeAvailabilityZones: connection refused",
         "STACKOPS-CHECK stackops-check: FAILED 1 of 4 checks: ec2",
         "STACKOPS step=10/10 role=controller name=check status=failed t=95.0s",
         "STACKOPS-FIRSTBOOT failed step=check log=/var/log/stackops/steps/check.log",
-    )  # fmt: skip
+    )
     box = (By.ID, "cloud-title")
     wait.until(ec.text_to_be_present_in_element(box, "Cloud not ready: stackops-check failed"))
-    assert "FAIL ec2: DescribeAvailabilityZones: connection refused" in d.find_element(
-        By.ID, "cloud-checks"
-    ).text
+    assert (
+        "FAIL ec2: DescribeAvailabilityZones: connection refused"
+        in d.find_element(By.ID, "cloud-checks").text
+    )
     assert "failed" in (d.find_element(By.ID, "cloud").get_attribute("class") or "")
     d.save_screenshot("/tmp/ui21a-cloud-check-failed.png")
 
@@ -204,17 +221,22 @@ def test_failed_node_log_tail_retry_and_its_bar(browser, service: Service) -> No
     n = _node(svc, "retry", token, "cmp-9", "52:54:00:00:23:01", ["compute"])
     nid = n["node_id"]
     # The agent's failure report: its step line, then the log's tail with the failure line.
-    _report(svc, n, "STACKOPS step=1/4 role=compute name=nova status=ok t=2.0s",
-            "STACKOPS step=2/4 role=compute name=libvirt status=failed t=3.1s")  # fmt: skip
     _report(
-        svc, n,
+        svc,
+        n,
+        "STACKOPS step=1/4 role=compute name=nova status=ok t=2.0s",
+        "STACKOPS step=2/4 role=compute name=libvirt status=failed t=3.1s",
+    )
+    _report(
+        svc,
+        n,
         "STACKOPS-LOG === 2026-12-06 04:00:00 step 2/4 role=compute name=libvirt",
         "STACKOPS-LOG restart libvirt-bin (upstart)",
         "STACKOPS-LOG   libvirt-bin: injected failure (exit 1)",
         "STACKOPS-LOG connecting with rabbit password act-rabbit-secret",
         "STACKOPS-LOG === exit 1",
         "STACKOPS-FIRSTBOOT failed step=libvirt log=/var/log/stackops/steps/libvirt.log",
-    )  # fmt: skip
+    )
     d.refresh()  # a fresh page: the bar is drawn from the service's data alone
     row = f"tr[data-node='{nid}']"
     wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"{row} td.state"), "failed"))
@@ -249,8 +271,9 @@ def test_failed_node_log_tail_retry_and_its_bar(browser, service: Service) -> No
     assert status == 200 and parse_pairs(body)["retry"] == "yes"
     status, _, body = svc.request("GET", poll, token=n["node_token"])
     assert parse_pairs(body)["retry"] == "no"  # once
-    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"{row} td.state"),
-                                                "configuring"))  # fmt: skip
+    wait.until(
+        ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"{row} td.state"), "configuring")
+    )
     timeline = (By.ID, "node-timeline")
     wait.until(ec.text_to_be_present_in_element(timeline, "retrying from the failed step"))
     assert "retry requested" in d.find_element(*timeline).text
@@ -293,8 +316,11 @@ def test_reinstall_on_next_network_boot(browser, served_service: Service) -> Non
     d.find_element(*button).click()
     wait.until(ec.alert_is_present()).accept()
     wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, f"{row} td.state"), "reinstall"))
-    wait.until(ec.text_to_be_present_in_element((By.ID, "node-state-note"),
-                                                "Reinstall on its next network boot"))  # fmt: skip
+    wait.until(
+        ec.text_to_be_present_in_element(
+            (By.ID, "node-state-note"), "Reinstall on its next network boot"
+        )
+    )
     assert "installs again on its next network boot" in d.find_element(By.CSS_SELECTOR, row).text
     assert not d.find_element(*button).is_enabled()
     d.save_screenshot("/tmp/ui21a-reinstall.png")
