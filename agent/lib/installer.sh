@@ -118,6 +118,9 @@ so_report_failure() {
 # goes on: tty1's getty is not held) for the admin's retry, polling the service up to
 # STACKOPS_RETRY_WAIT seconds (default a day); asked, the agent runs again ($SO_SELF with its
 # arguments) and resumes at the failed step (the done markers). Without a service: nothing.
+# The waiter outlives the boot job: upstart 0.6.5 kills a job's processes only while its main
+# process still runs (init/job.c:417-425, JOB_KILLED: job_process_kill when pid[PROCESS_MAIN] > 0;
+# upstream 0.6.5, read in ubports/upstart c15085ad); a task whose main process exited is done.
 so_await_retry() {
     [ -n "$SO_REPORT" ] || return 0
     _wait=${STACKOPS_RETRY_WAIT:-86400}

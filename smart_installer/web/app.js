@@ -515,8 +515,8 @@ function renderDeployment(d) {
     setText(tr.querySelector("div.silent"), silent ? "silent for " + duration(quiet) +
       ": check its console" : "");
     pcts.push(p.pct);
-    const group = n.state in PHASES && PHASES[n.state][0] > 0 && n.state !== "assigned"
-      ? "installing" : n.state;
+    const group = n.state in PHASES && PHASES[n.state][0] > 0 &&
+      !["assigned", "reinstall"].includes(n.state) ? "installing" : n.state;
     counts[group] = (counts[group] || 0) + 1;
     if (silent) counts.silent = (counts.silent || 0) + 1;
   }
@@ -544,8 +544,8 @@ function applyFilter() {
 
 // The deployment's bar (the mean of its nodes') and "2 done · 1 failed · 1 configuring", in an
 // aria-live region so a screen reader hears it change.
-const SUMMARY_ORDER = ["done", "failed", "configuring", "installing", "assigned", "registered",
-  "discovered", "silent"];
+const SUMMARY_ORDER = ["done", "failed", "configuring", "installing", "assigned", "reinstall",
+  "registered", "discovered", "silent"];
 
 function renderTotals(pcts, counts) {
   const pct = pcts.length ? Math.round(pcts.reduce((a, b) => a + b, 0) / pcts.length) : 0;

@@ -322,6 +322,7 @@ def test_reinstall_on_next_network_boot(browser, served_service: Service) -> Non
         )
     )
     assert "installs again on its next network boot" in d.find_element(By.CSS_SELECTOR, row).text
+    assert d.find_element(By.ID, "dep-summary").text == "1 reinstall"
     assert not d.find_element(*button).is_enabled()
     d.save_screenshot("/tmp/ui21a-reinstall.png")
 
