@@ -427,6 +427,10 @@ def node_show(
         click.echo(f"        disk {disk['name']:8} {disk['size_mb']} MB {free}")
     for e in n["events"]:
         click.echo(f"        {_stamp(e['at'])}  {e['kind']:6} {e['line']}")
+    if n["state"] == "failed" and n["failure_log"]:
+        click.echo("        the failing step's log (its last lines, as the agent sent them):")
+        for line in n["failure_log"].splitlines():
+            click.echo(f"        | {line}")
 
 
 @node.command("assign")

@@ -218,8 +218,11 @@ def test_cli_retry_reinstall_and_credentials(service: Service, tmp_path) -> None
         svc,
         nodes["cmp"],
         "STACKOPS step=2/4 role=compute name=libvirt status=failed t=1.0s",
+        "STACKOPS-LOG libvirtd: cannot start",
         "STACKOPS-FIRSTBOOT failed step=libvirt log=/var/log/stackops/steps/libvirt.log",
     )
+    shown = cli("installer", "node", "show", "cli21", nid, db=svc.db).stdout
+    assert "        | libvirtd: cannot start\n" in shown
     res = cli("installer", "node", "retry", "cli21", nid, db=svc.db)
     assert f"node {nid} (cli21-cmp): retry requested (failed at libvirt" in res.stdout
     poll = f"/agent/v1/nodes/{nid}/retry"
