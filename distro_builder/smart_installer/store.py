@@ -815,10 +815,14 @@ class Store:
                 _event(tx, row["id"], kind, ln)
             if not assigned:
                 state = row["state"]
+            # A retry asked for and not fetched is void once the agent runs again by itself (a
+            # reboot): else it would re-run the node at its next failure.
+            ran = any(_STEP_RE.fullmatch(ln) or _DONE_RE.fullmatch(ln) for ln in lines)
+            retry_at = None if ran else row.get("retry_at")
             tx.execute(
                 "UPDATE nodes SET state = ?, step = ?, last_seen = ?, failed_step = ?,"
-                " failure_log = ? WHERE id = ?",
-                (state, step, now_ms(), failed_step, failure_log or None, row["id"]),
+                " failure_log = ?, retry_at = ? WHERE id = ?",
+                (state, step, now_ms(), failed_step, failure_log or None, retry_at, row["id"]),
             )
         return len(lines)
 

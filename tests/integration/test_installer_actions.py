@@ -121,6 +121,24 @@ def test_retry_and_log_tail_over_the_apis(service: Service) -> None:
     )
     _, n = svc.json("GET", api, token=admin)
     assert n["state"] == "done" and n["failed_step"] == ""
+    # A retry asked for while the agent reboots and runs by itself is void: its next failure
+    # waits for the admin again.
+    fail = (
+        "STACKOPS step=5/7 role=compute name=nova-compute status=failed t=1.0s",
+        "STACKOPS-FIRSTBOOT failed step=nova-compute log=/var/log/stackops/steps/x.log",
+    )
+    assert _report(svc, nodes["cmp"], *fail) == 200
+    assert svc.json("POST", api + "/retry", token=admin, json_body={})[0] == 200
+    assert (
+        _report(
+            svc,
+            nodes["cmp"],
+            "STACKOPS step=5/7 role=compute name=nova-compute status=ok t=1.0s",
+            *fail,
+        )
+        == 200
+    )
+    assert parse_pairs(svc.request("GET", poll, token=nt)[2])["retry"] == "no"
     # A log line over the service's 400 characters is refused (the agent cuts them).
     assert _report(svc, nodes["cmp"], "STACKOPS-LOG " + "x" * 400) == 400
 
