@@ -89,8 +89,8 @@ async function nodeAction(action) {
     const r = await api("POST", "/api/deployments/" + current.name + "/nodes/" + id + "/" +
       action, {});
     setText($("#node-action-msg"), action === "retry" ?
-      label + ": retry requested; the agent runs again from " + (r.failed_step || r.step) +
-      " on its next poll" : label + ": " + r.state + " on its next network boot");
+      label + ": retry requested; the agent runs again from step " +
+      (r.failed_step || r.step).replace(/ failed$/, "") + " on its next poll" : label + ": " + r.state + " on its next network boot");
     await refresh();
   } catch (e) { showError(e.message); }
 }

@@ -282,6 +282,13 @@ function progressOf(n, previous) {
       Number(f[2])) : INSTALL_SHARE;
     return { pct, text: n.step || "failed" };
   }
+  const retrying = STEP_RE.exec(n.failed_step || "");
+  if (!m && retrying) {  // retried (the service keeps the failed step until a step reports)
+    const pct = Math.round(INSTALL_SHARE + ((100 - INSTALL_SHARE) * (Number(retrying[1]) - 1)) /
+      Number(retrying[2]));
+    return { pct, text: "first boot: retrying step " + retrying[1] + "/" + retrying[2] + " (" +
+      retrying[3] + " " + retrying[4] + ")" };
+  }
   if (!m) return { pct: INSTALL_SHARE, text: "first boot: answers fetched, step 1 starting" };
   const i = Number(m[1]), total = Number(m[2]);
   const pct = Math.round(INSTALL_SHARE + ((100 - INSTALL_SHARE) * i) / total);

@@ -265,7 +265,10 @@ def test_failed_node_log_tail_retry_and_its_bar(browser, service: Service) -> No
     retry.click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "node-action-msg"), "retry requested"))
     wait.until(lambda _: not d.find_element(By.ID, "node-retry").is_enabled())
-    assert "libvirt" in d.find_element(By.ID, "node-action-msg").text
+    assert (
+        "runs again from step 2/4 compute libvirt on its next poll"
+        in d.find_element(By.ID, "node-action-msg").text
+    )
     d.save_screenshot("/tmp/ui21a-retry-requested.png")
     status, _, body = svc.request("GET", poll, token=n["node_token"])
     assert status == 200 and parse_pairs(body)["retry"] == "yes"
@@ -278,6 +281,12 @@ def test_failed_node_log_tail_retry_and_its_bar(browser, service: Service) -> No
     wait.until(ec.text_to_be_present_in_element(timeline, "retrying from the failed step"))
     assert "retry requested" in d.find_element(*timeline).text
     assert not d.find_element(By.ID, "node-log-box").is_displayed()
+    # Retrying, its bar stays where it failed and says what runs.
+    assert (
+        d.find_element(By.CSS_SELECTOR, f"{row} progress.node-progress").get_attribute("value")
+        == "55"
+    )
+    assert "retrying step 2/4 (compute libvirt)" in d.find_element(By.CSS_SELECTOR, row).text
     d.save_screenshot("/tmp/ui21a-retrying.png")
 
 
