@@ -156,6 +156,10 @@ so_step_admin() {
         return 1
     fi
     chmod 0600 /root/creds/nova.zip
+    # Nova writes the secret key raw into novarc's `export EC2_SECRET_KEY="..."`
+    # (nova/auth/novarc.template:3); the answer may hold " $ ` \ (issue 22 finding 12)
+    python "$SO_ROLEDIR/novarc.py" /root/creds/nova.zip ||
+        { so_fail "could not make novarc in /root/creds/nova.zip safe to source"; return 1; }
     echo "credentials in /root/creds/nova.zip"
 }
 
@@ -210,7 +214,16 @@ so_value_flat_network_dns() {
     so_ip_add "${fixed_range%/*}" 1
 }
 
+# nova-api reads its WSGI pipelines from api-paste.ini, looked for in /etc/nova/ among others
+# (--api_paste_config, nova/service.py:59; nova/wsgi.py:570-577). Nova 2011.2's setup.py installs
+# no etc/ (setup.py:113: tools/ only) and what lucid's PPA nova-api package ships is not known
+# here, so the role carries 2011.2's etc/nova/api-paste.ini and installs it when it is missing
+# (issue 22 finding 12).
 so_step_services() {
+    if [ ! -f /etc/nova/api-paste.ini ]; then
+        so_install_file /etc/nova/api-paste.ini 0644 <"$SO_ROLEDIR/api-paste.ini"
+        echo "installed /etc/nova/api-paste.ini (Nova 2011.2's)"
+    fi
     so_services_up nova-api nova-scheduler nova-objectstore
 }
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +48,9 @@ ANSWERS = {
     # a $ goes through Nova 2011.2's flag templating (nova/flags.py:136-143; issue 22 finding 2):
     # with nova.conf's $$ escaping taken out, this node's services step fails (measured)
     "rabbit_password": 'rabbit"$ecret\\3',
+    # the EC2 secret key lands in novarc (issue 22 finding 12): sourced under dash it must stay
+    # intact and run nothing
+    "admin_password": "adm1n\"$(id>PWNED)'`id`$HOME\\&4",
 }
 # The services Nova 2011.2 registers in its services table (nova-api and nova-objectstore do not).
 REGISTERED = ("nova-scheduler", "nova-network", "nova-volume", "nova-compute")
@@ -181,3 +186,17 @@ def test_the_check_is_in_the_agent_package_for_lucid(node: RealNode) -> None:
     listing = node.chroot(["dpkg", "-L", "stackops-agent"])
     assert "/usr/sbin/stackops-check" in listing.split()
     assert Path(node.path("/usr/sbin/stackops-check")).stat().st_mode & 0o111
+
+
+def test_the_credentials_novarc_sources_the_secret_intact(node: RealNode, tmp_path: Path) -> None:
+    """Finding 12: the novarc real Nova wrote (made safe by the admin step), unzipped and sourced
+    under dash as an admin would: EC2_SECRET_KEY is the answered admin_password, nothing ran."""
+    with zipfile.ZipFile(node.path("/root/creds/nova.zip")) as z:
+        z.extractall(tmp_path)
+    proc = subprocess.run(
+        ["dash", "-c", ". ./novarc && printf '%s' \"$EC2_SECRET_KEY\""],
+        cwd=tmp_path, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ANSWERS["admin_password"]
+    assert not (tmp_path / "PWNED").exists()

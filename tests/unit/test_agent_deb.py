@@ -128,12 +128,14 @@ def test_bad_version(data_dir: Path) -> None:
         build_agent_deb(data_dir, version="latest", mtime=0)
 
 
-def test_stackops_check_is_python_2_6(data_dir: Path) -> None:
-    """stackops-check runs on lucid's /usr/bin/python (2.6): none of 2.7's additions."""
+@pytest.mark.parametrize("script", ["agent/stackops-check", "roles/controller/novarc.py"])
+def test_stackops_check_is_python_2_6(data_dir: Path, script: str) -> None:
+    """stackops-check and the controller's novarc.py run on lucid's /usr/bin/python (2.6): none
+    of 2.7's additions."""
     import ast
     import re
 
-    src = (data_dir / "agent" / "stackops-check").read_text()
+    src = (data_dir / script).read_text()
     assert src.startswith("#!/usr/bin/python\n")
     tree = ast.parse(src)  # written to parse as Python 3 too (print_function, `except X as e`)
     kinds = {type(n).__name__ for n in ast.walk(tree)}
