@@ -342,6 +342,9 @@ class Role:
     path: str  # the role's folder
     # steps that run after every role of the node (the controller's health check), in order
     final_steps: tuple[str, ...] = ()
+    # its volume group may live on the node's one disk: the installer's partitioning leaves room
+    # there (preseed: the stackops-volumes recipe; issue 22 finding 8)
+    volume_space: bool = False
 
 
 @dataclass(frozen=True, slots=True)

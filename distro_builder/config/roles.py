@@ -36,7 +36,7 @@ ARCH_FILE = "architectures.yaml"
 
 _ROLE_KEYS = {
     "description", "abstract", "order", "includes", "packages", "services", "steps", "final_steps",
-    "questions", "max_per_deployment",
+    "questions", "max_per_deployment", "volume_space",
 }  # fmt: skip
 _QUESTION_KEYS = {
     "type", "prompt", "description", "default", "choices", "min", "max", "confirm",
@@ -168,6 +168,7 @@ def _load_role(folder: Path) -> tuple[Role, list[Question]]:
         abstract=abstract,
         max_per_deployment=None if raw_max is None else f.int("max_per_deployment"),
         path=str(folder),
+        volume_space=f.bool("volume_space"),
     )
     if not _TABLE_TEXT_RE.fullmatch(role.description):
         raise ConfigError(f"{path}: description: no '|' and no line break")

@@ -286,6 +286,8 @@ def render_preseed(
         answers=answers,
         installer=installer,
         network=network,
+        # an entry that may be a volume node keeps room for nova-volumes on its one disk
+        volume_recipe=any(roleset.role(r).volume_space for r in (entry.roles or roleset.names)),
         late_command=LATE_COMMAND,
         installed_node_file=INSTALLED_NODE_FILE,
     )

@@ -28,6 +28,9 @@ BASE_ANSWERS = {
     "hostname": "node1",
     "controller_address": "10.0.0.1",
     "floating_range": "10.0.1.0/24",
+    # no default since issue 22 finding 8 (the installer's group on the first disk): these nodes
+    # have no such group (vgs fails), so the volume step makes it on this disk
+    "volume_device": "/dev/sdb",
     **SECRETS,
 }
 STEPS = {
