@@ -493,3 +493,8 @@ class BootEntry:
     @property
     def seed_path(self) -> str:
         return f"/preseed/stackops-{self.name}.seed"
+
+
+# The kernel the installer installs from the disc (preseed base-installer/kernel/override-image),
+# by architecture; the package set matches kernel headers to it (issue 22 finding 9).
+KERNEL_IMAGES = {"amd64": "linux-server", "i386": "linux-generic-pae"}

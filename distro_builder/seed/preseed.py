@@ -24,6 +24,7 @@ from distro_builder.errors import ConfigError
 from distro_builder.model import (
     DEFAULT_INSTALLER_WAIT,
     EXPERT_SUFFIX,
+    KERNEL_IMAGES,
     BootEntry,
     Deployment,
     InstallerSettings,
@@ -49,7 +50,6 @@ LATE_COMMAND = f"sh /{INSTALLER_DIR}/late.sh"
 INSTALLED_NODE_FILE = "/target/var/lib/stackops/installer/node"
 AGENT_PACKAGE = "stackops-agent"
 # base-installer/kernel/override-image per architecture (lucid-and-nova.md §2.3)
-KERNEL_IMAGES = {"amd64": "linux-server", "i386": "linux-generic-pae"}
 MAX_INSTALLER_WAIT = 86400  # a day: longer, the admin forgot the node
 _TOKEN_RE = re.compile(r"[A-Za-z0-9._~+/=-]{8,200}")
 _HOST_RE = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")  # a name, IPv4, or IPv6 (in [])
