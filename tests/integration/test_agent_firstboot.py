@@ -43,6 +43,7 @@ STEPS = {
         "admin",
         "network-create",
         "services",
+        "metadata-route",
     ],
     "network": ["ip-forward", "nova-network", "floating"],
     "volume": ["iscsitarget", "volume-group", "nova-volume"],
