@@ -122,8 +122,9 @@ so_own_address() {
 }
 
 # The same, waiting for it (bounded: STACKOPS_ADDRESS_WAIT seconds, default 120). The lucid job
-# starts on `starting tty1`, which does not wait for ifupdown's DHCP lease: the address may come
-# a little later (issue 22 item 5). Fails when there is none by then.
+# starts once an interface other than lo is up, which need not be public_interface, nor bound
+# (dhclient backgrounds after its timeout): the address may come later (issue 22 item 5). Fails
+# when there is none by then.
 so_own_address_wait() {
     _aw_end=$(($(date +%s) + ${STACKOPS_ADDRESS_WAIT:-120}))
     _aw_said=""
@@ -317,7 +318,13 @@ so_answers_complete() {
         if ! so_has "$_key"; then
             _own=""
             if [ "$_skipped" = 1 ] && [ "$_q_type" = ipv4 ]; then
-                _own=$(so_own_address_wait)
+                # this node's own address: wait for it (bounded), never ask (issue 22 item 5)
+                if ! _own=$(so_own_address_wait); then
+                    so_say "STACKOPS error: no IPv4 address on ${public_interface:-eth0} within \
+${STACKOPS_ADDRESS_WAIT:-120} s: $_key is this node's own address (DHCP?); run stackops-agent \
+again once the interface has one"
+                    return 1
+                fi
             elif [ "$_q_type" = hostname ] && [ -n "$_q_fallback" ]; then
                 _own=$(uname -n) # d-i's own answer (netcfg) on an installed node
             fi

@@ -770,6 +770,26 @@ def test_no_address_fails_clearly(tmp_path: Path, agent_deb: Path) -> None:
     assert "no IPv4 address on eth0 within 2 s" in log
 
 
+def test_the_controller_waits_for_its_address_instead_of_asking(
+    tmp_path: Path, agent_deb: Path
+) -> None:
+    """Issue 22.5: controller_address is the controller's own address (skip_with). With no
+    address within the bound the agent fails and says so; it does not ask on the console for
+    what is this node's own address (before, the console's answer was taken)."""
+    node = make_node(tmp_path, agent_deb, "controller")
+    node.write_answers({"roles": "controller", **SECRETS})
+    node.clear_rules()
+    node.rule("0", "ip -4 -o addr show dev eth0", "")
+    healthy_cloud(node, "controller")
+    run = node.run_agent(
+        "dash", stdin="10.0.0.9\n" * 5, env={"STACKOPS_ADDRESS_WAIT": "2", "STACKOPS_PLAIN": "1"}
+    )
+    assert run.returncode == 1, run.output
+    assert "controller_address" not in node.path("/etc/stackops/answers").read_text()
+    assert "no IPv4 address on eth0 within 2 s" in run.output
+    assert "controller_address is this node's own address" in run.output
+
+
 @pytest.mark.parametrize("shell", SHELLS)
 def test_unchosen_roles_do_not_run_after_the_next_boot(
     tmp_path: Path, agent_deb: Path, shell: str
