@@ -95,6 +95,15 @@ def _update(n: Node) -> bool:
     return n.value
 
 
+def _value(env: dict[str, str], key: str) -> str:
+    """An event's variable by name, or by position (#N)."""
+    if key.startswith("#"):
+        values = list(env.values())
+        i = int(key[1:])
+        return values[i] if i < len(values) else ""
+    return env.get(key, "")
+
+
 def boot(job: str, events: list[tuple[str, dict[str, str]]]) -> list[str]:
     """What happens, in order: 'agent' when the job starts, 'tty1' when the getty may start
     (its `starting` event unblocked); the agent is a task that runs to its end at once."""
@@ -107,15 +116,7 @@ def boot(job: str, events: list[tuple[str, dict[str, str]]]) -> list[str]:
         for leaf in _leaves(root):
             if leaf.value or leaf.name != name:
                 continue
-            values = list(env.values())
-
-            def value(k: str) -> str:
-                if k.startswith("#"):
-                    i = int(k[1:])
-                    return values[i] if i < len(values) else ""
-                return env.get(k, "")
-
-            if all(fnmatch.fnmatchcase(value(k), g) != neg for k, neg, g in leaf.env):
+            if all(fnmatch.fnmatchcase(_value(env, k), g) != neg for k, neg, g in leaf.env):
                 leaf.value = True
                 leaf.blocked = (name, env.get("JOB"))  # type: ignore[attr-defined]
         started = _update(root)
