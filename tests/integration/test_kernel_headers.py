@@ -4,7 +4,8 @@ iscsitarget-dkms builds ietd's module against the running kernel's headers; the 
 a real point-release disc) ships linux-image-2.6.32-38-server while the archive's
 linux-headers-server may still depend on older headers (the demo's: 2.6.32-31). The package set
 takes the headers of the kernel the installer installs from the disc, or refuses the build
-saying which are missing. Against the demo base and the demo repositories. 10 s.
+saying which are missing. Against the demo base and the demo repositories. 1 s (the session's
+demo base).
 """
 
 from __future__ import annotations

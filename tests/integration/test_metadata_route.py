@@ -8,7 +8,7 @@ client address it sees, which is how nova-api finds the instance (metadatareques
 Without a route back to the fixed range the controller's answer goes to its default gateway
 and the instance waits; the controller's metadata-route step (roles/controller/steps.sh, under
 dash, with the real `ip`) adds it, and its if-up.d hook makes it again after a reboot. Needs
-root (namespaces). 3 s.
+root (namespaces). 22 s (a server start and curl timeouts on the lost answers).
 """
 
 from __future__ import annotations
