@@ -6,8 +6,10 @@ per interface and one `disk=<name> <size_kb> <free|used>` per whole disk. check_
 applies the shapes of roles/architectures.yaml (the ones config/deployment.py applies to a
 deployment file); check_roles() the hardware rules of the questions the roles ask: a hypervisor
 without virtualization extensions falls back to qemu and says so; a volume device must be a free
-disk (a machine found by a network boot has reported no disks: the admin names the device and
-it is checked when the node reports its inventory on first boot); interfaces must exist.
+disk, and with none named or free the nova-volumes group stays on the system disk, where the
+installer made it (issue 22 finding 8); a machine found by a network boot has reported no disks,
+so a device the admin names is checked when the node reports its inventory on first boot;
+interfaces must exist.
 """
 
 from __future__ import annotations
@@ -195,24 +197,25 @@ def check_roles(
         free = [d["name"] for d in inv["disks"] if d["free"]]
         device = wanted.get("volume_device")
         if not disks_known(inv):
-            # Found by a network boot: iPXE cannot see disks. The admin names the device; the
-            # node's first boot reports its inventory and the device is checked then (poll).
+            # Found by a network boot: iPXE cannot see disks. A device the admin names is checked
+            # when the node's first boot reports its inventory (poll).
             if device is None:
-                raise Conflict(
-                    "this machine was found by a network boot and has not reported its disks "
-                    "yet: give volume_device",
-                    hint="volume_device=/dev/sdb (the installer partitions the first disk)",
+                fit.notes.append(
+                    "nova-volumes on the system disk only (the installer makes the group there); "
+                    "name volume_device to add a second disk"
                 )
+                return fit
             fit.notes.append(
                 f"volume_device {device} is checked when the node reports its disks (first boot)"
             )
         elif device is None:
             if not free:
-                raise Conflict(
-                    "volume_device needs a free disk (one without partitions) and this node has "
-                    "none",
-                    hint="add a disk to the node, or give it another role",
+                # Issue 22 finding 8: the installer's stackops-volumes recipe makes the
+                # nova-volumes group on the first disk, so one disk is enough.
+                fit.notes.append(
+                    "no free disk: nova-volumes on the system disk only (room the installer left)"
                 )
+                return fit
             device = f"/dev/{free[0]}"
         elif device.removeprefix("/dev/") not in free:
             raise Conflict(f"volume_device {device} is not a free disk of this node: {free}")

@@ -146,11 +146,13 @@ def test_admin_and_agent_flow(service: Service) -> None:
     status, _, body = svc.request("GET", f"/agent/v1/nodes/{b_id}/answers", token=b_tok)
     assert status == 409 and b"error=" in body
 
-    # Fitness: volume needs a free disk; the architecture's node counts hold.
+    # Fitness: a volume device must be a free disk; the architecture's node counts hold.
     cnv = ["controller", "network", "volume"]
     path_b = f"/api/deployments/lab/nodes/{b_id}/roles"
-    status, err = svc.json("PUT", path_b, token=admin, json_body={"roles": cnv})
-    assert status == 409 and "free disk" in err["error"], err
+    status, err = svc.json(
+        "PUT", path_b, token=admin, json_body={"roles": cnv, "answers": {"volume_device": "/dev/sda"}}
+    )
+    assert status == 409 and "not a free disk" in err["error"], err
     status, err = svc.json("PUT", path_b, token=admin, json_body={"roles": ["controller"]})
     assert status == 409 and "dual-node nodes are" in err["error"], err
     status, node_a = svc.json(

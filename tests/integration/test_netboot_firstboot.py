@@ -160,10 +160,10 @@ def test_network_booted_volume_node_is_checked_when_it_reports_its_disks(served)
     node = next(n for n in svc.json("GET", "/api/deployments/multi/nodes", token=admin)[1]
                 if n["mac"] == mac)  # fmt: skip
     path = f"/api/deployments/multi/nodes/{node['id']}/roles"
-    # No disks known: the device must be named.
+    # No disks known and no device named: the group stays on the system disk (finding 8).
     status, data = svc.json("PUT", path, token=admin, json_body={"roles": ["volume"]})
-    assert status == 409 and "has not reported its disks" in data["error"], data
-    assert "volume_device=" in data["hint"]
+    assert status == 200 and "volume_device" not in data["answers"], data
+    assert any("system disk only" in n for n in data["notes"]), data
     node_id, _, seed = _boot(svc, admin, "multi", mac, ["volume"], volume_device="/dev/sdc")
     assert "stackops-volume" in seed
     view = svc.json("GET", f"/api/deployments/multi/nodes/{node_id}", token=admin)[1]

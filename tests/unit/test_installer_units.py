@@ -72,8 +72,10 @@ def test_fitness_rules(roleset) -> None:
         fitness.check_roles(("compute",), _inv(roleset), {}, roleset).answers["libvirt_type"]
         == "auto"
     )
-    with pytest.raises(Conflict, match="free disk"):
-        fitness.check_roles(("volume",), inv, {}, roleset)
+    # One disk (no free one): the group stays on the system disk, said in a note (finding 8).
+    one_disk = fitness.check_roles(("volume",), inv, {}, roleset)
+    assert "volume_device" not in one_disk.answers
+    assert any("system disk only" in n for n in one_disk.notes), one_disk.notes
     inv2 = _inv(roleset, disks=("sda 1024 used", "sdc 4096 free", "sdb 2048 free"))
     assert fitness.check_roles(("volume",), inv2, {}, roleset).answers["volume_device"] == (
         "/dev/sdb"
