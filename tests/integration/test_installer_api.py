@@ -149,9 +149,8 @@ def test_admin_and_agent_flow(service: Service) -> None:
     # Fitness: a volume device must be a free disk; the architecture's node counts hold.
     cnv = ["controller", "network", "volume"]
     path_b = f"/api/deployments/lab/nodes/{b_id}/roles"
-    status, err = svc.json(
-        "PUT", path_b, token=admin, json_body={"roles": cnv, "answers": {"volume_device": "/dev/sda"}}
-    )
+    on_sda = {"roles": cnv, "answers": {"volume_device": "/dev/sda"}}
+    status, err = svc.json("PUT", path_b, token=admin, json_body=on_sda)
     assert status == 409 and "not a free disk" in err["error"], err
     status, err = svc.json("PUT", path_b, token=admin, json_body={"roles": ["controller"]})
     assert status == 409 and "dual-node nodes are" in err["error"], err
