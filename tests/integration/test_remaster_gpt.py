@@ -1,0 +1,213 @@
+"""Remastering images with partitions appended after the ISO 9660 data (issue 23).
+
+- tests/gpt_iso.py's image in Ubuntu 22.04's layout: GPT + protective MBR, GRUB's hybrid MBR and
+  El Torito image, an EFI System Partition appended after the ISO data and the UEFI El Torito entry
+  pointing into it, the volume size counting the appended part (as xorriso writes it);
+- memtest86+'s ISO from Debian's memtest86+ package: no GPT, an MBR partition of type 0xef
+  appended after the volume, the UEFI El Torito entry pointing into it.
+
+Each is remastered with an overlay that makes the ISO data 3 MiB bigger, then read back with
+sfdisk (the partition table, GPT checksums and backup header), xorriso's El Torito and system
+area reports, and the bytes of the appended partitions: every partition is kept, with the same
+type, name and size; the appended ones start where the new ISO data ends and hold the same bytes;
+the UEFI El Torito entry points at the ESP's new start; the ISO 9660 partition ends where the
+ESP begins. The boots (BIOS and UEFI, before and after) are in tests/qemu/test_gpt_esp_boot.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from distro_builder.remaster import remaster
+from tests.gpt_iso import ESP_TYPE, PACKAGES, make_gpt_esp_iso, missing
+from tests.helpers import IN_CI, require_tool_or_skip
+
+pytestmark = pytest.mark.integration
+
+MEMTEST_ISO = Path("/usr/lib/memtest86+/memtest86+x64.iso")
+
+
+def _require_maker() -> None:
+    require_tool_or_skip("xorriso", "sfdisk")
+    lacking = missing()
+    if lacking:
+        msg = f"missing {', '.join(lacking)} (Debian packages {PACKAGES})"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+@pytest.fixture(scope="module")
+def overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("overlay")
+    (root / "distro-builder").mkdir()
+    (root / "distro-builder" / "big.bin").write_bytes(os.urandom(3 << 20))
+    (root / "distro-builder" / "notes.txt").write_text("added by the engine\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def gpt_pair(tmp_path_factory: pytest.TempPathFactory, overlay: Path) -> tuple[Path, Path]:
+    _require_maker()
+    work = tmp_path_factory.mktemp("gpt")
+    base = make_gpt_esp_iso(work)
+    out = work / "remastered.iso"
+    remaster(base, out, [overlay], source_date_epoch=1700000000)
+    return base, out
+
+
+@pytest.fixture(scope="module")
+def memtest_pair(tmp_path_factory: pytest.TempPathFactory, overlay: Path) -> tuple[Path, Path]:
+    require_tool_or_skip("xorriso", "sfdisk")
+    if not MEMTEST_ISO.is_file():
+        msg = f"{MEMTEST_ISO} is missing (Debian package memtest86+)"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    out = tmp_path_factory.mktemp("memtest") / "remastered.iso"
+    remaster(MEMTEST_ISO, out, [overlay], source_date_epoch=1700000000)
+    return MEMTEST_ISO, out
+
+
+def _sfdisk(iso: Path) -> dict:
+    """sfdisk's JSON dump; it warns on stderr about a bad checksum or a misplaced backup GPT."""
+    proc = subprocess.run(["sfdisk", "--json", str(iso)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == "", f"sfdisk on {iso.name}: {proc.stderr}"
+    table: dict = json.loads(proc.stdout)["partitiontable"]
+    return table
+
+
+def _verify(iso: Path) -> str:
+    """`sfdisk --verify`: overlaps, partitions past the end, the GPT's own checks."""
+    proc = subprocess.run(["sfdisk", "--verify", str(iso)], capture_output=True, text=True)
+    return proc.stdout + proc.stderr
+
+
+def _report(iso: Path) -> list[str]:
+    proc = subprocess.run(
+        ["xorriso", "-indev", str(iso), "-report_el_torito", "plain",
+         "-report_system_area", "plain"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return proc.stdout.splitlines()
+
+
+def _uefi_entry(iso: Path) -> tuple[int, int]:
+    """(LBA in 2048-byte blocks, load size in 512-byte sectors) of the UEFI El Torito entry."""
+    for line in _report(iso):
+        m = re.match(r"El Torito boot img :\s+\d+\s+UEFI\s+\S+\s+\S+\s+\S+\s+\S+\s+(\d+)\s+(\d+)", line)
+        if m:
+            return int(m.group(2)), int(m.group(1))
+    raise AssertionError(f"no UEFI El Torito entry in {iso}")
+
+
+def _volume_blocks(iso: Path) -> int:
+    out = subprocess.run(["isoinfo", "-d", "-i", str(iso)], capture_output=True, text=True).stdout
+    m = re.search(r"Volume size is: (\d+)", out)
+    assert m, out
+    return int(m.group(1))
+
+
+def _bytes(iso: Path, sector: int, count: int) -> bytes:
+    with open(iso, "rb") as f:
+        f.seek(sector * 512)
+        return f.read(count * 512)
+
+
+def _data_end(iso: Path) -> int:
+    """Where the ISO 9660 data ends (512-byte sectors): the end of the last file, by xorriso."""
+    out = subprocess.run(
+        ["xorriso", "-indev", str(iso), "-find", "/", "-type", "f", "-exec", "report_lba"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    ends = [
+        (int(m.group(1)) + int(m.group(2))) * 4
+        for m in re.finditer(r"File data lba:\s+\d+\s*,\s*(\d+)\s*,\s*(\d+)\s*,", out)
+    ]
+    assert ends, out
+    return max(ends)
+
+
+def test_gpt_esp_partitions_kept_and_moved(gpt_pair: tuple[Path, Path]) -> None:
+    base, new = gpt_pair
+    old, got = _sfdisk(base), _sfdisk(new)
+    assert got["label"] == old["label"] == "gpt"
+    assert got["id"] == old["id"]
+    assert [(p["type"], p.get("name"), p["uuid"], p["size"]) for p in got["partitions"][1:]] == [
+        (p["type"], p.get("name"), p["uuid"], p["size"]) for p in old["partitions"][1:]
+    ]
+    iso_part, esp, gap = got["partitions"]
+    old_iso, old_esp, _ = old["partitions"]
+    assert esp["type"].lower() == "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
+    assert ESP_TYPE  # (the same GUID, as xorriso spells it)
+    # The ISO data grew by the overlay: the ESP starts where it ends now, the gap after it.
+    grown = esp["start"] - old_esp["start"]
+    assert grown >= (3 << 20) // 512
+    assert grown % 4 == 0  # whole 2048-byte blocks: the El Torito entry can follow
+    assert esp["start"] >= _data_end(new)
+    assert iso_part["start"] == old_iso["start"] == 64
+    assert iso_part["start"] + iso_part["size"] == esp["start"]
+    assert gap["start"] == esp["start"] + esp["size"]
+    # The ESP's bytes are the base's, at the new place; the UEFI El Torito entry points there.
+    assert _bytes(new, esp["start"], esp["size"]) == _bytes(base, old_esp["start"], old_esp["size"])
+    lba, sectors = _uefi_entry(new)
+    assert (lba * 4, sectors) == (esp["start"], esp["size"])
+    # The backup GPT at the new end; checksums right (sfdisk said nothing on stderr).
+    size = new.stat().st_size // 512
+    assert got["lastlba"] - old["lastlba"] == grown
+    assert size == base.stat().st_size // 512 + grown
+    assert "No errors detected" in _verify(new), _verify(new)
+    # The volume size counts the appended part, as the base's did.
+    assert _volume_blocks(base) * 4 == base.stat().st_size // 512
+    assert _volume_blocks(new) * 4 == size
+
+
+def test_gpt_esp_protective_mbr_and_system_area(gpt_pair: tuple[Path, Path]) -> None:
+    base, new = gpt_pair
+    old, got = _report(base), _report(new)
+
+    def pick(lines: list[str], key: str) -> list[str]:
+        return [line.split(":", 1)[1].split() for line in lines if line.startswith(key)]
+
+    # (not "Partition offset": the base's second superblock and tree for partition 1, written
+    # by -partition_offset 16, are not rebuilt; partition 1 keeps its place and covers the new
+    # ISO data, and the disc mounts from the whole device: README, "Appended partitions")
+    for key in ("System area summary", "GPT partname local", "GPT type GUID",
+                "GPT partition flags", "GPT disk GUID"):  # fmt: skip
+        assert pick(got, key) == pick(old, key), key
+    size = new.stat().st_size // 512
+    mbr = pick(got, "MBR partition      ")
+    assert mbr[0][:5] == ["1", "0x00", "0xee", "1", str(size - 1)]  # protective: the whole disk
+    assert mbr[1] == pick(old, "MBR partition      ")[1]  # --mbr-force-bootable's 0..1
+    # GRUB's MBR boot code finds its El Torito image at the new address (+4: GRUB 2).
+    bios_lba = int(next(f for f in pick(got, "El Torito boot img") if f[1] == "BIOS")[-1])
+    assert int.from_bytes(_bytes(new, 0, 1)[432:440], "little") == bios_lba * 4 + 4
+
+
+def test_memtest_appended_partition_kept(memtest_pair: tuple[Path, Path]) -> None:
+    base, new = memtest_pair
+    old, got = _sfdisk(base), _sfdisk(new)
+    assert got["label"] == old["label"] == "dos"
+    (iso_part, esp), (old_iso, old_esp) = got["partitions"], old["partitions"]
+    assert esp["type"] == old_esp["type"] == "ef"
+    assert esp["size"] == old_esp["size"]
+    volume = _volume_blocks(new) * 4
+    assert esp["start"] == volume  # right after the new volume, as xorriso put it
+    assert volume - _volume_blocks(base) * 4 >= (3 << 20) // 512
+    assert (iso_part["start"], iso_part["size"], iso_part.get("bootable")) == (
+        0, volume, old_iso.get("bootable"),
+    )  # fmt: skip
+    assert _bytes(new, esp["start"], esp["size"]) == _bytes(base, old_esp["start"], old_esp["size"])
+    # xorriso's 300 KiB of padding after the partition came along with it
+    grown = esp["start"] - old_esp["start"]
+    assert new.stat().st_size == base.stat().st_size + grown * 512
+    lba, sectors = _uefi_entry(new)
+    assert (lba * 4, sectors) == (esp["start"], esp["size"])
+    assert "No errors detected" in _verify(new), _verify(new)
