@@ -32,7 +32,9 @@ TOOLS = ("xorriso", "grub-mkimage", "grub-mkstandalone", "mkfs.msdos", "mmd", "m
 PACKAGES = "xorriso grub-pc-bin grub-efi-amd64-bin dosfstools mtools"
 MARK = "DB-ISO23"
 ENTRY = f"{MARK} menu entry"
-ESP_TYPE = "28732ac11ff8d211ba4b00a0c93ec93b"  # C12A7328-F81F-11D2-BA4B-00A0C93EC93B, as xorriso spells it
+ESP_TYPE = (
+    "28732ac11ff8d211ba4b00a0c93ec93b"  # C12A7328-F81F-11D2-BA4B-00A0C93EC93B, as xorriso spells it
+)
 BASIC_DATA = "a2a0d0ebe5b9334487c068b6b72699c7"
 
 GRUB_CFG = f"""\
@@ -58,7 +60,9 @@ EFI_MODULES = "iso9660 part_gpt part_msdos normal search configfile echo serial 
 def missing() -> list[str]:
     """What making the image needs and this machine lacks."""
     out = [t for t in TOOLS if shutil.which(t) is None]
-    out += [str(p) for p in (GRUB_PC / "boot_hybrid.img", GRUB_EFI / "kernel.img") if not p.exists()]
+    out += [
+        str(p) for p in (GRUB_PC / "boot_hybrid.img", GRUB_EFI / "kernel.img") if not p.exists()
+    ]
     return out
 
 

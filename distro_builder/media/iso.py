@@ -1082,9 +1082,24 @@ class _ReadBack:
 # 512-byte address at byte 432 (the image's + 4), GRUB's El Torito image finds itself through
 # the same kind of address at its byte 2548 (+ 5, "grub2-boot-info"), and a partition covers
 # the volume. The engine carries such an MBR over: the addresses follow the boot image to its
-# new extent, a partition that ended with the volume ends with the new one. A partition or boot
-# image appended after the volume (memtest86+'s UEFI image) and a GPT that pycdlib does not
-# rebuild are refused: pycdlib cannot lay them out, and dropping them would unmake the disc.
+# new extent, a partition that ended with the volume ends with the new one.
+#
+# Images with partitions appended after the ISO 9660 data (xorriso -append_partition: Ubuntu
+# 20.10 and later, memtest86+, grub-mkrescue) have a tail pycdlib cannot lay out: the appended
+# partitions (an EFI System Partition the UEFI El Torito entry points into), xorriso's padding
+# and, with a GPT (-appended_part_as_gpt), the backup GPT at the very end. The engine lets
+# pycdlib lay out the ISO 9660 data only (its volume ends where the tail begins; the boot images
+# in the tail get no place in it), copies the tail byte for byte after the new data, moved by
+# whole 2048-byte blocks, and moves what points into it: the MBR's and the GPT's partition
+# entries (a partition in the tail moves with it, one that ended with the data ends with the new
+# data, the protective one ends with the file), the GPT headers (backup at the new last block,
+# last usable block, CRC-32s), the El Torito entries into the tail, and the volume size where it
+# counted the tail. The primary GPT's array must lie in the system area (xorriso's does).
+# Not rebuilt: the second superblock and tree that -partition_offset 16 writes for the ISO
+# partition (Ubuntu): that partition keeps its place and covers the new data, and the disc is
+# read from the whole device, as xorriso's own images without an offset are. Refused: a boot
+# image past the volume in no partition, a GPT whose checksums do not match, an Apple
+# partition map beside a GPT.
 
 _MBR_BOOT_LBA = 432
 _SYSTEM_AREA = 16 * SECTOR  # the blocks before the volume descriptors
@@ -1459,7 +1474,9 @@ def _data_end(iso: pycdlib.PyCdlib) -> int:
     block = iso.logical_block_size
     end = 17 * block
     for ino in iso.inodes:
-        if any(not isinstance(rec, pycdlib_eltorito.EltoritoEntry) for rec, _ in ino.linked_records):
+        if any(
+            not isinstance(rec, pycdlib_eltorito.EltoritoEntry) for rec, _ in ino.linked_records
+        ):
             end = max(end, ino.extent_location() * block + ino.get_data_length())
     for vd in [*iso.pvds, *iso.svds]:
         end = max(end, vd.path_table_location_le * block + vd.path_tbl_size)
@@ -1472,7 +1489,9 @@ def _data_end(iso: pycdlib.PyCdlib) -> int:
                 continue
             seen.add(id(rec))
             end = max(end, rec.extent_location() * block + rec.get_data_length())
-            stack.extend(c for c in rec.children if c.is_dir() and not (c.is_dot() or c.is_dotdot()))
+            stack.extend(
+                c for c in rec.children if c.is_dir() and not (c.is_dot() or c.is_dotdot())
+            )
     cat = iso.eltorito_boot_catalog
     if cat is not None and cat.dirrecords:
         end = max(end, cat.extent_location() * block + block)

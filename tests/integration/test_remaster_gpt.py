@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from distro_builder.errors import IsoError
 from distro_builder.remaster import remaster
 from tests.gpt_iso import ESP_TYPE, PACKAGES, make_gpt_esp_iso, missing
 from tests.helpers import IN_CI, require_tool_or_skip
@@ -102,7 +103,9 @@ def _report(iso: Path) -> list[str]:
 def _uefi_entry(iso: Path) -> tuple[int, int]:
     """(LBA in 2048-byte blocks, load size in 512-byte sectors) of the UEFI El Torito entry."""
     for line in _report(iso):
-        m = re.match(r"El Torito boot img :\s+\d+\s+UEFI\s+\S+\s+\S+\s+\S+\s+\S+\s+(\d+)\s+(\d+)", line)
+        m = re.match(
+            r"El Torito boot img :\s+\d+\s+UEFI\s+\S+\s+\S+\s+\S+\s+\S+\s+(\d+)\s+(\d+)", line
+        )
         if m:
             return int(m.group(2)), int(m.group(1))
     raise AssertionError(f"no UEFI El Torito entry in {iso}")
@@ -211,3 +214,20 @@ def test_memtest_appended_partition_kept(memtest_pair: tuple[Path, Path]) -> Non
     lba, sectors = _uefi_entry(new)
     assert (lba * 4, sectors) == (esp["start"], esp["size"])
     assert "No errors detected" in _verify(new), _verify(new)
+
+
+def test_boot_image_past_the_volume_without_a_partition_refused(tmp_path: Path) -> None:
+    """memtest86+'s ISO with its partition table wiped: the UEFI image after the volume belongs
+    to no partition the engine could carry, so it is refused, with nothing written."""
+    if not MEMTEST_ISO.is_file():
+        pytest.skip(f"{MEMTEST_ISO} is missing (Debian package memtest86+)")
+    base = tmp_path / "memtest-no-table.iso"
+    data = bytearray(MEMTEST_ISO.read_bytes())
+    data[446:510] = bytes(64)
+    base.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(IsoError, match="outside any appended partition") as e:
+        remaster(base, out / "memtest.iso")
+    assert e.value.hint and "replay" in e.value.hint
+    assert list(out.iterdir()) == []
