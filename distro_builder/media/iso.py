@@ -1272,11 +1272,7 @@ class _SystemArea:
             return volume * 512
         # The tail keeps its place within a 2048-byte block: El Torito counts in those.
         self.shift = volume + self.tail % 4 - self.tail
-        self.ends = {
-            self.file_blocks: self.file_blocks + self.shift,
-            self.volume_blocks: self.volume_blocks + self.shift if self.covers_tail else volume,
-            self.tail: self.tail + self.shift,
-        }
+        self.ends = {self.volume_blocks: volume, self.tail: self.tail + self.shift}
         for e, lba in self.tail_boot:
             e.load_rba = lba + self.shift // 4
         if self.covers_tail:
@@ -1286,13 +1282,16 @@ class _SystemArea:
 
     def moved(self, start: int, end: int) -> tuple[int, int]:
         """A partition [start, end) (512-byte blocks) in the new layout: in the tail it moves
-        with it; one that starts at an El Torito image follows the image; one that ended with
-        the volume, the ISO data or the file ends with the new one."""
+        with it, and one that ends in or after it ends as far later; one that starts at an El
+        Torito image follows the image; one that ended with the volume or the ISO data ends
+        with the new one."""
         if self.tail >= 0 and start >= self.tail:
             return start + self.shift, end + self.shift
         for e, lba in self.image_lbas:
             if start and start == lba * 4 and e.load_rba != lba:
                 return e.load_rba * 4, end - start + e.load_rba * 4
+        if self.tail >= 0 and end > self.tail:  # over the tail: the protective MBR partition
+            return start, end + self.shift
         return start, self.ends.get(end, end)
 
     def write_mbr(self, out_fd: int, iso: pycdlib.PyCdlib) -> None:

@@ -12,6 +12,9 @@ area reports, and the bytes of the appended partitions: every partition is kept,
 type, name and size; the appended ones start where the new ISO data ends and hold the same bytes;
 the UEFI El Torito entry points at the ESP's new start; the ISO 9660 partition ends where the
 ESP begins. The boots (BIOS and UEFI, before and after) are in tests/qemu/test_gpt_esp_boot.py.
+`build` goes through the same engine: the demo base given a GPT and an appended ESP by xorriso
+(`-boot_image any replay -append_partition 2 0xef efi.img -boot_image any appended_part_as=gpt`)
+is built into the distro with the partitions kept. About 5 s for the module.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from distro_builder.build import BuildOptions, build_iso
 from distro_builder.errors import IsoError
 from distro_builder.remaster import remaster
 from tests.gpt_iso import ESP_TYPE, PACKAGES, make_gpt_esp_iso, missing
@@ -54,11 +58,15 @@ def overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def gpt_pair(tmp_path_factory: pytest.TempPathFactory, overlay: Path) -> tuple[Path, Path]:
+def gpt_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _require_maker()
-    work = tmp_path_factory.mktemp("gpt")
-    base = make_gpt_esp_iso(work)
-    out = work / "remastered.iso"
+    return make_gpt_esp_iso(tmp_path_factory.mktemp("gpt"))
+
+
+@pytest.fixture(scope="module")
+def gpt_pair(gpt_base: Path, overlay: Path) -> tuple[Path, Path]:
+    base = gpt_base
+    out = base.parent / "remastered.iso"
     remaster(base, out, [overlay], source_date_epoch=1700000000)
     return base, out
 
@@ -231,3 +239,42 @@ def test_boot_image_past_the_volume_without_a_partition_refused(tmp_path: Path) 
         remaster(base, out / "memtest.iso")
     assert e.value.hint and "replay" in e.value.hint
     assert list(out.iterdir()) == []
+
+
+def test_build_keeps_the_appended_esp(
+    tmp_path: Path, demo_base: Path, data_dir: Path, gpt_base: Path
+) -> None:
+    require_tool_or_skip("debconf-set-selections")
+    esp = gpt_base.parent / "efi.img"  # the ESP that tests/gpt_iso.py made
+    base = tmp_path / "demo-gpt.iso"
+    subprocess.run(
+        ["xorriso", "-indev", str(demo_base), "-outdev", str(base),
+         "-boot_image", "any", "replay", "-append_partition", "2", "0xef", str(esp),
+         "-boot_image", "any", "appended_part_as=gpt", "-changes_pending", "yes", "-commit"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    out = tmp_path / "stackops.iso"
+    opts = BuildOptions(base=base, output=out, packages=False, source_date_epoch=1300000000)
+    build_iso(data_dir, opts)
+    old, got = _sfdisk_any(base), _sfdisk_any(out)
+    assert [(p["type"], p.get("name"), p["uuid"]) for p in got["partitions"]] == [
+        (p["type"], p.get("name"), p["uuid"]) for p in old["partitions"]
+    ]
+    (iso_part, new_esp), (_, old_esp) = got["partitions"], old["partitions"]
+    grown = new_esp["start"] - old_esp["start"]
+    assert grown > 0 and grown % 4 == 0  # the build added files
+    assert new_esp["size"] == old_esp["size"] == esp.stat().st_size // 512
+    assert iso_part["start"] + iso_part["size"] == new_esp["start"]
+    assert _bytes(out, new_esp["start"], new_esp["size"]) == esp.read_bytes()
+    assert got["lastlba"] - old["lastlba"] == grown
+    # xorriso padded its image after the backup GPT, and sfdisk says so; the same of both
+    assert re.sub(r"\d+", "N", _verify(out)) == re.sub(r"\d+", "N", _verify(base)).replace(
+        base.name, out.name
+    )
+
+
+def _sfdisk_any(iso: Path) -> dict:
+    proc = subprocess.run(["sfdisk", "--json", str(iso)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    table: dict = json.loads(proc.stdout)["partitiontable"]
+    return table
