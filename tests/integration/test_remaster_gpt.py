@@ -278,3 +278,20 @@ def _sfdisk_any(iso: Path) -> dict:
     assert proc.returncode == 0, proc.stderr
     table: dict = json.loads(proc.stdout)["partitiontable"]
     return table
+
+
+def test_gpt_esp_remaster_is_reproducible(gpt_pair: tuple[Path, Path], overlay: Path) -> None:
+    """The tail and the moved tables are bytes from the base and arithmetic: under the same
+    SOURCE_DATE_EPOCH a second remaster is byte-identical (GUIDs kept, CRCs recomputed)."""
+    base, first = gpt_pair
+    again = first.parent / "again.iso"
+    remaster(base, again, [overlay], source_date_epoch=1700000000)
+    assert again.read_bytes() == first.read_bytes()
+
+
+def test_gpt_esp_hybrid_refused(gpt_base: Path, tmp_path: Path) -> None:
+    """--hybrid would replace the base's MBR and GPT with isolinux's and drop the ESP."""
+    with pytest.raises(IsoError, match="hybrid image already") as e:
+        remaster(gpt_base, tmp_path / "out.iso", hybrid=True)
+    assert e.value.hint and "leave --hybrid out" in e.value.hint
+    assert list(tmp_path.iterdir()) == []
