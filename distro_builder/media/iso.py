@@ -1155,6 +1155,8 @@ class _SystemArea:
         self.tail_boot: list[tuple[Any, int]] = []  # El Torito entries in the tail, their LBA
         self.image_lbas: list[tuple[Any, int]] = []  # the other El Torito entries, their LBA
         self.covers_tail = False  # the base's volume size counts the tail (xorriso's GPT images)
+        self.data_end = 0  # 512-byte block where the base's ISO 9660 data ends
+        self.cylinder = 0  # blocks per cylinder when the base is a whole number of them
         # The new layout (plan()): 512-byte block moves
         self.shift = 0  # how far the tail moves
         self.ends: dict[int, int] = {}  # where a partition ending at a known place ends now
@@ -1191,9 +1193,16 @@ class _SystemArea:
                 )
             has_gpt = head[512:520] == b"EFI PART"
             ours = iso.isohybrid_mbr is not None
+            if ours and has_gpt:
+                # A GPT (and an Apple partition map) beside isolinux's MBR: xorriso's
+                # -isohybrid-mbr -isohybrid-gpt-basdat -isohybrid-apm-hfsplus (Debian), syslinux's
+                # isohybrid -u. pycdlib would rebuild the MBR and a GPT of its own making and
+                # drop the rest (xorriso then refused the image); the engine carries all three.
+                iso.isohybrid_mbr = None
+                ours = False
             if ours or len(head) < 1024 or head[510:512] != b"\x55\xaa":
-                if has_gpt and not (ours and iso.isohybrid_mbr.efi):
-                    self.unsupported.append("a GPT beside an MBR that pycdlib rebuilds")
+                if has_gpt:
+                    self.unsupported.append("a GPT without an MBR")
                 self._boot_images_inside(entries)
                 return self
             parts = [struct.unpack_from("<BBBBBBBBLL", head, 446 + 16 * i) for i in range(4)]
@@ -1203,13 +1212,11 @@ class _SystemArea:
                 if self.gpt is not None:
                     self.area = head
                     gpt_parts = self.gpt.partitions()
-                    if head[2048:2050] == b"PM":
-                        self.unsupported.append("an Apple partition map beside the GPT")
         if not any(p[4] or p[9] for p in parts) and self.gpt is None:
             self._boot_images_inside(entries)
             return self  # boot code without a partition table: not a hybrid disk image
         # The tail: what begins after the ISO 9660 data (appended partitions, the backup GPT).
-        data_end = _data_end(iso)
+        self.data_end = data_end = _data_end(iso)
         starts = [p[8] for p in parts if (p[4] or p[9]) and p[4] != 0xEE and p[8] >= data_end]
         starts += [start for start, _ in gpt_parts if start >= data_end]
         if self.gpt is not None and self.gpt.backup_entries >= data_end:
@@ -1231,6 +1238,10 @@ class _SystemArea:
                 self.image_lbas.append((e, e.load_rba))
         self._boot_images_inside([(p, e) for p, e in entries if (e, e.load_rba) in self.image_lbas])
         self.mbr = head[:512]
+        for p in parts:  # isohybrid pads a disk image to whole cylinders (cyl-align-on)
+            geometry = _chs_geometry(p[8] + p[9] - 1, p[5], p[6], p[7]) if p[9] else None
+            if geometry and self.file_blocks % (geometry[0] * geometry[1]) == 0:
+                self.cylinder = geometry[0] * geometry[1]
         if self.boot_lba >= 0:
             delta = struct.unpack_from("<Q", head, _MBR_BOOT_LBA)[0] - self.boot_lba * 4
             self.mbr_boot_delta = delta if delta in (0, 4) else None  # isolinux / GRUB 2
@@ -1272,6 +1283,8 @@ class _SystemArea:
             return volume * 512
         # The tail keeps its place within a 2048-byte block: El Torito counts in those.
         self.shift = volume + self.tail % 4 - self.tail
+        if self.cylinder:  # and stays a whole number of cylinders
+            self.shift = -(-self.shift // self.cylinder) * self.cylinder
         self.ends = {self.volume_blocks: volume, self.tail: self.tail + self.shift}
         for e, lba in self.tail_boot:
             e.load_rba = lba + self.shift // 4
@@ -1290,7 +1303,7 @@ class _SystemArea:
         for e, lba in self.image_lbas:
             if start and start == lba * 4 and e.load_rba != lba:
                 return e.load_rba * 4, end - start + e.load_rba * 4
-        if self.tail >= 0 and end > self.tail:  # over the tail: the protective MBR partition
+        if self.tail >= 0 and end >= self.data_end:  # over the data (and the tail: protective)
             return start, end + self.shift
         return start, self.ends.get(end, end)
 
@@ -1320,9 +1333,25 @@ class _SystemArea:
             area = bytearray(self.area)
             area[:512] = mbr
             self.gpt.write_primary(area, self)
+            self._move_apm(area)
             os.pwrite(out_fd, bytes(area), 0)
         else:
             os.pwrite(out_fd, bytes(mbr), 0)
+
+    def _move_apm(self, area: bytearray) -> None:
+        """An Apple partition map of 2048-byte blocks (xorriso -isohybrid-apm-hfsplus: "ER" at
+        byte 0, an entry per block from block 1): each entry's start and size, big-endian,
+        moved as the MBR's are."""
+        if area[:4] != b"ER\x08\x00" or area[2048:2050] != b"PM":
+            return
+        (count,) = struct.unpack_from(">L", area, 2048 + 4)
+        for n in range(1, min(count, 15) + 1):
+            off = n * 2048
+            if area[off : off + 2] != b"PM":
+                break
+            start, size = struct.unpack_from(">LL", area, off + 8)
+            new_start, new_end = self.moved(start * 4, (start + size) * 4)
+            struct.pack_into(">LL", area, off + 8, new_start // 4, (new_end - new_start) // 4)
 
     def write_tail(self, out_fd: int, base: Path) -> None:
         """The base's tail after the new ISO data, its backup GPT moved to the new end."""
@@ -1432,7 +1461,7 @@ class _Gpt:
     def _header(self, area: _SystemArea, array: bytes, *, backup: bool) -> bytes:
         fields = list(_GPT_HEADER.unpack_from(self.header))
         last_usable = fields[8]
-        if area.tail >= 0 and last_usable >= area.tail:
+        if area.tail >= 0 and last_usable >= area.data_end:
             fields[8] = last_usable + area.shift
         mine, other = 1, self.backup + area.shift
         fields[5], fields[6] = (other, mine) if backup else (mine, other)

@@ -4,7 +4,10 @@
   El Torito image, an EFI System Partition appended after the ISO data and the UEFI El Torito entry
   pointing into it, the volume size counting the appended part (as xorriso writes it);
 - memtest86+'s ISO from Debian's memtest86+ package: no GPT, an MBR partition of type 0xef
-  appended after the volume, the UEFI El Torito entry pointing into it.
+  appended after the volume, the UEFI El Torito entry pointing into it;
+- tests/gpt_iso.py's image in Debian 12's layout: isolinux's MBR, a GPT and an Apple partition
+  map whose EFI partition is the file efi.img inside the volume, the backup GPT at the end of the
+  volume, the image padded to whole cylinders.
 
 Each is remastered with an overlay that makes the ISO data 3 MiB bigger, then read back with
 sfdisk (the partition table, GPT checksums and backup header), xorriso's El Torito and system
@@ -30,7 +33,7 @@ import pytest
 from distro_builder.build import BuildOptions, build_iso
 from distro_builder.errors import IsoError
 from distro_builder.remaster import remaster
-from tests.gpt_iso import ESP_TYPE, PACKAGES, make_gpt_esp_iso, missing
+from tests.gpt_iso import ESP_TYPE, PACKAGES, make_debian_iso, make_gpt_esp_iso, missing
 from tests.helpers import IN_CI, require_tool_or_skip
 
 pytestmark = pytest.mark.integration
@@ -295,3 +298,71 @@ def test_gpt_esp_hybrid_refused(gpt_base: Path, tmp_path: Path) -> None:
         remaster(gpt_base, tmp_path / "out.iso", hybrid=True)
     assert e.value.hint and "leave --hybrid out" in e.value.hint
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def debian_pair(tmp_path_factory: pytest.TempPathFactory, overlay: Path) -> tuple[Path, Path]:
+    _require_maker()
+    base = make_debian_iso(tmp_path_factory.mktemp("debian"))
+    out = base.parent / "remastered.iso"
+    remaster(base, out, [overlay], source_date_epoch=1700000000)
+    return base, out
+
+
+def _file_lba(iso: Path, path: str) -> int:
+    out = subprocess.run(
+        ["xorriso", "-indev", str(iso), "-find", path, "-exec", "report_lba"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    m = re.search(r"File data lba:\s+\d+\s*,\s*(\d+)\s*,", out)
+    assert m, out
+    return int(m.group(1))
+
+
+def test_debian_layout_kept(debian_pair: tuple[Path, Path]) -> None:
+    base, new = debian_pair
+    old_report, new_report = _report(base), _report(new)
+
+    def pick(lines: list[str], key: str) -> list[list[str]]:
+        return [line.split(":", 1)[1].split() for line in lines if line.startswith(key)]
+
+    # MBR isohybrid cyl-align-on GPT APM: all three kept, still whole cylinders (1 MiB)
+    assert pick(new_report, "System area summary") == pick(old_report, "System area summary")
+    assert "GPT" in pick(new_report, "System area summary")[0]
+    assert "APM" in pick(new_report, "System area summary")[0]
+    size = new.stat().st_size // 512
+    assert size % 2048 == 0 and size > base.stat().st_size // 512
+    efi = _file_lba(new, "/boot/grub/efi.img")
+    assert efi != _file_lba(base, "/boot/grub/efi.img")  # the overlay moved it
+    esp_size = Path(base.parent / "efi.img").stat().st_size // 512
+    # MBR: the whole image, and efi.img at its new place
+    old_mbr, got_mbr = _sfdisk(base)["partitions"], _sfdisk(new)["partitions"]
+    assert (got_mbr[0]["start"], got_mbr[0]["size"], got_mbr[0].get("bootable")) == (0, size, True)
+    assert (got_mbr[1]["start"], got_mbr[1]["size"], got_mbr[1]["type"]) == (
+        efi * 4,
+        esp_size,
+        "ef",
+    )
+    assert old_mbr[1]["size"] == esp_size
+    # GPT (xorriso reads it only when its checksums hold): the ISO data and efi.img, the backup
+    # header at the last block
+    gpt = pick(new_report, "GPT start and size")
+    old_gpt = pick(old_report, "GPT start and size")
+    assert gpt[1] == ["2", str(efi * 4), str(esp_size)]
+    assert gpt[0][:2] == ["1", "0"]
+    assert int(gpt[0][2]) - int(old_gpt[0][2]) == size - base.stat().st_size // 512
+    assert pick(new_report, "GPT lba range")[0][2] == str(size - 1)
+    for key in ("GPT partname local", "GPT type GUID", "GPT disk GUID", "APM partition name"):
+        assert pick(new_report, key) == pick(old_report, key), key
+    # APM (2048-byte blocks): efi.img
+    assert pick(new_report, "APM start and size") == [["1", str(efi), str(esp_size // 4)]]
+    # The UEFI El Torito entry and the bytes of efi.img
+    lba, sectors = _uefi_entry(new)
+    assert (lba, sectors) == (efi, esp_size)
+    assert _bytes(new, efi * 4, esp_size) == (base.parent / "efi.img").read_bytes()
+    # isolinux's MBR code finds isolinux.bin at its new place (byte 432, no offset)
+    bios_lba = _file_lba(new, "/isolinux/isolinux.bin")
+    assert int.from_bytes(_bytes(new, 0, 1)[432:440], "little") == bios_lba * 4
+    assert re.sub(r"\d+", "N", _verify(new)) == re.sub(r"\d+", "N", _verify(base)).replace(
+        base.name, new.name
+    )
