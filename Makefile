@@ -99,7 +99,7 @@ e2e: deps venv
 		tests/integration/test_fuzz_iso.py tests/integration/test_real_nova_dual.py $(PYTEST_ARGS)
 
 bench: deps venv
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --gpt
 	$(BIN)/python benchmarks/resolve.py
 	$(BIN)/python benchmarks/smoke.py
 	$(BIN)/python benchmarks/installer.py
