@@ -1036,7 +1036,8 @@ class _ReadBack:
         self._image, self._path = image, path
         self._job: _Background | None = None
         mbr = image._iso.isohybrid_mbr
-        # (a base's appended partitions are copied after the volume: checked after the write)
+        # A base's tail (appended partitions, backup GPT) is copied after the volume: the image is
+        # checked after the write (pycdlib reads the backup GPT of an isohybrid image it parses).
         self._early = early and (mbr is None or not mbr.efi)
         self._needs = -1  # the end of the last boot image in the new layout
 
@@ -1095,11 +1096,14 @@ class _ReadBack:
 # data, the protective one ends with the file), the GPT headers (backup at the new last block,
 # last usable block, CRC-32s), the El Torito entries into the tail, and the volume size where it
 # counted the tail. The primary GPT's array must lie in the system area (xorriso's does).
-# Not rebuilt: the second superblock and tree that -partition_offset 16 writes for the ISO
-# partition (Ubuntu): that partition keeps its place and covers the new data, and the disc is
-# read from the whole device, as xorriso's own images without an offset are. Refused: a boot
-# image past the volume in no partition, a GPT whose checksums do not match, an Apple
-# partition map beside a GPT.
+# A GPT beside isolinux's MBR (Debian: -isohybrid-gpt-basdat, with an Apple partition map from
+# -isohybrid-apm-hfsplus, the backup GPT at the end of the volume) is carried the same way, not
+# rebuilt by pycdlib; partitions that start at an El Torito image (efi.img) follow it, and an
+# image of whole cylinders stays one. Not rebuilt: the second superblock and tree that
+# -partition_offset 16 writes for the ISO partition (Ubuntu): that partition keeps its place and
+# covers the new data, and the disc is read from the whole device, as xorriso's own images
+# without an offset are. Refused: a boot image past the volume in no partition, a GPT whose
+# checksums do not match or whose array lies outside the system area.
 
 _MBR_BOOT_LBA = 432
 _SYSTEM_AREA = 16 * SECTOR  # the blocks before the volume descriptors
