@@ -366,3 +366,23 @@ def test_debian_layout_kept(debian_pair: tuple[Path, Path]) -> None:
     assert re.sub(r"\d+", "N", _verify(new)) == re.sub(r"\d+", "N", _verify(base)).replace(
         base.name, new.name
     )
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        (512 + 16, "a GPT header whose checksum is wrong"),  # the header's CRC-32
+        (1024 + 32, "a GPT partition array whose checksum is wrong"),  # partition 1's first block
+    ],
+)
+def test_damaged_gpt_refused(gpt_base: Path, tmp_path: Path, where: int, reason: str) -> None:
+    """A GPT whose checksums do not hold is not moved (the moved one would be trusted)."""
+    base = tmp_path / "damaged.iso"
+    data = bytearray(gpt_base.read_bytes())
+    data[where] ^= 0xFF
+    base.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(IsoError, match=reason):
+        remaster(base, out / "x.iso")
+    assert list(out.iterdir()) == []
