@@ -658,9 +658,9 @@ class IsoImage:
         self._system.require_supported(self.path)
         if hybrid and self._system.tail >= 0:
             raise IsoError(
-                f"{self.path}: the base is a hybrid image already, with partitions appended "
-                "after its ISO 9660 data; --hybrid would put isolinux's MBR in place of its own "
-                "and drop them",
+                f"{self.path}: the base is a hybrid disk image already (its own MBR, a GPT or "
+                "partitions after its ISO 9660 data); --hybrid would put isolinux's MBR in their "
+                "place and drop them",
                 hint="leave --hybrid out: the output keeps the base's MBR, GPT and partitions",
             )
         if hybrid:

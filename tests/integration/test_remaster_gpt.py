@@ -294,7 +294,7 @@ def test_gpt_esp_remaster_is_reproducible(gpt_pair: tuple[Path, Path], overlay: 
 
 def test_gpt_esp_hybrid_refused(gpt_base: Path, tmp_path: Path) -> None:
     """--hybrid would replace the base's MBR and GPT with isolinux's and drop the ESP."""
-    with pytest.raises(IsoError, match="hybrid image already") as e:
+    with pytest.raises(IsoError, match="hybrid disk image already") as e:
         remaster(gpt_base, tmp_path / "out.iso", hybrid=True)
     assert e.value.hint and "leave --hybrid out" in e.value.hint
     assert list(tmp_path.iterdir()) == []
