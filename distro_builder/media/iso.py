@@ -26,6 +26,7 @@ from typing import IO, Any
 
 import pycdlib
 import pycdlib.eltorito as pycdlib_eltorito
+import pycdlib.headervd as pycdlib_headervd
 import pycdlib.inode as pycdlib_inode
 import pycdlib.isohybrid as pycdlib_isohybrid
 import pycdlib.pycdlibexception as pycdlib_errors
@@ -687,7 +688,9 @@ class IsoImage:
                 cb = (lambda done, total, _opaque: progress(done, total)) if progress else None
                 hasher = TrailingSha256(tmp) if digests is not None else None
                 writeback = Writeback(fh.fileno())
-                read_back = _ReadBack(self, tmp, early=system is None or system.tail < 0)
+                read_back = _ReadBack(
+                    self, tmp, early=system is None or (system.tail < 0 and system.tree is None)
+                )
                 synced: _Background | None = None
                 try:
                     try:
@@ -976,8 +979,8 @@ def _file_copies(
             final = os.fstat(out_fd).st_size if i is not None else 0
             if i is not None and lowest_after[i] >= 0:
                 final = min(final, lowest_after[i])
-            if system is not None and system.tail >= 0:  # written after the volume
-                final = min(final, system.new_tail)
+            if system is not None and system.final_limit >= 0:  # written after the volume
+                final = min(final, system.final_limit)
             running = copier.lowest_unfinished() if copier is not None else None
             if running is not None:
                 final = min(final, running)
@@ -1099,11 +1102,11 @@ class _ReadBack:
 # A GPT beside isolinux's MBR (Debian: -isohybrid-gpt-basdat, with an Apple partition map from
 # -isohybrid-apm-hfsplus, the backup GPT at the end of the volume) is carried the same way, not
 # rebuilt by pycdlib; partitions that start at an El Torito image (efi.img) follow it, and an
-# image of whole cylinders stays one. Not rebuilt: the second superblock and tree that
-# -partition_offset 16 writes for the ISO partition (Ubuntu): that partition keeps its place and
-# covers the new data, and the disc is read from the whole device, as xorriso's own images
-# without an offset are. Refused: a boot image past the volume in no partition, a GPT whose
-# checksums do not match or whose array lies outside the system area.
+# image of whole cylinders stays one. An ISO 9660 partition with its own superblock at its block
+# 16 (-partition_offset 16, Ubuntu) gets a new one, and a copy of the folders and path tables
+# with addresses counted from the partition (_PartitionTree). Refused: a boot image past the
+# volume in no partition, a GPT whose checksums do not match or whose array lies outside the
+# system area.
 
 _MBR_BOOT_LBA = 432
 _SYSTEM_AREA = 16 * SECTOR  # the blocks before the volume descriptors
@@ -1161,6 +1164,8 @@ class _SystemArea:
         self.covers_tail = False  # the base's volume size counts the tail (xorriso's GPT images)
         self.data_end = 0  # 512-byte block where the base's ISO 9660 data ends
         self.cylinder = 0  # blocks per cylinder when the base is a whole number of them
+        self.partition_offset = 0  # 2048-byte blocks: an ISO 9660 partition with its own tree
+        self.tree: _PartitionTree | None = None
         # The new layout (plan()): 512-byte block moves
         self.shift = 0  # how far the tail moves
         self.ends: dict[int, int] = {}  # where a partition ending at a known place ends now
@@ -1168,6 +1173,14 @@ class _SystemArea:
     @property
     def changes_output(self) -> bool:
         return self.mbr is not None or self.grub2_boot_info or self.tail >= 0
+
+    @property
+    def final_limit(self) -> int:
+        """Where pycdlib's part of the output ends (-1: the whole file is pycdlib's): the rest
+        is written after it (the partition's tree, the tail)."""
+        if self.tree is not None and self.tree.blocks:
+            return self.tree.start * SECTOR
+        return self.new_tail
 
     @property
     def new_tail(self) -> int:
@@ -1242,6 +1255,7 @@ class _SystemArea:
                 self.image_lbas.append((e, e.load_rba))
         self._boot_images_inside([(p, e) for p, e in entries if (e, e.load_rba) in self.image_lbas])
         self.mbr = head[:512]
+        self.partition_offset = _partition_offset(path, parts, gpt_parts)
         for p in parts:  # isohybrid pads a disk image to whole cylinders (cyl-align-on)
             geometry = _chs_geometry(p[8] + p[9] - 1, p[5], p[6], p[7]) if p[9] else None
             if geometry and self.file_blocks % (geometry[0] * geometry[1]) == 0:
@@ -1262,7 +1276,10 @@ class _SystemArea:
 
     def keep_out_of_layout(self, iso: _PyCdlib) -> None:
         """pycdlib lays out the ISO 9660 data only: the volume it sees ends where the tail
-        begins, and the boot images in the tail are not given a place in it."""
+        begins, and the boot images in the tail are not given a place in it. The blocks of an
+        ISO 9660 partition's second descriptor set are reserved."""
+        if self.partition_offset:
+            self.tree = _PartitionTree.reserve(iso, self.partition_offset)
         if self.tail < 0:
             return
         for vd in [*iso.pvds, *iso.svds]:
@@ -1282,6 +1299,11 @@ class _SystemArea:
         """The places of the new layout (pycdlib has laid the volume out); the new image's
         size in bytes. The El Torito entries into the tail are pointed at its new place."""
         volume = iso.pvd.space_size * iso.logical_block_size // 512
+        if self.tree is not None:  # the partition's folders and path tables after the data
+            volume += self.tree.plan(iso, volume // 4) * 4
+            if self.tail < 0:
+                for vd in [*iso.pvds, *iso.svds]:
+                    vd.space_size = volume // 4
         if self.tail < 0:
             self.ends = {self.volume_blocks: volume, self.file_blocks: volume}
             return volume * 512
@@ -1333,6 +1355,9 @@ class _SystemArea:
                     entry[at : at + 3] = _chs(new, *geometry)
             entry[8], entry[9] = new_start, new_end - new_start
             struct.pack_into("<BBBBBBBBLL", mbr, off, *entry)
+        if self.tree is not None and self.tree.blocks:
+            end = self.tree.start + self.tree.blocks
+            self.tree.write_descriptors(out_fd, end - self.tree.offset)
         if self.gpt is not None:
             area = bytearray(self.area)
             area[:512] = mbr
@@ -1358,7 +1383,10 @@ class _SystemArea:
             struct.pack_into(">LL", area, off + 8, new_start // 4, (new_end - new_start) // 4)
 
     def write_tail(self, out_fd: int, base: Path) -> None:
-        """The base's tail after the new ISO data, its backup GPT moved to the new end."""
+        """The partition's tree and the base's tail after the new ISO data, the backup GPT
+        moved to the new end."""
+        if self.tree is not None and self.tree.blocks:
+            self.tree.write_copies(out_fd)
         if self.tail < 0:
             return
         length = self.file_size - self.tail * 512
@@ -1390,6 +1418,144 @@ class _SystemArea:
             (checksum,) = struct.unpack("<L", os.pread(out_fd, 4, start + 20))
             checksum += sum(struct.unpack("<2L", new)) - sum(struct.unpack("<2L", old))
             os.pwrite(out_fd, struct.pack("<L", checksum & 0xFFFFFFFF), start + 20)
+
+
+class _PartitionTree:
+    """The second superblock and directory tree of an ISO 9660 partition that starts inside the
+    image (xorriso -partition_offset 16, Ubuntu's layout): the same volume descriptors, path
+    tables and directory records with every block address counted from the partition's start,
+    so the partition mounts as ISO 9660 too. Files and Rock Ridge continuation areas are shared
+    with the main tree; the folders and path tables are copies laid after the ISO 9660 data.
+
+    Laid out by reserving the blocks of the second descriptor set (the partition's block 16 on)
+    with extra set terminators in pycdlib's layout; the block before them is zeroed when the
+    second set is written, so a reader of the main set (pycdlib reads past a terminator) stops
+    there."""
+
+    def __init__(self, offset: int, count: int) -> None:
+        self.offset = offset  # the partition's start, 2048-byte blocks
+        self.count = count  # descriptors in the set (primary, supplementary, terminator)
+        self.main = 0  # descriptors in the main set (with the El Torito boot record)
+        self.dirs: dict[int, tuple[int, int]] = {}  # folder extent -> (its copy's extent, length)
+        self.tables: list[tuple[int, int, int, bool]] = []  # (extent, copy extent, size, big end)
+        self.start = 0  # where the copies begin
+        self.blocks = 0  # how many blocks they take
+
+    @classmethod
+    def reserve(cls, iso: Any, offset: int) -> _PartitionTree:
+        # As xorriso writes it: no El Torito boot record in the partition's set (its catalog
+        # counts from the image's start; a reader of the partition would look past its end).
+        count = len(iso.pvds) + len(iso.svds) + 1
+        first_free = 16 + len(iso.pvds) + len(iso.brs) + len(iso.svds) + len(iso.vdsts)
+        for _ in range(max(0, offset + 16 + count - first_free)):
+            iso.vdsts.append(pycdlib_headervd.vdst_factory())
+        tree = cls(offset, count)
+        tree.main = len(iso.pvds) + len(iso.brs) + len(iso.svds) + 1
+        return tree
+
+    def plan(self, iso: Any, start: int) -> int:
+        """Lay the copies out from block `start`; how many blocks they take (0: the layout does
+        not leave the second set its blocks, and no second tree is written)."""
+        terminators = {v.extent_location() for v in iso.vdsts}
+        wanted = range(self.offset + 15, self.offset + 16 + self.count)
+        if not all(b in terminators for b in wanted):
+            return 0
+        block = iso.logical_block_size
+        at = self.start = start
+        for vd in [*iso.pvds, *iso.svds]:
+            stack, seen = [vd.root_directory_record()], set()
+            while stack:
+                rec = stack.pop()
+                extent = rec.extent_location()
+                if extent in seen:
+                    continue
+                seen.add(extent)
+                self.dirs[extent] = (at, rec.get_data_length())
+                at += -(-rec.get_data_length() // block)
+                stack.extend(
+                    c for c in rec.children if c.is_dir() and not (c.is_dot() or c.is_dotdot())
+                )
+            size = vd.path_tbl_size
+            n = -(-size // block)
+            self.tables.append((vd.path_table_location_le, at, size, False))
+            self.tables.append((vd.path_table_location_be, at + n, size, True))
+            at += 2 * n
+        self.blocks = at - start
+        return self.blocks
+
+    def _dir(self, extent: int) -> int:
+        return self.dirs[extent][0] - self.offset if extent in self.dirs else extent - self.offset
+
+    def write_descriptors(self, fd: int, partition_blocks: int) -> None:
+        """The second set from the main one as pycdlib wrote it; the block before it zeroed."""
+        off = self.offset
+        os.pwrite(fd, bytes(SECTOR), (off + 15) * SECTOR)
+        tables = {extent: copy for extent, copy, _, _ in self.tables}
+        at_block = off + 16
+        for i in range(self.main):
+            vd = bytearray(os.pread(fd, SECTOR, (16 + i) * SECTOR))
+            if vd[1:6] != b"CD001" or vd[0] == 0:  # (the El Torito boot record stays out)
+                continue
+            if vd[0] in (1, 2):
+                struct.pack_into("<L", vd, 80, partition_blocks)
+                struct.pack_into(">L", vd, 84, partition_blocks)
+                for at, fmt in ((140, "<L"), (144, "<L"), (148, ">L"), (152, ">L")):
+                    (loc,) = struct.unpack_from(fmt, vd, at)
+                    if loc:
+                        struct.pack_into(fmt, vd, at, tables.get(loc, loc + off) - off)
+                self._record(vd, 156)
+            os.pwrite(fd, bytes(vd), at_block * SECTOR)
+            at_block += 1
+            if vd[0] == 0xFF:
+                break
+
+    def _record(self, buf: bytearray, at: int) -> None:
+        """One directory record at buf[at:], its addresses counted from the partition."""
+        (extent,) = struct.unpack_from("<L", buf, at + 2)
+        new = self._dir(extent) if buf[at + 25] & _DIRECTORY else extent - self.offset
+        if extent and new >= 0:
+            struct.pack_into("<L", buf, at + 2, new)
+            struct.pack_into(">L", buf, at + 6, new)
+        name_len = buf[at + 32]
+        su = at + 33 + name_len + (1 - name_len % 2)
+        end = at + buf[at]
+        while su + 4 <= end and buf[su + 2] >= 4:
+            sig, length = bytes(buf[su : su + 2]), buf[su + 2]
+            if sig == b"CE" and length >= 28:
+                (loc,) = struct.unpack_from("<L", buf, su + 4)
+                struct.pack_into("<L", buf, su + 4, loc - self.offset)
+                struct.pack_into(">L", buf, su + 8, loc - self.offset)
+            elif sig in (b"PL", b"CL") and length >= 12:
+                (loc,) = struct.unpack_from("<L", buf, su + 4)
+                struct.pack_into("<L", buf, su + 4, self._dir(loc))
+                struct.pack_into(">L", buf, su + 8, self._dir(loc))
+            elif sig == b"ST":
+                break
+            su += length
+
+    def write_copies(self, fd: int) -> None:
+        """The folders and path tables, copied from the main tree and moved."""
+        for extent, (copy, length) in self.dirs.items():
+            size = -(-length // SECTOR) * SECTOR
+            buf = bytearray(os.pread(fd, size, extent * SECTOR))
+            pos = 0
+            while pos < len(buf):
+                if buf[pos] == 0:  # records do not cross a block: the rest of it is padding
+                    pos = (pos // SECTOR + 1) * SECTOR
+                    continue
+                self._record(buf, pos)
+                pos += buf[pos]
+            os.pwrite(fd, bytes(buf), copy * SECTOR)
+        for extent, copy, size, big in self.tables:
+            buf = bytearray(os.pread(fd, size, extent * SECTOR))
+            fmt = ">L" if big else "<L"
+            pos = 0
+            while pos + 8 <= size:
+                name_len = buf[pos]
+                (loc,) = struct.unpack_from(fmt, buf, pos + 2)
+                struct.pack_into(fmt, buf, pos + 2, self._dir(loc))
+                pos += 8 + name_len + name_len % 2
+            os.pwrite(fd, bytes(buf), copy * SECTOR)
 
 
 # The GPT (UEFI 2.10 §5.3): a 92-byte header at block 1 and its copy at the disk's last block,
@@ -1487,6 +1653,21 @@ class _Gpt:
         array = self._moved_array(area)
         os.pwrite(out_fd, array, (self.backup_entries + area.shift) * 512)
         os.pwrite(out_fd, self._header(area, array, backup=True), (self.backup + area.shift) * 512)
+
+
+def _partition_offset(
+    path: Path, parts: list[tuple[int, ...]], gpt_parts: list[tuple[int, int]]
+) -> int:
+    """The start (2048-byte blocks) of a partition that holds its own ISO 9660 superblock
+    (xorriso -partition_offset), or 0."""
+    starts = sorted({p[8] for p in parts if p[4] or p[9]} | {start for start, _ in gpt_parts})
+    with open(path, "rb") as f:
+        for start in starts:
+            if start and start % 4 == 0 and 16 <= start // 4 <= 64:
+                f.seek((start // 4 + 16) * SECTOR)
+                if f.read(6) == b"\x01CD001":
+                    return start // 4
+    return 0
 
 
 def _boot_entries(iso: pycdlib.PyCdlib) -> list[tuple[int, Any]]:

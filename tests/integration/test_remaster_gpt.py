@@ -190,11 +190,9 @@ def test_gpt_esp_protective_mbr_and_system_area(gpt_pair: tuple[Path, Path]) -> 
     def pick(lines: list[str], key: str) -> list[str]:
         return [line.split(":", 1)[1].split() for line in lines if line.startswith(key)]
 
-    # (not "Partition offset": the base's second superblock and tree for partition 1, written
-    # by -partition_offset 16, are not rebuilt; partition 1 keeps its place and covers the new
-    # ISO data, and the disc mounts from the whole device: README, "Appended partitions")
-    for key in ("System area summary", "GPT partname local", "GPT type GUID",
-                "GPT partition flags", "GPT disk GUID"):  # fmt: skip
+    # ("Partition offset: 16": xorriso finds the partition's own superblock at its block 16)
+    for key in ("System area summary", "Partition offset", "GPT partname local",
+                "GPT type GUID", "GPT partition flags", "GPT disk GUID"):  # fmt: skip
         assert pick(got, key) == pick(old, key), key
     size = new.stat().st_size // 512
     mbr = pick(got, "MBR partition      ")
@@ -413,3 +411,56 @@ def test_hostile_tables(gpt_base: Path, debian_pair: tuple[Path, Path], tmp_path
             remaster(src, out, source_date_epoch=1700000000)
         except IsoError:
             assert not out.exists()
+
+
+def _listing(iso: Path) -> dict[str, str]:
+    out = subprocess.run(
+        ["xorriso", "-indev", str(iso), "-find", "/", "-exec", "lsdl"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return {line.rsplit("'", 2)[-2]: line.split()[4] for line in out.splitlines() if "'" in line}
+
+
+def test_gpt_esp_iso_partition_mounts(gpt_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    """-partition_offset 16 gave the base a second superblock and tree at the ISO partition's
+    block 16, every address counted from the partition: the remastered partition has its own
+    too, so the partition alone reads as the same ISO 9660 volume (Rock Ridge and Joliet)."""
+    base, new = gpt_pair
+    iso_part = _sfdisk(new)["partitions"][0]
+    part = tmp_path / "partition1.img"
+    part.write_bytes(_bytes(new, iso_part["start"], iso_part["size"]))
+    whole, alone = _listing(new), _listing(part)
+    assert "/distro-builder/big.bin" in alone
+    assert alone == whole
+    for name, iso in (("whole", new), ("alone", part)):
+        subprocess.run(
+            ["xorriso", "-osirrox", "on", "-indev", str(iso),
+             "-extract", "/", str(tmp_path / name)],
+            capture_output=True, check=True,
+        )  # fmt: skip
+    for path in (p for p, size in whole.items() if not p.endswith("/")):
+        a, b = tmp_path / "whole" / path.lstrip("/"), tmp_path / "alone" / path.lstrip("/")
+        if a.is_file():
+            assert a.read_bytes() == b.read_bytes(), path
+    joliet = subprocess.run(
+        ["isoinfo", "-J", "-f", "-i", str(part)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "/distro-builder/notes.txt" in joliet.splitlines()
+    toc = subprocess.run(["xorriso", "-indev", str(part), "-toc"], capture_output=True, text=True)
+    assert toc.returncode == 0 and not re.search("WARNING|SORRY|FAILURE", toc.stderr), toc.stderr
+    # Remastered once more, from the remastered image: the partition still reads alone.
+    again = tmp_path / "again.iso"
+    extra = tmp_path / "extra"
+    (extra / "more").mkdir(parents=True)
+    (extra / "more" / "b.txt").write_text("again\n")
+    remaster(new, again, [extra], source_date_epoch=1700000000)
+    again_part = _sfdisk(again)["partitions"][0]
+    part2 = tmp_path / "again-partition1.img"
+    part2.write_bytes(_bytes(again, again_part["start"], again_part["size"]))
+    assert _listing(part2) == _listing(again)
+    assert "/more/b.txt" in _listing(part2)
+    # The base's own partition reads the same way (the fixture is what Ubuntu's is).
+    base_part = tmp_path / "base-partition1.img"
+    old_part = _sfdisk(base)["partitions"][0]
+    base_part.write_bytes(_bytes(base, old_part["start"], old_part["size"]))
+    assert _listing(base_part) == _listing(base)
