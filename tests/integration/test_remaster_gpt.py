@@ -17,7 +17,7 @@ the UEFI El Torito entry points at the ESP's new start; the ISO 9660 partition e
 ESP begins. The boots (BIOS and UEFI, before and after) are in tests/qemu/test_gpt_esp_boot.py.
 `build` goes through the same engine: the demo base given a GPT and an appended ESP by xorriso
 (`-boot_image any replay -append_partition 2 0xef efi.img -boot_image any appended_part_as=gpt`)
-is built into the distro with the partitions kept. About 5 s for the module.
+is built into the distro with the partitions kept. About 7 s for the module.
 """
 
 from __future__ import annotations
