@@ -19,10 +19,12 @@ BUILD_PACKAGES := python3 python3-venv python3-pip genisoimage xorriso isolinux 
 	syslinux-utils debian-installer-12-netboot-amd64 memtest86+ debconf-utils dpkg-dev cpio busybox \
 	gnupg gpgv apt openssl python3-apt
 # What `make test` adds: QEMU and the independent checkers, the shells a node and the installer
-# run, the stand-in node's tools, PostgreSQL, Chromium, the network-boot parts.
+# run, the stand-in node's tools, PostgreSQL, Chromium, the network-boot parts; UEFI firmware,
+# GRUB, FAT tools and sfdisk for the GPT + appended-ESP images (tests/gpt_iso.py).
 TEST_PACKAGES := qemu-system-x86 qemu-utils shellcheck time dose-distcheck lz4 cdebconf util-linux \
 	debootstrap dash bash coreutils wget postgresql chromium chromium-driver ipxe-qemu pxelinux \
-	e2fsprogs grub-rescue-pc ipxe dnsmasq-base iproute2 zstd iptables
+	e2fsprogs grub-rescue-pc ipxe dnsmasq-base iproute2 zstd iptables ovmf grub-pc-bin \
+	grub-efi-amd64-bin mtools dosfstools fdisk
 APT_PACKAGES := $(BUILD_PACKAGES) $(TEST_PACKAGES)
 
 .PHONY: help deps deps-build venv iso demo-base test test-unit test-integration test-qemu e2e bench lint clean
@@ -97,7 +99,7 @@ e2e: deps venv
 		tests/integration/test_fuzz_iso.py tests/integration/test_real_nova_dual.py $(PYTEST_ARGS)
 
 bench: deps venv
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --gpt
 	$(BIN)/python benchmarks/resolve.py
 	$(BIN)/python benchmarks/smoke.py
 	$(BIN)/python benchmarks/installer.py

@@ -1,8 +1,9 @@
 """The remaster engine: base ISO + overlay directories -> new ISO. `build` drives it.
 
 Opens the base (any bootable ISO 9660 image with Rock Ridge: El Torito entries, boot-info tables,
-isolinux's isohybrid MBR/GPT, GRUB 2's hybrid MBR and boot info, and Joliet are kept by
-media/iso.py; a partition appended after the volume, e.g. memtest86+'s UEFI image, is refused),
+isolinux's isohybrid MBR/GPT, GRUB 2's hybrid MBR and boot info, a GPT and the partitions appended
+after the ISO 9660 data (Ubuntu 20.10+, memtest86+'s UEFI image), and Joliet are kept by
+media/iso.py),
 applies the overlays (added and replaced files, directories, symlinks; a later overlay wins over
 an earlier one), records what it changed in `.disk/distro-builder.json`, and writes the result
 atomically (and reproducibly under SOURCE_DATE_EPOCH). On an Ubuntu/Debian install disc, or any

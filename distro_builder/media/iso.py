@@ -19,11 +19,14 @@ import tempfile
 import threading
 import time
 import types
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import pycdlib
+import pycdlib.eltorito as pycdlib_eltorito
+import pycdlib.headervd as pycdlib_headervd
 import pycdlib.inode as pycdlib_inode
 import pycdlib.isohybrid as pycdlib_isohybrid
 import pycdlib.pycdlibexception as pycdlib_errors
@@ -166,6 +169,7 @@ class IsoImage:
             # (iPXE's ipxe.iso): pycdlib would put the UEFI image in a GPT it does not have.
             self._iso.isohybrid_mbr.__class__ = _BiosIsoHybrid
         self._system = _SystemArea.read(self.path, self._iso)
+        self._system.keep_out_of_layout(self._iso)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -653,11 +657,19 @@ class IsoImage:
         out = Path(out)
         check_output_path(out, self.path)
         self._system.require_supported(self.path)
+        if hybrid and self._system.tail >= 0:
+            raise IsoError(
+                f"{self.path}: the base is a hybrid disk image already (its own MBR, a GPT or "
+                "partitions after its ISO 9660 data); --hybrid would put isolinux's MBR in their "
+                "place and drop them",
+                hint="leave --hybrid out: the output keeps the base's MBR, GPT and partitions",
+            )
         if hybrid:
             self._call(self._make_hybrid, source_date_epoch)
         # --hybrid gives the disc pycdlib's isolinux MBR in place of the base's
         system = self._system if self._iso.isohybrid_mbr is None else None
         self._call(self._settle_root_er)
+        size = self._system.plan(self._iso) if system is not None else self.volume_size
         try:
             fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
         except OSError as e:
@@ -671,12 +683,14 @@ class IsoImage:
             # files are copied (_ReadBack) takes a file that ends early for a damaged one
             # ("ISOs in the wild lie about sizes") and cuts the lengths short. The holes are
             # the zeros pycdlib pads with; the image ends where it did.
-            os.ftruncate(fd, self.volume_size)
+            os.ftruncate(fd, size)
             with os.fdopen(fd, "wb") as fh:
                 cb = (lambda done, total, _opaque: progress(done, total)) if progress else None
                 hasher = TrailingSha256(tmp) if digests is not None else None
                 writeback = Writeback(fh.fileno())
-                read_back = _ReadBack(self, tmp)
+                read_back = _ReadBack(
+                    self, tmp, early=system is None or (system.tail < 0 and system.tree is None)
+                )
                 synced: _Background | None = None
                 try:
                     try:
@@ -686,6 +700,8 @@ class IsoImage:
                         ):
                             self._call(self._iso.write_fp, fh, blocksize=1 << 20, progress_cb=cb)
                         fh.flush()
+                        if system is not None:
+                            system.write_tail(fh.fileno(), self.path)
                         # The flush to disk (its writeback started during the copy; fsync lets
                         # go of the GIL), the end of the hashing and the read-back check (begun
                         # during the copy) run side by side; all must succeed before the rename.
@@ -836,8 +852,18 @@ class _PyCdlib(pycdlib.PyCdlib):
 
     # PyCdlib has __slots__; this subclass adds a __dict__ for the one attribute below.
     data_writer: Callable[[Any, int, Any], Iterator[int]] | None = None
+    # The El Torito images in the base's appended partitions (their inodes): copied with the
+    # partitions after the volume (_SystemArea.write_tail), never laid out inside it.
+    outside: set[int] = set()
+
+    def _set_inode(self, ino: Any, current_extent: int, part_start: int) -> int:
+        if id(ino) in self.outside:
+            return current_extent
+        return super()._set_inode(ino, current_extent, part_start)  # type: ignore[no-any-return]
 
     def _output_file_data(self, outfp: Any, blocksize: int, ino: Any) -> Iterator[int]:
+        if id(ino) in self.outside:
+            return iter(())
         if self.data_writer is None:
             return super()._output_file_data(outfp, blocksize, ino)  # type: ignore[misc]
         return self.data_writer(outfp, blocksize, ino)
@@ -906,7 +932,9 @@ def _file_copies(
     copier: RangeCopier | None = None
 
     def plan() -> None:
-        todo = [ino for ino in iso.inodes if ino.get_data_length() > 0]
+        todo = [
+            ino for ino in iso.inodes if ino.get_data_length() > 0 and id(ino) not in iso.outside
+        ]
         lowest_after.extend([-1] * len(todo))
         low = -1
         for i in range(len(todo) - 1, -1, -1):
@@ -951,6 +979,8 @@ def _file_copies(
             final = os.fstat(out_fd).st_size if i is not None else 0
             if i is not None and lowest_after[i] >= 0:
                 final = min(final, lowest_after[i])
+            if system is not None and system.final_limit >= 0:  # written after the volume
+                final = min(final, system.final_limit)
             running = copier.lowest_unfinished() if copier is not None else None
             if running is not None:
                 final = min(final, running)
@@ -1005,11 +1035,13 @@ class _ReadBack:
     as is any image whose files are not copied by _file_copies.
     """
 
-    def __init__(self, image: IsoImage, path: Path) -> None:
+    def __init__(self, image: IsoImage, path: Path, *, early: bool = True) -> None:
         self._image, self._path = image, path
         self._job: _Background | None = None
         mbr = image._iso.isohybrid_mbr
-        self._early = mbr is None or not mbr.efi
+        # A base's tail (appended partitions, backup GPT) is copied after the volume: the image is
+        # checked after the write (pycdlib reads the backup GPT of an isohybrid image it parses).
+        self._early = early and (mbr is None or not mbr.efi)
         self._needs = -1  # the end of the last boot image in the new layout
 
     def advance(self, final: int, iso: Any) -> None:
@@ -1054,11 +1086,30 @@ class _ReadBack:
 # 512-byte address at byte 432 (the image's + 4), GRUB's El Torito image finds itself through
 # the same kind of address at its byte 2548 (+ 5, "grub2-boot-info"), and a partition covers
 # the volume. The engine carries such an MBR over: the addresses follow the boot image to its
-# new extent, a partition that ended with the volume ends with the new one. A partition or boot
-# image appended after the volume (memtest86+'s UEFI image) and a GPT that pycdlib does not
-# rebuild are refused: pycdlib cannot lay them out, and dropping them would unmake the disc.
+# new extent, a partition that ended with the volume ends with the new one.
+#
+# Images with partitions appended after the ISO 9660 data (xorriso -append_partition: Ubuntu
+# 20.10 and later, memtest86+, grub-mkrescue) have a tail pycdlib cannot lay out: the appended
+# partitions (an EFI System Partition the UEFI El Torito entry points into), xorriso's padding
+# and, with a GPT (-appended_part_as_gpt), the backup GPT at the very end. The engine lets
+# pycdlib lay out the ISO 9660 data only (its volume ends where the tail begins; the boot images
+# in the tail get no place in it), copies the tail byte for byte after the new data, moved by
+# whole 2048-byte blocks, and moves what points into it: the MBR's and the GPT's partition
+# entries (a partition in the tail moves with it, one that ended with the data ends with the new
+# data, the protective one ends with the file), the GPT headers (backup at the new last block,
+# last usable block, CRC-32s), the El Torito entries into the tail, and the volume size where it
+# counted the tail. The primary GPT's array must lie in the system area (xorriso's does).
+# A GPT beside isolinux's MBR (Debian: -isohybrid-gpt-basdat, with an Apple partition map from
+# -isohybrid-apm-hfsplus, the backup GPT at the end of the volume) is carried the same way, not
+# rebuilt by pycdlib; partitions that start at an El Torito image (efi.img) follow it, and an
+# image of whole cylinders stays one. An ISO 9660 partition with its own superblock at its block
+# 16 (-partition_offset 16, Ubuntu) gets a new one, and a copy of the folders and path tables
+# with addresses counted from the partition (_PartitionTree). Refused: a boot image past the
+# volume in no partition, a GPT whose checksums do not match or whose array lies outside the
+# system area.
 
 _MBR_BOOT_LBA = 432
+_SYSTEM_AREA = 16 * SECTOR  # the blocks before the volume descriptors
 _GRUB2_BOOT_INFO = 2548
 
 
@@ -1094,7 +1145,7 @@ def _chs_geometry(lba: int, head: int, sect: int, cyl: int) -> tuple[int, int] |
 
 
 class _SystemArea:
-    """What the base's first sector holds that pycdlib does not rebuild (see above)."""
+    """What the base's system area and tail hold that pycdlib does not rebuild (see above)."""
 
     def __init__(self) -> None:
         self.mbr: bytes | None = None  # the base's MBR, when it is not pycdlib's to rebuild
@@ -1103,32 +1154,49 @@ class _SystemArea:
         self.grub2_boot_info = False
         self.volume_blocks = 0  # the base's volume in 512-byte blocks
         self.file_blocks = 0
+        self.file_size = 0
         self.unsupported: list[str] = []
+        self.gpt: _Gpt | None = None  # the base's GPT, when it is carried over
+        self.area = b""  # the base's system area (32 KiB) when it has a GPT: sectors 1-63 too
+        self.tail = -1  # 512-byte block where the appended partitions begin (-1: none)
+        self.tail_boot: list[tuple[Any, int]] = []  # El Torito entries in the tail, their LBA
+        self.image_lbas: list[tuple[Any, int]] = []  # the other El Torito entries, their LBA
+        self.covers_tail = False  # the base's volume size counts the tail (xorriso's GPT images)
+        self.data_end = 0  # 512-byte block where the base's ISO 9660 data ends
+        self.cylinder = 0  # blocks per cylinder when the base is a whole number of them
+        self.partition_offset = 0  # 2048-byte blocks: an ISO 9660 partition with its own tree
+        self.tree: _PartitionTree | None = None
+        # The new layout (plan()): 512-byte block moves
+        self.shift = 0  # how far the tail moves
+        self.ends: dict[int, int] = {}  # where a partition ending at a known place ends now
 
     @property
     def changes_output(self) -> bool:
-        return self.mbr is not None or self.grub2_boot_info
+        return self.mbr is not None or self.grub2_boot_info or self.tail >= 0
+
+    @property
+    def final_limit(self) -> int:
+        """Where pycdlib's part of the output ends (-1: the whole file is pycdlib's): the rest
+        is written after it (the partition's tree, the tail)."""
+        if self.tree is not None and self.tree.blocks:
+            return self.tree.start * SECTOR
+        return self.new_tail
+
+    @property
+    def new_tail(self) -> int:
+        """The byte offset of the tail in the new image (-1: none); after plan()."""
+        return (self.tail + self.shift) * 512 if self.tail >= 0 else -1
 
     @classmethod
     def read(cls, path: Path, iso: pycdlib.PyCdlib) -> _SystemArea:
         self = cls()
         block = iso.logical_block_size
         self.volume_blocks = iso.pvd.space_size * block // 512
-        self.file_blocks = path.stat().st_size // 512
+        self.file_size = path.stat().st_size
+        self.file_blocks = self.file_size // 512
+        entries = _boot_entries(iso)
         with open(path, "rb") as f:
-            head = f.read(2 * 512)
-            cat = iso.eltorito_boot_catalog
-            entries = []
-            if cat is not None:
-                entries = [(cat.validation_entry.platform_id, cat.initial_entry)]
-                for sec in cat.sections:
-                    entries += [(sec.platform_id, e) for e in sec.section_entries]
-            for platform, e in entries:
-                if e.load_rba * block >= self.volume_blocks * 512:
-                    self.unsupported.append(
-                        f"its {_PLATFORMS.get(platform, hex(platform))} boot image lies after "
-                        f"the ISO 9660 volume (block {e.load_rba})"
-                    )
+            head = f.read(_SYSTEM_AREA)
             bios = next((e for p, e in entries if p == 0), None)
             if bios is not None:
                 self.boot_lba = bios.load_rba
@@ -1140,55 +1208,198 @@ class _SystemArea:
                     and bios.inode.get_data_length() >= _GRUB2_BOOT_INFO + 8
                     and struct.unpack("<Q", field)[0] == self.boot_lba * 4 + 5
                 )
-        ours = iso.isohybrid_mbr is not None
-        if head[512:520] == b"EFI PART" and not (ours and iso.isohybrid_mbr.efi):
-            self.unsupported.append("a GPT that pycdlib cannot rebuild")
-        if len(head) < 512 or head[510:512] != b"\x55\xaa" or ours:
-            return self
-        parts = [struct.unpack_from("<BBBBBBBBLL", head, 446 + 16 * i) for i in range(4)]
-        if not any(p[4] for p in parts):
+            has_gpt = head[512:520] == b"EFI PART"
+            ours = iso.isohybrid_mbr is not None
+            if ours and has_gpt:
+                # A GPT (and an Apple partition map) beside isolinux's MBR: xorriso's
+                # -isohybrid-mbr -isohybrid-gpt-basdat -isohybrid-apm-hfsplus (Debian), syslinux's
+                # isohybrid -u. pycdlib would rebuild the MBR and a GPT of its own making and
+                # drop the rest (xorriso then refused the image); the engine carries all three.
+                iso.isohybrid_mbr = None
+                ours = False
+            if ours or len(head) < 1024 or head[510:512] != b"\x55\xaa":
+                if has_gpt:
+                    self.unsupported.append("a GPT without an MBR")
+                self._boot_images_inside(entries)
+                return self
+            parts = [struct.unpack_from("<BBBBBBBBLL", head, 446 + 16 * i) for i in range(4)]
+            gpt_parts: list[tuple[int, int]] = []
+            if has_gpt:
+                self.gpt = _Gpt.read(f, head, self.file_blocks, self.unsupported)
+                if self.gpt is not None:
+                    self.area = head
+                    gpt_parts = self.gpt.partitions()
+        if not any(p[4] or p[9] for p in parts) and self.gpt is None:
+            self._boot_images_inside(entries)
             return self  # boot code without a partition table: not a hybrid disk image
-        for i, p in enumerate(parts, 1):
-            if p[4] and p[8] >= self.volume_blocks:
-                self.unsupported.append(
-                    f"MBR partition {i} (type {p[4]:#04x}) is appended after the ISO 9660 "
-                    f"volume (512-byte block {p[8]})"
-                )
+        # The tail: what begins after the ISO 9660 data (appended partitions, the backup GPT).
+        self.data_end = data_end = _data_end(iso)
+        starts = [p[8] for p in parts if (p[4] or p[9]) and p[4] != 0xEE and p[8] >= data_end]
+        starts += [start for start, _ in gpt_parts if start >= data_end]
+        if self.gpt is not None and self.gpt.backup_entries >= data_end:
+            starts.append(self.gpt.backup_entries)
+        if starts:
+            self.tail = min(starts)
+            self.covers_tail = self.volume_blocks > self.tail
+        elif self.gpt is not None:
+            self.unsupported.append("a GPT whose backup lies inside the ISO 9660 data")
+        for platform, e in entries:
+            if self.tail >= 0 and e.load_rba * 4 >= self.tail:
+                if e.load_rba * 4 + e.sector_count > self.file_blocks:
+                    self.unsupported.append(
+                        f"its {_PLATFORMS.get(platform, hex(platform))} boot image runs past "
+                        f"the end of the file (block {e.load_rba})"
+                    )
+                self.tail_boot.append((e, e.load_rba))
+            else:
+                self.image_lbas.append((e, e.load_rba))
+        self._boot_images_inside([(p, e) for p, e in entries if (e, e.load_rba) in self.image_lbas])
         self.mbr = head[:512]
+        self.partition_offset = _partition_offset(path, parts, gpt_parts)
+        for p in parts:  # isohybrid pads a disk image to whole cylinders (cyl-align-on)
+            geometry = _chs_geometry(p[8] + p[9] - 1, p[5], p[6], p[7]) if p[9] else None
+            if geometry and self.file_blocks % (geometry[0] * geometry[1]) == 0:
+                self.cylinder = geometry[0] * geometry[1]
         if self.boot_lba >= 0:
             delta = struct.unpack_from("<Q", head, _MBR_BOOT_LBA)[0] - self.boot_lba * 4
             self.mbr_boot_delta = delta if delta in (0, 4) else None  # isolinux / GRUB 2
         return self
 
+    def _boot_images_inside(self, entries: list[tuple[int, Any]]) -> None:
+        """Refuse a boot image past the volume that no appended partition carries."""
+        for platform, e in entries:
+            if e.load_rba * 4 >= self.volume_blocks:
+                self.unsupported.append(
+                    f"its {_PLATFORMS.get(platform, hex(platform))} boot image lies after "
+                    f"the ISO 9660 volume (block {e.load_rba}) outside any appended partition"
+                )
+
+    def keep_out_of_layout(self, iso: _PyCdlib) -> None:
+        """pycdlib lays out the ISO 9660 data only: the volume it sees ends where the tail
+        begins, and the boot images in the tail are not given a place in it. The blocks of an
+        ISO 9660 partition's second descriptor set are reserved."""
+        if self.partition_offset:
+            self.tree = _PartitionTree.reserve(iso, self.partition_offset)
+        if self.tail < 0:
+            return
+        for vd in [*iso.pvds, *iso.svds]:
+            vd.space_size = self.tail // 4
+        iso.outside = {id(e.inode) for e, _ in self.tail_boot if e.inode is not None}
+
     def require_supported(self, path: Path) -> None:
         if self.unsupported:
             raise IsoError(
                 f"{path}: cannot remaster this layout: {'; '.join(self.unsupported)}",
-                hint="pycdlib lays out the ISO 9660 volume only; xorriso -indev BASE -outdev "
-                "NEW -boot_image any replay -map OVERLAY / keeps such images",
+                hint="the engine carries over MBRs, GPTs and partitions appended after the "
+                "ISO 9660 data; xorriso -indev BASE -outdev NEW -boot_image any replay -map "
+                "OVERLAY / may keep this one",
             )
 
+    def plan(self, iso: pycdlib.PyCdlib) -> int:
+        """The places of the new layout (pycdlib has laid the volume out); the new image's
+        size in bytes. The El Torito entries into the tail are pointed at its new place."""
+        volume = iso.pvd.space_size * iso.logical_block_size // 512
+        if self.tree is not None:  # the partition's folders and path tables after the data
+            volume += self.tree.plan(iso, volume // 4) * 4
+            if self.tail < 0:
+                for vd in [*iso.pvds, *iso.svds]:
+                    vd.space_size = volume // 4
+        if self.tail < 0:
+            self.ends = {self.volume_blocks: volume, self.file_blocks: volume}
+            return volume * 512
+        # The tail keeps its place within a 2048-byte block: El Torito counts in those.
+        self.shift = volume + self.tail % 4 - self.tail
+        if self.cylinder:  # and stays a whole number of cylinders
+            self.shift = -(-self.shift // self.cylinder) * self.cylinder
+        self.ends = {self.volume_blocks: volume, self.tail: self.tail + self.shift}
+        for e, lba in self.tail_boot:
+            e.load_rba = lba + self.shift // 4
+        if self.covers_tail:
+            for vd in [*iso.pvds, *iso.svds]:
+                vd.space_size = (self.volume_blocks + self.shift) // 4
+        return self.file_size + self.shift * 512
+
+    def moved(self, start: int, end: int) -> tuple[int, int]:
+        """A partition [start, end) (512-byte blocks) in the new layout: in the tail it moves
+        with it, and one that ends in or after it ends as far later; one that starts at an El
+        Torito image follows the image; one that ended with the volume or the ISO data ends
+        with the new one."""
+        if self.tail >= 0 and start >= self.tail:
+            return start + self.shift, end + self.shift
+        for e, lba in self.image_lbas:
+            if start and start == lba * 4 and e.load_rba != lba:
+                return e.load_rba * 4, end - start + e.load_rba * 4
+        if self.tail >= 0 and end >= self.data_end:  # over the data (and the tail: protective)
+            return start, end + self.shift
+        return start, self.ends.get(end, end)
+
     def write_mbr(self, out_fd: int, iso: pycdlib.PyCdlib) -> None:
-        """The base's MBR at sector 0 of the new image, moved to its layout."""
+        """The base's MBR (and GPT) at the start of the new image, moved to its layout."""
         if self.mbr is None:
             return
         mbr = bytearray(self.mbr)
         new_lba = iso.eltorito_boot_catalog.initial_entry.get_rba() if self.boot_lba >= 0 else -1
         if self.mbr_boot_delta is not None and new_lba >= 0:
             struct.pack_into("<Q", mbr, _MBR_BOOT_LBA, new_lba * 4 + self.mbr_boot_delta)
-        blocks = iso.pvd.space_size * iso.logical_block_size // 512
         for i in range(4):
             off = 446 + 16 * i
             entry = list(struct.unpack_from("<BBBBBBBBLL", mbr, off))
-            start, size = entry[8], entry[9]
-            if not entry[4] or start + size not in (self.volume_blocks, self.file_blocks):
-                continue  # empty, or not ending with the volume
-            geometry = _chs_geometry(start + size - 1, entry[5], entry[6], entry[7])
-            entry[9] = blocks - start
-            if geometry is not None:  # else the end CHS stays as the base had it
-                entry[5], entry[6], entry[7] = _chs(blocks - 1, *geometry)
+            start, end = entry[8], entry[8] + entry[9]
+            new_start, new_end = self.moved(start, end)
+            # (type 0 with a size: xorriso's -iso_mbr_part_type 0x00 over the ISO data)
+            if not (entry[4] or entry[9]) or (new_start, new_end) == (start, end):
+                continue
+            for at, old, new in ((1, start, new_start), (5, end - 1, new_end - 1)):
+                geometry = _chs_geometry(old, *entry[at : at + 3])
+                if geometry is not None:  # else the CHS stays as the base had it
+                    entry[at : at + 3] = _chs(new, *geometry)
+            entry[8], entry[9] = new_start, new_end - new_start
             struct.pack_into("<BBBBBBBBLL", mbr, off, *entry)
-        os.pwrite(out_fd, bytes(mbr), 0)
+        if self.tree is not None and self.tree.blocks:
+            end = self.tree.start + self.tree.blocks
+            self.tree.write_descriptors(out_fd, end - self.tree.offset)
+        if self.gpt is not None:
+            area = bytearray(self.area)
+            area[:512] = mbr
+            self.gpt.write_primary(area, self)
+            self._move_apm(area)
+            os.pwrite(out_fd, bytes(area), 0)
+        else:
+            os.pwrite(out_fd, bytes(mbr), 0)
+
+    def _move_apm(self, area: bytearray) -> None:
+        """An Apple partition map of 2048-byte blocks (xorriso -isohybrid-apm-hfsplus: "ER" at
+        byte 0, an entry per block from block 1): each entry's start and size, big-endian,
+        moved as the MBR's are."""
+        if area[:4] != b"ER\x08\x00" or area[2048:2050] != b"PM":
+            return
+        (count,) = struct.unpack_from(">L", area, 2048 + 4)
+        for n in range(1, min(count, 15) + 1):
+            off = n * 2048
+            if area[off : off + 2] != b"PM":
+                break
+            start, size = struct.unpack_from(">LL", area, off + 8)
+            new_start, new_end = self.moved(start * 4, (start + size) * 4)
+            struct.pack_into(">LL", area, off + 8, new_start // 4, (new_end - new_start) // 4)
+
+    def write_tail(self, out_fd: int, base: Path) -> None:
+        """The partition's tree and the base's tail after the new ISO data, the backup GPT
+        moved to the new end."""
+        if self.tree is not None and self.tree.blocks:
+            self.tree.write_copies(out_fd)
+        if self.tail < 0:
+            return
+        length = self.file_size - self.tail * 512
+        with open(base, "rb") as src:
+            buffer = memoryview(bytearray(COPY_BUFFER))
+            done = copy_range(src, self.tail * 512, out_fd, self.new_tail, length, buffer)
+        if done != length:
+            raise IsoError(
+                f"{base}: its appended partitions end after {done} of {length} bytes",
+                hint="the file may be truncated; fetch it again, check SHA256SUMS",
+            )
+        if self.gpt is not None:
+            self.gpt.write_backup(out_fd, self)
 
     def patch_boot_image(
         self, out_fd: int, iso: pycdlib.PyCdlib, ino: Any, start: int, length: int
@@ -1207,6 +1418,297 @@ class _SystemArea:
             (checksum,) = struct.unpack("<L", os.pread(out_fd, 4, start + 20))
             checksum += sum(struct.unpack("<2L", new)) - sum(struct.unpack("<2L", old))
             os.pwrite(out_fd, struct.pack("<L", checksum & 0xFFFFFFFF), start + 20)
+
+
+class _PartitionTree:
+    """The second superblock and directory tree of an ISO 9660 partition that starts inside the
+    image (xorriso -partition_offset 16, Ubuntu's layout): the same volume descriptors, path
+    tables and directory records with every block address counted from the partition's start,
+    so the partition mounts as ISO 9660 too. Files and Rock Ridge continuation areas are shared
+    with the main tree; the folders and path tables are copies laid after the ISO 9660 data.
+
+    Laid out by reserving the blocks of the second descriptor set (the partition's block 16 on)
+    with extra set terminators in pycdlib's layout; the block before them is zeroed when the
+    second set is written, so a reader of the main set (pycdlib reads past a terminator) stops
+    there."""
+
+    def __init__(self, offset: int, count: int) -> None:
+        self.offset = offset  # the partition's start, 2048-byte blocks
+        self.count = count  # descriptors in the set (primary, supplementary, terminator)
+        self.main = 0  # descriptors in the main set (with the El Torito boot record)
+        self.dirs: dict[int, tuple[int, int]] = {}  # folder extent -> (its copy's extent, length)
+        self.tables: list[tuple[int, int, int, bool]] = []  # (extent, copy extent, size, big end)
+        self.start = 0  # where the copies begin
+        self.blocks = 0  # how many blocks they take
+
+    @classmethod
+    def reserve(cls, iso: Any, offset: int) -> _PartitionTree:
+        # As xorriso writes it: no El Torito boot record in the partition's set (its catalog
+        # counts from the image's start; a reader of the partition would look past its end).
+        count = len(iso.pvds) + len(iso.svds) + 1
+        first_free = 16 + len(iso.pvds) + len(iso.brs) + len(iso.svds) + len(iso.vdsts)
+        for _ in range(max(0, offset + 16 + count - first_free)):
+            iso.vdsts.append(pycdlib_headervd.vdst_factory())
+        tree = cls(offset, count)
+        tree.main = len(iso.pvds) + len(iso.brs) + len(iso.svds) + 1
+        return tree
+
+    def plan(self, iso: Any, start: int) -> int:
+        """Lay the copies out from block `start`; how many blocks they take (0: the layout does
+        not leave the second set its blocks, and no second tree is written)."""
+        terminators = {v.extent_location() for v in iso.vdsts}
+        wanted = range(self.offset + 15, self.offset + 16 + self.count)
+        if not all(b in terminators for b in wanted):
+            return 0
+        block = iso.logical_block_size
+        at = self.start = start
+        for vd in [*iso.pvds, *iso.svds]:
+            stack, seen = [vd.root_directory_record()], set()
+            while stack:
+                rec = stack.pop()
+                extent = rec.extent_location()
+                if extent in seen:
+                    continue
+                seen.add(extent)
+                self.dirs[extent] = (at, rec.get_data_length())
+                at += -(-rec.get_data_length() // block)
+                stack.extend(
+                    c for c in rec.children if c.is_dir() and not (c.is_dot() or c.is_dotdot())
+                )
+            size = vd.path_tbl_size
+            n = -(-size // block)
+            self.tables.append((vd.path_table_location_le, at, size, False))
+            self.tables.append((vd.path_table_location_be, at + n, size, True))
+            at += 2 * n
+        self.blocks = at - start
+        return self.blocks
+
+    def _dir(self, extent: int) -> int:
+        return self.dirs[extent][0] - self.offset if extent in self.dirs else extent - self.offset
+
+    def write_descriptors(self, fd: int, partition_blocks: int) -> None:
+        """The second set from the main one as pycdlib wrote it; the block before it zeroed."""
+        off = self.offset
+        os.pwrite(fd, bytes(SECTOR), (off + 15) * SECTOR)
+        tables = {extent: copy for extent, copy, _, _ in self.tables}
+        at_block = off + 16
+        for i in range(self.main):
+            vd = bytearray(os.pread(fd, SECTOR, (16 + i) * SECTOR))
+            if vd[1:6] != b"CD001" or vd[0] == 0:  # (the El Torito boot record stays out)
+                continue
+            if vd[0] in (1, 2):
+                struct.pack_into("<L", vd, 80, partition_blocks)
+                struct.pack_into(">L", vd, 84, partition_blocks)
+                for at, fmt in ((140, "<L"), (144, "<L"), (148, ">L"), (152, ">L")):
+                    (loc,) = struct.unpack_from(fmt, vd, at)
+                    if loc:
+                        struct.pack_into(fmt, vd, at, tables.get(loc, loc + off) - off)
+                self._record(vd, 156)
+            os.pwrite(fd, bytes(vd), at_block * SECTOR)
+            at_block += 1
+            if vd[0] == 0xFF:
+                break
+
+    def _record(self, buf: bytearray, at: int) -> None:
+        """One directory record at buf[at:], its addresses counted from the partition."""
+        (extent,) = struct.unpack_from("<L", buf, at + 2)
+        new = self._dir(extent) if buf[at + 25] & _DIRECTORY else extent - self.offset
+        if extent and new >= 0:
+            struct.pack_into("<L", buf, at + 2, new)
+            struct.pack_into(">L", buf, at + 6, new)
+        name_len = buf[at + 32]
+        su = at + 33 + name_len + (1 - name_len % 2)
+        end = at + buf[at]
+        while su + 4 <= end and buf[su + 2] >= 4:
+            sig, length = bytes(buf[su : su + 2]), buf[su + 2]
+            if sig == b"CE" and length >= 28:
+                (loc,) = struct.unpack_from("<L", buf, su + 4)
+                struct.pack_into("<L", buf, su + 4, loc - self.offset)
+                struct.pack_into(">L", buf, su + 8, loc - self.offset)
+            elif sig in (b"PL", b"CL") and length >= 12:
+                (loc,) = struct.unpack_from("<L", buf, su + 4)
+                struct.pack_into("<L", buf, su + 4, self._dir(loc))
+                struct.pack_into(">L", buf, su + 8, self._dir(loc))
+            elif sig == b"ST":
+                break
+            su += length
+
+    def write_copies(self, fd: int) -> None:
+        """The folders and path tables, copied from the main tree and moved."""
+        for extent, (copy, length) in self.dirs.items():
+            size = -(-length // SECTOR) * SECTOR
+            buf = bytearray(os.pread(fd, size, extent * SECTOR))
+            pos = 0
+            while pos < len(buf):
+                if buf[pos] == 0:  # records do not cross a block: the rest of it is padding
+                    pos = (pos // SECTOR + 1) * SECTOR
+                    continue
+                self._record(buf, pos)
+                pos += buf[pos]
+            os.pwrite(fd, bytes(buf), copy * SECTOR)
+        for extent, copy, size, big in self.tables:
+            buf = bytearray(os.pread(fd, size, extent * SECTOR))
+            fmt = ">L" if big else "<L"
+            pos = 0
+            while pos + 8 <= size:
+                name_len = buf[pos]
+                (loc,) = struct.unpack_from(fmt, buf, pos + 2)
+                struct.pack_into(fmt, buf, pos + 2, self._dir(loc))
+                pos += 8 + name_len + name_len % 2
+            os.pwrite(fd, bytes(buf), copy * SECTOR)
+
+
+# The GPT (UEFI 2.10 §5.3): a 92-byte header at block 1 and its copy at the disk's last block,
+# each pointing at an array of partition entries (128 bytes: type GUID, GUID, first and last
+# block, inclusive, flags, name); CRC-32s over the header and over the array.
+_GPT_HEADER = struct.Struct("<8sIIIIQQQQ16sQIII")
+
+
+class _Gpt:
+    """The base's GPT: the primary in the system area, the backup in the tail."""
+
+    def __init__(self, header: bytes, array: bytes, backup: int, backup_entries: int) -> None:
+        self.header, self.array = header, array
+        self.backup, self.backup_entries = backup, backup_entries
+        fields = _GPT_HEADER.unpack_from(header)
+        self.size, self.entries_lba, self.count, self.entry_size = (
+            fields[2], fields[10], fields[11], fields[12],
+        )  # fmt: skip
+
+    @classmethod
+    def read(cls, f: IO[bytes], head: bytes, blocks: int, problems: list[str]) -> _Gpt | None:
+        fields = _GPT_HEADER.unpack_from(head, 512)
+        size, my_lba, alternate, entries_lba, count, entry_size = (
+            fields[2], fields[5], fields[6], fields[10], fields[11], fields[12],
+        )  # fmt: skip
+        header = head[512 : 512 + size] if 92 <= size <= 512 else b""
+        array_end = entries_lba * 512 + count * entry_size
+        if not header or my_lba != 1 or entry_size < 128 or entry_size % 8:
+            problems.append("a GPT header that does not read")
+            return None
+        if zlib.crc32(header[:16] + b"\0\0\0\0" + header[20:]) != fields[3]:
+            problems.append("a GPT header whose checksum is wrong")
+            return None
+        if entries_lba < 2 or array_end > _SYSTEM_AREA:
+            problems.append("a GPT whose partition array lies outside the system area")
+            return None
+        array = head[entries_lba * 512 : array_end]
+        if zlib.crc32(array) != fields[13]:
+            problems.append("a GPT partition array whose checksum is wrong")
+            return None
+        if not 1 < alternate < blocks:
+            problems.append(f"a GPT whose backup header (block {alternate}) is not in the file")
+            return None
+        f.seek(alternate * 512)
+        backup = f.read(512)
+        if backup[:8] != b"EFI PART":
+            problems.append(f"a GPT without its backup header (block {alternate})")
+            return None
+        backup_entries = _GPT_HEADER.unpack_from(backup)[10]
+        if not backup_entries * 512 + count * entry_size <= alternate * 512:
+            problems.append("a backup GPT whose partition array does not precede its header")
+            return None
+        return cls(header, array, alternate, backup_entries)
+
+    def _entries(self) -> Iterator[tuple[int, int, int]]:
+        """(offset in the array, first block, last block) of each used entry."""
+        for i in range(self.count):
+            off = i * self.entry_size
+            if any(self.array[off : off + 16]):
+                first, last = struct.unpack_from("<QQ", self.array, off + 32)
+                yield off, first, last
+
+    def partitions(self) -> list[tuple[int, int]]:
+        return [(first, last + 1) for _, first, last in self._entries()]
+
+    def _moved_array(self, area: _SystemArea) -> bytes:
+        array = bytearray(self.array)
+        for off, first, last in self._entries():
+            start, end = area.moved(first, last + 1)
+            struct.pack_into("<QQ", array, off + 32, start, end - 1)
+        return bytes(array)
+
+    def _header(self, area: _SystemArea, array: bytes, *, backup: bool) -> bytes:
+        fields = list(_GPT_HEADER.unpack_from(self.header))
+        last_usable = fields[8]
+        if area.tail >= 0 and last_usable >= area.data_end:
+            fields[8] = last_usable + area.shift
+        mine, other = 1, self.backup + area.shift
+        fields[5], fields[6] = (other, mine) if backup else (mine, other)
+        fields[10] = self.backup_entries + area.shift if backup else self.entries_lba
+        fields[13] = zlib.crc32(array)
+        fields[3] = 0
+        header = bytearray(self.header)
+        _GPT_HEADER.pack_into(header, 0, *fields)
+        struct.pack_into("<I", header, 16, zlib.crc32(header))
+        return bytes(header)
+
+    def write_primary(self, system_area: bytearray, area: _SystemArea) -> None:
+        array = self._moved_array(area)
+        system_area[512 : 512 + self.size] = self._header(area, array, backup=False)
+        at = self.entries_lba * 512
+        system_area[at : at + len(array)] = array
+
+    def write_backup(self, out_fd: int, area: _SystemArea) -> None:
+        array = self._moved_array(area)
+        os.pwrite(out_fd, array, (self.backup_entries + area.shift) * 512)
+        os.pwrite(out_fd, self._header(area, array, backup=True), (self.backup + area.shift) * 512)
+
+
+def _partition_offset(
+    path: Path, parts: list[tuple[int, ...]], gpt_parts: list[tuple[int, int]]
+) -> int:
+    """The start (2048-byte blocks) of a partition that holds its own ISO 9660 superblock
+    (xorriso -partition_offset), or 0."""
+    starts = sorted({p[8] for p in parts if p[4] or p[9]} | {start for start, _ in gpt_parts})
+    with open(path, "rb") as f:
+        for start in starts:
+            if start and start % 4 == 0 and 16 <= start // 4 <= 64:
+                f.seek((start // 4 + 16) * SECTOR)
+                if f.read(6) == b"\x01CD001":
+                    return start // 4
+    return 0
+
+
+def _boot_entries(iso: pycdlib.PyCdlib) -> list[tuple[int, Any]]:
+    """(platform id, entry) of every El Torito entry, the initial one first."""
+    cat = iso.eltorito_boot_catalog
+    if cat is None:
+        return []
+    entries = [(cat.validation_entry.platform_id, cat.initial_entry)]
+    for sec in cat.sections:
+        entries += [(sec.platform_id, e) for e in sec.section_entries]
+    return entries
+
+
+def _data_end(iso: pycdlib.PyCdlib) -> int:
+    """Where the ISO 9660 data ends, in 512-byte blocks: the end of the last file, folder,
+    path table or boot catalog (a boot image no name points at does not count)."""
+    block = iso.logical_block_size
+    end = 17 * block
+    for ino in iso.inodes:
+        if any(
+            not isinstance(rec, pycdlib_eltorito.EltoritoEntry) for rec, _ in ino.linked_records
+        ):
+            end = max(end, ino.extent_location() * block + ino.get_data_length())
+    for vd in [*iso.pvds, *iso.svds]:
+        end = max(end, vd.path_table_location_le * block + vd.path_tbl_size)
+        end = max(end, vd.path_table_location_be * block + vd.path_tbl_size)
+        stack = [vd.root_directory_record()]
+        seen: set[int] = set()
+        while stack:
+            rec = stack.pop()
+            if id(rec) in seen:
+                continue
+            seen.add(id(rec))
+            end = max(end, rec.extent_location() * block + rec.get_data_length())
+            stack.extend(
+                c for c in rec.children if c.is_dir() and not (c.is_dot() or c.is_dotdot())
+            )
+    cat = iso.eltorito_boot_catalog
+    if cat is not None and cat.dirrecords:
+        end = max(end, cat.extent_location() * block + block)
+    return -(-end // block) * block // 512
 
 
 # The longest overlay file name whose Rock Ridge NM entry still fits in the directory record
