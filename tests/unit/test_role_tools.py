@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from distro_builder.config.roles import load_roles
+from tests.integration.realnova import UPSTREAM
 
 ROOT = Path(__file__).resolve().parents[2]
-NOVA_TARBALL = ROOT.parent.parent / "shared" / "upstream" / "nova-2011.2.tar.gz"
+# the release trees as the real-Nova harness finds them (beside the checkout or a worktree)
+NOVA_TARBALL = UPSTREAM / "nova-2011.2.tar.gz"
 
 # package -> the roles whose nodes run the Nova code that needs it
 NEEDED = {
