@@ -894,13 +894,20 @@ class Store:
 
     # --- the cloud: credentials and endpoints -------------------------------------------------
 
+    def _serves_cloud(self, row: dict[str, Any]) -> bool:
+        """Is this node the cloud's controller? The roles that answer controller_address on
+        their own node (its skip_with: roles/base/role.yaml), read from the role data."""
+        serving = {r for q in self.roleset.questions if q.key == "controller_address"
+                   for r in q.skip_with}  # fmt: skip
+        return bool(serving & set((row["roles"] or "").split(",")))
+
     def store_credentials(self, node_id: str, token: str | None, data: bytes) -> int:
         """The controller's agent uploads nova.zip (after its admin step made it); the bytes
         kept. Only a node with the controller role may."""
         cloud.check_zip(data)
         with self.db.transaction() as tx:
             row, dep = self._agent_node(tx, node_id, token)
-            if "controller" not in (row["roles"] or "").split(","):
+            if not self._serves_cloud(row):
                 raise Forbidden("only the controller node uploads the cloud's credentials")
             now = now_ms()
             tx.execute(
@@ -930,7 +937,7 @@ class Store:
             ctl = None
             for n in tx.all("SELECT * FROM nodes WHERE deployment_id = ? AND roles IS NOT NULL"
                             " ORDER BY id", (dep["id"],)):  # fmt: skip
-                if "controller" in n["roles"].split(","):
+                if self._serves_cloud(n):
                     ctl = n
                     break
             lines = []
@@ -951,7 +958,7 @@ class Store:
         state = ctl["state"] if ctl else "none"
         return {
             "ready": state == "done" and check["verdict"] != "failed",
-            "controller": None
+            "cloud_node": None
             if ctl is None
             else {"id": ctl["id"], "hostname": ctl["hostname"], "state": state},
             "address": address,

@@ -17,8 +17,8 @@ async function actionsDeployment(d) {
 function cloudTitle(c) {
   if (c.ready) return "Cloud ready";
   if (c.check.verdict === "failed") return "Cloud not ready: stackops-check failed";
-  if (c.controller.state === "failed") return "Cloud not ready: the controller's first boot failed";
-  return "Cloud not ready yet (controller " + c.controller.state + ")";
+  if (c.cloud_node.state === "failed") return "Cloud not ready: the controller's first boot failed";
+  return "Cloud not ready yet (controller " + c.cloud_node.state + ")";
 }
 
 function renderCloud(name, c) {
@@ -26,8 +26,8 @@ function renderCloud(name, c) {
   const key = JSON.stringify(c);
   if (box.dataset.key === key) return;  // redrawn only when something changed
   box.dataset.key = key;
-  box.hidden = !c.controller;
-  if (!c.controller) return;
+  box.hidden = !c.cloud_node;
+  if (!c.cloud_node) return;
   box.classList.toggle("ready", c.ready);
   box.classList.toggle("failed", c.check.verdict === "failed");
   setText($("#cloud-title"), cloudTitle(c));
