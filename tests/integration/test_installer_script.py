@@ -149,7 +149,7 @@ def test_compute_all_answered_on_the_command_line_and_by_preseed(
         "answers:\n"
         "  controller_address: 10.0.0.1\n"
         '  nova_db_password: "it\'s-n0va"\n'
-        "  rabbit_password: r4bbit\n"
+        "  rabbit_password: r4bbit-secret\n"
     )
     dep = load_deployment(dep_file, installer.roleset, lambda p, s: "$6$x$y")
     seed = render_preseed(
@@ -175,7 +175,7 @@ def test_compute_all_answered_on_the_command_line_and_by_preseed(
         "hostname": "cn7",  # the command line wins over the preseed and d-i's hostname
         "controller_address": "10.0.0.1",
         "nova_db_password": "it's-n0va",  # a quote survives POSIX quoting
-        "rabbit_password": "r4bbit",
+        "rabbit_password": "r4bbit-secret",
         "public_interface": "eth0",
         "flat_interface": "eth2",
         "libvirt_type": "auto",
@@ -208,7 +208,7 @@ def test_volume_unanswered_questions_are_asked(installer: Installer) -> None:
         "roles": "volume",
         "hostname": "vol1",
         "controller_address": "10.1.2.3",
-        "nova_db_password": "novapw",
+        "nova_db_password": "novapw-secret",
         "rabbit_password": "rabbitpw",
         "public_interface": "eth0",
         "volume_device": "/dev/sdb",
@@ -229,8 +229,8 @@ def test_invalid_answers_are_asked_again(installer: Installer) -> None:
         "172.16.0.0/33\n\n"  # prefix > 32
         "172.16.0.0/28\n"
     )
-    cmdline = "stackops/roles=network stackops/hostname=n2 stackops/nova_db_password=p "
-    proc = installer.run(cmdline + "stackops/rabbit_password=q", typed=typed)
+    cmdline = "stackops/roles=network stackops/hostname=n2 stackops/nova_db_password=pass-word-p "
+    proc = installer.run(cmdline + "stackops/rabbit_password=pass-word-q", typed=typed)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     answers = installer.answers()
     assert answers["controller_address"] == "10.0.0.9"
@@ -249,13 +249,13 @@ def test_invalid_answers_are_asked_again(installer: Installer) -> None:
 def test_password_pair_that_differs_is_asked_again(installer: Installer) -> None:
     # cdebconf's text frontend shows an error that follows password prompts without reading
     # a line, so no Enter after the mismatch.
-    typed = "a\nb\npw1\npw1\n\n\n"
+    typed = "aaaaaaaa\nbbbbbbbb\npw1-secret\npw1-secret\n\n\n"
     cmdline = "stackops/roles=volume stackops/hostname=v stackops/controller_address=10.0.0.1 "
-    proc = installer.run(cmdline + "stackops/rabbit_password=x", typed=typed)
+    proc = installer.run(cmdline + "stackops/rabbit_password=pass-word-x", typed=typed)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "nova_db_password: the two passwords differ, asking again" in proc.stderr
-    assert installer.answers()["nova_db_password"] == "pw1"
-    assert "pw1" not in proc.stderr
+    assert installer.answers()["nova_db_password"] == "pw1-secret"
+    assert "pw1-secret" not in proc.stderr
 
 
 def test_invalid_value_on_the_command_line_is_asked(installer: Installer) -> None:
