@@ -35,6 +35,8 @@ WEB_FILES = {
     "index.html": "text/html",
     "app.js": "text/javascript",
     "style.css": "text/css",
+    "topology.js": "text/javascript",
+    "nodes.js": "text/javascript",
 }
 
 
@@ -188,6 +190,8 @@ def routes(store: Store, web_dir: Path) -> list[Route]:
         route("GET", "/", static("index.html")),
         route("GET", "/static/app.js", static("app.js")),
         route("GET", "/static/style.css", static("style.css")),
+        route("GET", "/static/topology.js", static("topology.js")),
+        route("GET", "/static/nodes.js", static("nodes.js")),
         route("GET", "/healthz", healthz),
         route("POST", "/api/login", login),
         route("POST", "/api/logout", logout),

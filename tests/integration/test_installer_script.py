@@ -192,7 +192,7 @@ def test_compute_all_answered_on_the_command_line_and_by_preseed(
 def test_volume_unanswered_questions_are_asked(installer: Installer) -> None:
     # Typed: hostname, controller address, nova password twice, rabbit password twice,
     # public interface (default), volume device (default).
-    typed = "vol1\n10.1.2.3\nnovapw\nnovapw\nrabbitpw\nrabbitpw\n\n\n"
+    typed = "vol1\n10.1.2.3\nnovapw-secret\nnovapw-secret\nrabbitpw\nrabbitpw\n\n\n"
     proc = installer.run("stackops/roles=volume", typed=typed)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     for prompt in (
@@ -259,7 +259,7 @@ def test_password_pair_that_differs_is_asked_again(installer: Installer) -> None
 
 
 def test_invalid_value_on_the_command_line_is_asked(installer: Installer) -> None:
-    typed = "c1\n10.0.0.2\np\np\nq\nq\n\n\neth1\n\n"
+    typed = "c1\n10.0.0.2\npass-word-p\npass-word-p\npass-word-q\npass-word-q\n\n\neth1\n\n"
     proc = installer.run("stackops/roles=compute stackops/public_interface=bad/if", typed=typed)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "public_interface on the kernel command line is invalid" in proc.stderr
@@ -325,7 +325,8 @@ def test_smart_installer_settings_reach_the_answers_file(
         seed_file.write_text(seed.text)
         roles = ",".join(entry.roles)
         cmdline = f"file={seed_file} stackops/roles={roles} stackops/controller_address=10.0.0.1"
-        typed = "" if not entry.roles else "\n".join(["cn1", "pw", "pw", "rb", "rb"]) + "\n"
+        answers = ["cn1", "pw-secret", "pw-secret", "rb-secret", "rb-secret"]
+        typed = "" if not entry.roles else "\n".join(answers) + "\n"
         if via_debconf:
             proc = installer.run(cmdline.replace(f"file={seed_file} ", ""), typed, seed.text)
         else:
