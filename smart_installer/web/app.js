@@ -102,6 +102,8 @@ function renderBuild(name) {
   const lines = [
     "STACKOPS_INSTALLER_TOKEN=" + (token || "<the enrolment token>") + " \\",
     "  distro-builder build --base ubuntu-10.04.4-server-amd64.iso -o stackops.iso \\",
+    // the disc's menu: this deployment's architecture's entries only
+    "  --architecture " + (current ? current.architecture : "<architecture>") + " \\",
     "  --installer-url " + location.origin,
   ];
   setText($("#build-cmd"), lines.join("\n"));

@@ -267,8 +267,8 @@ ENTRIES = ("entries", "--deployment", "{in}/d.yaml")
 DB = ("--db", "sqlite:///{in}/db.sqlite")
 LAB = ("installer", "deployment", "create", "lab", "-a", "dual-node", *DB)
 GOOD_ANSWERS = (
-    "answers: {controller_address: 10.0.0.1, mysql_root_password: secret-1, nova_db_password: secret-2,"
-    " rabbit_password: secret-3, admin_password: secret-4}\n"
+    "answers: {controller_address: 10.0.0.1, mysql_root_password: secret-1,"
+    " nova_db_password: secret-2, rabbit_password: secret-3, admin_password: secret-4}\n"
 )
 
 CASES: list[Case] = [

@@ -150,7 +150,10 @@ def test_the_installer_asks_its_question(tmp_path: Path, data: Path) -> None:
     # passwords come on the command line (the text frontend's password prompt reads the rest of
     # a piped stdin).
     typed = "img1\n10.1.2.3\n\nimages\n"
-    cmdline = "stackops/roles=image stackops/nova_db_password=n0va-secret stackops/rabbit_password=r4b-secret"
+    cmdline = (
+        "stackops/roles=image stackops/nova_db_password=n0va-secret "
+        "stackops/rabbit_password=r4b-secret"
+    )
     proc = installer.run(cmdline, typed=typed)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "Name of the image store" in proc.stdout

@@ -142,7 +142,8 @@ def test_thirty_nodes_sort_select_and_bulk_assign(browser, service: Service) -> 
     wait = WebDriverWait(d, 60)
     token = _login_and_open(d, svc, "thirty", "dual-node")
     admin = svc.login()
-    assert svc.json("PUT", "/api/deployments/thirty/params", token=admin, json_body=PARAMS)[0] == 200
+    status, data = svc.json("PUT", "/api/deployments/thirty/params", token=admin, json_body=PARAMS)
+    assert status == 200, data
     hosts = [f"cmp-{i}" for i in range(30)]
     random.Random(21).shuffle(hosts)
     ids = {h: _register(svc, token, h, [f"52:54:00:00:1e:{i:02x}"]) for i, h in enumerate(hosts)}
@@ -221,9 +222,10 @@ def test_thirty_nodes_sort_select_and_bulk_assign(browser, service: Service) -> 
     sel = d.find_element(By.CSS_SELECTOR, f"{target} select.roles")
     assert d.switch_to.active_element == sel, "the sort took the select's focus"
     assert Select(sel).first_selected_option.get_attribute("value") == "compute"
-    assert d.find_element(By.CSS_SELECTOR, "#nodes th[data-sort='state']").get_attribute(
-        "aria-sort"
-    ) == "ascending"
+    assert (
+        d.find_element(By.CSS_SELECTOR, "#nodes th[data-sort='state']").get_attribute("aria-sort")
+        == "ascending"
+    )
     assert not _unnamed_controls(d), _unnamed_controls(d)
 
     # A 768 px tablet: the bulk bar, the roles, state and progress stay on screen.
@@ -269,3 +271,7 @@ def test_password_rules_beside_fields_and_generate(browser, service: Service) ->
         assert len(value) == 20 and value.isalnum() and value.isascii(), value
         values.add(value)
     assert len(values) == 5
+    # The onboarding's build command makes a disc with this architecture's entries only.
+    d.find_element(By.CSS_SELECTOR, "#onboarding summary").click()
+    build = wait.until(ec.visibility_of_element_located((By.ID, "build-cmd"))).text
+    assert "  --architecture dual-node \\\n" in build, build

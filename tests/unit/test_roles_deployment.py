@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import shutil
 from pathlib import Path
 
@@ -171,8 +170,10 @@ def test_architecture_without_nodes_still_needs_controller_address(
     tmp_path: Path, data_dir: Path
 ) -> None:
     with pytest.raises(ConfigError, match="architecture: network needs controller_address"):
-        _deploy(tmp_path, data_dir, "architecture: multi-node\nanswers: {rabbit_password: xxxxxxxx}\n")
-    _deploy(tmp_path, data_dir, "architecture: single-node\nanswers: {rabbit_password: xxxxxxxx}\n")
+        _deploy(
+            tmp_path, data_dir, "architecture: multi-node\nanswers: {rabbit_password: r4bbit-1}\n"
+        )
+    _deploy(tmp_path, data_dir, "architecture: single-node\nanswers: {rabbit_password: r4bbit-1}\n")
 
 
 # Issue 20 item 15: YAML 1.1 reads 0123 as 83, 12:30 as 750, 0x1F as 31, 1_000_000 as 1000000,
