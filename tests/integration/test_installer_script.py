@@ -258,6 +258,22 @@ def test_password_pair_that_differs_is_asked_again(installer: Installer) -> None
     assert "pw1-secret" not in proc.stderr
 
 
+def test_short_password_on_the_command_line_is_asked(installer: Installer) -> None:
+    """Issue 21: a password question's `min: 8` holds in the installer too (validate.sh under
+    busybox ash); the refusal says why and never shows the password."""
+    typed = "vol1\n10.1.2.3\nnova-secret\nnova-secret\nrabbit-secret\nrabbit-secret\n\n\n"
+    cmdline = "stackops/roles=volume stackops/rabbit_password=r4bbit stackops/nova_db_password=n0va"
+    proc = installer.run(cmdline, typed=typed)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert (
+        "nova_db_password on the kernel command line is invalid (it is shorter than 8 "
+        "characters), asking"
+    ) in proc.stderr
+    assert "rabbit_password on the kernel command line is invalid" in proc.stderr
+    assert installer.answers()["nova_db_password"] == "nova-secret"
+    assert "n0va" not in proc.stderr and "r4bbit" not in proc.stderr
+
+
 def test_invalid_value_on_the_command_line_is_asked(installer: Installer) -> None:
     typed = "c1\n10.0.0.2\npass-word-p\npass-word-p\npass-word-q\npass-word-q\n\n\neth1\n\n"
     proc = installer.run("stackops/roles=compute stackops/public_interface=bad/if", typed=typed)
