@@ -46,8 +46,10 @@ function topologyModel(d, archs) {
       boxes.push({
         id: n.id, host: n.hostname, roles, state: n.state,
         pub: a.public_interface || "eth0",
-        flat: roles.includes("network") || roles.includes("compute")
-          ? (a.flat_interface || a.public_interface || "eth1") : null,
+        // A node is on the flat network when one of its roles asks flat_interface (the
+        // service keeps the answer, automatic or the admin's); the floating addresses are
+        // nova-network's, so on the network role's public NIC.
+        flat: a.flat_interface || null,
         floating: roles.includes("network"),
         controller: roles.includes("controller"),
       });

@@ -128,6 +128,45 @@ def test_topology_drawn_from_the_data_and_live(browser, service: Service) -> Non
     d.find_element(By.ID, "topology").screenshot("/tmp/ui-topology-768-figure.png")
 
 
+def test_topology_of_a_multi_node_deployment(browser, service: Service) -> None:  # noqa: F811
+    """multi-node: the floating addresses are on the network node's public NIC, not the
+    controller's; the controller has no flat NIC; the volume shape nobody fills is shown."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, service
+    d.set_window_size(1280, 1000)
+    wait = WebDriverWait(d, 30)
+    token = _login_and_open(d, svc, "multi", "multi-node")
+    admin = svc.login()
+    status, data = svc.json("PUT", "/api/deployments/multi/params", token=admin, json_body=PARAMS)
+    assert status == 200, data
+    nodes = {}
+    for i, roles in enumerate(["controller", "network", "compute"]):
+        nodes[roles] = _register(svc, token, f"m-{roles}", [f"52:54:00:00:0f:{i}1",
+                                                           f"52:54:00:00:0f:{i}2"])  # fmt: skip
+        _assign(svc, admin, "multi", nodes[roles], roles)
+
+    def desc() -> str:
+        return d.find_element(By.ID, "topology-desc").get_attribute("textContent")
+
+    wait.until(lambda _: f"Node {nodes['compute']} m-compute" in desc())
+    text = desc()
+    assert text.startswith("multi-node deployment.")
+    assert (
+        f"Node {nodes['controller']} m-controller (controller, assigned): eth0 on the public "
+        "network; controller address 10.0.0.10."
+    ) in text, text
+    assert (
+        f"Node {nodes['network']} m-network (network, assigned): eth0 on the public network "
+        "with the floating addresses, eth1 on the flat network."
+    ) in text, text
+    assert "No node yet for volume." in text
+    floating = d.find_elements(By.CSS_SELECTOR, "#topology-svg line.link.floating")
+    assert len(floating) == 1
+    d.find_element(By.ID, "topology").screenshot("/tmp/ui-topology-multi.png")
+
+
 def test_thirty_nodes_sort_select_and_bulk_assign(browser, service: Service) -> None:  # noqa: F811
     """30 nodes: columns sort (aria-sort), the filter and "select every node shown" pick 11 of
     them, one role choice goes to all 11 with progress in a live region; taking roles away asks
@@ -182,6 +221,12 @@ def test_thirty_nodes_sort_select_and_bulk_assign(browser, service: Service) -> 
     for h in hosts:
         assert got[h] == (["compute"] if h == "cmp-1" or h.startswith("cmp-1") else []), h
     d.save_screenshot("/tmp/ui-bulk-1280.png")
+    # The topology draws 6 of the 11 computes and counts the rest, not 30 boxes.
+    desc = d.find_element(By.ID, "topology-desc")
+    wait.until(lambda _: "5 more compute nodes, not drawn." in desc.get_attribute("textContent"))
+    assert len(d.find_elements(By.CSS_SELECTOR, "#topology-svg g.node[data-node]")) == 6
+    assert "19 node(s) without roles" in desc.get_attribute("textContent")
+    d.find_element(By.ID, "topology").screenshot("/tmp/ui-topology-30.png")
 
     # Unassigning several asks first: dismissed, nothing changes; accepted, their roles go.
     d.find_element(By.ID, "node-filter").clear()
