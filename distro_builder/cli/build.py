@@ -133,7 +133,8 @@ def build(
 ) -> None:
     """Build the StackOps distro ISO from a base Ubuntu 10.04 server ISO.
 
-    The boot menu gets one entry per role and per reference-architecture node, each with its
+    The boot menu gets one entry per role and per reference-architecture node (only one
+    architecture's with --architecture or a deployment file naming one), each with its
     preseed; the installer's initrd gets preseed.cfg and the question scripts; the extras
     component gets the role metapackages and the node agent. With SOURCE_DATE_EPOCH set the
     ISO is byte-identical from run to run.
