@@ -88,3 +88,67 @@ so_progress() {
     so_say "$1"
     so_report "$1"
 }
+
+# The failure (line $1: STACKOPS-FIRSTBOOT failed ...) on the console and in agent.log; to the
+# Smart Installer with the tail of the failing step's log $2 (its last SO_TAIL_LINES lines, at
+# most SO_TAIL_BYTES bytes, secrets replaced by ***** again, one STACKOPS-LOG line each, cut to
+# the service's 400 printable characters), in one report so the node detail shows them.
+SO_TAIL_LINES=64
+SO_TAIL_BYTES=8192
+so_report_failure() {
+    so_say "$1"
+    [ -n "$SO_REPORT" ] || return 0
+    _out="$SO_STATE/failure.report"
+    {
+        if [ -f "$2" ]; then
+            tail -n "$SO_TAIL_LINES" "$2" | tail -c "$SO_TAIL_BYTES" | so_redact |
+                tr '\t' ' ' | tr -cd '[:print:]\n' | cut -c1-387 | sed 's/^/STACKOPS-LOG /'
+        fi
+        printf '%s\n' "$1"
+    } >"$_out"
+    if "$SO_CLIENT" --answers "$SO_ANSWERS" report - <"$_out" 2>>"$SO_LOG"; then
+        so_log "failure reported to the Smart Installer with the tail of $2"
+    else
+        so_log "warning: the Smart Installer did not take the failure report"
+    fi
+    rm -f "$_out"
+}
+
+# After a failure, a node registered with a Smart Installer waits in the background (the boot
+# goes on: tty1's getty is not held) for the admin's retry, polling the service up to
+# STACKOPS_RETRY_WAIT seconds (default a day); asked, the agent runs again ($SO_SELF with its
+# arguments) and resumes at the failed step (the done markers). Without a service: nothing.
+# The waiter outlives the boot job: upstart 0.6.5 kills a job's processes only while its main
+# process still runs (init/job.c:417-425, JOB_KILLED: job_process_kill when pid[PROCESS_MAIN] > 0;
+# upstream 0.6.5, read in ubports/upstart c15085ad); a task whose main process exited is done.
+so_await_retry() {
+    [ -n "$SO_REPORT" ] || return 0
+    _wait=${STACKOPS_RETRY_WAIT:-86400}
+    so_say "STACKOPS-INSTALLER waiting up to ${_wait}s for a retry from the Smart Installer"
+    (
+        trap - EXIT
+        rm -f "$SO_RUN"
+        if "$SO_CLIENT" --answers "$SO_ANSWERS" --wait-timeout "$_wait" retry-wait \
+            </dev/null >>"$SO_LOG" 2>&1; then
+            so_log "the Smart Installer asked for a retry: running again"
+            exec "$SO_SELF" "$@"
+        fi
+        so_log "no retry asked within ${_wait}s"
+    ) &
+}
+
+# nova.zip (the controller's admin step makes it) to the Smart Installer, once, over the node
+# token: the admin downloads it there. Not fatal when it is not taken (the file stays).
+SO_CREDENTIALS=${STACKOPS_CREDENTIALS:-/root/creds/nova.zip}
+so_send_credentials() {
+    [ -n "$SO_REPORT" ] && [ -s "$SO_CREDENTIALS" ] || return 0
+    [ -f "$SO_STATE/credentials.sent" ] && return 0
+    if "$SO_CLIENT" --answers "$SO_ANSWERS" credentials "$SO_CREDENTIALS" </dev/null 2>>"$SO_LOG"
+    then
+        date +%s | so_write "$SO_STATE/credentials.sent" 0644
+        so_say "STACKOPS-INSTALLER credentials sent ($SO_CREDENTIALS)"
+    else
+        so_log "warning: the Smart Installer did not take $SO_CREDENTIALS"
+    fi
+    return 0
+}

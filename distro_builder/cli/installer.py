@@ -427,6 +427,10 @@ def node_show(
         click.echo(f"        disk {disk['name']:8} {disk['size_mb']} MB {free}")
     for e in n["events"]:
         click.echo(f"        {_stamp(e['at'])}  {e['kind']:6} {e['line']}")
+    if n["state"] == "failed" and n["failure_log"]:
+        click.echo("        the failing step's log (its last lines, as the agent sent them):")
+        for line in n["failure_log"].splitlines():
+            click.echo(f"        | {line}")
 
 
 @node.command("assign")
@@ -517,3 +521,70 @@ def node_reject(
     """Reject a node's registration again without its token (a replayed MAC): the node keeps
     its record and old token."""
     _decide(ctx, db_url, deployment_name, node_ref, False)
+
+
+@node.command("retry")
+@DB_OPTION
+@click.argument("deployment_name", metavar="DEPLOYMENT")
+@click.argument("node_ref", metavar="NODE")
+@click.pass_context
+def node_retry(ctx: click.Context, db_url: str | None, deployment_name: str, node_ref: str) -> None:
+    """Retry a failed node's first boot from its failed step: the node's agent, waiting after
+    the failure, sees the request on its next poll and runs again."""
+    n = _store(ctx, db_url).request_retry(deployment_name, node_ref)
+    click.echo(f"node {n['id']} ({n['hostname']}): retry requested ({n['step']})")
+
+
+@node.command("reinstall")
+@DB_OPTION
+@click.argument("deployment_name", metavar="DEPLOYMENT")
+@click.argument("node_ref", metavar="NODE")
+@click.option("--yes", is_flag=True, help="Do it without asking (scripts).")
+@click.pass_context
+def node_reinstall(
+    ctx: click.Context, db_url: str | None, deployment_name: str, node_ref: str, yes: bool
+) -> None:
+    """Install a node again on its next network boot (iPXE), with its roles: its disk is
+    wiped then. Until it boots, its state is `reinstall`."""
+    if not yes:
+        click.confirm(
+            f"reinstall node {node_ref} of {deployment_name} on its next network boot "
+            "(its disk is wiped)?",
+            abort=True,
+        )
+    n = _store(ctx, db_url).request_reinstall(deployment_name, node_ref)
+    click.echo(f"node {n['id']} ({n['hostname']}): {n['state']} on its next network boot")
+
+
+@deployment.command("credentials")
+@DB_OPTION
+@click.argument("name")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="Write nova.zip here (mode 0600; it holds the cloud admin's secret key).",
+)  # fmt: skip
+@click.pass_context
+def deployment_credentials(ctx: click.Context, db_url: str | None, name: str, output: Path) -> None:
+    """The cloud's credentials (nova.zip: novarc and the EC2 certificates), uploaded by the
+    controller's agent after its admin step; and where the cloud's endpoints are."""
+    from distro_builder.media.iso import check_output_path
+
+    check_output_path(output)
+    store = _store(ctx, db_url)
+    data = store.credentials(name)
+    info = store.cloud(name)
+    tmp = output.with_name(f".{output.name}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, output)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {output}: {e.strerror}") from e
+    click.echo(f"wrote {output} ({len(data)} bytes, mode 0600)", err=True)
+    verdict = info["check"]["verdict"]
+    click.echo(f"cloud {'ready' if info['ready'] else 'not ready'} (stackops-check: {verdict})")
+    for key, url in info["endpoints"].items():
+        click.echo(f"  {key:7} {url}")
+    click.echo(f"  admin   {info['admin_user']}, project {info['project']}")

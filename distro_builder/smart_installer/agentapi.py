@@ -8,18 +8,31 @@
     POST /agent/v1/nodes/<id>/inventory  body: inventory (a node installed over the network,
                                          which never registered) -> inventory='stored'
     POST /agent/v1/nodes/<id>/progress   body: the agent's STACKOPS lines -> lines='N'
+                                         (STACKOPS-LOG lines with a failure: its log's tail)
+    GET  /agent/v1/nodes/<id>/retry      a failed node's agent: retry='yes' (the admin asked;
+                                         once) | 'no'
+    POST /agent/v1/nodes/<id>/credentials body: nova.zip (the controller, after its admin
+                                         step) -> credentials='N' (bytes kept)
 
 Errors are 4xx with `error='...'` (and `hint='...'`) lines.
 """
 
 from __future__ import annotations
 
-from distro_builder.smart_installer import textfmt
+import re
+
+from distro_builder.smart_installer import cloud, textfmt
 from distro_builder.smart_installer.http import Request, Response, Route, route
 from distro_builder.smart_installer.store import Store
 
 POLL_SECONDS = 5
 MAX_BODY = 16 * 1024
+_CREDENTIALS_RE = re.compile(r"/agent/v1/nodes/[^/]+/credentials")
+
+
+def body_limit(path: str) -> int:
+    """The largest request body taken on `path`: nova.zip is bigger than progress lines."""
+    return cloud.MAX_CREDENTIALS if _CREDENTIALS_RE.fullmatch(path) else MAX_BODY
 
 
 def routes(store: Store) -> list[Route]:
@@ -44,8 +57,17 @@ def routes(store: Store) -> list[Route]:
         n = store.report(req.params["node"], req.bearer(), req.text())
         return Response.text(textfmt.render([("lines", str(n))]))
 
+    def retry(req: Request) -> Response:
+        return Response.text(textfmt.render(store.retry_poll(req.params["node"], req.bearer())))
+
+    def credentials(req: Request) -> Response:
+        n = store.store_credentials(req.params["node"], req.bearer(), req.body)
+        return Response.text(textfmt.render([("credentials", str(n))]))
+
     return [
         route("POST", "/agent/v1/register", register),
+        route("GET", "/agent/v1/nodes/<node>/retry", retry),
+        route("POST", "/agent/v1/nodes/<node>/credentials", credentials),
         route("GET", "/agent/v1/nodes/<node>/assignment", assignment),
         route("GET", "/agent/v1/nodes/<node>/answers", answers),
         route("POST", "/agent/v1/nodes/<node>/inventory", inventory),

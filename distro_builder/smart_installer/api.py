@@ -17,6 +17,12 @@ application/json, which a cross-site form cannot send; with SameSite=Strict that
     POST /api/deployments/<d>/nodes/<n>/approve|reject   a registration again without the
                                               node's token (a reinstall, or a MAC replayed)
     POST /api/deployments/<d>/nodes/<n>/forget   the node's record, token and events go
+    POST /api/deployments/<d>/nodes/<n>/retry    a failed node's agent runs again from the
+                                              failed step (it sees it on its next poll)
+    POST /api/deployments/<d>/nodes/<n>/reinstall  its next network boot installs it again
+    GET  /api/deployments/<d>/cloud           cloud ready? endpoints, admin user, project,
+                                              stackops-check's verdict
+    GET  /api/deployments/<d>/credentials     nova.zip (the cloud admin's credentials)
     POST /api/deployments/<d>/delete          {confirm: <d>} the deployment and its nodes go
     GET  /api/deployments/<d>/export          deployment.yaml (secrets left out)
 """
@@ -34,6 +40,7 @@ MAX_BODY = 64 * 1024
 WEB_FILES = {
     "index.html": "text/html",
     "app.js": "text/javascript",
+    "actions.js": "text/javascript",
     "style.css": "text/css",
     "topology.js": "text/javascript",
     "nodes.js": "text/javascript",
@@ -176,6 +183,30 @@ def routes(store: Store, web_dir: Path) -> list[Route]:
         store.delete_deployment(req.params["dep"], str(data.get("confirm") or ""))
         return Response.json({"deleted": req.params["dep"]})
 
+    def retry(req: Request) -> Response:
+        admin(req)
+        if req.body or "content-type" in req.headers:
+            req.json()  # JSON or nothing, as logout: a cross-site <form> is refused
+        return Response.json(store.request_retry(req.params["dep"], req.params["node"]))
+
+    def reinstall(req: Request) -> Response:
+        admin(req)
+        if req.body or "content-type" in req.headers:
+            req.json()  # JSON or nothing, as logout: a cross-site <form> is refused
+        return Response.json(store.request_reinstall(req.params["dep"], req.params["node"]))
+
+    def cloud(req: Request) -> Response:
+        admin(req)
+        return Response.json(store.cloud(req.params["dep"]))
+
+    def credentials(req: Request) -> Response:
+        admin(req)  # the admin's session only: the zip holds the cloud admin's secret key
+        data = store.credentials(req.params["dep"])
+        resp = Response(200, data, "application/zip")
+        resp.headers.append(("Content-Disposition", 'attachment; filename="nova.zip"'))
+        resp.headers.append(("Cache-Control", "no-store"))
+        return resp
+
     def export(req: Request) -> Response:
         admin(req)
         text = store.export(req.params["dep"])
@@ -190,6 +221,7 @@ def routes(store: Store, web_dir: Path) -> list[Route]:
         route("GET", "/", static("index.html")),
         route("GET", "/static/app.js", static("app.js")),
         route("GET", "/static/style.css", static("style.css")),
+        route("GET", "/static/actions.js", static("actions.js")),
         route("GET", "/static/topology.js", static("topology.js")),
         route("GET", "/static/nodes.js", static("nodes.js")),
         route("GET", "/healthz", healthz),
@@ -208,6 +240,10 @@ def routes(store: Store, web_dir: Path) -> list[Route]:
         route("POST", "/api/deployments/<dep>/nodes/<node>/approve", approve),
         route("POST", "/api/deployments/<dep>/nodes/<node>/reject", reject),
         route("POST", "/api/deployments/<dep>/nodes/<node>/forget", forget),
+        route("POST", "/api/deployments/<dep>/nodes/<node>/retry", retry),
+        route("POST", "/api/deployments/<dep>/nodes/<node>/reinstall", reinstall),
+        route("GET", "/api/deployments/<dep>/cloud", cloud),
+        route("GET", "/api/deployments/<dep>/credentials", credentials),
         route("POST", "/api/deployments/<dep>/delete", delete),
         route("GET", "/api/deployments/<dep>/export", export),
         route("GET", "/api/.*", not_found),

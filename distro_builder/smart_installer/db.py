@@ -124,6 +124,20 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE deployments ADD COLUMN discovery_refused_source TEXT",
         ),
     ),
+    (
+        7,
+        "node actions (retry, reinstall), the failing step and its log tail; the cloud's nova.zip",
+        (
+            "ALTER TABLE nodes ADD COLUMN retry_at BIGINT",
+            "ALTER TABLE nodes ADD COLUMN failed_step TEXT",
+            "ALTER TABLE nodes ADD COLUMN failure_log TEXT",
+            # nova.zip (base64: one portable TEXT type on SQLite and PostgreSQL); it holds the
+            # cloud admin's credentials: only the admin's session reads it (api.py).
+            "ALTER TABLE deployments ADD COLUMN credentials TEXT",
+            "ALTER TABLE deployments ADD COLUMN credentials_at BIGINT",
+            "ALTER TABLE deployments ADD COLUMN credentials_node INTEGER",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -108,7 +108,7 @@ class App:
         )
 
     def limit(self, path: str) -> int:
-        return agentapi.MAX_BODY if path.startswith("/agent/") else api.MAX_BODY
+        return agentapi.body_limit(path) if path.startswith("/agent/") else api.MAX_BODY
 
     def handle(self, req: Request) -> Response:
         try:

@@ -9,6 +9,7 @@ the SQLite file is created 0600 and PostgreSQL access is the site's to protect.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import re
@@ -20,7 +21,7 @@ from distro_builder.config.installer import check_deployment, render_deployment
 from distro_builder.config.questions import validate_value
 from distro_builder.errors import ConfigError
 from distro_builder.model import RoleSet
-from distro_builder.smart_installer import auth, fitness
+from distro_builder.smart_installer import auth, cloud, fitness
 from distro_builder.smart_installer.db import Database, Row, Tx, now_ms
 from distro_builder.smart_installer.errors import (
     BadRequest,
@@ -44,6 +45,10 @@ _STEP_RE = re.compile(
 )
 _DONE_RE = re.compile(r"STACKOPS-FIRSTBOOT done roles=([a-z,]*)")
 _FAILED_RE = re.compile(r"STACKOPS-FIRSTBOOT failed step=(\S+) log=(\S+)")
+# The tail of the failing step's log, sent with the failure (agent/lib/installer.sh
+# so_report_failure): kept on the node (failure_log), not as events.
+_LOG_PREFIX = "STACKOPS-LOG"
+MAX_FAILURE_LOG = 8 * 1024
 # A hash to verify against when the user does not exist (same time either way).
 _DUMMY_HASH = auth.hash_password("not a password of anyone")
 
@@ -445,6 +450,9 @@ class Store:
             "registered_at": row["registered_at"] / 1000,
             "last_seen": row["last_seen"] / 1000,
             "fetched_at": row["fetched_at"] / 1000 if row.get("fetched_at") else None,
+            "failed_step": row.get("failed_step") or "",
+            "failure_log": row.get("failure_log") or "",
+            "retry_requested": bool(row.get("retry_at")),
             "pending": None
             if not row.get("pending_token_hash")
             else {
@@ -767,7 +775,13 @@ class Store:
 
     def report(self, node_id: str, token: str | None, text: str) -> int:
         """The agent's STACKOPS lines; the node's state and step follow them. Lines stored."""
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        # A log line keeps its indentation (the step's output); a progress line is stripped.
+        lines = [
+            ln.rstrip() if ln.lstrip().startswith(_LOG_PREFIX) else ln.strip()
+            for ln in text.splitlines()
+            if ln.strip()
+        ]
+        lines = [ln.lstrip() if ln.lstrip().startswith(_LOG_PREFIX) else ln for ln in lines]
         if not lines:
             raise BadRequest("no progress lines")
         if len(lines) > MAX_REPORT_LINES:
@@ -776,27 +790,184 @@ class Store:
             if not ln.startswith("STACKOPS") or len(ln) > 400 or not ln.isprintable():
                 raise BadRequest(f"not an agent progress line: {ln[:60]!r}")
         with self.db.transaction() as tx:
-            row, _dep = self._agent_node(tx, node_id, token)
+            row, dep = self._agent_node(tx, node_id, token)
             state, step = row["state"], row["step"]
+            failed_step, failure_log = row.get("failed_step"), row.get("failure_log")
             assigned = bool(row["roles"])  # progress of a node on its local answers: shown only
+            log_tail: list[str] = []
             for ln in lines:
+                if ln.startswith(_LOG_PREFIX):
+                    log_tail.append(ln[len(_LOG_PREFIX) + 1 :])
+                    continue
                 kind = "info"
                 if m := _STEP_RE.fullmatch(ln):
                     kind = "step"
                     step = f"{m[1]}/{m[2]} {m[3]} {m[4]} {m[5]}"
                     state = "failed" if m[5] == "failed" else "configuring"
+                    failed_step = step if m[5] == "failed" else None
                 elif _DONE_RE.fullmatch(ln):
-                    kind, state = "done", "done"
+                    kind, state, failure_log = "done", "done", None
                 elif m := _FAILED_RE.fullmatch(ln):
+                    if not step.endswith(" failed"):
+                        failed_step = None  # failed before any step (answers, packages)
                     kind, state, step = "failed", "failed", f"failed at {m[1]} (log {m[2]})"
+                    failure_log = self._redacted(dep, "\n".join(log_tail))[-MAX_FAILURE_LOG:]
+                    log_tail = []
                 _event(tx, row["id"], kind, ln)
             if not assigned:
                 state = row["state"]
+            # A retry asked for and not fetched is void once the agent runs again by itself (a
+            # reboot): else it would re-run the node at its next failure.
+            ran = any(_STEP_RE.fullmatch(ln) or _DONE_RE.fullmatch(ln) for ln in lines)
+            retry_at = None if ran else row.get("retry_at")
             tx.execute(
-                "UPDATE nodes SET state = ?, step = ?, last_seen = ? WHERE id = ?",
-                (state, step, now_ms(), row["id"]),
+                "UPDATE nodes SET state = ?, step = ?, last_seen = ?, failed_step = ?,"
+                " failure_log = ?, retry_at = ? WHERE id = ?",
+                (state, step, now_ms(), failed_step, failure_log or None, retry_at, row["id"]),
             )
         return len(lines)
+
+    def _redacted(self, dep: Row, text: str) -> str:
+        """`text` with the deployment's secret parameters replaced by *****: the agent redacts
+        its logs already (agent/lib/redact.awk); this is the service's own guard."""
+        params = self._params(dep)
+        for q in self.roleset.questions:
+            value = params.get(q.key)
+            if q.secret and value and len(value) >= 3:
+                text = text.replace(value, "*****")
+        return text
+
+    # --- node actions: retry the failed step, reinstall over the network ----------------------
+
+    def request_retry(self, ref: str, node_id: str | int) -> dict[str, Any]:
+        """The admin asks a failed node's agent to run again from its failed step: the agent
+        sees it on its next poll (GET /agent/v1/nodes/<id>/retry)."""
+        with self.db.transaction() as tx:
+            dep = self._deployment_row(ref, tx)
+            row = self._node_row(dep, node_id, tx)
+            if row["state"] != "failed":
+                raise Conflict(
+                    f"node {row['id']} is {row['state']}, not failed: nothing to retry",
+                    hint="retry is for a node whose first boot failed",
+                )
+            tx.execute("UPDATE nodes SET retry_at = ? WHERE id = ?", (now_ms(), row["id"]))
+            _event(tx, row["id"], "admin", f"retry requested ({row['step']}): the agent runs "
+                   "again from the failed step on its next poll")  # fmt: skip
+            return self._node_view(self._node_row(dep, row["id"], tx), dep)
+
+    def retry_poll(self, node_id: str, token: str | None) -> list[tuple[str, str]]:
+        """A failed node's agent asks whether to run again: retry='yes' once per request."""
+        with self.db.transaction() as tx:
+            row, _dep = self._agent_node(tx, node_id, token)
+            now = now_ms()
+            if not row.get("retry_at") or row["state"] != "failed":
+                tx.execute("UPDATE nodes SET last_seen = ? WHERE id = ?", (now, row["id"]))
+                return [("retry", "no")]
+            tx.execute(
+                "UPDATE nodes SET retry_at = NULL, state = 'configuring', failure_log = NULL,"
+                " last_seen = ? WHERE id = ?",
+                (now, row["id"]),
+            )
+            _event(tx, row["id"], "agent", f"retrying from the failed step ({row['step']}), as "
+                   "the admin asked")  # fmt: skip
+        return [("retry", "yes")]
+
+    def request_reinstall(self, ref: str, node_id: str | int) -> dict[str, Any]:
+        """The node's next network boot installs it again (a fresh boot token then, netboot.py),
+        with its roles; until then its state is `reinstall`."""
+        with self.db.transaction() as tx:
+            dep = self._deployment_row(ref, tx)
+            row = self._node_row(dep, node_id, tx)
+            if not row["roles"]:
+                raise Conflict(
+                    f"node {row['id']} has no roles: there is nothing to install",
+                    hint="assign its roles first",
+                )
+            tx.execute(
+                "UPDATE nodes SET state = 'reinstall', step = '', boot_token_hash = NULL,"
+                " fetched_at = NULL, retry_at = NULL, failed_step = NULL, failure_log = NULL"
+                " WHERE id = ?",
+                (row["id"],),
+            )
+            _event(tx, row["id"], "admin", "reinstall on its next network boot (was "
+                   f"{row['state']})")  # fmt: skip
+            return self._node_view(self._node_row(dep, row["id"], tx), dep)
+
+    # --- the cloud: credentials and endpoints -------------------------------------------------
+
+    def store_credentials(self, node_id: str, token: str | None, data: bytes) -> int:
+        """The controller's agent uploads nova.zip (after its admin step made it); the bytes
+        kept. Only a node with the controller role may."""
+        cloud.check_zip(data)
+        with self.db.transaction() as tx:
+            row, dep = self._agent_node(tx, node_id, token)
+            if "controller" not in (row["roles"] or "").split(","):
+                raise Forbidden("only the controller node uploads the cloud's credentials")
+            now = now_ms()
+            tx.execute(
+                "UPDATE deployments SET credentials = ?, credentials_at = ?, credentials_node = ?,"
+                " updated_at = ? WHERE id = ?",
+                (base64.b64encode(data).decode("ascii"), now, row["id"], now, dep["id"]),
+            )
+            tx.execute("UPDATE nodes SET last_seen = ? WHERE id = ?", (now, row["id"]))
+            _event(tx, row["id"], "agent", f"credentials uploaded (nova.zip, {len(data)} bytes)")
+        return len(data)
+
+    def credentials(self, ref: str) -> bytes:
+        """nova.zip of the deployment's cloud (the admin's download). Raises NotFound."""
+        dep = self._deployment_row(ref)
+        if not dep.get("credentials"):
+            raise NotFound(
+                f"deployment {dep['name']!r} has no credentials yet",
+                hint="the controller's agent uploads nova.zip after its admin step",
+            )
+        return base64.b64decode(dep["credentials"])
+
+    def cloud(self, ref: str) -> dict[str, Any]:
+        """Is the cloud ready (the controller done, stackops-check passed)? Its endpoints, admin
+        user and project, the credentials' presence (never their content), the check's lines."""
+        with self.db.transaction() as tx:
+            dep = self._deployment_row(ref, tx)
+            ctl = None
+            for n in tx.all("SELECT * FROM nodes WHERE deployment_id = ? AND roles IS NOT NULL"
+                            " ORDER BY id", (dep["id"],)):  # fmt: skip
+                if "controller" in n["roles"].split(","):
+                    ctl = n
+                    break
+            lines = []
+            if ctl is not None:
+                lines = [
+                    (e["at"] / 1000, e["line"])
+                    for e in tx.all(
+                        "SELECT at, line FROM events WHERE node_id = ? AND line LIKE ? ORDER BY id",
+                        (ctl["id"], "STACKOPS-CHECK%"),
+                    )
+                ]
+        params = self._params(dep)
+        defaults = {q.key: q.default for q in self.roleset.questions}
+        address = params.get("controller_address") or (
+            json.loads(ctl["answers"]).get("hostname", ctl["hostname"]) if ctl else ""
+        )
+        check = cloud.verdict(lines)
+        state = ctl["state"] if ctl else "none"
+        return {
+            "ready": state == "done" and check["verdict"] != "failed",
+            "controller": None
+            if ctl is None
+            else {"id": ctl["id"], "hostname": ctl["hostname"], "state": state},
+            "address": address,
+            "endpoints": cloud.endpoints(address) if address else {},
+            "admin_user": params.get("admin_user") or defaults.get("admin_user") or "",
+            "project": params.get("project") or defaults.get("project") or "",
+            "credentials": None
+            if not dep.get("credentials")
+            else {
+                "at": dep["credentials_at"] / 1000,
+                "node": dep["credentials_node"],
+                "size": len(base64.b64decode(dep["credentials"])),
+            },
+            "check": check,
+        }
 
 
 class _AwaitingApproval(Unauthorized):

@@ -90,6 +90,7 @@ async function openDeployment(name) {
   closeNode();
   $("#rotated-box").hidden = true;
   renderDeployment(d);
+  actionsDeployment(d);  // actions.js: cloud ready
   if (timer) clearInterval(timer);
   timer = setInterval(refresh, 2000);
 }
@@ -145,6 +146,7 @@ async function refresh() {
   if (!current) return;
   try {
     renderDeployment(await api("GET", "/api/deployments/" + current.name));
+    actionsDeployment(current);  // actions.js: cloud ready
     await refreshNode();
   } catch (e) { showError(e.message); }
 }
@@ -279,6 +281,7 @@ const PHASES = {
   booting: [10, "booting the installer over the network"],
   installing: [25, "installing the system (preseed fetched)"],
   installed: [INSTALL_SHARE, "installed: first boot next"],
+  reinstall: [5, "reinstall: installs again on its next network boot"],
 };
 // States in which the node should report now and then; silent longer than this, it is flagged.
 const BUSY_STATES = ["booting", "installing", "installed", "configuring"];
@@ -290,7 +293,19 @@ function progressOf(n, previous) {
   if (n.state === "done") return { pct: 100, text: "done: all first-boot steps ran" };
   const m = STEP_RE.exec(n.step || "");
   if (n.state === "failed") {
-    return { pct: previous || INSTALL_SHARE, text: n.step || "failed" };
+    // Where it failed (the service keeps the failed step: "2/4 compute libvirt failed"): the
+    // steps before it are done. Failed before any step: installed, nothing more.
+    const f = STEP_RE.exec(n.failed_step || "");
+    const pct = f ? Math.round(INSTALL_SHARE + ((100 - INSTALL_SHARE) * (Number(f[1]) - 1)) /
+      Number(f[2])) : INSTALL_SHARE;
+    return { pct, text: n.step || "failed" };
+  }
+  const retrying = STEP_RE.exec(n.failed_step || "");
+  if (!m && retrying) {  // retried (the service keeps the failed step until a step reports)
+    const pct = Math.round(INSTALL_SHARE + ((100 - INSTALL_SHARE) * (Number(retrying[1]) - 1)) /
+      Number(retrying[2]));
+    return { pct, text: "first boot: retrying step " + retrying[1] + "/" + retrying[2] + " (" +
+      retrying[3] + " " + retrying[4] + ")" };
   }
   if (!m) return { pct: INSTALL_SHARE, text: "first boot: answers fetched, step 1 starting" };
   const i = Number(m[1]), total = Number(m[2]);
@@ -403,6 +418,7 @@ async function refreshNode() {
   const failure = $("#node-failure");
   failure.hidden = n.state !== "failed";
   setText(failure, n.state === "failed" ? n.step : "");
+  actionsNode(n);  // actions.js: retry, reinstall, the log tail
 }
 
 function setText(node, text) {
@@ -524,8 +540,8 @@ function renderDeployment(d) {
     setText(tr.querySelector("div.silent"), silent ? "silent for " + duration(quiet) +
       ": check its console" : "");
     pcts.push(p.pct);
-    const group = n.state in PHASES && PHASES[n.state][0] > 0 && n.state !== "assigned"
-      ? "installing" : n.state;
+    const group = n.state in PHASES && PHASES[n.state][0] > 0 &&
+      !["assigned", "reinstall"].includes(n.state) ? "installing" : n.state;
     counts[group] = (counts[group] || 0) + 1;
     if (silent) counts.silent = (counts.silent || 0) + 1;
   }
@@ -555,8 +571,8 @@ function applyFilter() {
 
 // The deployment's bar (the mean of its nodes') and "2 done · 1 failed · 1 configuring", in an
 // aria-live region so a screen reader hears it change.
-const SUMMARY_ORDER = ["done", "failed", "configuring", "installing", "assigned", "registered",
-  "discovered", "silent"];
+const SUMMARY_ORDER = ["done", "failed", "configuring", "installing", "assigned", "reinstall",
+  "registered", "discovered", "silent"];
 
 function renderTotals(pcts, counts) {
   const pct = pcts.length ? Math.round(pcts.reduce((a, b) => a + b, 0) / pcts.length) : 0;
