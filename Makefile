@@ -22,7 +22,7 @@ BUILD_PACKAGES := python3 python3-venv python3-pip genisoimage xorriso isolinux 
 # run, the stand-in node's tools, PostgreSQL, Chromium, the network-boot parts.
 TEST_PACKAGES := qemu-system-x86 qemu-utils shellcheck time dose-distcheck lz4 cdebconf util-linux \
 	debootstrap dash bash coreutils wget postgresql chromium chromium-driver ipxe-qemu pxelinux \
-	e2fsprogs grub-rescue-pc ipxe dnsmasq-base iproute2 zstd
+	e2fsprogs grub-rescue-pc ipxe dnsmasq-base iproute2 zstd iptables
 APT_PACKAGES := $(BUILD_PACKAGES) $(TEST_PACKAGES)
 
 .PHONY: help deps deps-build venv iso demo-base test test-unit test-integration test-qemu e2e bench lint clean

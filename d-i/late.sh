@@ -72,6 +72,20 @@ has_any_role() { # has_any_role "a,b" -> one of them is a role of this node
 	return 1
 }
 
+has_all_roles() { # has_all_roles "a,b" -> this node has every one of them
+	old_ifs=$IFS
+	IFS=,
+	for r in $1; do
+		case ",$roles," in *",$r,"*) ;; *)
+			IFS=$old_ifs
+			return 1
+			;;
+		esac
+	done
+	IFS=$old_ifs
+	return 0
+}
+
 # shellcheck source=/dev/null # questions/validate.sh, shipped beside this script
 . "$DIR/validate.sh"
 
@@ -175,6 +189,8 @@ if ! roles=$(cmdline_value roles); then
 	exit 0
 fi
 say "stackops: roles=${roles:-(chosen on first boot)}"
+# required: a whole cloud on one node asks only what has no default (the preseed says so)
+ask_mode=$(cmdline_value ask || seed_value ask || true)
 
 # shellcheck source=/dev/null
 . /usr/share/debconf/confmodule
@@ -203,7 +219,7 @@ for line in $lines; do
 	set -- $line
 	IFS=$old_ifs # the word list of the loop is already split
 	key=$1 type=$2 asked_by=$3 skip_with=$4 min=$5 max=$6 confirm=$7 fallback=$8
-	optional=$9 choices=${10}
+	optional=$9 choices=${10} default=${12} made=${14}
 	[ -n "$key" ] || continue
 	if [ -z "$roles" ]; then
 		# Roles chosen on first boot: keep whatever was given, ask nothing.
@@ -216,6 +232,13 @@ for line in $lines; do
 	[ -n "$skip_with" ] && has_any_role "$skip_with" && continue
 	if known_answer "$key" "$type" "$min" "$max" "$confirm" "$fallback"; then
 		:
+	elif [ -n "$made" ] && has_all_roles "$asked_by"; then
+		# no other node needs it: the node agent makes it on first boot (generate | find)
+		say "stackops: $key is made on the node ($made)"
+		continue
+	elif [ "$ask_mode" = required ] && { [ -n "$default" ] || [ -n "$optional" ]; }; then
+		say "stackops: $key takes its default on the node"
+		continue
 	else
 		ask "$key" "$type" "$min" "$max" "$confirm"
 	fi

@@ -319,6 +319,9 @@ class Question:
     optional: bool = False  # an empty answer is valid
     per_node: bool = False  # differs from node to node (deployment: nodes[].answers)
     defined_in: str = ""  # the file that defines it (for errors)
+    # "generate" (a password) or "find" (an interface): made by the node agent, not asked, on a
+    # node that has every role asking it: no other node can need it (issue 22, ESXi-easy)
+    made_on_node: str = ""
 
     @property
     def secret(self) -> bool:
@@ -342,6 +345,9 @@ class Role:
     path: str  # the role's folder
     # steps that run after every role of the node (the controller's health check), in order
     final_steps: tuple[str, ...] = ()
+    # its volume group may live on the node's one disk: the installer's partitioning leaves room
+    # there (preseed: the stackops-volumes recipe; issue 22 finding 8)
+    volume_space: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,6 +411,16 @@ class RoleSet:
     def asked_by(self, key: str) -> tuple[str, ...]:
         """The node roles that ask question `key` (their own or through includes)."""
         return tuple(r.name for r in self.roles if key in r.questions)
+
+    def made_here(self, q: Question, roles: tuple[str, ...]) -> bool:
+        """Is `q` made on a node with `roles` (made_on_node, and the node has every role that
+        asks it) instead of asked?"""
+        return bool(q.made_on_node) and set(self.asked_by(q.key)) <= set(roles)
+
+    def whole_cloud(self, roles: tuple[str, ...]) -> bool:
+        """Is a node with `roles` a whole cloud (every node role)? Its installer asks only the
+        questions without a default that are not made on the node."""
+        return bool(roles) and set(roles) == set(self.names)
 
     def questions_for(self, roles: tuple[str, ...]) -> tuple[Question, ...]:
         """The questions a node with `roles` is asked, in order."""
@@ -490,3 +506,8 @@ class BootEntry:
     @property
     def seed_path(self) -> str:
         return f"/preseed/stackops-{self.name}.seed"
+
+
+# The kernel the installer installs from the disc (preseed base-installer/kernel/override-image),
+# by architecture; the package set matches kernel headers to it (issue 22 finding 9).
+KERNEL_IMAGES = {"amd64": "linux-server", "i386": "linux-generic-pae"}

@@ -9,6 +9,7 @@ the keyring packages and the new Release into an overlay directory for remaster(
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from distro_builder import __version__
 from distro_builder.archive import fetch, publish, sign
 from distro_builder.archive.repository import Repository
-from distro_builder.archive.resolve import Universe, plan_roles
+from distro_builder.archive.resolve import Universe, plan_roles, resolve
 from distro_builder.archive.sources import (
     describe,
     local_packages,
@@ -26,10 +27,11 @@ from distro_builder.archive.sources import (
 )
 from distro_builder.config.packages import load_repositories_yaml, role_packages
 from distro_builder.config.roles import load_roles
-from distro_builder.errors import ConfigError
+from distro_builder.errors import ConfigError, DependencyError
 from distro_builder.log import step
 from distro_builder.media.iso import IsoImage
 from distro_builder.model import (
+    KERNEL_IMAGES,
     EntryKind,
     Flavor,
     IndexPackage,
@@ -95,6 +97,64 @@ def role_roots(
     return {r: tuple(dict.fromkeys([*role_packages(roleset, r, arch), *extra])) for r in names}
 
 
+# linux-headers-<flavour>: the archive's meta package for the newest headers of a flavour
+_HEADERS_META_RE = re.compile(r"linux-headers-([a-z][a-z0-9-]*)")
+# linux-image-<version>-<abi>-<flavour>, e.g. linux-image-2.6.32-38-server
+_IMAGE_RE = re.compile(r"linux-image-(\d[0-9.]*-\d+)-([a-z][a-z0-9-]*)")
+
+
+def match_kernel_headers(
+    roots: Mapping[str, Sequence[str]],
+    disc: Sequence[IndexPackage],
+    others: Sequence[Sequence[IndexPackage]],
+    arch: str,
+    kernel_meta: str | None = None,
+) -> dict[str, tuple[str, ...]]:
+    """`roots` with each linux-headers-<flavour> replaced by the headers of the kernel the
+    installer installs from the disc (`kernel_meta`'s closure on the disc): DKMS modules
+    (iscsitarget-dkms) build for the running kernel, and the archive's meta may point at an
+    older kernel's headers than a point-release disc boots (issue 22 finding 9). Raises
+    DependencyError when no source has them."""
+    metas = {r for rs in roots.values() for r in rs if _HEADERS_META_RE.fullmatch(r)}
+    if not metas:
+        return {role: tuple(rs) for role, rs in roots.items()}
+    kernel_meta = kernel_meta or KERNEL_IMAGES.get(arch, "linux-server")
+    try:
+        on_disc = resolve([kernel_meta], Universe([disc], arch)).packages
+    except DependencyError as e:
+        raise DependencyError(
+            f"the disc's kernel ({kernel_meta}, what the installer installs) cannot be found "
+            f"on the disc, so no kernel headers can be matched to it: {e}",
+            hint="build from an Ubuntu server disc whose pool has its kernel",
+        ) from e
+    images = sorted(p.name for p in on_disc if _IMAGE_RE.fullmatch(p.name))
+    universe = Universe([disc, *others], arch)
+    swap: dict[str, str] = {}
+    for meta in sorted(metas):
+        flavour = _HEADERS_META_RE.fullmatch(meta)[1]  # type: ignore[index]
+        kernels = [
+            m[1] + "-" + m[2] for n in images if (m := _IMAGE_RE.fullmatch(n)) and m[2] == flavour
+        ]
+        if not kernels:
+            raise DependencyError(
+                f"{meta}: the disc's kernel ({kernel_meta}: {', '.join(images) or 'no image'}) "
+                f"is not of the {flavour} flavour",
+                hint=f"list the headers of the disc's kernel flavour instead of {meta}",
+            )
+        wanted = f"linux-headers-{kernels[-1]}"
+        if not universe.packages(wanted):
+            stale = [p.depends for p in universe.packages(meta)]
+            raise DependencyError(
+                f"{meta} must match the disc's kernel linux-image-{kernels[-1]}, and no "
+                f"repository has {wanted}"
+                + (f" ({meta} there depends on {stale[0]})" if stale else ""),
+                hint=f"add a repository that has {wanted} (lucid-updates carries the headers "
+                "of the kernels it ships), or build from a disc whose kernel has headers",
+            )
+        swap[meta] = wanted
+    return {role: tuple(swap.get(r, r) for r in rs) for role, rs in roots.items()}
+
+
 def _load_repositories(specs: Sequence[RepoSpec], fetcher: fetch.Fetcher) -> list[Repository]:
     repos = []
     for spec in specs:
@@ -140,6 +200,7 @@ def plan_packages(
     roots = role_roots(data_dir, roles, arch, [p.name for p in local])
     disc = read_disc_packages(image_reader(image), flavor)
     repos = _load_repositories(specs, fetcher)
+    roots = match_kernel_headers(roots, disc, [r.packages for r in repos], arch)
     return plan_from(flavor, roots, disc, repos, local)
 
 
@@ -234,12 +295,14 @@ def stage_package_overlay(
     own_pkgs = local_packages(own)
     extra_names = [p.name for p in own_pkgs if p.name != "ubuntu-keyring"]
     roots = role_roots(data_dir, roles, arch, extra_names, roleset=roleset)
+    disc = read_disc_packages(image_reader(image), flavor)
+    repos = _load_repositories(specs, fetcher)
+    # the role metapackages depend on the headers of the disc's own kernel
+    roots = match_kernel_headers(roots, disc, [r.packages for r in repos], arch)
     metas = [
         publish.build_metapackage(r, roots[r], version=version, mtime=mtime, maintainer=MAINTAINER)
         for r in roots
     ]
-    disc = read_disc_packages(image_reader(image), flavor)
-    repos = _load_repositories(specs, fetcher)
     plan = plan_from(flavor, roots, disc, repos, local_packages(own + metas))
     wanted = [p for p in plan.to_add if p.repo]
     with step(f"Fetching {len(wanted)} packages into {fetcher.cache_dir}"):

@@ -33,6 +33,7 @@ so_question() {
     IFS=$_q_old
     _q_type=$2 _q_asked=$3 _q_skip=$4 _q_min=$5 _q_max=$6 _q_confirm=$7 _q_fallback=$8
     _q_optional=$9 _q_choices=${10} _q_pernode=${11} _q_default=${12} _q_prompt=${13}
+    _q_made=${14-}
 }
 
 # Why $2 is not a valid answer to question $1 (nothing when it is): questions/validate.sh's rules
@@ -117,13 +118,15 @@ so_normalize_roles() {
 
 # The IPv4 address of public_interface (default eth0), or nothing.
 so_own_address() {
-    ip -4 -o addr show dev "${public_interface:-eth0}" 2>/dev/null |
+    # (public_interface may not be answered yet: it is made after controller_address)
+    ip -4 -o addr show dev "${public_interface:-$(so_find_public_interface || echo eth0)}" 2>/dev/null |
         awk '{ for (i = 1; i < NF; i++) if ($i == "inet") { sub(/\/.*/, "", $(i + 1)); print $(i + 1); exit } }'
 }
 
 # The same, waiting for it (bounded: STACKOPS_ADDRESS_WAIT seconds, default 120). The lucid job
-# starts on `starting tty1`, which does not wait for ifupdown's DHCP lease: the address may come
-# a little later (issue 22 item 5). Fails when there is none by then.
+# starts once an interface other than lo is up, which need not be public_interface, nor bound
+# (dhclient backgrounds after its timeout): the address may come later (issue 22 item 5). Fails
+# when there is none by then.
 so_own_address_wait() {
     _aw_end=$(($(date +%s) + ${STACKOPS_ADDRESS_WAIT:-120}))
     _aw_said=""
@@ -140,6 +143,51 @@ so_own_address_wait() {
         fi
         sleep 1
     done
+}
+
+# Has this node every role of the comma-separated list $1?
+so_has_roles() {
+    for _hr in $(printf '%s' "$1" | tr , ' '); do
+        case " $SO_ROLES " in *" $_hr "*) ;; *) return 1 ;; esac
+    done
+    return 0
+}
+
+# An answer made on this node (questions' made_on_node): generate (a password: 24 letters and
+# digits from /dev/urandom) or find (an interface).
+so_make_answer() {
+    case $2 in
+    generate) tr -dc 'A-Za-z0-9' </dev/urandom 2>/dev/null | head -c 24 ;;
+    find)
+        case $1 in
+        flat_interface) so_find_flat_interface ;;
+        *) so_find_public_interface ;;
+        esac
+        ;;
+    *) return 1 ;;
+    esac
+}
+
+# The interface of the default route, else the first one with an IPv4 address (not lo).
+so_find_public_interface() {
+    _fi=$(ip -4 route show default 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }')
+    [ -n "$_fi" ] || _fi=$(ip -4 -o addr show scope global 2>/dev/null | awk '$2 != "lo" { print $2; exit }')
+    [ -n "$_fi" ] && printf '%s\n' "$_fi"
+}
+
+# A wired interface other than public_interface without an IPv4 address, else dummy0 (the flat
+# network of one box needs no wire; StackOps single-node: `modprobe dummy`, dummy0).
+so_find_flat_interface() {
+    _pub=${public_interface:-$(so_find_public_interface)}
+    for _d in "${SO_SYS_NET:-/sys/class/net}"/*; do
+        _n=${_d##*/}
+        case $_n in lo | "$_pub" | br* | virbr* | dummy* | vlan* | tap* | vnet* | *.*) continue ;; esac
+        [ -e "$_d/device" ] || continue # a real NIC
+        [ -z "$(ip -4 -o addr show dev "$_n" 2>/dev/null)" ] || continue
+        printf '%s\n' "$_n"
+        return 0
+    done
+    echo dummy0
 }
 
 # --- asking on the console --------------------------------------------------------------------
@@ -317,7 +365,13 @@ so_answers_complete() {
         if ! so_has "$_key"; then
             _own=""
             if [ "$_skipped" = 1 ] && [ "$_q_type" = ipv4 ]; then
-                _own=$(so_own_address_wait)
+                # this node's own address: wait for it (bounded), never ask (issue 22 item 5)
+                if ! _own=$(so_own_address_wait); then
+                    so_say "STACKOPS error: no IPv4 address on ${public_interface:-eth0} within \
+${STACKOPS_ADDRESS_WAIT:-120} s: $_key is this node's own address (DHCP?); run stackops-agent \
+again once the interface has one"
+                    return 1
+                fi
             elif [ "$_q_type" = hostname ] && [ -n "$_q_fallback" ]; then
                 _own=$(uname -n) # d-i's own answer (netcfg) on an installed node
             fi
@@ -326,6 +380,16 @@ so_answers_complete() {
                 so_log "answer $_key: this node's own, $_own"
                 continue
             fi
+        fi
+        if ! so_has "$_key" && [ -n "$_q_made" ] && so_has_roles "$_q_asked"; then
+            # no other node needs it (issue 22, ESXi-easy): made here, kept in the answers file
+            if _made=$(so_make_answer "$_key" "$_q_made") &&
+                [ -z "$(so_answer_problem "$_key" "$_made")" ]; then
+                so_answers_set "$_key" "$_made"
+                so_log "answer $_key: made on this node ($_q_made)"
+                continue
+            fi
+            so_warn "could not $_q_made $_key on this node"
         fi
         if so_has "$_key"; then
             _why=$(so_answer_problem "$_key" "$(so_get "$_key")")

@@ -262,20 +262,38 @@ def preseed(
 def entries(
     ctx: click.Context, deployment: Path | None, architecture: str | None, as_json: bool
 ) -> None:
-    """List the StackOps boot entries, their roles and the questions each asks."""
+    """List the StackOps boot entries, their roles and every prompt each shows.
+
+    The count is what a person answers at the console without a deployment file: d-i's own
+    questions left open (host name, domain, login password twice) and ours, a confirmed
+    password counting twice. ESXi's installer shows 5 (EULA, disk, keyboard, root password
+    twice). "made on the node": answers the node agent generates or finds on first boot.
+    """
     from distro_builder.build import load_inputs
-    from distro_builder.seed.preseed import boot_entries, entry_answers
+    from distro_builder.seed.preseed import (
+        boot_entries,
+        entry_answers,
+        entry_prompts,
+        made_on_node,
+    )
 
     inputs = load_inputs(data_dir(ctx), deployment, architecture)
     rows = []
     for e in boot_entries(inputs.roleset, inputs.deployment, inputs.architecture):
         _, asks = entry_answers(e, inputs.roleset, inputs.deployment)
-        rows.append({"name": e.name, "label": e.label, "roles": list(e.roles), "asks": list(asks)})
+        prompts = entry_prompts(e, inputs.roleset, inputs.deployment)
+        rows.append({
+            "name": e.name, "label": e.label, "roles": list(e.roles), "asks": list(asks),
+            "prompts": list(prompts), "prompt_count": len(prompts),
+            "made_on_node": list(made_on_node(e, inputs.roleset)),
+        })  # fmt: skip
     if as_json:
         emit_json(rows)
         return
     for r in rows:
         roles = ",".join(r["roles"]) or "(first boot)"
         click.echo(f"{r['name']:<18} {r['label']:<40} {roles}")
-        if r["asks"]:
-            click.echo(f"{'':<18} asks: {', '.join(r['asks'])}")
+        n = r["prompt_count"]
+        click.echo(f"{'':<18} {n} prompt{'' if n == 1 else 's'}: {', '.join(r['prompts'])}")
+        if r["made_on_node"]:
+            click.echo(f"{'':<18} made on the node: {', '.join(r['made_on_node'])}")

@@ -216,10 +216,11 @@ def _check_needed_answers(
     ctx: _Ctx, roleset: RoleSet, answers: dict[str, str], shapes: list[Shape]
 ) -> None:
     """A question that a node's own roles answer (skip_with: the controller's own address)
-    must be in the deployment for every node without such a role: it cannot find it itself."""
+    must be in the deployment for every node without such a role: it cannot find it itself.
+    An optional one (the controller's network_address) may stay empty."""
     for roles, at in shapes:
         for q in roleset.questions_for(roles):
-            if q.skip_with and q.key not in answers:
+            if q.skip_with and not q.optional and q.key not in answers:
                 raise ctx.error(
                     at,
                     f"{'+'.join(roles)} needs {q.key} (the node has no "

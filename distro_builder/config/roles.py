@@ -36,12 +36,13 @@ ARCH_FILE = "architectures.yaml"
 
 _ROLE_KEYS = {
     "description", "abstract", "order", "includes", "packages", "services", "steps", "final_steps",
-    "questions", "max_per_deployment",
+    "questions", "max_per_deployment", "volume_space",
 }  # fmt: skip
 _QUESTION_KEYS = {
     "type", "prompt", "description", "default", "choices", "min", "max", "confirm",
-    "skip_with", "fallback", "optional", "per_node",
+    "skip_with", "fallback", "optional", "per_node", "made_on_node",
 }  # fmt: skip
+_MADE_ON_NODE = {"generate": "password", "find": "interface"}
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9+._-]*$")
@@ -108,7 +109,13 @@ def _question(path: Path, key: str, data: Any) -> Question:
         optional=f.bool("optional"),
         per_node=f.bool("per_node"),
         defined_in=str(path),
+        made_on_node=f.opt_str("made_on_node") or "",
     )
+    if q.made_on_node and _MADE_ON_NODE.get(q.made_on_node) != qtype:
+        raise ConfigError(
+            f"{path}: {where}.made_on_node: {q.made_on_node!r} is not for a {qtype} question",
+            hint="generate (a password) or find (an interface)",
+        )
     if not _TABLE_TEXT_RE.fullmatch(q.prompt):
         raise ConfigError(f"{path}: {where}.prompt: no '|' and no line break in a prompt")
     if q.confirm and qtype != "password":
@@ -173,6 +180,7 @@ def _load_role(folder: Path) -> tuple[Role, list[Question]]:
         abstract=abstract,
         max_per_deployment=None if raw_max is None else f.int("max_per_deployment"),
         path=str(folder),
+        volume_space=f.bool("volume_space"),
     )
     if not _TABLE_TEXT_RE.fullmatch(role.description):
         raise ConfigError(f"{path}: description: no '|' and no line break")

@@ -181,8 +181,11 @@ def waits_for(inputs: NodeInputs) -> tuple[str, ...]:
     for line in table.splitlines():
         if line.startswith("#") or line.count("|") < 12:
             continue
-        _key, _type, asked_by, skip_with = line.split("|")[:4]
+        fields = line.split("|")
+        _key, _type, asked_by, skip_with, optional = (*fields[:4], fields[8])
         skip = set(filter(None, skip_with.split(",")))
+        if optional == "yes":  # nothing to wait for (the controller's network_address)
+            continue
         if skip and roles & set(asked_by.split(",")) and not roles & skip:
             wanted |= skip
     return tuple(sorted(wanted))

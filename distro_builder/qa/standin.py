@@ -86,7 +86,7 @@ FAKE_SERVICES = (
     "nova-api nova-scheduler nova-objectstore nova-network nova-volume nova-compute "
     "glance-api glance-registry libvirt-bin iscsitarget"
 ).split()
-RECORDED = ("nova-manage", "glance-manage", "stackops-check")  # check: Python 2 + Nova
+RECORDED = ("nova-manage", "glance-manage", "stackops-check", "python")  # Python 2 + Nova
 KERNEL_ARGS = f"root=/dev/vda rw console=ttyS0,115200n8 net.ifnames=0 hostname={HOSTNAME}"
 
 _RECORDER = f"""#!/bin/sh

@@ -24,6 +24,7 @@ from distro_builder.errors import ConfigError
 from distro_builder.model import (
     DEFAULT_INSTALLER_WAIT,
     EXPERT_SUFFIX,
+    KERNEL_IMAGES,
     BootEntry,
     Deployment,
     InstallerSettings,
@@ -49,7 +50,6 @@ LATE_COMMAND = f"sh /{INSTALLER_DIR}/late.sh"
 INSTALLED_NODE_FILE = "/target/var/lib/stackops/installer/node"
 AGENT_PACKAGE = "stackops-agent"
 # base-installer/kernel/override-image per architecture (lucid-and-nova.md §2.3)
-KERNEL_IMAGES = {"amd64": "linux-server", "i386": "linux-generic-pae"}
 MAX_INSTALLER_WAIT = 86400  # a day: longer, the admin forgot the node
 _TOKEN_RE = re.compile(r"[A-Za-z0-9._~+/=-]{8,200}")
 _HOST_RE = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")  # a name, IPv4, or IPv6 (in [])
@@ -241,9 +241,41 @@ def entry_answers(
                     baked[q.key] = q.default
                 elif q.key not in baked and q.optional:
                     baked[q.key] = ""
-    # A question with a fallback takes d-i's own answer (e.g. netcfg/get_hostname).
-    unanswered = tuple(q.key for q in questions if q.key not in baked and not q.fallback)
+    # A question with a fallback takes d-i's own answer (e.g. netcfg/get_hostname); one made on
+    # the node (made_on_node) is not asked; a whole cloud's entry takes defaults as they are.
+    whole = roleset.whole_cloud(entry.roles)
+    unanswered = tuple(
+        q.key
+        for q in questions
+        if q.key not in baked
+        and not q.fallback
+        and not roleset.made_here(q, entry.roles)
+        and not (whole and (q.default is not None or q.optional))
+    )
     return baked, (unanswered if entry.roles else ())
+
+
+def made_on_node(entry: BootEntry, roleset: RoleSet) -> tuple[str, ...]:
+    """The questions the node agent makes on this entry's node instead of asking."""
+    return tuple(
+        q.key for q in roleset.questions_for(entry.roles) if roleset.made_here(q, entry.roles)
+    )
+
+
+def entry_prompts(
+    entry: BootEntry, roleset: RoleSet, deployment: Deployment | None
+) -> tuple[str, ...]:
+    """Every prompt the entry's installer shows: d-i's own left open, then ours."""
+    system = deployment.system if deployment else SystemSettings()
+    _, unanswered = entry_answers(entry, roleset, deployment)
+    return _prompts(roleset, unanswered, system, _hostname(entry, deployment), deployment)
+
+
+def _hostname(entry: BootEntry, deployment: Deployment | None) -> str | None:
+    hostname = dict(entry.answers).get("hostname")
+    if hostname is None and deployment is not None:
+        hostname = entry.name if entry.roles else "stackops"
+    return hostname
 
 
 def render_preseed(
@@ -286,9 +318,7 @@ def render_preseed(
     # "Choose roles later" installs every role's packages (as StackOps preinstalled Nova on every
     # node): nothing installs packages after the installer.
     packages = [metapackage(r) for r in (entry.roles or roleset.names)]
-    hostname = dict(entry.answers).get("hostname")
-    if hostname is None and deployment is not None:
-        hostname = entry.name if entry.roles else "stackops"
+    hostname = _hostname(entry, deployment)
     _require_one_line(
         entry,
         [(f"system.{k}", getattr(system, k)) for k in SystemSettings.__slots__]
@@ -315,6 +345,10 @@ def render_preseed(
         answers=answers,
         installer=installer,
         network=network,
+        # an entry that may be a volume node keeps room for nova-volumes on its one disk
+        volume_recipe=any(roleset.role(r).volume_space for r in (entry.roles or roleset.names)),
+        # late.sh asks only what has no default (the rest: the agent's defaults and makings)
+        ask_required=roleset.whole_cloud(entry.roles),
         late_command=LATE_COMMAND,
         installed_node_file=INSTALLED_NODE_FILE,
     )

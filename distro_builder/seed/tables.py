@@ -44,6 +44,7 @@ def _question_view(roleset: RoleSet, q: Question) -> dict[str, object]:
         "fallback": q.fallback,
         "optional": q.optional,
         "per_node": q.per_node,
+        "made_on_node": q.made_on_node,
         "asked_by": roleset.asked_by(q.key),
         "debconf_type": debconf_type(q),
     }

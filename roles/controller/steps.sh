@@ -156,6 +156,10 @@ so_step_admin() {
         return 1
     fi
     chmod 0600 /root/creds/nova.zip
+    # Nova writes the secret key raw into novarc's `export EC2_SECRET_KEY="..."`
+    # (nova/auth/novarc.template:3); the answer may hold " $ ` \ (issue 22 finding 12)
+    python "$SO_ROLEDIR/novarc.py" /root/creds/nova.zip ||
+        { so_fail "could not make novarc in /root/creds/nova.zip safe to source"; return 1; }
     echo "credentials in /root/creds/nova.zip"
 }
 
@@ -210,7 +214,46 @@ so_value_flat_network_dns() {
     so_ip_add "${fixed_range%/*}" 1
 }
 
+# Multi-node metadata (issue 22 finding 7): nova-network on the network node DNATs the instances'
+# 169.254.169.254:80 to ec2_dmz_host:ec2_port, this node (nova/network/linux_net.py:351-358), and
+# lets them through unSNATed (`-s fixed_range -d dmz_cidr -j ACCEPT`, 370-372), because nova-api
+# finds the instance by the client address (nova/api/ec2/metadatarequesthandler.py:71). This
+# node's answers to the fixed range must go back through the network node: a route, made now and
+# by an ifupdown hook whenever public_interface comes up. Where nova-network runs here (single-
+# and dual-node) the range is on this node's bridge. SO_IFUP_D: ifupdown's if-up.d folder.
+SO_IFUP_D=${SO_IFUP_D:-/etc/network/if-up.d}
+so_step_metadata_route() {
+    case " $SO_ROLES " in *" network "*)
+        echo "nova-network runs on this node: the fixed range is local, no route needed"
+        return 0
+        ;;
+    esac
+    if [ -z "${network_address-}" ]; then
+        so_warn "no network_address answered: instances will get no metadata (keys, user-data) \
+until $fixed_range is routed through the network node"
+        return 0
+    fi
+    # shellcheck disable=SC2016 # $IFACE is ifupdown's, for the hook
+    {
+        printf '#!/bin/sh\n# StackOps (stackops-agent): the instances'"'"' fixed range through the '
+        printf 'network node,\n# for the metadata answers nova-api sends them. Run by ifupdown.\n'
+        printf '[ "$IFACE" = %s ] || exit 0\n' "${public_interface:-eth0}"
+        printf 'ip route replace %s via %s\n' "$fixed_range" "$network_address"
+    } | so_write_if_changed "$SO_IFUP_D/stackops-metadata-route" 0755
+    ip route replace "$fixed_range" via "$network_address"
+    echo "route: $fixed_range via $network_address (the network node), also at each ifup"
+}
+
+# nova-api reads its WSGI pipelines from api-paste.ini, looked for in /etc/nova/ among others
+# (--api_paste_config, nova/service.py:59; nova/wsgi.py:570-577). Nova 2011.2's setup.py installs
+# no etc/ (setup.py:113: tools/ only) and what lucid's PPA nova-api package ships is not known
+# here, so the role carries 2011.2's etc/nova/api-paste.ini and installs it when it is missing
+# (issue 22 finding 12).
 so_step_services() {
+    if [ ! -f /etc/nova/api-paste.ini ]; then
+        so_install_file /etc/nova/api-paste.ini 0644 <"$SO_ROLEDIR/api-paste.ini"
+        echo "installed /etc/nova/api-paste.ini (Nova 2011.2's)"
+    fi
     so_services_up nova-api nova-scheduler nova-objectstore
 }
 

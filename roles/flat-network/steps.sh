@@ -11,6 +11,13 @@ so_step_flat_interface() {
         echo "flat and public interface are both $_if: leaving $_f alone"
         return 0
     fi
+    case $_if in dummy*)
+        # one box (an all-in-one found no second NIC): the dummy module's interface, loaded at
+        # every boot (/etc/modules), as StackOps did on a single node
+        grep -qx dummy /etc/modules 2>/dev/null || echo dummy >>/etc/modules
+        modprobe dummy
+        ;;
+    esac
     if ! grep -q "^[[:space:]]*iface[[:space:]]\+${_if}[[:space:]]" "$_f" 2>/dev/null; then
         # shellcheck disable=SC2016 # $IFACE is for ifupdown, not for this shell
         {

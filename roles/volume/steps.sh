@@ -20,13 +20,37 @@ linux-headers-$(uname -r) installed?)"
     so_services_up iscsitarget
 }
 
+# The nova-volumes volume group (nova-volume refuses to start without it, nova/volume/driver.py:
+# 85-91). The installer's stackops-volumes recipe makes it on the first disk (preseed
+# partman-auto-lvm/new_vg_name) with a placeholder volume, nova-reserve, holding the room for
+# volumes: removing it frees that room (issue 22 finding 8). volume_device, when answered, is
+# another disk: erased and added to the group, or the whole group where the installer made none.
 so_step_volume_group() {
     if vgs nova-volumes >/dev/null 2>&1; then
-        echo "volume group nova-volumes exists"
+        if lvs --noheadings -o lv_name nova-volumes 2>/dev/null | grep -q '^[[:space:]]*nova-reserve$'; then
+            lvremove -f nova-volumes/nova-reserve
+            echo "room for volumes in nova-volumes (the installer's nova-reserve removed)"
+        fi
+        if [ -n "${volume_device-}" ] && ! so_pv_of_volumes "$volume_device"; then
+            pvcreate -ff -y "$volume_device"
+            vgextend nova-volumes "$volume_device"
+            echo "$volume_device added to volume group nova-volumes"
+        fi
+        echo "volume group nova-volumes ready"
         return 0
+    fi
+    if [ -z "${volume_device-}" ]; then
+        so_fail "no volume group nova-volumes (volume groups here: $(vgs --noheadings -o vg_name \
+2>/dev/null | tr -s ' \n' ' ')) and no volume_device answered: name a disk for it in volume_device"
+        return 1
     fi
     pvcreate -ff -y "$volume_device"
     vgcreate nova-volumes "$volume_device"
+}
+
+# Is $1 a physical volume of nova-volumes?
+so_pv_of_volumes() {
+    [ "$(pvs --noheadings -o vg_name "$1" 2>/dev/null | tr -d ' ')" = nova-volumes ]
 }
 
 so_step_nova_volume() {

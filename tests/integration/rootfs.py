@@ -43,7 +43,7 @@ RECORDER = Path(__file__).with_name("agent_recorder.sh")
 RECORDED = (
     "initctl start stop restart service invoke-rc.d update-rc.d systemctl "
     "nova-manage glance-manage mysql mysqladmin rabbitmqctl "
-    "sysctl modprobe ifup ip ietadm pvcreate vgcreate vgs socat hostname stackops-check"
+    "sysctl modprobe ifup ip ietadm pvcreate vgcreate vgs socat hostname stackops-check python"
 ).split()
 TEST_DIR = "stackops-test"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -28,6 +28,12 @@ BASE_ANSWERS = {
     "hostname": "node1",
     "controller_address": "10.0.0.1",
     "floating_range": "10.0.1.0/24",
+    # no default since issue 22 finding 8 (the installer's group on the first disk): these nodes
+    # have no such group (vgs fails), so the volume step makes it on this disk
+    "volume_device": "/dev/sdb",
+    # given, so that an all-in-one does not find its own (test_all_in_one_makes_its_own_answers)
+    "public_interface": "eth0",
+    "flat_interface": "eth1",
     **SECRETS,
 }
 STEPS = {
@@ -40,6 +46,7 @@ STEPS = {
         "admin",
         "network-create",
         "services",
+        "metadata-route",
     ],
     "network": ["ip-forward", "nova-network", "floating"],
     "volume": ["iscsitarget", "volume-group", "nova-volume"],
@@ -764,6 +771,76 @@ def test_no_address_fails_clearly(tmp_path: Path, agent_deb: Path) -> None:
     assert "STACKOPS-FIRSTBOOT failed step=nova-conf" in run.output
     log = node.path("/var/log/stackops/steps/nova-conf.log").read_text()
     assert "no IPv4 address on eth0 within 2 s" in log
+
+
+def test_all_in_one_makes_its_own_answers(tmp_path: Path, agent_deb: Path) -> None:
+    """ESXi-easy (issue 22): an all-in-one's installer asked only the administrator's secret;
+    the agent generates the service passwords (kept 0600 in the answers file, never logged),
+    takes the default route's interface as public_interface and a second NIC without an address
+    as flat_interface (a fake /sys/class/net: eth0 and eth1 are NICs, eth1 has no address)."""
+    roles = "controller,network,volume,compute"
+    node = make_node(tmp_path, agent_deb, roles)
+    node.write_answers({"roles": roles, "hostname": "node1", "admin_password": "adm1n Secret 4",
+                        "volume_device": "/dev/sdb"})  # fmt: skip
+    sysnet = node.path("/fake-sys-net")
+    for nic in ("eth0", "eth1", "lo"):
+        (sysnet / nic).mkdir(parents=True)
+        if nic != "lo":
+            (sysnet / nic / "device").touch()
+    healthy_cloud(node, roles)
+    node.rule("0", "ip -4 route show default", "default via 10.0.0.254 dev eth0\n")
+    run = node.run_agent("dash", "--non-interactive", env={"SO_SYS_NET": "/fake-sys-net"})
+    assert run.returncode == 0, run.output
+    text = node.path("/etc/stackops/answers").read_text()
+    assert stat.S_IMODE(node.path("/etc/stackops/answers").stat().st_mode) == 0o600
+    made = dict(re.findall(r"^(\w+)='([^']*)'$", text, re.M))
+    secrets = [made[k] for k in ("nova_db_password", "rabbit_password", "mysql_root_password")]
+    assert all(re.fullmatch(r"[A-Za-z0-9]{24}", s) for s in secrets), secrets
+    assert len(set(secrets)) == 3
+    assert made["public_interface"] == "eth0" and made["flat_interface"] == "eth1"
+    flags = parse_nova_conf(node.path("/etc/nova/nova.conf").read_text())
+    assert flags["flat_interface"] == "eth1" and flags["public_interface"] == "eth0"
+    logs = run.output + "".join(
+        p.read_text() for p in node.path("/var/log/stackops").rglob("*.log")
+    )
+    assert not [s for s in secrets if s in logs], "a generated password reached a log"
+
+
+def test_all_in_one_on_one_nic_takes_dummy0(tmp_path: Path, agent_deb: Path) -> None:
+    roles = "controller,network,volume,compute"
+    node = make_node(tmp_path, agent_deb, roles)
+    node.write_answers({
+        "roles": roles, "hostname": "node1", "public_interface": "eth0",
+        "volume_device": "/dev/sdb", **SECRETS,
+    })  # fmt: skip
+    (node.path("/fake-sys-net") / "eth0").mkdir(parents=True)
+    (node.path("/fake-sys-net") / "eth0" / "device").touch()
+    healthy_cloud(node, roles)
+    run = node.run_agent("dash", "--non-interactive", env={"SO_SYS_NET": "/fake-sys-net"})
+    assert run.returncode == 0, run.output
+    assert "flat_interface='dummy0'" in node.path("/etc/stackops/answers").read_text()
+    assert "modprobe dummy" in node.actions()
+    assert "dummy" in node.path("/etc/modules").read_text().split()
+
+
+def test_the_controller_waits_for_its_address_instead_of_asking(
+    tmp_path: Path, agent_deb: Path
+) -> None:
+    """Issue 22.5: controller_address is the controller's own address (skip_with). With no
+    address within the bound the agent fails and says so; it does not ask on the console for
+    what is this node's own address (before, the console's answer was taken)."""
+    node = make_node(tmp_path, agent_deb, "controller")
+    node.write_answers({"roles": "controller", **SECRETS})
+    node.clear_rules()
+    node.rule("0", "ip -4 -o addr show dev eth0", "")
+    healthy_cloud(node, "controller")
+    run = node.run_agent(
+        "dash", stdin="10.0.0.9\n" * 5, env={"STACKOPS_ADDRESS_WAIT": "2", "STACKOPS_PLAIN": "1"}
+    )
+    assert run.returncode == 1, run.output
+    assert "controller_address" not in node.path("/etc/stackops/answers").read_text()
+    assert "no IPv4 address on eth0 within 2 s" in run.output
+    assert "controller_address is this node's own address" in run.output
 
 
 @pytest.mark.parametrize("shell", SHELLS)

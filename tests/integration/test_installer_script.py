@@ -191,7 +191,7 @@ def test_compute_all_answered_on_the_command_line_and_by_preseed(
 
 def test_volume_unanswered_questions_are_asked(installer: Installer) -> None:
     # Typed: hostname, controller address, nova password twice, rabbit password twice,
-    # public interface (default), volume device (default).
+    # public interface (default), another disk for nova-volumes (none: the installer's group).
     typed = "vol1\n10.1.2.3\nnovapw-secret\nnovapw-secret\nrabbitpw\nrabbitpw\n\n\n"
     proc = installer.run("stackops/roles=volume", typed=typed)
     assert proc.returncode == 0, proc.stderr + proc.stdout
@@ -201,7 +201,7 @@ def test_volume_unanswered_questions_are_asked(installer: Installer) -> None:
         "Password of the nova MySQL user, again",
         "Password of the RabbitMQ user of nova, again",
         "Public network interface",
-        "Block device for the nova-volumes volume group",
+        "Another disk for nova-volumes",
     ):
         assert prompt in proc.stdout  # asked on the frontend
     assert installer.answers() == {
@@ -211,7 +211,43 @@ def test_volume_unanswered_questions_are_asked(installer: Installer) -> None:
         "nova_db_password": "novapw-secret",
         "rabbit_password": "rabbitpw",
         "public_interface": "eth0",
-        "volume_device": "/dev/sdb",
+        "volume_device": "",
+    }
+
+
+def test_all_in_one_asks_only_the_admin_secret(installer: Installer) -> None:
+    """ESXi-easy (issue 22): the all-in-one entry's own preseed (`stackops/ask required`, read
+    from the file= seed as on the disc): asked are the host name (d-i's netcfg answers it on a
+    real install) and the administrator's secret key twice; the service passwords and the
+    interfaces are made on the node, the defaults taken there (not written here)."""
+    entry = next(e for e in boot_entries(installer.roleset) if e.name == "all-in-one")
+    seed = render_preseed(
+        installer.data_dir, entry, roleset=installer.roleset, deployment=None,
+        codename="lucid", flavor_version="10.04", arch="amd64", allow_unauthenticated=True,
+    )  # fmt: skip
+    assert [p for p in seed.unanswered if "/" not in p] == [
+        "admin_password",
+        "admin_password_again",
+    ]
+    seed_file = installer.root / "stackops-all-in-one.seed"
+    seed_file.write_text(seed.text)
+    cmdline = (
+        f"BOOT_IMAGE=/install/vmlinuz file={seed_file} "
+        "stackops/roles=controller,network,volume,compute ---"
+    )
+    proc = installer.run(cmdline, typed="aio1\nS3cret'$x\nS3cret'$x\n")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "Secret key of the first cloud administrator" in proc.stdout
+    for key in ("nova_db_password", "rabbit_password", "mysql_root_password", "public_interface",
+                "flat_interface"):  # fmt: skip
+        assert f"stackops: {key} is made on the node" in proc.stderr
+    assert "Password of the nova MySQL user" not in proc.stdout
+    assert "Public network interface" not in proc.stdout
+    assert "Fixed (private) range" not in proc.stdout
+    assert installer.answers() == {
+        "roles": "controller,network,volume,compute",
+        "hostname": "aio1",
+        "admin_password": "S3cret'$x",
     }
 
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,10 +44,19 @@ ANSWERS = {
     "volume_device": "/dev/vdb",
     "floating_range": "10.0.1.0/28",
     "libvirt_type": "qemu",
-    **firstboot.SECRETS,
+    # ESXi-easy (issue 22): the all-in-one installer asks no nova database or MySQL root
+    # password: the agent generates them, and real MariaDB and Nova run with them
+    **{
+        k: v
+        for k, v in firstboot.SECRETS.items()
+        if k not in ("nova_db_password", "mysql_root_password")
+    },  # fmt: skip
     # a $ goes through Nova 2011.2's flag templating (nova/flags.py:136-143; issue 22 finding 2):
     # with nova.conf's $$ escaping taken out, this node's services step fails (measured)
     "rabbit_password": 'rabbit"$ecret\\3',
+    # the EC2 secret key lands in novarc (issue 22 finding 12): sourced under dash it must stay
+    # intact and run nothing
+    "admin_password": "adm1n\"$(id>PWNED)'`id`$HOME\\&4",
 }
 # The services Nova 2011.2 registers in its services table (nova-api and nova-objectstore do not).
 REGISTERED = ("nova-scheduler", "nova-network", "nova-volume", "nova-compute")
@@ -77,6 +88,13 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealNode]:
     finally:
         n.stop()
         n.remove()
+
+
+def _answer(node: RealNode, key: str) -> str:
+    """An answer as the node keeps it (/etc/stackops/answers, sh single quotes)."""
+    proc = node.sh(f'. /etc/stackops/answers && printf %s "${key}"')
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
 
 
 def _service_list(node: RealNode) -> list[tuple[str, str, str]]:
@@ -138,7 +156,7 @@ def test_controller_ready_wait_fails_while_the_database_is_not_synced(node: Real
         "sed '/^--sql_connection=/s|/nova$|/nova_unsynced|' /etc/nova/nova.conf "
         ">/tmp/unsynced.conf && "
         "grep -q '/nova_unsynced$' /tmp/unsynced.conf".replace(
-            "$P", "'" + firstboot.SECRETS["mysql_root_password"].replace("'", "'\\''") + "'"
+            "$P", "'" + _answer(node, "mysql_root_password").replace("'", "'\\''") + "'"
         )
     )
     assert setup.returncode == 0, setup.stdout + setup.stderr
@@ -181,3 +199,29 @@ def test_the_check_is_in_the_agent_package_for_lucid(node: RealNode) -> None:
     listing = node.chroot(["dpkg", "-L", "stackops-agent"])
     assert "/usr/sbin/stackops-check" in listing.split()
     assert Path(node.path("/usr/sbin/stackops-check")).stat().st_mode & 0o111
+
+
+def test_the_all_in_one_generated_its_service_passwords(node: RealNode) -> None:
+    """ESXi-easy: the passwords the installer did not ask were generated (24 letters and
+    digits, kept 0600) and are the ones real MariaDB and Nova run with."""
+    answers = node.path("/etc/stackops/answers")
+    assert answers.stat().st_mode & 0o777 == 0o600
+    made = {k: _answer(node, k) for k in ("nova_db_password", "mysql_root_password")}
+    assert all(re.fullmatch(r"[A-Za-z0-9]{24}", v) for v in made.values()), made
+    conf = node.path("/etc/nova/nova.conf").read_text()
+    assert f"mysql://nova:{made['nova_db_password']}@" in conf
+    assert all(v not in node.first.stdout for v in made.values())  # type: ignore[attr-defined]
+
+
+def test_the_credentials_novarc_sources_the_secret_intact(node: RealNode, tmp_path: Path) -> None:
+    """Finding 12: the novarc real Nova wrote (made safe by the admin step), unzipped and sourced
+    under dash as an admin would: EC2_SECRET_KEY is the answered admin_password, nothing ran."""
+    with zipfile.ZipFile(node.path("/root/creds/nova.zip")) as z:
+        z.extractall(tmp_path)
+    proc = subprocess.run(
+        ["dash", "-c", ". ./novarc && printf '%s' \"$EC2_SECRET_KEY\""],
+        cwd=tmp_path, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ANSWERS["admin_password"]
+    assert not (tmp_path / "PWNED").exists()

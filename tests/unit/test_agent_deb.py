@@ -90,7 +90,8 @@ def test_files_and_modes(data_dir: Path) -> None:
 
 def test_upstart_job_is_lucid_syntax(data_dir: Path) -> None:
     job = (data_dir / "agent/upstart/stackops-agent.conf").read_text()
-    stanzas = {ln.split()[0] for ln in job.splitlines() if ln.strip() and ln[0] != "#"}
+    # (an indented line continues a parenthesised start on)
+    stanzas = {ln.split()[0] for ln in job.splitlines() if ln.strip() and ln[0] not in "# "}
     # upstart 0.6.5 stanzas only: no `manual`, no `console log`, no `setuid`, no `kill signal`
     assert stanzas <= {"description", "author", "start", "stop", "task", "console", "exec"}
     assert "console output" in job and "\ntask\n" in job
@@ -128,12 +129,14 @@ def test_bad_version(data_dir: Path) -> None:
         build_agent_deb(data_dir, version="latest", mtime=0)
 
 
-def test_stackops_check_is_python_2_6(data_dir: Path) -> None:
-    """stackops-check runs on lucid's /usr/bin/python (2.6): none of 2.7's additions."""
+@pytest.mark.parametrize("script", ["agent/stackops-check", "roles/controller/novarc.py"])
+def test_stackops_check_is_python_2_6(data_dir: Path, script: str) -> None:
+    """stackops-check and the controller's novarc.py run on lucid's /usr/bin/python (2.6): none
+    of 2.7's additions."""
     import ast
     import re
 
-    src = (data_dir / "agent" / "stackops-check").read_text()
+    src = (data_dir / script).read_text()
     assert src.startswith("#!/usr/bin/python\n")
     tree = ast.parse(src)  # written to parse as Python 3 too (print_function, `except X as e`)
     kinds = {type(n).__name__ for n in ast.walk(tree)}

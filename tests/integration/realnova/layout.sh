@@ -12,9 +12,8 @@ for b in glance-api glance-registry glance-manage; do ln -sf "/opt/nova-env/bin/
 mkdir -p /usr/share/pyshared/nova
 rm -rf /usr/share/pyshared/nova/CA
 cp -a /opt/nova/nova/CA /usr/share/pyshared/nova/CA
-# nova-api's paste config (lucid's nova-api package ships it)
+# no /etc/nova/api-paste.ini: the agent installs it (issue 22 finding 12)
 mkdir -p /etc/nova /etc/init /opt/realnova/run /opt/realnova/log
-cp /opt/nova/etc/nova/api-paste.ini /etc/nova/api-paste.ini
 getent group nova >/dev/null || groupadd --system nova
 getent group glance >/dev/null || groupadd --system glance
 mkdir -p /var/lib/nova /var/log/nova /var/lock/nova /var/lib/glance /run/mysqld /run/network
