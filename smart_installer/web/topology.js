@@ -150,9 +150,12 @@ function drawTopology(svg, m) {
   svg.setAttribute("viewBox", "0 0 " + width + " " + TOPO.height);
   svg.setAttribute("width", width);  // drawn at its size; CSS narrows it on a small screen
   svg.setAttribute("height", TOPO.height);
-  const title = svgEl("title", { id: "topology-title" },
-    "Topology of " + m.arch + (m.controller ? ", controller " + m.controller : ""));
-  const desc = svgEl("desc", { id: "topology-desc" }, topologyText(m));
+  // The <title> and <desc> stay the same elements (aria-labelledby points at them); only
+  // their text changes. The drawing under them is made again.
+  const title = svg.querySelector("#topology-title") || svgEl("title", { id: "topology-title" });
+  const desc = svg.querySelector("#topology-desc") || svgEl("desc", { id: "topology-desc" });
+  setText(title, "Topology of " + m.arch + (m.controller ? ", controller " + m.controller : ""));
+  setText(desc, topologyText(m));
   svg.replaceChildren(title, desc);
   drawBus(svg, "public", TOPO.publicY, width, "public network" +
     (m.controller ? " (controller " + m.controller + ")" : "") + " \u2014 solid line");

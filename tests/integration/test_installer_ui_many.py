@@ -36,6 +36,11 @@ def _assign(svc: Service, admin: str, dep: str, node: str, roles: str) -> None:
     assert status == 200, data
 
 
+def _topology_text(d) -> str:
+    """The topology's <desc>, read in one step (the picture may be redrawn at any refresh)."""
+    return d.execute_script("return document.getElementById('topology-desc').textContent")
+
+
 def _unnamed_controls(d) -> list[str]:
     from selenium.webdriver.common.by import By
 
@@ -66,7 +71,7 @@ def test_topology_drawn_from_the_data_and_live(browser, service: Service) -> Non
     assert svg.get_attribute("aria-labelledby") == "topology-title topology-desc"
 
     def desc() -> str:
-        return d.find_element(By.ID, "topology-desc").get_attribute("textContent")
+        return _topology_text(d)
 
     # Before any node: the architecture's cloud controller is a placeholder ("no node yet").
     wait.until(lambda _: "controller address 10.0.0.10" in desc())  # the next refresh
@@ -148,7 +153,7 @@ def test_topology_of_a_multi_node_deployment(browser, service: Service) -> None:
         _assign(svc, admin, "multi", nodes[roles], roles)
 
     def desc() -> str:
-        return d.find_element(By.ID, "topology-desc").get_attribute("textContent")
+        return _topology_text(d)
 
     wait.until(lambda _: f"Node {nodes['compute']} m-compute" in desc())
     text = desc()
@@ -222,10 +227,9 @@ def test_thirty_nodes_sort_select_and_bulk_assign(browser, service: Service) -> 
         assert got[h] == (["compute"] if h == "cmp-1" or h.startswith("cmp-1") else []), h
     d.save_screenshot("/tmp/ui-bulk-1280.png")
     # The topology draws 6 of the 11 computes and counts the rest, not 30 boxes.
-    desc = d.find_element(By.ID, "topology-desc")
-    wait.until(lambda _: "5 more compute nodes, not drawn." in desc.get_attribute("textContent"))
+    wait.until(lambda _: "5 more compute nodes, not drawn." in _topology_text(d))
     assert len(d.find_elements(By.CSS_SELECTOR, "#topology-svg g.node[data-node]")) == 6
-    assert "19 node(s) without roles" in desc.get_attribute("textContent")
+    assert "19 node(s) without roles" in _topology_text(d)
     d.find_element(By.ID, "topology").screenshot("/tmp/ui-topology-30.png")
 
     # Unassigning several asks first: dismissed, nothing changes; accepted, their roles go.
