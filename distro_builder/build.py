@@ -96,6 +96,7 @@ class BuildOptions:
     offline: bool = False
     source_date_epoch: int | None = None
     installer: InstallerSettings | None = None  # the Smart Installer (--installer-url)
+    architecture: str | None = None  # the menu's reference architecture (else the deployment's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +123,17 @@ class Inputs:
     roleset: RoleSet
     deployment: Deployment | None
     system: SystemSettings
+    architecture: str | None = None  # the menu offers this architecture's entries only
 
 
-def load_inputs(data_dir: Path, deployment: Path | None) -> Inputs:
+def load_inputs(data_dir: Path, deployment: Path | None, architecture: str | None = None) -> Inputs:
     """roles/ and the deployment file, checked; ConfigError naming file, line and key."""
     roleset = load_roles(data_dir)
     dep = None
     if deployment is not None:
         dep = load_deployment(deployment, roleset, hash_login_password)
-    return Inputs(data_dir, roleset, dep, dep.system if dep else SystemSettings())
+    boot_entries(roleset, dep, architecture)  # an unknown or contradicting architecture: now
+    return Inputs(data_dir, roleset, dep, dep.system if dep else SystemSettings(), architecture)
 
 
 def render_seeds(
@@ -142,7 +145,7 @@ def render_seeds(
     installer: InstallerSettings | None = None,
 ) -> tuple[tuple[BootEntry, ...], tuple[RenderedSeed, ...]]:
     """Every entry's preseed, each checked with debconf-set-selections --checkonly."""
-    entries = boot_entries(inputs.roleset, inputs.deployment)
+    entries = boot_entries(inputs.roleset, inputs.deployment, inputs.architecture)
     seeds = []
     for entry in entries:
         seed = render_preseed(
@@ -549,7 +552,7 @@ def _cache_dir(opts: BuildOptions) -> Path:
 def _check_inputs(b: _Build) -> None:
     """Step 1: every input and option checked before slow work."""
     opts = b.opts
-    b.inputs = load_inputs(b.data_dir, opts.deployment)
+    b.inputs = load_inputs(b.data_dir, opts.deployment, opts.architecture)
     check_nova_flags(b.inputs.roleset, b.data_dir)
     require_checker()
     if not b.base.is_file():

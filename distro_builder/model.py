@@ -311,7 +311,7 @@ class Question:
     description: str
     default: str | None = None  # None: no default (must be answered)
     choices: tuple[str, ...] = ()  # type choice
-    minimum: int | None = None  # type int
+    minimum: int | None = None  # type int: the least value; type password: the fewest characters
     maximum: int | None = None
     confirm: bool = False  # passwords: asked twice, must match
     skip_with: tuple[str, ...] = ()  # not asked when the node also has one of these roles

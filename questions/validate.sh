@@ -5,7 +5,7 @@
 #
 # so_why_invalid TYPE VALUE [MIN] [MAX] [CHOICES] [OPTIONAL]
 #   Prints why VALUE is not a valid answer of TYPE (nothing when it is valid). MIN/MAX bound an
-#   int; CHOICES is a comma list for choice; OPTIONAL "yes" accepts an empty answer.
+#   int; MIN is a password's shortest length; CHOICES is a comma list for choice; OPTIONAL "yes" accepts an empty answer.
 # Types: ipv4 cidr int name string password interface device choice hostname.
 # Only shell builtins and POSIX parameter expansion: no subshell per check, no external tool.
 
@@ -84,7 +84,11 @@ so_why_invalid() {
         [ "${#_v_v}" -le 255 ] || echo "it is longer than 255 characters"
         ;;
     password)
-        [ "${#_v_v}" -le 128 ] || echo "it is longer than 128 characters"
+        if [ -n "$_v_min" ] && [ "${#_v_v}" -lt "$_v_min" ]; then
+            echo "it is shorter than $_v_min characters"
+        elif [ "${#_v_v}" -gt 128 ]; then
+            echo "it is longer than 128 characters"
+        fi
         ;;
     interface)
         case $_v_v in [!A-Za-z]* | *[!A-Za-z0-9_.:-]*)

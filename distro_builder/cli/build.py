@@ -80,6 +80,11 @@ def installer_from_options(
 )  # fmt: skip
 @click.option("--default-entry", metavar="NAME", help="The menu's default entry (see `entries`).")
 @click.option(
+    "--architecture", metavar="NAME",
+    help="Reference architecture (single-node, dual-node, multi-node): the menu offers only "
+    "its nodes' entries (and 'choose roles later'). Default: the deployment file's, else all.",
+)  # fmt: skip
+@click.option(
     "--timeout", type=int, default=0, show_default=True,
     help="Seconds before the default entry boots; 0 waits for a key.",
 )  # fmt: skip
@@ -110,6 +115,7 @@ def build(
     deployment: Path | None,
     serial_console: bool,
     default_entry: str | None,
+    architecture: str | None,
     timeout: int,
     hybrid: bool,
     sign_key: str | None,
@@ -127,7 +133,8 @@ def build(
 ) -> None:
     """Build the StackOps distro ISO from a base Ubuntu 10.04 server ISO.
 
-    The boot menu gets one entry per role and per reference-architecture node, each with its
+    The boot menu gets one entry per role and per reference-architecture node (only one
+    architecture's with --architecture or a deployment file naming one), each with its
     preseed; the installer's initrd gets preseed.cfg and the question scripts; the extras
     component gets the role metapackages and the node agent. With SOURCE_DATE_EPOCH set the
     ISO is byte-identical from run to run.
@@ -153,6 +160,7 @@ def build(
         deployment=deployment,
         serial_console=serial_console,
         default_entry=default_entry,
+        architecture=architecture,
         timeout=timeout,
         hybrid=hybrid,
         sign_key=sign_key,
@@ -245,9 +253,15 @@ def preseed(
 
 @main.command()
 @click.option("--deployment", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--architecture", metavar="NAME",
+    help="Only this reference architecture's entries, as `build --architecture` makes them.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON on stdout.")
 @click.pass_context
-def entries(ctx: click.Context, deployment: Path | None, as_json: bool) -> None:
+def entries(
+    ctx: click.Context, deployment: Path | None, architecture: str | None, as_json: bool
+) -> None:
     """List the StackOps boot entries, their roles and every prompt each shows.
 
     The count is what a person answers at the console without a deployment file: d-i's own
@@ -263,9 +277,9 @@ def entries(ctx: click.Context, deployment: Path | None, as_json: bool) -> None:
         made_on_node,
     )
 
-    inputs = load_inputs(data_dir(ctx), deployment)
+    inputs = load_inputs(data_dir(ctx), deployment, architecture)
     rows = []
-    for e in boot_entries(inputs.roleset, inputs.deployment):
+    for e in boot_entries(inputs.roleset, inputs.deployment, inputs.architecture):
         _, asks = entry_answers(e, inputs.roleset, inputs.deployment)
         prompts = entry_prompts(e, inputs.roleset, inputs.deployment)
         rows.append({

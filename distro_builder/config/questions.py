@@ -78,6 +78,9 @@ def why_invalid(
         if len(value) > 255:
             return "it is longer than 255 characters"
     elif qtype == "password":
+        # A password's `minimum` is its fewest characters (role.yaml `min:`; README's policy).
+        if minimum is not None and len(value) < minimum:
+            return f"it is shorter than {minimum} characters"
         if len(value) > 128:
             return "it is longer than 128 characters"
     elif qtype == "interface":

@@ -81,8 +81,13 @@ def _question(path: Path, key: str, data: Any) -> Question:
         raise ConfigError(f"{path}: {where}.choices: letters, digits, '.', '_', '-' only")
     minimum = f.int("min") if "min" in data else None
     maximum = f.int("max") if "max" in data else None
-    if (minimum is not None or maximum is not None) and qtype != "int":
-        raise ConfigError(f"{path}: {where}: min/max are for int questions only")
+    if maximum is not None and qtype != "int":
+        raise ConfigError(f"{path}: {where}: max is for int questions only")
+    if minimum is not None and qtype not in ("int", "password"):
+        raise ConfigError(
+            f"{path}: {where}: min is for int questions (the least value) and passwords (the "
+            "fewest characters) only"
+        )
     fallback = f.opt_str("fallback")
     if fallback is not None and not _DEBCONF_NAME_RE.fullmatch(fallback):
         raise ConfigError(

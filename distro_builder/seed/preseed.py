@@ -134,11 +134,16 @@ def metapackage(role: str) -> str:
     return f"stackops-{role}"
 
 
-def boot_entries(roleset: RoleSet, deployment: Deployment | None = None) -> tuple[BootEntry, ...]:
+def boot_entries(
+    roleset: RoleSet, deployment: Deployment | None = None, architecture: str | None = None
+) -> tuple[BootEntry, ...]:
     """Every StackOps boot entry, in menu order; ConfigError on a name used twice.
 
     Order: most roles first (all-in-one, the dual-node controller), then one entry per role in
-    the contract's order, then the deployment's nodes, then "choose roles later".
+    the contract's order, then the deployment's nodes, then "choose roles later". With a
+    reference architecture (`architecture`, else the deployment's), only the entries whose roles
+    are one of its node shapes: a dual-node disc offers no all-in-one and no single-role
+    controller/network/volume (issue 21), as `serve --disc`'s iPXE menu does.
     """
     by_roles: dict[tuple[str, ...], BootEntry] = {}
     nodes = [node for arch in roleset.architectures for node in arch.nodes]
@@ -155,6 +160,10 @@ def boot_entries(roleset: RoleSet, deployment: Deployment | None = None) -> tupl
         by_roles.values(),
         key=lambda e: (-len(e.roles), tuple(idx.get(r, len(idx)) for r in e.roles)),
     )
+    arch_name = _architecture_of(roleset, deployment, architecture)
+    if arch_name is not None:
+        shapes = {frozenset(n.roles) for n in roleset.architecture(arch_name).nodes}
+        entries = [e for e in entries if frozenset(e.roles) in shapes]
     if deployment is not None:
         for n in deployment.nodes:
             entries.append(
@@ -183,6 +192,26 @@ def boot_entries(roleset: RoleSet, deployment: Deployment | None = None) -> tupl
                 )
             made_by[label] = by
     return tuple(entries)
+
+
+def _architecture_of(
+    roleset: RoleSet, deployment: Deployment | None, architecture: str | None
+) -> str | None:
+    """The reference architecture the menu is for: the one asked for, else the deployment's;
+    ConfigError when it is unknown or the two differ."""
+    names = [a.name for a in roleset.architectures]
+    if architecture is not None and architecture not in names:
+        raise ConfigError(
+            f"unknown reference architecture {architecture!r}",
+            hint="architectures: " + ", ".join(names),
+        )
+    from_file = deployment.architecture if deployment is not None else None
+    if architecture is not None and from_file is not None and architecture != from_file:
+        raise ConfigError(
+            f"--architecture {architecture} contradicts the deployment file's {from_file}",
+            hint="leave --architecture out: the deployment file's architecture makes the menu",
+        )
+    return architecture or from_file
 
 
 def find_entry(entries: tuple[BootEntry, ...], name: str) -> BootEntry:

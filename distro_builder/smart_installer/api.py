@@ -42,6 +42,8 @@ WEB_FILES = {
     "app.js": "text/javascript",
     "actions.js": "text/javascript",
     "style.css": "text/css",
+    "topology.js": "text/javascript",
+    "nodes.js": "text/javascript",
 }
 
 
@@ -220,6 +222,8 @@ def routes(store: Store, web_dir: Path) -> list[Route]:
         route("GET", "/static/app.js", static("app.js")),
         route("GET", "/static/style.css", static("style.css")),
         route("GET", "/static/actions.js", static("actions.js")),
+        route("GET", "/static/topology.js", static("topology.js")),
+        route("GET", "/static/nodes.js", static("nodes.js")),
         route("GET", "/healthz", healthz),
         route("POST", "/api/login", login),
         route("POST", "/api/logout", logout),

@@ -260,6 +260,7 @@ class Store:
                 "description": q.description,
                 "required": q.default is None and not q.optional,
                 "choices": list(q.choices),
+                "min_length": q.minimum if q.type == "password" else None,
             }
         return {
             "id": row["id"],

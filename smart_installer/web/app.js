@@ -103,6 +103,8 @@ function renderBuild(name) {
   const lines = [
     "STACKOPS_INSTALLER_TOKEN=" + (token || "<the enrolment token>") + " \\",
     "  distro-builder build --base ubuntu-10.04.4-server-amd64.iso -o stackops.iso \\",
+    // the disc's menu: this deployment's architecture's entries only
+    "  --architecture " + (current ? current.architecture : "<architecture>") + " \\",
     "  --installer-url " + location.origin,
   ];
   setText($("#build-cmd"), lines.join("\n"));
@@ -158,12 +160,21 @@ const GROUPS = [
 ];
 const MIN_GENERATED = 20;
 
-function generatePassword() {
-  // 20 characters of letters and digits from the browser's CSPRNG (no look-alikes).
+function generatePassword(length) {
+  // Letters and digits (no look-alikes) from the browser's CSPRNG, without modulo bias (a byte
+  // at or above the largest multiple of the alphabet's size is drawn again). No `$` (Nova
+  // 2011.2 expands $name in flag values, nova/flags.py:139-141), no quotes, no spaces.
   const alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-  const bytes = new Uint8Array(MIN_GENERATED);
-  crypto.getRandomValues(bytes);
-  return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
+  const limit = 256 - (256 % alphabet.length);
+  const out = [];
+  while (out.length < length) {
+    const bytes = new Uint8Array(length * 2);
+    crypto.getRandomValues(bytes);
+    for (const b of bytes) {
+      if (b < limit && out.length < length) out.push(alphabet[b % alphabet.length]);
+    }
+  }
+  return out.join("");
 }
 
 function renderParams(d) {
@@ -212,6 +223,13 @@ function paramRow(key, p) {
   input.setAttribute("aria-describedby", help.id + " " + err.id);
   const line = el("div", null, "param-input");
   line.append(input);
+  if (p.min_length) {
+    // The API's rule (role.yaml min:), shown beside the field before anything is refused.
+    const min = el("span", "at least " + p.min_length + " characters", "minlen");
+    min.id = id + "-min";
+    line.append(min);
+    input.setAttribute("aria-describedby", min.id + " " + help.id + " " + err.id);
+  }
   if (p.secret && key !== "admin_password") {
     // A service password no person types: generate one (shown, so it can be kept if wanted).
     const gen = el("button", "Generate", "generate");
@@ -219,7 +237,7 @@ function paramRow(key, p) {
     gen.setAttribute("aria-label", "Generate " + p.prompt);
     gen.addEventListener("click", () => {
       input.type = "text";
-      input.value = generatePassword();
+      input.value = generatePassword(Math.max(MIN_GENERATED, p.min_length || 0));
       input.dispatchEvent(new Event("input"));
     });
     line.append(gen);
@@ -528,6 +546,8 @@ function renderDeployment(d) {
     if (silent) counts.silent = (counts.silent || 0) + 1;
   }
   renderTotals(pcts, counts);
+  renderTopology(d);  // topology.js
+  arrangeNodes(d);  // nodes.js: selection and sort order
   applyFilter();
   for (const tr of [...$("#nodes tbody").children]) {
     if (!seen.has(tr.dataset.node)) tr.remove();

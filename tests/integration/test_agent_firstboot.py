@@ -445,10 +445,10 @@ def test_role_selector_plain_prompt(tmp_path: Path, agent_deb: Path, shell: str)
             "10.0.0.1",
             "pw-one",
             "pw-two",  # the pair differs: asked again
-            "nova-pw",
-            "nova-pw",
-            "rabbit-pw",
-            "rabbit-pw",
+            "nova-pw-1",
+            "nova-pw-1",
+            "rabbit-pw-1",
+            "rabbit-pw-1",
         ]
     )
     run = node.run_agent(shell, stdin=typed + "\n")
@@ -459,11 +459,11 @@ def test_role_selector_plain_prompt(tmp_path: Path, agent_deb: Path, shell: str)
     answers = node.path("/etc/stackops/answers")
     text = answers.read_text()
     assert "roles='compute'" in text and "controller_address='10.0.0.1'" in text
-    assert "nova_db_password='nova-pw'" in text and "rabbit_password='rabbit-pw'" in text
+    assert "nova_db_password='nova-pw-1'" in text and "rabbit_password='rabbit-pw-1'" in text
     assert stat.S_IMODE(answers.stat().st_mode) == 0o600
     assert "STACKOPS-FIRSTBOOT done roles=compute" in run.output
     for text in node.logs().values():
-        assert "nova-pw" not in text and "rabbit-pw" not in text
+        assert "nova-pw-1" not in text and "rabbit-pw-1" not in text
 
 
 def test_role_selector_whiptail_on_a_terminal(tmp_path: Path, agent_deb: Path) -> None:
@@ -490,14 +490,14 @@ def test_role_selector_whiptail_on_a_terminal(tmp_path: Path, agent_deb: Path) -
         con.expect("IPv4 address of the cloud controller", timeout=30)
         con.send("10.0.0.1")
         con.send_key("enter")
-        for secret in ("nova-pw", "rabbit-pw"):
+        for secret in ("nova-pw-1", "rabbit-pw-1"):
             con.expect("Password of the", timeout=30)
             con.send(secret)
             con.send_key("enter")
             con.expect("(again)", timeout=30)
-            con.send(secret + ("x" if secret == "nova-pw" else ""))
+            con.send(secret + ("x" if secret == "nova-pw-1" else ""))
             con.send_key("enter")
-            if secret == "nova-pw":  # the pair differed: told in a box, asked again
+            if secret == "nova-pw-1":  # the pair differed: told in a box, asked again
                 con.expect("The two passwords differ", timeout=30)
                 con.send_key("enter")
                 con.expect("Password of the", timeout=30)
@@ -514,10 +514,10 @@ def test_role_selector_whiptail_on_a_terminal(tmp_path: Path, agent_deb: Path) -
     assert done == "compute"
     text = node.path("/etc/stackops/answers").read_text()
     assert "roles='compute'" in text and "controller_address='10.0.0.1'" in text
-    assert "nova_db_password='nova-pw'" in text and "rabbit_password='rabbit-pw'" in text
-    assert "nova-pw" not in screen and "rabbit-pw" not in screen  # password boxes never echo
+    assert "nova_db_password='nova-pw-1'" in text and "rabbit_password='rabbit-pw-1'" in text
+    assert "nova-pw-1" not in screen and "rabbit-pw-1" not in screen  # password boxes never echo
     for log_text in node.logs().values():
-        assert "nova-pw" not in log_text and "rabbit-pw" not in log_text
+        assert "nova-pw-1" not in log_text and "rabbit-pw-1" not in log_text
 
 
 def test_missing_answer_without_console_fails_clearly(tmp_path: Path, agent_deb: Path) -> None:

@@ -267,8 +267,8 @@ ENTRIES = ("entries", "--deployment", "{in}/d.yaml")
 DB = ("--db", "sqlite:///{in}/db.sqlite")
 LAB = ("installer", "deployment", "create", "lab", "-a", "dual-node", *DB)
 GOOD_ANSWERS = (
-    "answers: {controller_address: 10.0.0.1, mysql_root_password: secret1, nova_db_password: s2,"
-    " rabbit_password: s3, admin_password: s4}\n"
+    "answers: {controller_address: 10.0.0.1, mysql_root_password: secret-1,"
+    " nova_db_password: secret-2, rabbit_password: secret-3, admin_password: secret-4}\n"
 )
 
 CASES: list[Case] = [
@@ -298,7 +298,7 @@ CASES: list[Case] = [
     Case("username-newline", ENTRIES, "system.username: contains a line break",
          _dep('system: {username: "ops\\nd-i x string y"}\n')),
     Case("answer-newline", ENTRIES, "answers.rabbit_password: (secret) is not valid",
-         _dep(GOOD_ANSWERS.replace("s3", '"s3\\nd-i passwd/root-login boolean true"'))),
+         _dep(GOOD_ANSWERS.replace("secret-3", '"secret-3\\nd-i passwd/root-login boolean true"'))),
     Case("node-name-newline", ENTRIES, "is not a host name",
          _dep(GOOD_ANSWERS + 'nodes: [{name: "cn1\\nx", roles: [compute]}]\n')),
     Case("installer-url-newline",
@@ -356,7 +356,7 @@ CASES: list[Case] = [
          "172.16.0.0/28 contains controller_address 172.16.0.5",
          setup=(LAB,)),
     Case("set-param-newline",
-         ("installer", "deployment", "set", "lab", "rabbit_password=a\nd-i x string y",
+         ("installer", "deployment", "set", "lab", "rabbit_password=aaaaaaaa\nd-i x string y",
           "--db", "sqlite:///{in}/db.sqlite"),
          "rabbit_password",
          setup=(LAB,)),

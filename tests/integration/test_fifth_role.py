@@ -150,7 +150,10 @@ def test_the_installer_asks_its_question(tmp_path: Path, data: Path) -> None:
     # passwords come on the command line (the text frontend's password prompt reads the rest of
     # a piped stdin).
     typed = "img1\n10.1.2.3\n\nimages\n"
-    cmdline = "stackops/roles=image stackops/nova_db_password=n0va stackops/rabbit_password=r4b"
+    cmdline = (
+        "stackops/roles=image stackops/nova_db_password=n0va-secret "
+        "stackops/rabbit_password=r4b-secret"
+    )
     proc = installer.run(cmdline, typed=typed)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "Name of the image store" in proc.stdout
@@ -173,7 +176,7 @@ def test_the_node_asks_it_and_runs_its_step(tmp_path: Path, data: Path) -> None:
     healthy_cloud(node)  # the controller is ready (the wait every non-controller node does)
     node.write_answers({
         "roles": "image", "hostname": "img1", "controller_address": "10.0.0.1",
-        "nova_db_password": "n0va", "rabbit_password": "r4bbit",
+        "nova_db_password": "n0va-secret", "rabbit_password": "r4bbit-secret",
     })  # fmt: skip
     run = node.run_agent("dash", stdin="images\n", env={"STACKOPS_PLAIN": "1"})
     assert run.returncode == 0, run.output

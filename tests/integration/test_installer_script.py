@@ -149,7 +149,7 @@ def test_compute_all_answered_on_the_command_line_and_by_preseed(
         "answers:\n"
         "  controller_address: 10.0.0.1\n"
         '  nova_db_password: "it\'s-n0va"\n'
-        "  rabbit_password: r4bbit\n"
+        "  rabbit_password: r4bbit-secret\n"
     )
     dep = load_deployment(dep_file, installer.roleset, lambda p, s: "$6$x$y")
     seed = render_preseed(
@@ -175,7 +175,7 @@ def test_compute_all_answered_on_the_command_line_and_by_preseed(
         "hostname": "cn7",  # the command line wins over the preseed and d-i's hostname
         "controller_address": "10.0.0.1",
         "nova_db_password": "it's-n0va",  # a quote survives POSIX quoting
-        "rabbit_password": "r4bbit",
+        "rabbit_password": "r4bbit-secret",
         "public_interface": "eth0",
         "flat_interface": "eth2",
         "libvirt_type": "auto",
@@ -192,7 +192,7 @@ def test_compute_all_answered_on_the_command_line_and_by_preseed(
 def test_volume_unanswered_questions_are_asked(installer: Installer) -> None:
     # Typed: hostname, controller address, nova password twice, rabbit password twice,
     # public interface (default), another disk for nova-volumes (none: the installer's group).
-    typed = "vol1\n10.1.2.3\nnovapw\nnovapw\nrabbitpw\nrabbitpw\n\n\n"
+    typed = "vol1\n10.1.2.3\nnovapw-secret\nnovapw-secret\nrabbitpw\nrabbitpw\n\n\n"
     proc = installer.run("stackops/roles=volume", typed=typed)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     for prompt in (
@@ -208,7 +208,7 @@ def test_volume_unanswered_questions_are_asked(installer: Installer) -> None:
         "roles": "volume",
         "hostname": "vol1",
         "controller_address": "10.1.2.3",
-        "nova_db_password": "novapw",
+        "nova_db_password": "novapw-secret",
         "rabbit_password": "rabbitpw",
         "public_interface": "eth0",
         "volume_device": "",
@@ -265,8 +265,8 @@ def test_invalid_answers_are_asked_again(installer: Installer) -> None:
         "172.16.0.0/33\n\n"  # prefix > 32
         "172.16.0.0/28\n"
     )
-    cmdline = "stackops/roles=network stackops/hostname=n2 stackops/nova_db_password=p "
-    proc = installer.run(cmdline + "stackops/rabbit_password=q", typed=typed)
+    cmdline = "stackops/roles=network stackops/hostname=n2 stackops/nova_db_password=pass-word-p "
+    proc = installer.run(cmdline + "stackops/rabbit_password=pass-word-q", typed=typed)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     answers = installer.answers()
     assert answers["controller_address"] == "10.0.0.9"
@@ -285,17 +285,33 @@ def test_invalid_answers_are_asked_again(installer: Installer) -> None:
 def test_password_pair_that_differs_is_asked_again(installer: Installer) -> None:
     # cdebconf's text frontend shows an error that follows password prompts without reading
     # a line, so no Enter after the mismatch.
-    typed = "a\nb\npw1\npw1\n\n\n"
+    typed = "aaaaaaaa\nbbbbbbbb\npw1-secret\npw1-secret\n\n\n"
     cmdline = "stackops/roles=volume stackops/hostname=v stackops/controller_address=10.0.0.1 "
-    proc = installer.run(cmdline + "stackops/rabbit_password=x", typed=typed)
+    proc = installer.run(cmdline + "stackops/rabbit_password=pass-word-x", typed=typed)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "nova_db_password: the two passwords differ, asking again" in proc.stderr
-    assert installer.answers()["nova_db_password"] == "pw1"
-    assert "pw1" not in proc.stderr
+    assert installer.answers()["nova_db_password"] == "pw1-secret"
+    assert "pw1-secret" not in proc.stderr
+
+
+def test_short_password_on_the_command_line_is_asked(installer: Installer) -> None:
+    """Issue 21: a password question's `min: 8` holds in the installer too (validate.sh under
+    busybox ash); the refusal says why and never shows the password."""
+    typed = "vol1\n10.1.2.3\nnova-secret\nnova-secret\nrabbit-secret\nrabbit-secret\n\n\n"
+    cmdline = "stackops/roles=volume stackops/rabbit_password=r4bbit stackops/nova_db_password=n0va"
+    proc = installer.run(cmdline, typed=typed)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert (
+        "nova_db_password on the kernel command line is invalid (it is shorter than 8 "
+        "characters), asking"
+    ) in proc.stderr
+    assert "rabbit_password on the kernel command line is invalid" in proc.stderr
+    assert installer.answers()["nova_db_password"] == "nova-secret"
+    assert "n0va" not in proc.stderr and "r4bbit" not in proc.stderr
 
 
 def test_invalid_value_on_the_command_line_is_asked(installer: Installer) -> None:
-    typed = "c1\n10.0.0.2\np\np\nq\nq\n\n\neth1\n\n"
+    typed = "c1\n10.0.0.2\npass-word-p\npass-word-p\npass-word-q\npass-word-q\n\n\neth1\n\n"
     proc = installer.run("stackops/roles=compute stackops/public_interface=bad/if", typed=typed)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "public_interface on the kernel command line is invalid" in proc.stderr
@@ -361,7 +377,8 @@ def test_smart_installer_settings_reach_the_answers_file(
         seed_file.write_text(seed.text)
         roles = ",".join(entry.roles)
         cmdline = f"file={seed_file} stackops/roles={roles} stackops/controller_address=10.0.0.1"
-        typed = "" if not entry.roles else "\n".join(["cn1", "pw", "pw", "rb", "rb"]) + "\n"
+        answers = ["cn1", "pw-secret", "pw-secret", "rb-secret", "rb-secret"]
+        typed = "" if not entry.roles else "\n".join(answers) + "\n"
         if via_debconf:
             proc = installer.run(cmdline.replace(f"file={seed_file} ", ""), typed, seed.text)
         else:

@@ -32,10 +32,10 @@ ADDRESS = {"controller": "10.0.0.1", "network": "10.0.0.2", "volume": "10.0.0.3"
            "compute": "10.0.0.4"}  # fmt: skip
 ANSWERS = {
     "controller_address": "10.0.0.1",
-    "mysql_root_password": "r00t",
-    "nova_db_password": "n0va",
-    "rabbit_password": "r4bbit",
-    "admin_password": "adm1n",
+    "mysql_root_password": "r00t-secret",
+    "nova_db_password": "n0va-secret",
+    "rabbit_password": "r4bbit-secret",
+    "admin_password": "adm1n-secret",
     "floating_range": "172.16.0.0/28",
     "fixed_range": "192.168.100.0/24",
 }
@@ -127,7 +127,7 @@ def check_nodes(rendered: dict, volume_node: str) -> None:
     volume_ip = rendered[volume_node][1]
     sql = {f.get("sql_connection") for _, _, f, _ in rendered.values()}
     rabbit = {f.get("rabbit_host") for _, _, f, _ in rendered.values()}
-    assert sql == {f"mysql://nova:n0va@{controller_ip}/nova"} and rabbit == {controller_ip}
+    assert sql == {f"mysql://nova:n0va-secret@{controller_ip}/nova"} and rabbit == {controller_ip}
     for name, (roles, own, flags, plan) in rendered.items():
         assert flags.get("my_ip") == own, name  # every node says its own address
         for api in ("ec2_host", "osapi_host", "s3_host", "glance_host"):

@@ -18,10 +18,10 @@ DEPLOYMENT = """\
 architecture: dual-node
 answers:
   controller_address: 10.0.0.1
-  mysql_root_password: r00t
-  nova_db_password: n0va
-  rabbit_password: r4bbit
-  admin_password: adm1n
+  mysql_root_password: r00t-secret
+  nova_db_password: n0va-secret
+  rabbit_password: r4bbit-secret
+  admin_password: adm1n-secret
 system:
   password_crypted: PASSWORD_CRYPTED
 """.replace(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -108,8 +109,8 @@ DUAL = """\
 architecture: dual-node
 answers:
   controller_address: 10.0.0.1
-  nova_db_password: n0va
-  rabbit_password: r4bbit
+  nova_db_password: n0va-secret
+  rabbit_password: r4bbit-secret
   fixed_range: 192.168.100.0/24
   floating_range: 172.16.0.0/28
 nodes:
@@ -169,8 +170,10 @@ def test_architecture_without_nodes_still_needs_controller_address(
     tmp_path: Path, data_dir: Path
 ) -> None:
     with pytest.raises(ConfigError, match="architecture: network needs controller_address"):
-        _deploy(tmp_path, data_dir, "architecture: multi-node\nanswers: {rabbit_password: x}\n")
-    _deploy(tmp_path, data_dir, "architecture: single-node\nanswers: {rabbit_password: x}\n")
+        _deploy(
+            tmp_path, data_dir, "architecture: multi-node\nanswers: {rabbit_password: r4bbit-1}\n"
+        )
+    _deploy(tmp_path, data_dir, "architecture: single-node\nanswers: {rabbit_password: r4bbit-1}\n")
 
 
 # Issue 20 item 15: YAML 1.1 reads 0123 as 83, 12:30 as 750, 0x1F as 31, 1_000_000 as 1000000,
@@ -179,8 +182,17 @@ def test_architecture_without_nodes_still_needs_controller_address(
     "written", ["0123", "12:30", "0x1F", "1_000_000", "1.10", ".inf", "-.5e3", "yes", "off"]
 )
 def test_string_answers_keep_the_text_written(tmp_path: Path, data_dir: Path, written: str) -> None:
-    text = DUAL.replace("nova_db_password: n0va", f"nova_db_password: {written}")
-    dep = _deploy(tmp_path, data_dir, text)
+    text = DUAL.replace("nova_db_password: n0va-secret", f"nova_db_password: {written}")
+    path = tmp_path / "deployment.yaml"
+    path.write_text(text)
+    # These texts are shorter than a password's 8 characters: the rule is lifted here, so the
+    # test sees what the loader keeps, not the length refusal.
+    roles = load_roles(data_dir)
+    questions = tuple(
+        dataclasses.replace(q, minimum=None) if q.key == "nova_db_password" else q
+        for q in roles.questions
+    )
+    dep = load_deployment(path, dataclasses.replace(roles, questions=questions), _no_hash)
     assert dict(dep.answers)["nova_db_password"] == written  # type: ignore[attr-defined]
 
 
