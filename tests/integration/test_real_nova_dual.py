@@ -113,13 +113,16 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
             n.remove()
 
 
-def _launch(pair: Pair) -> subprocess.CompletedProcess[str]:
+def _launch(pair: Pair, timeout: int = INSTANCE_TIMEOUT) -> subprocess.CompletedProcess[str]:
     """The tiny instance through Glance and the EC2 API, from the controller."""
     folder = tinyimage.build(pair.cc)
-    return pair.cc.run(
-        ["/opt/nova-env/bin/python", f"{folder}/launch-tiny.py", folder, str(INSTANCE_TIMEOUT)],
-        timeout=INSTANCE_TIMEOUT + 120,
+    t0 = time.monotonic()
+    proc = pair.cc.run(
+        ["/opt/nova-env/bin/python", f"{folder}/launch-tiny.py", folder, str(timeout)],
+        timeout=timeout + 120,
     )
+    print(f"launch: {time.monotonic() - t0:.0f} s", re.findall(r"^LAUNCH .*$", proc.stdout, re.M))
+    return proc
 
 
 def test_compute_waits_registers_and_the_check_passes(pair: Pair) -> None:
@@ -149,7 +152,6 @@ def test_an_instance_runs_in_libvirt_on_the_compute_node(pair: Pair) -> None:
     assert qemu_logs, "no QEMU domain log on cn1"
     assert "accel=tcg" in qemu_logs[0].read_text(errors="replace")
     assert not list(pair.cc.path("/var/log/libvirt/qemu").glob("instance-*.log"))
-    print(re.findall(r"^LAUNCH .*$", proc.stdout, re.M))
 
 
 def test_the_instance_fails_when_compute_cannot_reach_glance(pair: Pair) -> None:
@@ -163,7 +165,7 @@ def test_the_instance_fails_when_compute_cannot_reach_glance(pair: Pair) -> None
     try:
         restart = cn.sh("initctl stop nova-compute; initctl start nova-compute")
         assert restart.returncode == 0, restart.stdout + restart.stderr
-        proc = _launch(pair)
+        proc = _launch(pair, timeout=90)
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert "LAUNCH FAILED" in proc.stdout and "no marker" in proc.stdout, proc.stdout
     finally:
