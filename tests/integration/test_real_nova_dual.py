@@ -11,8 +11,8 @@ it must reach running and print its marker in the console log GetConsoleOutput r
 
 The boundary is tests/integration/realnova.py's (Python 2.7, MariaDB 10.5, RabbitMQ 3.8, an
 initctl stand-in), with libvirtd 7.0 and QEMU 5.2 from bullseye for lucid's libvirt 0.7.5 and
-qemu-kvm 0.12, and a libxml2 stand-in (realnova/libxml2.py). Why namespaces and not QEMU guests:
-the instance is QEMU under TCG; in a guest it would be TCG inside TCG (see the README's numbers).
+qemu-kvm 0.12, and a libxml2 stand-in (realnova/libxml2-standin). Why namespaces and not QEMU
+guests: the instance is QEMU under TCG; in a guest it would be TCG inside TCG (see the README).
 
 Before finding 1 was fixed, the compute node's wait passed before the controller's db sync and
 nova-compute died on "Table 'nova.services' doesn't exist". Broken on purpose: a compute node
@@ -118,7 +118,7 @@ def _launch(pair: Pair, timeout: int = INSTANCE_TIMEOUT) -> subprocess.Completed
     folder = tinyimage.build(pair.cc)
     t0 = time.monotonic()
     proc = pair.cc.run(
-        ["/opt/nova-env/bin/python", f"{folder}/launch-tiny.py", folder, str(timeout)],
+        ["/opt/nova-env/bin/python", f"{folder}/launch-tiny", folder, str(timeout)],
         timeout=timeout + 120,
     )
     print(f"launch: {time.monotonic() - t0:.0f} s", re.findall(r"^LAUNCH .*$", proc.stdout, re.M))

@@ -114,7 +114,7 @@ def test_an_instance_runs_on_the_compute_node(cloud: dict[str, RealNode]) -> Non
     cc = cloud["mc1"]
     folder = tinyimage.build(cc)
     proc = cc.run(
-        ["/opt/nova-env/bin/python", f"{folder}/launch-tiny.py", folder, "240"], timeout=400
+        ["/opt/nova-env/bin/python", f"{folder}/launch-tiny", folder, "240"], timeout=400
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out + cloud["mk1"].job_logs() + cloud["mn1"].job_logs()

@@ -52,5 +52,5 @@ def build(node: RealNode, folder: str = "/opt/tiny") -> str:
     (where / "disk").write_bytes(b"\0" * (1 << 20))
     for name in ("init", "init.c"):
         (where / name).unlink()
-    shutil.copy(DATA / "launch-tiny.py", where / "launch-tiny.py")
+    shutil.copy(DATA / "launch-tiny", where / "launch-tiny")
     return folder
