@@ -113,9 +113,7 @@ def test_every_node_waits_for_the_controller_and_the_check_sees_all_four(
 def test_an_instance_runs_on_the_compute_node(cloud: dict[str, RealNode]) -> None:
     cc = cloud["mc1"]
     folder = tinyimage.build(cc)
-    proc = cc.run(
-        ["/opt/nova-env/bin/python", f"{folder}/launch-tiny", folder, "240"], timeout=400
-    )
+    proc = cc.run(["/opt/nova-env/bin/python", f"{folder}/launch-tiny", folder, "240"], timeout=400)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out + cloud["mk1"].job_logs() + cloud["mn1"].job_logs()
     assert re.search(r"^LAUNCH state i-[0-9a-f]{8} running after \d+ s$", proc.stdout, re.M), out
