@@ -129,10 +129,12 @@ def test_compute_waits_registers_and_the_check_passes(pair: Pair) -> None:
     cc = pair.cc
     assert "STACKOPS waiting for the controller at 10.0.0.1" in pair.results["cn"]
     assert "STACKOPS-FIRSTBOOT done roles=compute" in pair.results["cn"]
-    check = cc.run(["stackops-check", "--expect", "cn1:nova-compute"], timeout=400)
+    # the product's own instance check too: its image (no kernel) boots SeaBIOS in libvirt on cn1
+    check = cc.run(["stackops-check", "--expect", "cn1:nova-compute", "--instance"], timeout=400)
     assert check.returncode == 0, check.stdout + check.stderr + cc.job_logs() + pair.cn.job_logs()
     assert "DescribeAvailabilityZones verbose lists 2 node(s): " in check.stdout
     assert "nova-compute@cn1" in check.stdout
+    assert re.search(r"^ok   instance: instance i-[0-9a-f]{8} running", check.stdout, re.M)
     listed = cc.nova_manage("service", "list").stdout
     assert any(
         ln.split()[:2] == ["cn1", "nova-compute"] and ":-)" in ln for ln in listed.splitlines()
@@ -168,6 +170,8 @@ def test_the_instance_fails_when_compute_cannot_reach_glance(pair: Pair) -> None
         proc = _launch(pair, timeout=90)
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert "LAUNCH FAILED" in proc.stdout and "no marker" in proc.stdout, proc.stdout
+        assert re.search(r"^LAUNCH state i-[0-9a-f]{8} failed to spawn", proc.stdout, re.M)
+        assert "10.0.0.9" in cn.log("/var/log/nova/nova-compute.log"), "not the Glance it asked"
     finally:
         conf.write_text(good)
         cn.sh("initctl stop nova-compute; initctl start nova-compute")
