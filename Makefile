@@ -92,7 +92,7 @@ test-qemu: deps venv
 # under TCG; needs root, debootstrap and deb.debian.org the first time, see README "QA: smoke");
 # 300 cases of the base-ISO mutation fuzzer (about 5 minutes); multi-node with real Nova 2011.2
 # (four chroots on one LAN, an instance in libvirt: tests/integration/test_real_nova_multi.py,
-# about 4 minutes warm).
+# 2-4 minutes warm).
 e2e: deps venv
 	DISTRO_BUILDER_E2E=1 $(BIN)/python -m pytest -m e2e tests/qemu/test_firstboot.py \
 		tests/integration/test_fuzz_iso.py tests/integration/test_real_nova_multi.py $(PYTEST_ARGS)
