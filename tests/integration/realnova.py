@@ -17,12 +17,17 @@ The boundary (what is real and what is not):
 - NAMED BOUNDARY (not lucid): Python 2.7 stands in for lucid's 2.6, MariaDB 10.5 for MySQL 5.1,
   RabbitMQ 3.8 for 1.7, bullseye's dash for lucid's.
 - STAND-IN: the init system (realnova/initctl: `initctl start JOB` runs realnova/jobs/JOB in
-  the background); nova-compute runs with --connection_type=fake and nova-volume with
-  nova.volume.driver.FakeISCSIDriver (their job files add the flag: no libvirt, and LVM and the
-  iSCSI target are the host kernel's); libvirt-bin and iscsitarget jobs idle; modprobe, vgs,
+  the background); nova-compute runs with --connection_type=fake (except on a libvirt node,
+  below) and nova-volume with nova.volume.driver.FakeISCSIDriver (their job files add the flag:
+  LVM and the iSCSI target are the host kernel's); libvirt-bin (elsewhere than on a libvirt
+  node) and iscsitarget jobs idle; modprobe, vgs,
   pvcreate, vgcreate record (realnova/sbin/). Two shims make 2011's code run on bullseye's
   Python 2.7 (carrot's uuid import, SQLAlchemy 0.6's utf8mb4 charset name) and two wrappers
   give `ip` and `brctl` lucid's error wording that Nova 2011.2 compares exactly.
+- A LIBVIRT NODE (RealNode.create(libvirt=True)): real libvirtd 7.0 and QEMU 5.2 (TCG) from
+  bullseye for lucid's libvirt and qemu-kvm, nova-compute on the libvirt driver through
+  libvirt-python 5.10.0; realnova/libxml2-standin for python-libxml2 (none for Python 2 in
+  bullseye); realnova/libvirt-qemu.conf runs QEMU as root, unconfined, as lucid did.
 
 Cached under $DISTRO_BUILDER_CACHE/realnova (default ~/.cache/distro-builder/realnova): the
 debootstrap'd root as a zstd tarball keyed by suite, mirror and packages, and the wheelhouse keyed
