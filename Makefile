@@ -92,11 +92,12 @@ test-qemu: deps venv
 
 # Stage 5 on the stand-in node for every node entry, power cuts, a failing step (tens of minutes
 # under TCG; needs root, debootstrap and deb.debian.org the first time, see README "QA: smoke");
-# 300 cases of the base-ISO mutation fuzzer (about 5 minutes); dual-node with real Nova 2011.2
-# (two chroots on one LAN: tests/integration/test_real_nova_dual.py, about 2 minutes warm).
+# 300 cases of the base-ISO mutation fuzzer (about 5 minutes); multi-node with real Nova 2011.2
+# (four chroots on one LAN, an instance in libvirt: tests/integration/test_real_nova_multi.py,
+# 2-4 minutes warm).
 e2e: deps venv
 	DISTRO_BUILDER_E2E=1 $(BIN)/python -m pytest -m e2e tests/qemu/test_firstboot.py \
-		tests/integration/test_fuzz_iso.py tests/integration/test_real_nova_dual.py $(PYTEST_ARGS)
+		tests/integration/test_fuzz_iso.py tests/integration/test_real_nova_multi.py $(PYTEST_ARGS)
 
 bench: deps venv
 	$(BIN)/python benchmarks/run.py --gpt

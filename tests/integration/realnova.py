@@ -17,12 +17,17 @@ The boundary (what is real and what is not):
 - NAMED BOUNDARY (not lucid): Python 2.7 stands in for lucid's 2.6, MariaDB 10.5 for MySQL 5.1,
   RabbitMQ 3.8 for 1.7, bullseye's dash for lucid's.
 - STAND-IN: the init system (realnova/initctl: `initctl start JOB` runs realnova/jobs/JOB in
-  the background); nova-compute runs with --connection_type=fake and nova-volume with
-  nova.volume.driver.FakeISCSIDriver (their job files add the flag: no libvirt, and LVM and the
-  iSCSI target are the host kernel's); libvirt-bin and iscsitarget jobs idle; modprobe, vgs,
+  the background); nova-compute runs with --connection_type=fake (except on a libvirt node,
+  below) and nova-volume with nova.volume.driver.FakeISCSIDriver (their job files add the flag:
+  LVM and the iSCSI target are the host kernel's); libvirt-bin (elsewhere than on a libvirt
+  node) and iscsitarget jobs idle; modprobe, vgs,
   pvcreate, vgcreate record (realnova/sbin/). Two shims make 2011's code run on bullseye's
   Python 2.7 (carrot's uuid import, SQLAlchemy 0.6's utf8mb4 charset name) and two wrappers
   give `ip` and `brctl` lucid's error wording that Nova 2011.2 compares exactly.
+- A LIBVIRT NODE (RealNode.create(libvirt=True)): real libvirtd 7.0 and QEMU 5.2 (TCG) from
+  bullseye for lucid's libvirt and qemu-kvm, nova-compute on the libvirt driver through
+  libvirt-python 5.10.0; realnova/libxml2-standin for python-libxml2 (none for Python 2 in
+  bullseye); realnova/libvirt-qemu.conf runs QEMU as root, unconfined, as lucid did.
 
 Cached under $DISTRO_BUILDER_CACHE/realnova (default ~/.cache/distro-builder/realnova): the
 debootstrap'd root as a zstd tarball keyed by suite, mirror and packages, and the wheelhouse keyed
@@ -70,6 +75,21 @@ PACKAGES = (
     "openssh-client net-tools ifupdown wget unzip curl"
 ).split()
 ROOTFS_VERSION = 1  # bump when _build_rootfs changes in a way the key does not see
+# A compute node on the libvirt driver: bullseye's libvirtd 7.0 and QEMU 5.2 (TCG) in its root
+# (a second cached root tarball, made from the first), and libvirt-python 5.10.0, the last release
+# for Python 2, built against libvirt 7.0 for the node's python2.7 (bullseye ships no Python 2
+# binding). Its generator cannot wrap two functions libvirt 6.10 added (char ** arguments): they
+# are left out (LIBVIRT_SKIP); Nova 2011.2 calls neither. libvirt-daemon-config-nwfilter: the
+# stock filters (no-mac-spoofing, ...) that lucid's libvirt-bin shipped in /etc/libvirt/nwfilter
+# and Nova 2011.2's instance filters reference (without them: "referenced filter
+# 'no-mac-spoofing' is missing", measured).
+LIBVIRT_PACKAGES = (
+    "libvirt-daemon libvirt-daemon-config-nwfilter libvirt-clients libvirt-dev qemu-system-x86 "
+    "qemu-utils"
+).split()
+LIBVIRT_PYTHON = "libvirt-python==5.10.0"
+LIBVIRT_SKIP = ("virDomainAuthorizedSSHKeysGet", "virDomainAuthorizedSSHKeysSet")
+LIBVIRT_VERSION = 1  # bump when _libvirt_tarball changes in a way the key does not see
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Every job the harness can stop, in the order they are stopped.
 JOBS = (
@@ -113,6 +133,16 @@ def _key(inputs: object) -> str:
 
 def rootfs_key() -> str:
     return _key({"v": ROOTFS_VERSION, "suite": SUITE, "mirror": MIRROR, "packages": PACKAGES})
+
+
+def libvirt_key() -> str:
+    return _key(
+        {
+            "v": LIBVIRT_VERSION, "base": rootfs_key(), "packages": LIBVIRT_PACKAGES,
+            "python": LIBVIRT_PYTHON, "skip": LIBVIRT_SKIP,
+            "conf": (DATA / "libvirt-qemu.conf").read_text(),
+        }
+    )  # fmt: skip
 
 
 def wheelhouse_key() -> str:
@@ -176,6 +206,58 @@ def _rootfs_tarball(timings: dict[str, float]) -> Path:
             if old != tarball:
                 old.unlink()
         timings["debootstrap"] = time.monotonic() - t0
+    return tarball
+
+
+def _libvirt_tarball(timings: dict[str, float]) -> Path:
+    """The bullseye root with libvirtd, QEMU and a libvirt-python wheel for python2.7 (in
+    /opt/libvirt-wheel), made from the base root on first use."""
+    base = _rootfs_tarball(timings)
+    cache = cache_dir()
+    tarball = cache / f"rootfs-libvirt-{SUITE}-{libvirt_key()}.tar.zst"
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if tarball.is_file():
+            return tarball
+        t0 = time.monotonic()
+        tree = cache / "rootfs-libvirt.partial"
+        shutil.rmtree(tree, ignore_errors=True)
+        tree.mkdir()
+        _run(["tar", "-C", str(tree), "--zstd", "-xpf", str(base)])
+        shutil.copy("/etc/resolv.conf", tree / "etc/resolv.conf")
+        skip = "".join(f"\\n    '{f}'," for f in LIBVIRT_SKIP)
+        _in_root(
+            tree,
+            "apt-get update -q >/dev/null\n"
+            "apt-get install -y -q --no-install-recommends "
+            f"{' '.join(LIBVIRT_PACKAGES)} >/dev/null\n"
+            "apt-get clean\nrm -rf /var/lib/apt/lists/*\n"
+            # the users and groups Debian's libvirt-daemon-system would make (libvirtd parses
+            # its compiled-in qemu user before it reads qemu.conf)
+            "groupadd -r kvm && groupadd -r libvirt && groupadd -r libvirt-qemu\n"
+            "useradd -r -g kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu\n"
+            # the binding, built with a throw-away python2.7 virtualenv
+            'python3 -m venv /opt/vtb && /opt/vtb/bin/pip install -q "virtualenv<20.22"\n'
+            "/opt/vtb/bin/virtualenv -q -p /usr/bin/python2.7 /opt/py2b\n"
+            "cd /tmp && /opt/py2b/bin/pip download -q --no-deps --no-binary :all: -d /tmp/sd "
+            f"{LIBVIRT_PYTHON} 2>/dev/null\n"
+            "tar -C /tmp -xzf /tmp/sd/libvirt-python-*.tar.gz && cd /tmp/libvirt-python-*/\n"
+            f'sed -i "s/^skip_function = (/&{skip}/" generator.py\n'
+            + "".join(f"grep -q \"'{f}',\" generator.py\n" for f in LIBVIRT_SKIP)
+            + "/opt/py2b/bin/pip wheel -q --no-deps -w /opt/libvirt-wheel . 2>/dev/null\n"
+            "ls /opt/libvirt-wheel/libvirt_python-*.whl\n"
+            "rm -rf /opt/vtb /opt/py2b /tmp/sd /tmp/libvirt-python-* /root/.cache\n",
+            timeout=1800,
+        )
+        shutil.copy(DATA / "libvirt-qemu.conf", tree / "etc/libvirt/qemu.conf")
+        partial = tarball.with_suffix(".partial")
+        _run(["tar", "-C", str(tree), "--zstd", "-cpf", str(partial), "."])
+        partial.rename(tarball)
+        shutil.rmtree(tree)
+        for old in cache.glob("rootfs-libvirt-*.tar.zst"):
+            if old != tarball:
+                old.unlink()
+        timings["libvirt-root"] = time.monotonic() - t0
     return tarball
 
 
@@ -252,18 +334,35 @@ class RealNode:
     # -- set-up -----------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, where: Path, *, ns: str, hostname: str) -> RealNode:
+    def create(cls, where: Path, *, ns: str, hostname: str, libvirt: bool = False) -> RealNode:
+        """A node; with `libvirt`, its nova-compute runs on the libvirt driver against a real
+        libvirtd (QEMU under TCG) instead of the fake driver."""
         require_realnova_or_skip()
         node = cls(where / "root", ns, hostname)
         timings = node.timings
-        tarball = _rootfs_tarball(timings)
+        tarball = _libvirt_tarball(timings) if libvirt else _rootfs_tarball(timings)
         t0 = time.monotonic()
         node.root.mkdir(parents=True)
         _run(["tar", "-C", str(node.root), "--zstd", "-xpf", str(tarball)])
         timings["rootfs-extract"] = time.monotonic() - t0
         _python_env(node.root, timings)
+        if libvirt:
+            node._libvirt()
         node._layout()
         return node
+
+    def _libvirt(self) -> None:
+        """The binding into the node's python, the libxml2 stand-in beside it, and the mark
+        the libvirt-bin and nova-compute jobs read (realnova/jobs)."""
+        _in_root(
+            self.root,
+            "/opt/nova-env/bin/pip install -q --no-index /opt/libvirt-wheel/libvirt_python-*.whl"
+            " 2>/dev/null\n/opt/nova-env/bin/python -c 'import libvirt'",
+        )
+        site = self.path("/opt/nova-env/lib/python2.7/site-packages")
+        shutil.copy(DATA / "libxml2-standin", site / "libxml2.py")
+        self.path("/opt/realnova").mkdir(parents=True, exist_ok=True)
+        self.path("/opt/realnova/libvirt").write_text("libvirtd and nova-compute on libvirt\n")
 
     def path(self, p: str) -> Path:
         return self.root / p.lstrip("/")

@@ -17,6 +17,10 @@ mkdir -p /etc/nova /etc/init /opt/realnova/run /opt/realnova/log
 getent group nova >/dev/null || groupadd --system nova
 getent group glance >/dev/null || groupadd --system glance
 mkdir -p /var/lib/nova /var/log/nova /var/lock/nova /var/lib/glance /run/mysqld /run/network
+# --instances_path (nova/compute/manager.py: $state_path/instances), which nova-compute's libvirt
+# driver statvfs()es at start (nova/virt/libvirt_conn.py:1215); INFERRED: lucid's nova-common
+# package ships the folder (its debian/*.dirs), so no agent step makes it
+mkdir -p /var/lib/nova/instances
 chown mysql:mysql /run/mysqld
 # lucid's python-boto is the system python's: stackops-check runs /usr/bin/python
 echo /opt/nova-env/lib/python2.7/site-packages >/usr/lib/python2.7/dist-packages/realnova.pth
