@@ -85,6 +85,9 @@ async function openDeployment(name) {
   $("#dep-arch").textContent = d.architecture;
   $("#export-link").href = "/api/deployments/" + d.name + "/export";
   renderParams(d);
+  // Open while a required parameter is missing; once all are set it starts folded, so the
+  // nodes are above the fold. Only here: after that the admin's own open/close is kept.
+  $("#params-box").open = paramsMissing(d).length > 0;
   renderOnboarding(d.name);
   $("#nodes tbody").replaceChildren();  // rows of the deployment shown before
   closeNode();
@@ -177,7 +180,18 @@ function generatePassword(length) {
   return out.join("");
 }
 
+function paramsMissing(d) {
+  return Object.entries(d.params)
+    .filter(([, p]) => p.required && !p.set && !p.value)
+    .map(([key]) => key);
+}
+
 function renderParams(d) {
+  const missing = paramsMissing(d);
+  $("#params-state").textContent = missing.length
+    ? missing.length + " required " + (missing.length === 1 ? "value" : "values") + " missing"
+    : "all required values set";
+  $("#params-state").className = missing.length ? "bad" : "ok";
   const box = $("#params");
   box.replaceChildren();
   for (const [group, title, types] of GROUPS) {

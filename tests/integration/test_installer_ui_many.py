@@ -324,3 +324,42 @@ def test_password_rules_beside_fields_and_generate(browser, service: Service) ->
     d.find_element(By.CSS_SELECTOR, "#onboarding summary").click()
     build = wait.until(ec.visibility_of_element_located((By.ID, "build-cmd"))).text
     assert "  --architecture dual-node \\\n" in build, build
+
+
+def test_parameters_fold_once_set_so_the_nodes_are_in_view(browser, service: Service) -> None:  # noqa: F811
+    """A new deployment opens with its parameters unfolded and says how many required values
+    are missing; once every one is set the deployment opens with them folded, so at 30 nodes
+    the nodes table starts within a 1280x800 window (it was below two screens of fields)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, service
+    d.set_window_size(1280, 800)
+    wait = WebDriverWait(d, 60)
+    token = _login_and_open(d, svc, "folded", "dual-node")
+    box = d.find_element(By.ID, "params-box")
+    assert box.get_attribute("open") is not None
+    assert "required values missing" in d.find_element(By.ID, "params-state").text
+    admin = svc.login()
+    status, data = svc.json("PUT", "/api/deployments/folded/params", token=admin, json_body=PARAMS)
+    assert status == 200, data
+    for i in range(30):
+        _register(svc, token, f"fold-{i}", [f"52:54:00:00:2f:{i:02x}"])
+    d.get(svc.url + "/#")
+    d.get(svc.url + "/#d/folded")
+    rows = (By.CSS_SELECTOR, "#nodes tbody tr")
+    wait.until(lambda _: len(d.find_elements(*rows)) == 30)
+    wait.until(ec.text_to_be_present_in_element((By.ID, "params-state"), "all required"))
+    assert d.find_element(By.ID, "params-box").get_attribute("open") is None
+    assert not d.find_element(By.ID, "param-controller_address").is_displayed()
+    top = d.execute_script(
+        "return document.querySelector('#nodes tbody tr').getBoundingClientRect().top"
+    )
+    d.save_screenshot("/tmp/ui-params-folded.png")
+    height = d.execute_script("return window.innerHeight")
+    assert top < height, f"the first node row starts at {top}px, below the window ({height}px)"
+    # The admin unfolds them; the 2 s refresh does not fold them again.
+    d.find_element(By.CSS_SELECTOR, "#params-box > summary").click()
+    time.sleep(2.5)
+    assert d.find_element(By.ID, "param-controller_address").is_displayed()
