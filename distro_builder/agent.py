@@ -116,7 +116,7 @@ def agent_files(data_dir: Path, roleset: RoleSet | None = None) -> dict[str, Fil
         files[f"{SHARE}/{name}"] = _read(src / name)
     for sub in SHARED_DIRS:
         for path in sorted((src / sub).rglob("*")):
-            if path.is_file():
+            if _shipped(path):
                 files[f"{SHARE}/{path.relative_to(src).as_posix()}"] = _read(path)
     roleset = roleset if roleset is not None else load_roles(data_dir)
     check_nova_flags(roleset, data_dir)
@@ -127,13 +127,19 @@ def agent_files(data_dir: Path, roleset: RoleSet | None = None) -> dict[str, Fil
     for role in (*roleset.shared, *roleset.roles):
         folder = Path(role.path)
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and path.name != ROLE_FILE:
+            if _shipped(path) and path.name != ROLE_FILE:
                 files[f"{SHARE}/roles/{role.name}/{path.relative_to(folder).as_posix()}"] = _read(
                     path
                 )
     for unit in sorted((src / "systemd").glob("*.service")):
         files[f"/lib/systemd/system/{unit.name}"] = _read(unit)
     return files
+
+
+def _shipped(path: Path) -> bool:
+    """A file of the data folders that goes on the node: not Python's byte-code, which pip
+    writes beside a role's Python file (roles/controller/novarc.py) in an installed copy."""
+    return path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
 
 
 def build_agent_deb(

@@ -20,11 +20,13 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import require_tool_or_skip
+from tests.integration.realnova import UPSTREAM
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-NOVA_TARBALL = ROOT.parent.parent / "shared" / "upstream" / "nova-2011.2.tar.gz"
+# the release trees as the real-Nova harness finds them (beside the checkout or a worktree)
+NOVA_TARBALL = UPSTREAM / "nova-2011.2.tar.gz"
 REWRITER = ROOT / "roles" / "controller" / "novarc.py"
 HOSTILE = "a\"b$(touch PWNED1)c'd`touch PWNED2`e\\f$HOME g;h ${x} 'i' \"\""
 
