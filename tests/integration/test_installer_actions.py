@@ -194,6 +194,12 @@ def test_credentials_and_cloud_over_the_apis(service: Service) -> None:
     assert cloud["credentials"]["size"] == len(data)
     assert cloud["credentials"]["node"] == nodes["ctl"][0]
     assert "credentials" not in svc.json("GET", "/api/deployments/cr", token=admin)[1]
+    # nova.zip reaches only the admin's session: not a client with no session, not a node's
+    # token (the compute node's, nor the controller's that uploaded it), not a made-up token.
+    download = "/api/deployments/cr/credentials"
+    for who in (None, nodes["cmp"][1], nodes["ctl"][1], "not-a-token"):
+        status, _, body = svc.request("GET", download, token=who)
+        assert status == 401 and data not in body, (who, status)
 
 
 def test_cli_retry_reinstall_and_credentials(service: Service, tmp_path) -> None:
