@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import require_tool_or_skip
+
+# The free space a `make test` run wants in /tmp before it starts: a passed test's tmp_path is
+# removed as it ends, the session's roots, images and ISOs stay to the end (README: the peak).
+MIN_FREE_GIB = float(os.environ.get("DISTRO_BUILDER_TEST_MIN_FREE_GIB", "6"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once, saying why, when the disk cannot hold the run (not 200 errors later)."""
+    if session.config.option.collectonly:
+        return
+    tmp = tempfile.gettempdir()
+    free = shutil.disk_usage(tmp).free / 2**30
+    if free < MIN_FREE_GIB:
+        pytest.exit(
+            f"error: {tmp} has {free:.1f} GiB free; a full run needs about {MIN_FREE_GIB:g} GiB\n"
+            "hint: remove old /tmp/pytest-of-*/ directories, or set "
+            "DISTRO_BUILDER_TEST_MIN_FREE_GIB for a run of a few files",
+            returncode=1,
+        )
 
 
 @pytest.fixture(scope="session")
