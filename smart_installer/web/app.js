@@ -148,7 +148,9 @@ async function renderOnboarding(name) {
 async function refresh() {
   if (!current) return;
   try {
-    renderDeployment(await api("GET", "/api/deployments/" + current.name));
+    const d = await api("GET", "/api/deployments/" + current.name);
+    renderDeployment(d);
+    updateParams(d);
     actionsDeployment(current);  // actions.js: cloud ready
     await refreshNode();
   } catch (e) { showError(e.message); }
@@ -186,12 +188,33 @@ function paramsMissing(d) {
     .map(([key]) => key);
 }
 
-function renderParams(d) {
+function renderParamsState(d) {
   const missing = paramsMissing(d);
-  $("#params-state").textContent = missing.length
+  setText($("#params-state"), missing.length
     ? missing.length + " required " + (missing.length === 1 ? "value" : "values") + " missing"
-    : "all required values set";
+    : "all required values set");
   $("#params-state").className = missing.length ? "bad" : "ok";
+}
+
+// What another admin, the CLI or the API changed reaches the form in place at each refresh,
+// except in a field this page's admin is in or has typed into (data-edited, cleared by a save):
+// so a save sends only what was typed here and never writes back a value read before the change.
+function updateParams(d) {
+  renderParamsState(d);
+  for (const input of document.querySelectorAll("#params input[data-key]")) {
+    const p = d.params[input.dataset.key];
+    if (!p || input.dataset.edited || input === document.activeElement) continue;
+    if (p.secret) {
+      const hint = p.set ? "(set; type to change)" : "(not set)";
+      if (input.placeholder !== hint) input.placeholder = hint;
+    } else if (input.value !== (p.value || "")) {
+      input.value = p.value || "";
+    }
+  }
+}
+
+function renderParams(d) {
+  renderParamsState(d);
   const box = $("#params");
   box.replaceChildren();
   for (const [group, title, types] of GROUPS) {
@@ -220,6 +243,9 @@ function paramRow(key, p) {
   input.name = id;
   input.id = id;
   input.dataset.key = key;
+  for (const type of ["input", "change"]) {
+    input.addEventListener(type, () => { input.dataset.edited = "1"; });
+  }
   if (p.required) input.setAttribute("aria-required", "true");
   if (p.secret) {
     input.type = "password";
@@ -679,6 +705,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const values = {};
     for (const input of document.querySelectorAll("#params input[data-key]")) {
       const p = current.params[input.dataset.key];
+      if (!input.dataset.edited) continue;  // untouched here: its value is the service's
       if (p.secret) { if (input.value) values[input.dataset.key] = input.value; }
       else if ((p.value || "") !== input.value) values[input.dataset.key] = input.value || null;
     }

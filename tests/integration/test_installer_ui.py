@@ -427,6 +427,70 @@ def test_parameters_form_groups_help_and_errors_by_field(browser, service: Servi
     d.save_screenshot("/tmp/ui-params-saved.png")
 
 
+def test_parameters_changed_elsewhere_reach_the_form_not_the_typed_field(
+    browser, service: Service
+) -> None:
+    """Values another admin (or the CLI, or the API) sets reach the open form in place within a
+    refresh, and the "missing" count follows; a field the admin typed into keeps what was typed,
+    and Save sends only that field: a value read before the other change is never written back
+    (before: the form showed the values of page load for good, and Save sent every field that
+    differed from the service, so it reverted controller_address to empty)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d, svc = browser, service
+    wait = WebDriverWait(d, 30)
+    _login_and_open(d, svc, "both", "dual-node")
+    state = d.find_element(By.ID, "params-state")
+    missing_before = int(state.text.split()[0])
+    typed = d.find_element(By.ID, "param-floating_range")
+    typed.send_keys("172.24.9.0/24")
+    d.find_element(By.ID, "dep-name").click()  # the typed field loses focus, stays edited
+    elsewhere = {
+        "controller_address": "10.0.0.10",
+        "floating_range": "172.24.4.0/24",
+        "rabbit_password": "both-rabbit-secret",
+    }
+    admin = svc.login()
+    status, _ = svc.json("PUT", "/api/deployments/both/params", token=admin, json_body=elsewhere)
+    assert status == 200
+    ctl = d.find_element(By.ID, "param-controller_address")
+    wait.until(lambda _: ctl.get_attribute("value") == "10.0.0.10")
+    rabbit = d.find_element(By.ID, "param-rabbit_password")
+    assert rabbit.get_attribute("placeholder") == "(set; type to change)"
+    assert rabbit.get_attribute("value") == ""  # a secret never comes back to the page
+    wait.until(lambda _: int(state.text.split()[0]) == missing_before - 2)
+    assert typed.get_attribute("value") == "172.24.9.0/24"
+    d.save_screenshot("/tmp/ui-params-elsewhere.png")
+
+    d.find_element(By.ID, "params-save").click()
+    wait.until(lambda _: d.find_element(By.ID, "params-msg").text == "saved")
+    status, data = svc.json("GET", "/api/deployments/both", token=admin)
+    assert status == 200
+    params = data["params"]
+    assert params["controller_address"]["value"] == "10.0.0.10"  # not reverted by the save
+    assert params["floating_range"]["value"] == "172.24.9.0/24"  # the typed value won
+    assert params["rabbit_password"]["set"] is True
+    wait.until(ec.text_to_be_present_in_element((By.ID, "params-state"), "missing"))
+
+    # A field the admin is in (focused, nothing typed) is not changed under the cursor; when a
+    # change lands meanwhile, Save still does not send the field's older value back.
+    ctl = d.find_element(By.ID, "param-controller_address")
+    ctl.click()
+    later = {"controller_address": "10.0.0.11"}
+    status, _ = svc.json("PUT", "/api/deployments/both/params", token=admin, json_body=later)
+    assert status == 200
+    wait.until(
+        lambda _: d.execute_script("return current.params.controller_address.value") == "10.0.0.11"
+    )
+    assert ctl.get_attribute("value") == "10.0.0.10"
+    d.find_element(By.ID, "params-save").click()
+    wait.until(lambda _: d.find_element(By.ID, "params-msg").text in ("saved", "nothing changed"))
+    status, data = svc.json("GET", "/api/deployments/both", token=admin)
+    assert data["params"]["controller_address"]["value"] == "10.0.0.11"
+
+
 def test_node_detail_timeline_and_inventory(browser, served_service: Service) -> None:
     """A node's detail: SMBIOS facts of a network-booted machine, NICs one per line, disks in
     GB, and a timeline with timestamps and each step's duration; a failure says where."""
