@@ -657,7 +657,7 @@ class IsoImage:
         out = Path(out)
         check_output_path(out, self.path)
         self._system.require_supported(self.path)
-        if hybrid and self._system.tail >= 0:
+        if hybrid and (self._system.tail >= 0 or self._system.mbr is not None):
             raise IsoError(
                 f"{self.path}: the base is a hybrid disk image already (its own MBR, a GPT or "
                 "partitions after its ISO 9660 data); --hybrid would put isolinux's MBR in their "

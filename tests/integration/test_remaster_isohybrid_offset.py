@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from distro_builder.errors import IsoError
 from distro_builder.remaster import remaster
 from tests.gpt_iso import PACKAGES, make_isolinux_offset_iso, missing
 from tests.helpers import IN_CI, require_tool_or_skip
@@ -234,3 +235,14 @@ def test_remastered_twice_and_reproducible(pair: tuple[Path, Path], tmp_path: Pa
     remaster(base, one, [overlay], source_date_epoch=1700000000)
     remaster(base, two, [overlay], source_date_epoch=1700000000)
     assert one.read_bytes() == two.read_bytes()
+
+
+def test_hybrid_refused(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    """--hybrid would put pycdlib's isolinux MBR over the base's (it raised pycdlib's "EFI lba on
+    a non-EFI ISO" as a bug in distro-builder): refused as over any hybrid disk image."""
+    base, _ = pair
+    out = tmp_path / "out.iso"
+    with pytest.raises(IsoError, match="hybrid disk image already") as e:
+        remaster(base, out, hybrid=True)
+    assert "leave --hybrid out" in (e.value.hint or "")
+    assert not out.exists()
