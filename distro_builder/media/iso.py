@@ -1314,7 +1314,36 @@ class _SystemArea:
 
     def plan(self, iso: pycdlib.PyCdlib) -> int:
         """The places of the new layout (pycdlib has laid the volume out); the new image's
-        size in bytes. The El Torito entries into the tail are pointed at its new place."""
+        size in bytes. The El Torito entries into the tail are pointed at its new place.
+
+        Raises:
+            IsoError when an MBR entry, moved, no longer fits its 32-bit fields (a damaged
+            table: seen with a seeded size of 0xffffffff).
+        """
+        size = self._plan(iso)
+        for number, start, end in self._mbr_entries():
+            new_start, new_end = self.moved(start, end)
+            if not (0 <= new_start <= 0xFFFFFFFF and 0 <= new_end - new_start <= 0xFFFFFFFF):
+                raise IsoError(
+                    f"cannot remaster this layout: MBR partition {number} (block {start}, "
+                    f"{end - start} blocks) would run past what an MBR entry can hold once moved",
+                    hint="the base's partition table looks damaged; fetch the ISO again, check "
+                    "SHA256SUMS (`sfdisk -d BASE` shows the table)",
+                )
+        return size
+
+    def _mbr_entries(self) -> list[tuple[int, int, int]]:
+        """(number, start, end) of the base's used MBR entries (512-byte blocks, end excluded)."""
+        if self.mbr is None:
+            return []
+        out = []
+        for i in range(4):
+            entry = struct.unpack_from("<BBBBBBBBLL", self.mbr, 446 + 16 * i)
+            if entry[4] or entry[9]:
+                out.append((i + 1, entry[8], entry[8] + entry[9]))
+        return out
+
+    def _plan(self, iso: pycdlib.PyCdlib) -> int:
         volume = iso.pvd.space_size * iso.logical_block_size // 512
         laid_out = volume
         if self.tree is not None:  # the partition's folders and path tables after the data
