@@ -1162,7 +1162,7 @@ class _SystemArea:
         self.file_size = 0
         self.unsupported: list[str] = []
         self.gpt: _Gpt | None = None  # the base's GPT, when it is carried over
-        self.area = b""  # the base's system area (32 KiB) when it has a GPT: sectors 1-63 too
+        self.area = b""  # the base's system area (32 KiB) when its MBR is carried: sectors 1-63 too
         self.tail = -1  # 512-byte block where the appended partitions begin (-1: none)
         self.tail_boot: list[tuple[Any, int]] = []  # El Torito entries in the tail, their LBA
         self.image_lbas: list[tuple[Any, int]] = []  # the other El Torito entries, their LBA
@@ -1266,6 +1266,7 @@ class _SystemArea:
                 self.image_lbas.append((e, e.load_rba))
         self._boot_images_inside([(p, e) for p, e in entries if (e, e.load_rba) in self.image_lbas])
         self.mbr = head[:512]
+        self.area = head  # (what xorriso -G or another writer put in sectors 1-63 is kept too)
         self.partition_offset = _partition_offset(path, parts, gpt_parts)
         for p in parts:  # isohybrid pads a disk image to whole cylinders (cyl-align-on)
             geometry = _chs_geometry(p[8] + p[9] - 1, p[5], p[6], p[7]) if p[9] else None
@@ -1416,7 +1417,7 @@ class _SystemArea:
             self._move_apm(area)
             os.pwrite(out_fd, bytes(area), 0)
         else:
-            os.pwrite(out_fd, bytes(mbr), 0)
+            os.pwrite(out_fd, bytes(mbr) + self.area[512:], 0)
 
     def _move_apm(self, area: bytearray) -> None:
         """An Apple partition map of 2048-byte blocks (xorriso -isohybrid-apm-hfsplus: "ER" at

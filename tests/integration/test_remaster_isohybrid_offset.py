@@ -16,13 +16,13 @@ partition read alone is the same ISO 9660 volume (Rock Ridge and Joliet) as the 
 Before the fix pycdlib rebuilt this MBR itself: geometry 64 x 31 (read from the size), partition
 2 dropped, no superblock at the offset ("Partition offset: 0"). The boots are in
 tests/qemu/test_gpt_esp_boot.py. `--hybrid` over it is refused; seeded damage to its tables ends
-in a remaster or an IsoError. About 9 s for the module (12 tests), 6 s of it the damage cases.
+in a remaster or an IsoError. About 9 s for the module (14 tests), 6 s of it the damage cases.
 
 What the output does not keep of xorriso's bytes: the base's blocks 20-31 were zeros, the
 engine's layout has set terminators in 20-30 (blocks reserved so the second set keeps block 32);
 the Joliet descriptor's volume size counted up to the ESP on the base (the primary's counted the
 whole file), both count the whole file now; the partition's folders and path tables are copies
-after the ISO data, not before the files. Sectors 1-63 (zero here) are not carried without a GPT.
+after the ISO data, not before the files. Sectors 1-63 are the base's (test_system_area_kept).
 """
 
 from __future__ import annotations
@@ -285,3 +285,15 @@ def test_hostile_tables(pair: tuple[Path, Path], tmp_path: Path) -> None:
             remaster(src, out, source_date_epoch=1700000000)
         except IsoError:
             assert not out.exists()
+
+
+def test_system_area_kept(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    """What a writer put in sectors 1-63 of the base (xorriso -G: any 32 KiB) is the output's
+    too: only the MBR's fields move (before, sectors 1-63 came out zero without a GPT)."""
+    base, _ = pair
+    data = bytearray(base.read_bytes())
+    data[5 * 512 : 5 * 512 + 16] = b"system area data"
+    src, out = tmp_path / "in.iso", tmp_path / "out.iso"
+    src.write_bytes(bytes(data))
+    remaster(src, out, source_date_epoch=1700000000)
+    assert _bytes(out, 1, 63) == _bytes(src, 1, 63)
