@@ -1271,11 +1271,11 @@ class _SystemArea:
         for p in parts:  # isohybrid pads a disk image to whole cylinders (cyl-align-on)
             geometry = _chs_geometry(p[8] + p[9] - 1, p[5], p[6], p[7]) if p[9] else None
             cylinder = geometry[0] * geometry[1] if geometry else 0
-            # (xorriso's isolinux MBR with partitions appended: the ISO partition ends at a
-            # whole cylinder where they begin, the file after them does not)
+            # (xorriso's isolinux MBR: the ISO partition ends at a whole cylinder where the
+            # appended partitions begin, or xorriso's padding after the volume, the file not)
             if cylinder and (
                 self.file_blocks % cylinder == 0
-                or (took_isolinux and self.tail >= 0 and self.tail % cylinder == 0)
+                or (took_isolinux and (p[8] + p[9]) % cylinder == 0)
             ):
                 self.cylinder = cylinder
         if self.boot_lba >= 0:

@@ -16,7 +16,8 @@ partition read alone is the same ISO 9660 volume (Rock Ridge and Joliet) as the 
 Before the fix pycdlib rebuilt this MBR itself: geometry 64 x 31 (read from the size), partition
 2 dropped, no superblock at the offset ("Partition offset: 0"). The boots are in
 tests/qemu/test_gpt_esp_boot.py. `--hybrid` over it is refused; seeded damage to its tables ends
-in a remaster or an IsoError. About 9 s for the module (14 tests), 6 s of it the damage cases.
+in a remaster or an IsoError; `build` keeps it on the demo base. About 9 s for the module (15
+tests), half of it the damage cases and the build.
 
 What the output does not keep of xorriso's bytes: the base's blocks 20-31 were zeros, the
 engine's layout has set terminators in 20-30 (blocks reserved so the second set keeps block 32);
@@ -35,9 +36,10 @@ from pathlib import Path
 
 import pytest
 
+from distro_builder.build import BuildOptions, build_iso
 from distro_builder.errors import IsoError
 from distro_builder.remaster import remaster
-from tests.gpt_iso import PACKAGES, make_isolinux_offset_iso, missing
+from tests.gpt_iso import ISOLINUX, PACKAGES, make_isolinux_offset_iso, missing
 from tests.helpers import IN_CI, require_tool_or_skip
 
 pytestmark = pytest.mark.integration
@@ -297,3 +299,51 @@ def test_system_area_kept(pair: tuple[Path, Path], tmp_path: Path) -> None:
     src.write_bytes(bytes(data))
     remaster(src, out, source_date_epoch=1700000000)
     assert _bytes(out, 1, 63) == _bytes(src, 1, 63)
+
+
+def test_build_keeps_the_offset_partition(tmp_path: Path, demo_base: Path, data_dir: Path) -> None:
+    """`build` writes through the same engine: the demo base's tree made again by xorriso with
+    lucid's mkisofs options plus isolinux's MBR and -partition_offset 16 is built into the
+    distro with partition 1 at sector 64, its own superblock, whole cylinders, and isolinux's
+    boot-info table at its new place. (Not `xorriso -indev -outdev ... -boot_image any replay`:
+    that writes the volume at block 32 with a superblock copy at 16, another layout.)"""
+    require_tool_or_skip("xorriso", "sfdisk", "debconf-set-selections")
+    tree, base = tmp_path / "tree", tmp_path / "demo-offset.iso"
+    subprocess.run(
+        ["xorriso", "-osirrox", "on", "-indev", str(demo_base), "-extract", "/", str(tree)],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    subprocess.run(
+        ["xorriso", "-as", "mkisofs", "-r", "-J", "-l", "-V", "Ubuntu-Server 10.04.4 LTS amd64",
+         "-o", str(base), "-isohybrid-mbr", str(ISOLINUX / "isohdpfx.bin"),
+         "-partition_offset", "16", "-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat",
+         "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table", str(tree)],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    assert _report(base)["Partition offset"] == [["16"]]
+    out = tmp_path / "stackops.iso"
+    opts = BuildOptions(base=base, output=out, packages=False, source_date_epoch=1300000000)
+    build_iso(data_dir, opts)
+    (first,) = _sfdisk(out)["partitions"]
+    assert (first["start"], first["type"]) == (64, "17")
+    assert first["start"] + first["size"] == out.stat().st_size // 512
+    assert out.stat().st_size % (CYLINDER * 512) == 0
+    report = _report(out)
+    assert report["Partition offset"] == [["16"]]
+    assert report["System area summary"] == [["MBR", "isohybrid", "cyl-align-on"]]
+    assert report["El Torito img opts"] == [["1", "boot-info-table", "isohybrid-suitable"]]
+    part = _partition_alone(out, tmp_path, "partition1.img")
+    assert _listing(part) == _listing(out)
+
+
+def test_cylinders_kept_with_bytes_after_the_image(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    """300 KiB after the image (as xorriso's -outdev leaves, or a copy with something appended):
+    the file is no longer whole cylinders, partition 1 still ends at one, and so it does after."""
+    base, _ = pair
+    src, out = tmp_path / "in.iso", tmp_path / "out.iso"
+    src.write_bytes(base.read_bytes() + bytes(300 << 10))
+    remaster(src, out, source_date_epoch=1700000000)
+    first = _sfdisk(out)["partitions"][0]
+    assert first["start"] == 64
+    assert (first["start"] + first["size"]) % CYLINDER == 0
+    assert _report(out)["System area summary"] == [["MBR", "isohybrid", "cyl-align-on"]]
