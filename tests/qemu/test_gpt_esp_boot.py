@@ -23,7 +23,7 @@ boot in QEMU (TCG) to a menu that prints a marker on the serial line:
   boots of that layout pass without them too (isolinux on a disk reads the whole image).
 
 Measured on the loaded 2-core machine: 0.5 s per BIOS boot, 4-5 s per UEFI boot from QEMU's
-start; the module (three images, three remasters and 24 boots) 65 s (was 42 s without
+start; the module (three images, three remasters and 24 boots) 65-75 s (was 42 s without
 isolinux-offset).
 """
 
