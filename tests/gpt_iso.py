@@ -59,6 +59,15 @@ search --no-floppy --set=root --file /.{MARK.lower()}
 set prefix=($root)/boot/grub
 configfile $prefix/grub.cfg
 """
+# The isolinux-offset layout's grub.cfg says too whether GRUB reads the MBR's partition 1 alone
+# as ISO 9660 (its own superblock at its block 16, its own tree). OVMF finds the El Torito entry
+# on a disk as on a CD, so GRUB calls either cd0; (hd0) in case a firmware does otherwise.
+PARTITION_1 = f"{MARK} partition 1 reads alone"
+GRUB_CFG_OFFSET = GRUB_CFG.replace(
+    "set timeout=-1\n",
+    f"for d in cd0 hd0; do if [ -f ($d,msdos1)/.{MARK.lower()} ]; then "
+    f'echo "{PARTITION_1} in $d"; fi; done\nset timeout=-1\n',
+)
 ISOLINUX_CFG = f"""\
 serial 0 115200
 ui menu.c32
@@ -73,7 +82,7 @@ ISOLINUX_MODULES = ("ldlinux", "menu", "libutil", "libcom32")
 ISOLINUX = Path("/usr/lib/ISOLINUX")
 SYSLINUX_BIOS = Path("/usr/lib/syslinux/modules/bios")
 BIOS_MODULES = "biosdisk iso9660 part_gpt part_msdos normal search configfile echo serial terminal"
-EFI_MODULES = "iso9660 part_gpt part_msdos normal search configfile echo serial terminal fat"
+EFI_MODULES = "iso9660 part_gpt part_msdos normal search configfile echo serial terminal fat test"
 
 
 def missing() -> list[str]:
@@ -92,12 +101,12 @@ def _run(argv: list[str], **kw: object) -> None:
     subprocess.run(argv, check=True, capture_output=True, env=env, **kw)  # type: ignore[call-overload]
 
 
-def _grub_tree(work: Path) -> tuple[Path, Path]:
+def _grub_tree(work: Path, grub_cfg: str = GRUB_CFG) -> tuple[Path, Path]:
     """work/tree with GRUB's BIOS El Torito image and grub.cfg, and work/efi.img (a FAT ESP
     with GRUB for x86_64 UEFI as /EFI/BOOT/BOOTX64.EFI)."""
     tree = work / "tree"
     (tree / "boot" / "grub" / "i386-pc").mkdir(parents=True)
-    (tree / "boot" / "grub" / "grub.cfg").write_text(GRUB_CFG)
+    (tree / "boot" / "grub" / "grub.cfg").write_text(grub_cfg)
     (tree / f".{MARK.lower()}").write_text("the EFI GRUB looks for this file\n")
     _run([
         "grub-mkimage", "-O", "i386-pc-eltorito", "-p", "/boot/grub",
@@ -148,12 +157,7 @@ def make_debian_iso(work: Path) -> Path:
     tree, img = _grub_tree(work)
     (tree / "README.txt").write_text("issue 23: a Debian 12-like layout\n")
     shutil.copy(img, tree / "boot" / "grub" / "efi.img")
-    (tree / "isolinux").mkdir()
-    # xorriso -boot-info-table patches the boot file in place: never the system copy.
-    shutil.copy(ISOLINUX / "isolinux.bin", tree / "isolinux" / "isolinux.bin")
-    for module in ISOLINUX_MODULES:
-        shutil.copy(SYSLINUX_BIOS / f"{module}.c32", tree / "isolinux" / f"{module}.c32")
-    (tree / "isolinux" / "isolinux.cfg").write_text(ISOLINUX_CFG)
+    _isolinux_tree(tree)
     iso = work / "debian.iso"
     _run([
         "xorriso", "-as", "mkisofs", "-r", "-J", "-joliet-long", "-cache-inodes",
@@ -163,6 +167,43 @@ def make_debian_iso(work: Path) -> Path:
         "-boot-load-size", "4", "-boot-info-table", "-no-emul-boot",
         "-eltorito-alt-boot", "-e", "boot/grub/efi.img", "-no-emul-boot",
         "-isohybrid-gpt-basdat", "-isohybrid-apm-hfsplus",
+        str(tree),
+    ])  # fmt: skip
+    return iso
+
+
+def _isolinux_tree(tree: Path) -> None:
+    (tree / "isolinux").mkdir()
+    # xorriso -boot-info-table patches the boot file in place: never the system copy.
+    shutil.copy(ISOLINUX / "isolinux.bin", tree / "isolinux" / "isolinux.bin")
+    for module in ISOLINUX_MODULES:
+        shutil.copy(SYSLINUX_BIOS / f"{module}.c32", tree / "isolinux" / f"{module}.c32")
+    (tree / "isolinux" / "isolinux.cfg").write_text(ISOLINUX_CFG)
+
+
+def make_isolinux_offset_iso(work: Path, *, esp: bool = True) -> Path:
+    """An isolinux hybrid whose partition 1 starts at block 16 (work/isolinux-offset.iso):
+    isolinux's MBR and El Torito image with a boot-info table, GRUB's efi.img inside the volume
+    as the UEFI El Torito entry, `-partition_offset 16` (partition 1 at 512-byte sector 64, a
+    second superblock at its block 16, image block 32, and a second tree counted from it), and
+    with `esp` the same efi.img appended as MBR partition 2 of type 0xef (`-append_partition 2
+    0xef efi.img`): the ISO partition then ends at a whole cylinder (64 heads x 32 sectors)
+    where the ESP begins. Without `esp` the image is padded to whole cylinders. The EFI GRUB
+    says PARTITION_1 when it reads the disk's partition 1 alone."""
+    tree, img = _grub_tree(work, GRUB_CFG_OFFSET)
+    (tree / "README.txt").write_text("issue 23: isolinux's MBR with -partition_offset 16\n")
+    shutil.copy(img, tree / "boot" / "grub" / "efi.img")
+    _isolinux_tree(tree)
+    iso = work / "isolinux-offset.iso"
+    appended = ["-append_partition", "2", "0xef", str(img)] if esp else []
+    _run([
+        "xorriso", "-as", "mkisofs", "-r", "-J", "-V", "DB-ISO23 OFFSET", "-o", str(iso),
+        "-isohybrid-mbr", str(ISOLINUX / "isohdpfx.bin"),
+        "-partition_offset", "16",
+        "-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat",
+        "-boot-load-size", "4", "-boot-info-table", "-no-emul-boot",
+        "-eltorito-alt-boot", "-e", "boot/grub/efi.img", "-no-emul-boot",
+        *appended,
         str(tree),
     ])  # fmt: skip
     return iso

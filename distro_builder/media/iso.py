@@ -657,7 +657,7 @@ class IsoImage:
         out = Path(out)
         check_output_path(out, self.path)
         self._system.require_supported(self.path)
-        if hybrid and self._system.tail >= 0:
+        if hybrid and (self._system.tail >= 0 or self._system.mbr is not None):
             raise IsoError(
                 f"{self.path}: the base is a hybrid disk image already (its own MBR, a GPT or "
                 "partitions after its ISO 9660 data); --hybrid would put isolinux's MBR in their "
@@ -1104,7 +1104,12 @@ class _ReadBack:
 # rebuilt by pycdlib; partitions that start at an El Torito image (efi.img) follow it, and an
 # image of whole cylinders stays one. An ISO 9660 partition with its own superblock at its block
 # 16 (-partition_offset 16, Ubuntu) gets a new one, and a copy of the folders and path tables
-# with addresses counted from the partition (_PartitionTree). Refused: a boot image past the
+# with addresses counted from the partition (_PartitionTree). isolinux's MBR whose partition 1
+# starts past block 0 (xorriso -isohybrid-mbr -partition_offset 16) or beside a partition pycdlib
+# does not know (-append_partition 2 0xef) is carried the same way too: partition 1 keeps its
+# start and ends at a whole cylinder where the new ISO data ends (the image padded to whole
+# cylinders when it was one, the appended partitions moved to the next cylinder when they began
+# at one), the geometry and CHS stay the base's. Refused: a boot image past the
 # volume in no partition, a GPT whose checksums do not match or whose array lies outside the
 # system area.
 
@@ -1157,7 +1162,7 @@ class _SystemArea:
         self.file_size = 0
         self.unsupported: list[str] = []
         self.gpt: _Gpt | None = None  # the base's GPT, when it is carried over
-        self.area = b""  # the base's system area (32 KiB) when it has a GPT: sectors 1-63 too
+        self.area = b""  # the base's system area (32 KiB) when its MBR is carried: sectors 1-63 too
         self.tail = -1  # 512-byte block where the appended partitions begin (-1: none)
         self.tail_boot: list[tuple[Any, int]] = []  # El Torito entries in the tail, their LBA
         self.image_lbas: list[tuple[Any, int]] = []  # the other El Torito entries, their LBA
@@ -1169,6 +1174,7 @@ class _SystemArea:
         # The new layout (plan()): 512-byte block moves
         self.shift = 0  # how far the tail moves
         self.ends: dict[int, int] = {}  # where a partition ending at a known place ends now
+        self.iso_end = 0  # 2048-byte block where the new ISO 9660 part ends (its padding too)
 
     @property
     def changes_output(self) -> bool:
@@ -1210,13 +1216,18 @@ class _SystemArea:
                 )
             has_gpt = head[512:520] == b"EFI PART"
             ours = iso.isohybrid_mbr is not None
-            if ours and has_gpt:
+            took_isolinux = False
+            if ours and (has_gpt or not _pycdlib_rebuilds(iso.isohybrid_mbr, head)):
                 # A GPT (and an Apple partition map) beside isolinux's MBR: xorriso's
                 # -isohybrid-mbr -isohybrid-gpt-basdat -isohybrid-apm-hfsplus (Debian), syslinux's
                 # isohybrid -u. pycdlib would rebuild the MBR and a GPT of its own making and
                 # drop the rest (xorriso then refused the image); the engine carries all three.
+                # Likewise isolinux's MBR whose partition 1 starts past block 0 (xorriso
+                # -isohybrid-mbr -partition_offset 16) or with a partition pycdlib does not
+                # know (-append_partition 2 0xef): pycdlib kept the start, derived the geometry
+                # from the size (32 sectors a head read as 31) and dropped the other entries.
                 iso.isohybrid_mbr = None
-                ours = False
+                ours, took_isolinux = False, True
             if ours or len(head) < 1024 or head[510:512] != b"\x55\xaa":
                 if has_gpt:
                     self.unsupported.append("a GPT without an MBR")
@@ -1255,11 +1266,18 @@ class _SystemArea:
                 self.image_lbas.append((e, e.load_rba))
         self._boot_images_inside([(p, e) for p, e in entries if (e, e.load_rba) in self.image_lbas])
         self.mbr = head[:512]
+        self.area = head  # (what xorriso -G or another writer put in sectors 1-63 is kept too)
         self.partition_offset = _partition_offset(path, parts, gpt_parts)
         for p in parts:  # isohybrid pads a disk image to whole cylinders (cyl-align-on)
             geometry = _chs_geometry(p[8] + p[9] - 1, p[5], p[6], p[7]) if p[9] else None
-            if geometry and self.file_blocks % (geometry[0] * geometry[1]) == 0:
-                self.cylinder = geometry[0] * geometry[1]
+            cylinder = geometry[0] * geometry[1] if geometry else 0
+            # (xorriso's isolinux MBR: the ISO partition ends at a whole cylinder where the
+            # appended partitions begin, or xorriso's padding after the volume, the file not)
+            if cylinder and (
+                self.file_blocks % cylinder == 0
+                or (took_isolinux and (p[8] + p[9]) % cylinder == 0)
+            ):
+                self.cylinder = cylinder
         if self.boot_lba >= 0:
             delta = struct.unpack_from("<Q", head, _MBR_BOOT_LBA)[0] - self.boot_lba * 4
             self.mbr_boot_delta = delta if delta in (0, 4) else None  # isolinux / GRUB 2
@@ -1297,21 +1315,55 @@ class _SystemArea:
 
     def plan(self, iso: pycdlib.PyCdlib) -> int:
         """The places of the new layout (pycdlib has laid the volume out); the new image's
-        size in bytes. The El Torito entries into the tail are pointed at its new place."""
+        size in bytes. The El Torito entries into the tail are pointed at its new place.
+
+        Raises:
+            IsoError when an MBR entry, moved, no longer fits its 32-bit fields (a damaged
+            table: seen with a seeded size of 0xffffffff).
+        """
+        size = self._plan(iso)
+        for number, start, end in self._mbr_entries():
+            new_start, new_end = self.moved(start, end)
+            if not (0 <= new_start <= 0xFFFFFFFF and 0 <= new_end - new_start <= 0xFFFFFFFF):
+                raise IsoError(
+                    f"cannot remaster this layout: MBR partition {number} (block {start}, "
+                    f"{end - start} blocks) would run past what an MBR entry can hold once moved",
+                    hint="the base's partition table looks damaged; fetch the ISO again, check "
+                    "SHA256SUMS (`sfdisk -d BASE` shows the table)",
+                )
+        return size
+
+    def _mbr_entries(self) -> list[tuple[int, int, int]]:
+        """(number, start, end) of the base's used MBR entries (512-byte blocks, end excluded)."""
+        if self.mbr is None:
+            return []
+        out = []
+        for i in range(4):
+            entry = struct.unpack_from("<BBBBBBBBLL", self.mbr, 446 + 16 * i)
+            if entry[4] or entry[9]:
+                out.append((i + 1, entry[8], entry[8] + entry[9]))
+        return out
+
+    def _plan(self, iso: pycdlib.PyCdlib) -> int:
         volume = iso.pvd.space_size * iso.logical_block_size // 512
+        laid_out = volume
         if self.tree is not None:  # the partition's folders and path tables after the data
             volume += self.tree.plan(iso, volume // 4) * 4
-            if self.tail < 0:
+        if self.tail < 0:
+            if self.cylinder and self.cylinder % 4 == 0:  # padded as xorriso's volume was
+                volume = -(-volume // self.cylinder) * self.cylinder
+            if volume != laid_out:
                 for vd in [*iso.pvds, *iso.svds]:
                     vd.space_size = volume // 4
-        if self.tail < 0:
             self.ends = {self.volume_blocks: volume, self.file_blocks: volume}
+            self.iso_end = volume // 4
             return volume * 512
         # The tail keeps its place within a 2048-byte block: El Torito counts in those.
         self.shift = volume + self.tail % 4 - self.tail
         if self.cylinder:  # and stays a whole number of cylinders
             self.shift = -(-self.shift // self.cylinder) * self.cylinder
         self.ends = {self.volume_blocks: volume, self.tail: self.tail + self.shift}
+        self.iso_end = (self.tail + self.shift) // 4
         for e, lba in self.tail_boot:
             e.load_rba = lba + self.shift // 4
         if self.covers_tail:
@@ -1356,7 +1408,7 @@ class _SystemArea:
             entry[8], entry[9] = new_start, new_end - new_start
             struct.pack_into("<BBBBBBBBLL", mbr, off, *entry)
         if self.tree is not None and self.tree.blocks:
-            end = self.tree.start + self.tree.blocks
+            end = max(self.tree.start + self.tree.blocks, self.iso_end)
             self.tree.write_descriptors(out_fd, end - self.tree.offset)
         if self.gpt is not None:
             area = bytearray(self.area)
@@ -1365,7 +1417,7 @@ class _SystemArea:
             self._move_apm(area)
             os.pwrite(out_fd, bytes(area), 0)
         else:
-            os.pwrite(out_fd, bytes(mbr), 0)
+            os.pwrite(out_fd, bytes(mbr) + self.area[512:], 0)
 
     def _move_apm(self, area: bytearray) -> None:
         """An Apple partition map of 2048-byte blocks (xorriso -isohybrid-apm-hfsplus: "ER" at
@@ -1653,6 +1705,21 @@ class _Gpt:
         array = self._moved_array(area)
         os.pwrite(out_fd, array, (self.backup_entries + area.shift) * 512)
         os.pwrite(out_fd, self._header(area, array, backup=True), (self.backup + area.shift) * 512)
+
+
+def _pycdlib_rebuilds(mbr: Any, head: bytes) -> bool:
+    """Whether pycdlib's isohybrid MBR (parsed from `head`) rebuilds the base's as it was: its
+    bootable partition starts at block 0 and every other used entry is its EFI or Mac one."""
+    if mbr.part_offset != 0:
+        return False
+    for i in range(1, 5):
+        entry = head[446 + 16 * (i - 1) : 446 + 16 * i]
+        if i == mbr.part_entry or not any(entry):
+            continue
+        if (i == 2 and mbr.efi) or (i == 3 and mbr.mac):
+            continue
+        return False
+    return True
 
 
 def _partition_offset(
