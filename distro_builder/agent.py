@@ -7,6 +7,9 @@ archive/debs.py's.
   agent/stackops-agent            -> /usr/sbin/stackops-agent (0755)
   agent/stackops-check            -> /usr/sbin/stackops-check (0755), the cloud's health check
                                      (Python 2.6; the controller's last step, and the admin's)
+  instance_image.build_instance_image()
+                                  -> /usr/share/stackops/instance.img, the 1 MiB disk its
+                                     instance and console checks boot (made here, not stored)
   smart_installer/client/stackops-installer-client
                                   -> /usr/sbin/stackops-installer-client (0755), the Smart
                                      Installer's node side (the agent runs it)
@@ -31,6 +34,7 @@ from distro_builder.archive import deb822
 from distro_builder.archive.debs import FileContent, build_deb, deb_filename
 from distro_builder.config.roles import ROLE_FILE, load_roles
 from distro_builder.errors import ArchiveError, ConfigError
+from distro_builder.instance_image import build_instance_image
 from distro_builder.model import RoleSet
 from distro_builder.seed.tables import (
     render_architectures_table,
@@ -45,6 +49,7 @@ SHARE = "/usr/share/stackops"
 FLAGS_FILE = "nova-2011.2-flags.txt"
 SHARED_FILES = (FLAGS_FILE,)
 SHARED_DIRS = ("lib", "upstart")
+INSTANCE_IMAGE = f"{SHARE}/instance.img"  # agent/stackops-check's IMAGE
 NOVA_CONF = "nova.conf"  # a role's Cactus flags (roles/<role>/nova.conf)
 _FLAG_LINE_RE = re.compile(r"--([a-z_0-9]+)(=.*)?")
 MAINTAINER_SCRIPTS = ("postinst", "prerm", "postrm")
@@ -111,6 +116,7 @@ def agent_files(data_dir: Path, roleset: RoleSet | None = None) -> dict[str, Fil
         "/usr/sbin/stackops-agent": (_read(src / "stackops-agent"), 0o755),
         "/usr/sbin/stackops-installer-client": (_read(data_dir.joinpath(*CLIENT)), 0o755),
         "/usr/sbin/stackops-check": (_read(src / "stackops-check"), 0o755),
+        INSTANCE_IMAGE: build_instance_image(),
     }
     for name in SHARED_FILES:
         files[f"{SHARE}/{name}"] = _read(src / name)

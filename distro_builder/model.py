@@ -156,14 +156,23 @@ class DemoDisc:
 
 @dataclass(frozen=True, slots=True)
 class PackageListEntry:
-    """One entry of a package list: a name, optionally limited to (or excluded from) arches."""
+    """One entry of a package list: a name, optionally limited to (or excluded from) arches,
+    optionally with a version relation (and why it is needed)."""
 
     name: str
     arch: tuple[str, ...] = ()  # only on these architectures (empty: all)
     not_arch: tuple[str, ...] = ()  # never on these
+    op: str | None = None  # a version relation the package must meet: <<, <=, =, >=, >>
+    version: str | None = None
+    why: str = ""  # why the version is needed: the hint when no candidate meets it
 
     def applies(self, arch: str) -> bool:
         return (not self.arch or arch in self.arch) and arch not in self.not_arch
+
+    @property
+    def relation(self) -> str:
+        """The entry as a Depends relation: `name` or `name (op version)`."""
+        return f"{self.name} ({self.op} {self.version})" if self.op else self.name
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from distro_builder.archive.sources import (
     read_disc_packages,
     read_sources_list,
 )
-from distro_builder.config.packages import load_repositories_yaml, role_packages
+from distro_builder.config.packages import load_repositories_yaml, package_notes, role_packages
 from distro_builder.config.roles import load_roles
 from distro_builder.errors import ConfigError, DependencyError
 from distro_builder.log import step
@@ -171,6 +171,7 @@ def plan_from(
     disc: Sequence[IndexPackage],
     repos: Sequence[Repository],
     local: Sequence[IndexPackage] = (),
+    notes: Mapping[str, str] | None = None,
 ) -> Plan:
     arch = flavor.architectures[0] if flavor.architectures else "amd64"
     universe = Universe([disc, *[r.packages for r in repos], local], arch)
@@ -181,6 +182,7 @@ def plan_from(
             codename=flavor.codename,
             repositories=[describe(r.spec) for r in repos],
             unauthenticated=[describe(r.spec) for r in repos if not r.authenticated],
+            notes=notes,
         )
 
 
@@ -197,11 +199,12 @@ def plan_packages(
     """Resolve `roles` over the disc of `image` and the repositories `specs`."""
     arch = flavor.architectures[0] if flavor.architectures else "amd64"
     local = local_packages(extra_debs)
-    roots = role_roots(data_dir, roles, arch, [p.name for p in local])
+    roleset = load_roles(data_dir)
+    roots = role_roots(data_dir, roles, arch, [p.name for p in local], roleset=roleset)
     disc = read_disc_packages(image_reader(image), flavor)
     repos = _load_repositories(specs, fetcher)
     roots = match_kernel_headers(roots, disc, [r.packages for r in repos], arch)
-    return plan_from(flavor, roots, disc, repos, local)
+    return plan_from(flavor, roots, disc, repos, local, package_notes(roleset))
 
 
 def agent_debs(
@@ -303,7 +306,9 @@ def stage_package_overlay(
         publish.build_metapackage(r, roots[r], version=version, mtime=mtime, maintainer=MAINTAINER)
         for r in roots
     ]
-    plan = plan_from(flavor, roots, disc, repos, local_packages(own + metas))
+    plan = plan_from(
+        flavor, roots, disc, repos, local_packages(own + metas), package_notes(roleset)
+    )
     wanted = [p for p in plan.to_add if p.repo]
     with step(f"Fetching {len(wanted)} packages into {fetcher.cache_dir}"):
         if progress is not None:

@@ -28,6 +28,7 @@ the Nova lists have no OR group where that matters).
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -232,12 +233,17 @@ class Resolution:
     chains: Mapping[str, tuple[str, ...]]
 
 
-def resolve(roots: Sequence[str], universe: Universe) -> Resolution:
-    """The closure of `roots` (package names). Raises DependencyError with the chain."""
+def resolve(
+    roots: Sequence[str], universe: Universe, notes: Mapping[str, str] | None = None
+) -> Resolution:
+    """The closure of `roots` (package names, or relations such as `libvirt-bin (>= 0.8.1)`).
+    Raises DependencyError with the chain; when a root no candidate meets has a note in
+    `notes` ({root: why it is needed}), the error's hint says why and what to do."""
     constraints: dict[str, list[tuple[Relation, tuple[str, ...]]]] = defaultdict(list)
+    groups = _root_groups(roots)
     for _ in range(_MAX_RESTARTS):
         try:
-            return _closure(roots, universe, constraints)
+            return _closure(groups, universe, constraints, notes or {})
         except _Restart as r:
             constraints[r.name].append((r.rel, r.chain))
             log.debug("resolve: restart with %s (from %s)", r.rel, " -> ".join(r.chain))
@@ -247,17 +253,36 @@ def resolve(roots: Sequence[str], universe: Universe) -> Resolution:
     )
 
 
+# a root: one relation `name[:archqual] [(op version)]` (a role's package list entry)
+_ROOT_RE = re.compile(
+    r"^([a-z0-9][a-z0-9+.-]*)(?::([a-z0-9-]+))?(?:\s*\((<<|<=|=|>=|>>)\s*([^()\s]+)\s*\))?$"
+)
+
+
+def _root_groups(roots: Sequence[str]) -> list[Group]:
+    """Each root as a one-relation group; DependencyError on a root that is not one relation."""
+    out: list[Group] = []
+    for root in dict.fromkeys(roots):
+        m = _ROOT_RE.match(root.strip())
+        if m is None:
+            raise DependencyError(
+                f"{root!r} is not one package relation",
+                hint="a package list entry is `name` or `name (op version)`",
+            )
+        out.append((Relation(name=m[1], archqual=m[2], op=m[3], version=m[4]),))
+    return out
+
+
 def _closure(
-    roots: Sequence[str],
+    roots: Sequence[Group],
     u: Universe,
     constraints: Mapping[str, list[tuple[Relation, tuple[str, ...]]]],
+    notes: Mapping[str, str],
 ) -> Resolution:
     selected: dict[str, IndexPackage] = {}
     provided: dict[str, list[tuple[IndexPackage, str | None]]] = defaultdict(list)
     chains: dict[str, tuple[str, ...]] = {}
-    queue: deque[tuple[Group, tuple[str, ...]]] = deque(
-        ((Relation(name),), ()) for name in dict.fromkeys(roots)
-    )
+    queue: deque[tuple[Group, tuple[str, ...]]] = deque((group, ()) for group in roots)
 
     def allowed(pkg: IndexPackage) -> bool:
         return all(
@@ -298,7 +323,16 @@ def _closure(
         if choice is None:
             if blocked is not None:
                 raise _Restart(blocked[0], blocked[1], chain)
-            raise DependencyError(_explain(group, chain, u, constraints))
+            note = notes.get(group_text(group)) if not chain else None
+            raise DependencyError(
+                _explain(group, chain, u, constraints),
+                hint=(
+                    f"{group_text(group)} is required: {note.rstrip('.')}. Add a repository "
+                    "that has it (--repo URL SUITE COMPONENT or --sources FILE)"
+                    if note
+                    else None
+                ),
+            )
         selected[choice.name] = choice
         here = (*chain, choice.name)
         chains[choice.name] = here
@@ -379,12 +413,14 @@ def plan_roles(
     codename: str,
     repositories: Sequence[str] = (),
     unauthenticated: Sequence[str] = (),
+    notes: Mapping[str, str] | None = None,
 ) -> Plan:
-    """Resolve every role; the plan's to_add is the union of what the roles need from outside."""
+    """Resolve every role; the plan's to_add is the union of what the roles need from outside.
+    `notes`: why a versioned root is needed (resolve())."""
     roles = []
     union: dict[str, IndexPackage] = {}
     for role, roots in role_roots.items():
-        res = resolve(roots, universe)
+        res = resolve(roots, universe, notes)
         on_disc = tuple(p for p in res.packages if p.on_disc)
         to_add = tuple(p for p in res.packages if not p.on_disc)
         for p in to_add:

@@ -2,7 +2,10 @@
 
 A role's `packages:` (roles/<role>/role.yaml) uses diskimage-builder's package-installs syntax: an
 item is a bare package name or `{name: {arch: [amd64]}}` / `{name: {not-arch: [i386]}}` (a comma
-string is accepted too). A role's package set is the packages of the roles it includes (shared
+string is accepted too). An item may also carry a version relation and why it is needed,
+`{libvirt-bin: {version: ">= 0.8.1", why: "..."}}`: the resolver then takes only a version that
+meets it (refusing with `why` as the hint when none does), and the role's metapackage Depends on
+`libvirt-bin (>= 0.8.1)`. A role's package set is the packages of the roles it includes (shared
 ones first) plus its own, filtered by architecture, first mention wins.
 """
 
@@ -26,6 +29,11 @@ from distro_builder.model import (
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 _ARCH_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# `op version`: dpkg's five relation operators (Debian Policy 7.1; the obsolete `<` and `>` are
+# refused, as lintian does), a version as Policy 5.6.12 spells it: [epoch:]upstream[-revision]
+_RELATION_RE = re.compile(r"^\s*(<<|<=|=|>=|>>|<|>)\s*([^<>=\s]\S*)\s*$")
+_VERSION_RE = re.compile(r"^(?:\d+:)?[0-9][A-Za-z0-9.+~:-]*$")
+_ENTRY_KEYS = ("arch", "not-arch", "version", "why")
 
 
 def _arches(path: Path, where: str, value: Any) -> tuple[str, ...]:
@@ -51,11 +59,11 @@ def _entry(path: Path, i: int, item: Any) -> PackageListEntry:
             opts = {}
         if not isinstance(name, str) or not isinstance(opts, Mapping):
             raise ConfigError(f"{path}: {where} must be `name` or `name: {{arch: [...]}}`")
-        unknown = sorted(set(opts) - {"arch", "not-arch"})
+        unknown = sorted(set(opts) - set(_ENTRY_KEYS))
         if unknown:
             raise ConfigError(
                 f"{path}: unknown key {where}.{name}.{unknown[0]}",
-                hint="allowed keys: arch, not-arch",
+                hint=f"allowed keys: {', '.join(_ENTRY_KEYS)}",
             )
     else:
         raise ConfigError(
@@ -67,8 +75,24 @@ def _entry(path: Path, i: int, item: Any) -> PackageListEntry:
             f"{path}: {where}: {name!r} is not a Debian package name",
             hint="lower case letters, digits, '+', '-', '.' (Debian Policy 5.6.7)",
         )
+    op, version = (
+        parse_version_relation(path, f"{where}.{name}.version", opts["version"])
+        if "version" in opts
+        else (None, None)
+    )
+    why = opts.get("why", "")
+    if not isinstance(why, str):
+        raise ConfigError(f"{path}: {where}.{name}.why must be a text")
+    if why and op is None:
+        raise ConfigError(
+            f"{path}: {where}.{name}.why without a version",
+            hint='why says why a version is needed: add `version: ">= X"` or drop why',
+        )
     return PackageListEntry(
         name=name,
+        op=op,
+        version=version,
+        why=" ".join(why.split()),
         arch=_arches(path, f"{where}.{name}.arch", opts["arch"]) if "arch" in opts else (),
         not_arch=(
             _arches(path, f"{where}.{name}.not-arch", opts["not-arch"])
@@ -76,6 +100,28 @@ def _entry(path: Path, i: int, item: Any) -> PackageListEntry:
             else ()
         ),
     )
+
+
+def parse_version_relation(path: Path, where: str, value: Any) -> tuple[str, str]:
+    """`">= 0.8.1"` -> (">=", "0.8.1"); ConfigError naming `where` on anything else."""
+    example = 'e.g. version: ">= 0.8.1" (operators <<, <=, =, >=, >>)'
+    m = _RELATION_RE.match(value) if isinstance(value, str) else None
+    if m is None:
+        raise ConfigError(
+            f"{path}: {where} must be an operator and a version, not {value!r}", hint=example
+        )
+    op, version = m[1], m[2]
+    if op in ("<", ">"):
+        raise ConfigError(
+            f"{path}: {where}: {op!r} is obsolete and ambiguous (Debian Policy 7.1)",
+            hint=f"write {op}{op} or {op}= ({example})",
+        )
+    if not _VERSION_RE.match(version) or version.endswith(("-", ":")):
+        raise ConfigError(
+            f"{path}: {where}: {version!r} is not a Debian version",
+            hint="[epoch:]upstream[-revision], upstream starting with a digit (Policy 5.6.12)",
+        )
+    return op, version
 
 
 def parse_packages(path: Path, raw: Any) -> tuple[PackageListEntry, ...]:
@@ -92,16 +138,29 @@ def parse_packages(path: Path, raw: Any) -> tuple[PackageListEntry, ...]:
 
 
 def role_packages(roleset: RoleSet, role: str, arch: str) -> tuple[str, ...]:
-    """A node role's package set on `arch`: its includes' packages, then its own."""
+    """A node role's package set on `arch`: its includes' packages, then its own, each as a
+    relation (`name` or `name (op version)`)."""
     if role not in roleset.names:
         raise ConfigError(f"unknown role {role!r}", hint=f"roles: {', '.join(roleset.names)}")
     r = roleset.role(role)
     out: dict[str, None] = {}
+    seen: set[str] = set()
     for name in (*r.includes, role):
         for e in roleset.role(name).packages:
-            if e.applies(arch):
-                out.setdefault(e.name, None)
+            if e.applies(arch) and e.name not in seen:
+                seen.add(e.name)
+                out.setdefault(e.relation, None)
     return tuple(out)
+
+
+def package_notes(roleset: RoleSet) -> dict[str, str]:
+    """{relation: why} of every versioned entry of every role that says why."""
+    return {
+        e.relation: e.why
+        for r in (*roleset.roles, *roleset.shared)
+        for e in r.packages
+        if e.op is not None and e.why
+    }
 
 
 # -- demo repositories --------------------------------------------------------------------------

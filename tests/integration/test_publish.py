@@ -227,6 +227,8 @@ def test_metapackages_read_by_dpkg_deb(built: Built, data_dir: Path) -> None:
             for p in role_packages(lists, role, "amd64")
         ]
         assert depends[: len(wanted)] == wanted
+        if role == "compute":  # nwfilter (docs/nova-2011.2-facts.md §16): apt must not take 0.7.5
+            assert {"libvirt-bin (>= 0.8.1)", "python-libvirt (>= 0.8.1)"} <= set(depends)
         assert "stackops-keyring" in depends
         assert re.search(r"^ Architecture: all$", info.stdout, re.M)
         contents = run(["dpkg-deb", "--contents", deb], capture=True).stdout

@@ -2,8 +2,12 @@
 compute node on the libvirt driver, two chroots in two network namespaces on one bridged LAN (a
 third namespace), both configured by their agents from the answers late.sh writes, started
 together: the compute node waits for the controller (the real controller-ready step against the
-real RabbitMQ and nova-manage), registers its nova-compute, and the controller's stackops-check
-passes with both nodes. Then a tiny instance (tests/integration/tinyimage.py) goes through the
+real RabbitMQ and nova-manage), registers its nova-compute, and the controller's
+`stackops-check --console` passes with both nodes: the product's own instance image
+(distro_builder/instance_image.py, a boot sector) runs in cn1's libvirtd and its marker line
+comes back through GetConsoleOutput; cn1's libvirtd then lists the nwfilters Nova defined
+(nova-base, ...: why the compute role needs libvirt >= 0.8.1, docs/nova-2011.2-facts.md §16).
+Then a tiny instance (tests/integration/tinyimage.py) goes through the
 cloud's front doors: its kernel, ramdisk and image into the controller's Glance, RunInstances on
 the controller's EC2 API, the scheduler places it on the compute node, whose nova-compute fetches
 the images from Glance across the LAN and starts it in a real libvirtd (libvirt_type=qemu, TCG);
@@ -16,7 +20,8 @@ guests: the instance is QEMU under TCG; in a guest it would be TCG inside TCG (s
 
 Before finding 1 was fixed, the compute node's wait passed before the controller's db sync and
 nova-compute died on "Table 'nova.services' doesn't exist". Broken on purpose: a compute node
-that cannot reach the controller's Glance cannot start the instance (test below).
+that cannot reach the controller's Glance cannot start the instance, and a console check waiting
+for a line the image never prints fails (tests below).
 """
 
 from __future__ import annotations
@@ -60,6 +65,11 @@ COMPUTE = {
     **{k: firstboot.SECRETS[k] for k in ("nova_db_password", "rabbit_password")},
 }
 INSTANCE_TIMEOUT = 240
+# Nova's static filters (nova/virt/libvirt_conn.py:1740-1757) and libvirt's that nova-base uses
+NWFILTERS = (
+    "nova-base nova-base-ipv4 nova-base-ipv6 nova-allow-dhcp-server nova-vpn no-mac-spoofing "
+    "no-ip-spoofing no-arp-spoofing"
+).split()
 
 
 class Pair:
@@ -145,16 +155,53 @@ def test_compute_waits_registers_and_the_check_passes(pair: Pair) -> None:
     ready = _step_start(pair.cn, "controller-ready") + datetime.timedelta(seconds=float(took[1]))
     made = _step_start(cc, "network-create")
     assert ready + datetime.timedelta(seconds=1) >= made, (ready, made)
-    # the product's own instance check too: its image (no kernel) boots SeaBIOS in libvirt on cn1
-    check = cc.run(["stackops-check", "--expect", "cn1:nova-compute", "--instance"], timeout=400)
+    # the product's own instance and console checks too: its image (no kernel, a boot sector,
+    # distro_builder/instance_image.py) boots in libvirt on cn1 and prints its marker on COM1,
+    # which GetConsoleOutput returns from the compute node's console.log
+    t0 = time.monotonic()
+    check = cc.run(["stackops-check", "--expect", "cn1:nova-compute", "--console"], timeout=500)
+    print(f"stackops-check --console: {time.monotonic() - t0:.0f} s", check.stdout)
     assert check.returncode == 0, check.stdout + check.stderr + cc.job_logs() + pair.cn.job_logs()
     assert "DescribeAvailabilityZones verbose lists 2 node(s): " in check.stdout
     assert "nova-compute@cn1" in check.stdout
     assert re.search(r"^ok   instance: instance i-[0-9a-f]{8} running", check.stdout, re.M)
+    shown = re.search(
+        r'^ok   console: instance i-[0-9a-f]{8} printed "STACKOPS-CHECK-INSTANCE ([0-9a-f]{8}) up"',
+        check.stdout,
+        re.M,
+    )
+    assert shown and shown[1] != "00000000", check.stdout  # this run's id, not the placeholder
+    assert check.stdout.splitlines()[-1] == "stackops-check: passed 6 checks"
+    # the spawn defined Nova 2011.2's nwfilters in cn1's libvirtd (libvirt_conn.py:1740-1757,
+    # over libvirt's own no-mac-spoofing, ...): why lucid's 0.7.5, without nwfilter, cannot serve
+    filters = pair.cn.run(["virsh", "-c", "qemu:///system", "nwfilter-list"])
+    assert filters.returncode == 0, filters.stdout + filters.stderr
+    print("cn1 virsh nwfilter-list:", filters.stdout)
+    names = {ln.split()[1] for ln in filters.stdout.splitlines()[2:] if len(ln.split()) >= 2}
+    assert set(NWFILTERS) <= names, names
     listed = cc.nova_manage("service", "list").stdout
     assert any(
         ln.split()[:2] == ["cn1", "nova-compute"] and ":-)" in ln for ln in listed.splitlines()
     ), listed
+
+
+def test_the_console_check_fails_without_its_marker(pair: Pair) -> None:
+    """Broken on purpose: the instance runs, but its console never shows the line asked for
+    (--marker): the console check must fail, and the instance and image be cleaned up."""
+    check = pair.cc.run(
+        ["stackops-check", "--console", "--console-timeout", "15", "--marker", "NEVER-PRINTED"],
+        timeout=500,
+    )
+    out = check.stdout + check.stderr
+    assert check.returncode == 1, out + pair.cn.job_logs()
+    assert re.search(r"^ok   instance: instance i-[0-9a-f]{8} running", check.stdout, re.M), out
+    assert re.search(
+        r'^FAIL console: instance i-[0-9a-f]{8}: no "NEVER-PRINTED" on its console after \d+ s '
+        r"\(last: STACKOPS-CHECK-INSTANCE [0-9a-f]{8} up\)$",
+        check.stdout,
+        re.M,
+    ), out
+    assert check.stdout.splitlines()[-1] == "stackops-check: FAILED 1 of 6 checks: console"
 
 
 def test_an_instance_runs_in_libvirt_on_the_compute_node(pair: Pair) -> None:

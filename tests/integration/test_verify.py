@@ -4,6 +4,7 @@ verify (the base's absent Packages flagged, exit codes), demo-repo."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,11 @@ def test_resolve_prints_the_plan(repo: Path, demo_base: Path, data_dir: Path) ->
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("role compute: ")
     assert "+ python-eventlet" in proc.stdout and "0.9.12-0ubuntu2~lucid1" in proc.stdout
-    assert "= on the disc: " in proc.stdout and " libvirt-bin " in proc.stdout
+    assert "= on the disc: " in proc.stdout and " qemu-kvm " in proc.stdout
+    # Nova 2011.2 needs libvirt >= 0.8.1 (roles/compute/role.yaml): the PPA's, not the disc's 0.7.5
+    assert re.search(r"^  \+ libvirt-bin +0\.8\.8-1ubuntu3~ppalucid1 ", proc.stdout, re.M), (
+        proc.stdout
+    )
     assert "UNAUTHENTICATED" in proc.stderr
 
 
@@ -54,8 +59,11 @@ def test_resolve_json(repo: Path, demo_base: Path, data_dir: Path) -> None:
     compute = plan["roles"]["compute"]
     on_disc = {p["name"] for p in compute["on_disc"]}
     to_add = {p["name"]: p for p in compute["to_add"]}
-    assert {"libvirt-bin", "python-libvirt", "qemu-kvm", "python"} <= on_disc
+    assert {"qemu-kvm", "python"} <= on_disc
     assert to_add["nova-compute"]["version"] == "2011.2-0ubuntu0ppa1~lucid1"
+    for name in ("libvirt0", "libvirt-bin", "python-libvirt"):
+        assert to_add[name]["version"] == "0.8.8-1ubuntu3~ppalucid1", to_add.get(name)
+    assert "libvirt-bin (>= 0.8.1)" in compute["roots"]
     assert to_add["nova-compute"]["repository"].endswith("/ppa")
     assert not on_disc & set(to_add)
     assert plan["to_add_bytes"] == sum(p["size"] for p in plan["to_add"])
@@ -95,6 +103,39 @@ def test_resolve_needing_a_newer_eventlet_names_the_chain(
         "python-nova -> python-eventlet (>= 0.9.12): no candidate; 0.9.10-1 in lucid/universe"
         in proc.stderr
     )
+
+
+def test_resolve_refuses_lucids_libvirt_with_why(
+    repo: Path, demo_base: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    """The PPA's .debs without its libvirt: only the disc's 0.7.5 is left, which has no nwfilter
+    (Nova 2011.2's libvirt driver needs >= 0.8.1, docs/nova-2011.2-facts.md §16). Without the
+    constraint in roles/compute/role.yaml this resolves (to a compute node whose nova-compute
+    cannot define its filters): tried, the test then fails on the exit status."""
+    import shutil
+
+    debs = tmp_path / "debs"
+    shutil.copytree(repo / "ppa" / "pool", debs)
+    gone = [p.name for p in debs.rglob("*libvirt*.deb")]
+    for p in debs.rglob("*libvirt*.deb"):
+        p.unlink()
+    assert len(gone) == 3, gone
+    proc = cli(
+        "--data-dir", data_dir, "resolve", "--base", demo_base, "--role", "compute",
+        "--repo", f"deb [trusted=yes] file://{repo}/ubuntu lucid main universe",
+        "--repo", debs, cwd=repo.parent,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert (
+        "error: libvirt-bin (>= 0.8.1): no candidate; 0.7.5-5ubuntu27.12 in disc lucid/main"
+        in lines
+    ), proc.stderr
+    (hint,) = [ln for ln in lines if ln.startswith("hint: ")]
+    assert hint.startswith("hint: libvirt-bin (>= 0.8.1) is required: Nova 2011.2's libvirt driver")
+    assert "nwfilter" in hint and "0.8.1" in hint and "lucid's own libvirt is 0.7.5" in hint
+    assert "ppa:nova-core/release" in hint and "Add a repository that has it" in hint
 
 
 def test_verify_flags_the_base_and_exits_1(demo_base: Path, data_dir: Path, tmp_path: Path) -> None:

@@ -308,3 +308,53 @@ def test_conflict_on_a_virtual_name_hits_its_providers_but_not_the_package_itsel
     # A versioned conflict is not hit by an unversioned Provides.
     repo = [pkg("a", depends="b, c"), pkg("b", conflicts="v (<< 2)"), pkg("c", provides="v")]
     assert set(closure(["a"], repo)) == {"a", "b", "c"}
+
+
+def test_a_versioned_root_skips_an_older_disc_package_and_says_why() -> None:
+    """A role's `libvirt-bin (>= 0.8.1)`: the disc's 0.7.5 is refused, a repository's 0.8.8 is
+    taken (with its own libvirt0), and with no such repository the error names the disc's version
+    and the hint is the role's why."""
+    disc = [
+        pkg("libvirt0", "0.7.5-5ubuntu27.12", on_disc=True),
+        pkg("libvirt-bin", "0.7.5-5ubuntu27.12", on_disc=True,
+            depends="libvirt0 (= 0.7.5-5ubuntu27.12)"),
+    ]  # fmt: skip
+    ppa = [
+        pkg("libvirt0", "0.8.8-1ubuntu3~ppalucid1"),
+        pkg(
+            "libvirt-bin",
+            "0.8.8-1ubuntu3~ppalucid1",
+            depends="libvirt0 (= 0.8.8-1ubuntu3~ppalucid1)",
+        ),
+        pkg("nova-compute", depends="libvirt-bin"),
+    ]
+    roots = ["nova-compute", "libvirt-bin (>= 0.8.1)"]
+    assert closure(roots, disc, ppa) == {
+        "nova-compute": "1.0",
+        "libvirt-bin": "0.8.8-1ubuntu3~ppalucid1",
+        "libvirt0": "0.8.8-1ubuntu3~ppalucid1",
+    }
+    assert closure(["nova-compute", "libvirt-bin"], disc, ppa)["libvirt-bin"].startswith("0.7.5")
+    notes = {"libvirt-bin (>= 0.8.1)": "nwfilter came in 0.8.1."}
+    with pytest.raises(DependencyError) as e:
+        resolve(roots, Universe([disc, ppa[2:]], "amd64"), notes)
+    assert (
+        str(e.value)
+        == "libvirt-bin (>= 0.8.1): no candidate; 0.7.5-5ubuntu27.12 in disc lucid/main"
+    )
+    assert e.value.hint is not None
+    assert e.value.hint.startswith(
+        "libvirt-bin (>= 0.8.1) is required: nwfilter came in 0.8.1. Add"
+    )
+    # the note is for the root only: the same relation deeper in the graph keeps its chain
+    with pytest.raises(DependencyError) as e:
+        resolve(
+            ["x"], Universe([disc, [pkg("x", depends="libvirt-bin (>= 0.8.1)")]], "amd64"), notes
+        )
+    assert str(e.value).startswith("x -> libvirt-bin (>= 0.8.1): no candidate")
+
+
+@pytest.mark.parametrize("root", ["a (>= 1", "a, b", "(>= 1)"])
+def test_a_root_that_is_not_one_relation_is_refused(root: str) -> None:
+    with pytest.raises(DependencyError, match="not one package relation"):
+        resolve([root], Universe([[pkg("a"), pkg("b")]], "amd64"))

@@ -21,7 +21,7 @@ from distro_builder.archive.sources import (
     parse_source_line,
     read_sources_list,
 )
-from distro_builder.config.packages import parse_packages, role_packages
+from distro_builder.config.packages import package_notes, parse_packages, role_packages
 from distro_builder.config.roles import load_roles
 from distro_builder.errors import ArchiveError, ConfigError
 
@@ -123,12 +123,55 @@ def test_package_lists_of_the_project_load_with_arch_limits(data_dir: Path) -> N
             "unknown key packages\\[0\\].kvm.arches",
         ),
         ("description: x\npackages: []\n", "non-empty list"),
+        ("description: x\npackages: [{a1: {version: '0.8.1'}}]\n", "an operator and a version"),
+        ("description: x\npackages: [{a1: {version: '>= '}}]\n", "an operator and a version"),
+        ("description: x\npackages: [{a1: {version: 8}}]\n", "an operator and a version"),
+        ("description: x\npackages: [{a1: {version: '=> 1'}}]\n", "an operator and a version"),
+        ("description: x\npackages: [{a1: {version: '> 1.0'}}]\n", "'>' is obsolete"),
+        ("description: x\npackages: [{a1: {version: '< 1.0'}}]\n", "'<' is obsolete"),
+        ("description: x\npackages: [{a1: {version: '>= v1'}}]\n", "'v1' is not a Debian"),
+        ("description: x\npackages: [{a1: {version: '>= 1.0-'}}]\n", "not a Debian version"),
+        ("description: x\npackages: [{a1: {version: '>= 1_0'}}]\n", "not a Debian version"),
+        ("description: x\npackages: [{a1: {why: because}}]\n", "a1.why without a version"),
+        ("description: x\npackages: [{a1: {version: '>= 1', why: [x]}}]\n", "why must be a text"),
+        ("description: x\npackages: [{a1: {versions: '>= 1'}}]\n", "unknown key .*versions"),
     ],
 )
 def test_bad_package_lists_name_file_and_key(tmp_path: Path, text: str, match: str) -> None:
     f = tmp_path / "role.yaml"
     with pytest.raises(ConfigError, match=match):
         parse_packages(f, yaml.safe_load(text)["packages"])
+
+
+@pytest.mark.parametrize(
+    ("value", "op", "version"),
+    [
+        (">= 0.8.1", ">=", "0.8.1"),
+        (">=0.8.1", ">=", "0.8.1"),  # dpkg takes it without the space too
+        ("  <<  2011.2-0ubuntu1  ", "<<", "2011.2-0ubuntu1"),
+        ("= 1:13.b.3-dfsg-2ubuntu2", "=", "1:13.b.3-dfsg-2ubuntu2"),
+        (">> 0.8.8-1ubuntu3~ppalucid1", ">>", "0.8.8-1ubuntu3~ppalucid1"),
+        ("<= 1.0+dfsg", "<=", "1.0+dfsg"),
+    ],
+)
+def test_version_relations_parse(tmp_path: Path, value: str, op: str, version: str) -> None:
+    f = tmp_path / "role.yaml"
+    (e,) = parse_packages(f, [{"libvirt-bin": {"version": value, "why": "x\n  y"}}])
+    assert (e.name, e.op, e.version, e.why) == ("libvirt-bin", op, version, "x y")
+    assert e.relation == f"libvirt-bin ({op} {version})"
+
+
+def test_the_compute_role_needs_libvirt_with_nwfilter(data_dir: Path) -> None:
+    """Nova 2011.2's libvirt driver needs nwfilter, libvirt >= 0.8.1 (docs/nova-2011.2-facts.md
+    §16): the compute role's package set says so, with why (the resolver's hint)."""
+    lists = load_roles(data_dir)
+    compute = role_packages(lists, "compute", "amd64")
+    assert "libvirt-bin (>= 0.8.1)" in compute and "python-libvirt (>= 0.8.1)" in compute
+    assert "libvirt-bin" not in compute
+    notes = package_notes(lists)
+    assert set(notes) >= {"libvirt-bin (>= 0.8.1)", "python-libvirt (>= 0.8.1)"}
+    assert "nwfilter" in notes["libvirt-bin (>= 0.8.1)"]
+    assert "ppa:nova-core/release" in notes["libvirt-bin (>= 0.8.1)"]
 
 
 def test_not_arch_entries(tmp_path: Path) -> None:
