@@ -4,7 +4,10 @@
          -> node_id='7' node_token='...' poll_seconds='5'
     GET  /agent/v1/nodes/<id>/assignment Authorization: Bearer <node token>
          -> state='unassigned'|'waiting'|'ready' [roles='...'] [reason='...']
-    GET  /agent/v1/nodes/<id>/answers    -> the node's answers-file lines (its own only)
+    GET  /agent/v1/nodes/<id>/answers    -> the node's answers-file lines (its own only; a
+                                         `# <key>: derived` comment names each the service
+                                         filled in) | 409 state='waiting' reason='...' (the
+                                         controller, until the network node's address is known)
     POST /agent/v1/nodes/<id>/inventory  body: inventory (a node installed over the network,
                                          which never registered) -> inventory='stored'
     POST /agent/v1/nodes/<id>/progress   body: the agent's STACKOPS lines -> lines='N'
@@ -22,6 +25,7 @@ from __future__ import annotations
 import re
 
 from distro_builder.smart_installer import cloud, textfmt
+from distro_builder.smart_installer.errors import Waiting
 from distro_builder.smart_installer.http import Request, Response, Route, route
 from distro_builder.smart_installer.store import Store
 
@@ -45,8 +49,17 @@ def routes(store: Store) -> list[Route]:
         return Response.text(textfmt.render(store.poll(req.params["node"], req.bearer())))
 
     def answers(req: Request) -> Response:
-        pairs = store.answers(req.params["node"], req.bearer())
+        try:
+            pairs, derived = store.answers(req.params["node"], req.bearer())
+        except Waiting as e:
+            body = [("state", "waiting"), ("reason", str(e)), ("error", str(e))]
+            return Response.text(textfmt.render(body), e.status)
         header = "# StackOps answers from the Smart Installer (POSIX sh quoting)\n"
+        for key, d in derived.items():
+            header += (
+                f"# {key}: derived (the address node {d['node']}, {d['hostname']}, reported on "
+                f"{d['interface']})\n"
+            )
         return Response.text(header + textfmt.render(pairs))
 
     def inventory(req: Request) -> Response:

@@ -50,6 +50,13 @@ class Conflict(InstallerError):
     default_hint = "the record's current state does not allow it: look at it and retry"
 
 
+class Waiting(Conflict):
+    """A node must wait for another before it gets its answers (the controller, for the address
+    the network node reports): the agent API answers 409 with state='waiting' and the reason."""
+
+    default_hint = "poll until state=ready"
+
+
 class LengthRequired(InstallerError):
     status = 411
     default_hint = "send the body with a Content-Length header"

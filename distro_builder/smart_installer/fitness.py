@@ -1,8 +1,8 @@
 """A node's inventory, and whether (and how) it fits the roles an admin gives it.
 
 The node's client sends its inventory as key=value pairs (textfmt): `hostname`, `cpus`,
-`virt` (vmx, svm or none: the /proc/cpuinfo flag), `mem_kb`, one `nic=<name> <mac> <up|down>`
-per interface and one `disk=<name> <size_kb> <free|used>` per whole disk. check_architecture()
+`virt` (vmx, svm or none: the /proc/cpuinfo flag), `mem_kb`, one `nic=<name> <mac> <up|down>
+[<ipv4>]` per interface and one `disk=<name> <size_kb> <free|used>` per whole disk. check_architecture()
 applies the shapes of roles/architectures.yaml (the ones config/deployment.py applies to a
 deployment file); check_roles() the hardware rules of the questions the roles ask: a hypervisor
 without virtualization extensions falls back to qemu and says so; a volume device must be a free
@@ -19,19 +19,39 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from distro_builder.config.questions import validate_value
-from distro_builder.model import Architecture, RoleSet
+from distro_builder.model import Architecture, Question, RoleSet
 from distro_builder.smart_installer.errors import BadRequest, Conflict
 
 _MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,15}")
 MAX_NICS = 64
 MAX_DISKS = 128
+# A NIC's address is checked by the rule of the ipv4 questions (config/questions.py).
+_IPV4 = Question(key="ipv4", type="ipv4", prompt="", description="")
 
 
 def _int(key: str, value: str, *, low: int = 0, high: int = 2**53) -> int:
     if not value.isdigit() or not low <= int(value) <= high:
         raise BadRequest(f"inventory: {key} must be a whole number ({low}..{high})")
     return int(value)
+
+
+def _nic(value: str) -> dict[str, str]:
+    """`<name> <mac> <up|down|unknown> [<ipv4>]`: the address (the interface's first IPv4) is
+    newer; a client that sends three fields still fits."""
+    parts = value.split()
+    shape = f"inventory: nic {value[:64]!r} is not '<name> <mac> <up|down> [<ipv4>]'"
+    if len(parts) not in (3, 4) or not _NAME_RE.fullmatch(parts[0]):
+        raise BadRequest(shape)
+    name, mac, state = parts[0], parts[1].lower(), parts[2]
+    if not _MAC_RE.fullmatch(mac) or state not in ("up", "down", "unknown"):
+        raise BadRequest(shape)
+    nic = {"name": name, "mac": mac, "state": state}
+    if len(parts) == 4:
+        if validate_value(_IPV4, parts[3]) is not None:
+            raise BadRequest(shape)
+        nic["ipv4"] = parts[3]
+    return nic
 
 
 def parse_inventory(pairs: list[tuple[str, str]], roleset: RoleSet) -> dict[str, Any]:
@@ -54,13 +74,7 @@ def parse_inventory(pairs: list[tuple[str, str]], roleset: RoleSet) -> dict[str,
         elif key == "mem_kb":
             inv["mem_mb"] = _int(key, value, high=2**44) // 1024
         elif key == "nic":
-            parts = value.split()
-            if len(parts) != 3 or not _NAME_RE.fullmatch(parts[0]):
-                raise BadRequest(f"inventory: nic {value[:64]!r} is not '<name> <mac> <up|down>'")
-            name, mac, state = parts[0], parts[1].lower(), parts[2]
-            if not _MAC_RE.fullmatch(mac) or state not in ("up", "down", "unknown"):
-                raise BadRequest(f"inventory: nic {value[:64]!r} is not '<name> <mac> <up|down>'")
-            nics.append({"name": name, "mac": mac, "state": state})
+            nics.append(_nic(value))
         elif key == "disk":
             parts = value.split()
             if (

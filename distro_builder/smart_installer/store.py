@@ -30,6 +30,7 @@ from distro_builder.smart_installer.errors import (
     InvalidFields,
     NotFound,
     Unauthorized,
+    Waiting,
 )
 from distro_builder.smart_installer.lockout import FailedLogins
 
@@ -49,6 +50,12 @@ _FAILED_RE = re.compile(r"STACKOPS-FIRSTBOOT failed step=(\S+) log=(\S+)")
 # so_report_failure): kept on the node (failure_log), not as events.
 _LOG_PREFIX = "STACKOPS-LOG"
 MAX_FAILURE_LOG = 8 * 1024
+# Questions the Smart Installer answers itself when the admin leaves them empty: the IPv4
+# address that the deployment's node holding one of the question's skip_with roles reported on
+# its public_interface. network_address (roles/controller/role.yaml): a controller without
+# nova-network routes the instances' fixed range through the network node, so that nova-api's
+# metadata answers reach them (roles/controller/steps.sh so_step_metadata_route).
+DERIVED_ADDRESSES = ("network_address",)
 # A hash to verify against when the user does not exist (same time either way).
 _DUMMY_HASH = auth.hash_password("not a password of anyone")
 
@@ -62,6 +69,9 @@ class Store:
             q.key for q in roleset.questions if q.key not in self.per_node_keys
         )  # fmt: skip
         self.architectures = {a.name: a for a in roleset.architectures}
+        self.derived = tuple(
+            q for q in roleset.questions if q.key in DERIVED_ADDRESSES and q.skip_with
+        )  # fmt: skip
         self.login_guard = auth.LoginGuard(FailedLogins(db))
 
     # --- admins and sessions ------------------------------------------------------------------
@@ -235,8 +245,11 @@ class Store:
             row = self._deployment_row(ref, tx)
             nodes = tx.all("SELECT * FROM nodes WHERE deployment_id = ? ORDER BY id", (row["id"],))
         view = self._deployment_view(row, len(nodes))
-        view["nodes"] = [self._node_view(n, row) for n in nodes]
-        view["problems"] = self._problems(row, nodes)
+        derivations = self._derivations(row, nodes)
+        for key, d in derivations.items():
+            view["params"][key]["derived"] = d
+        view["nodes"] = [self._node_view(n, row, derivations=derivations) for n in nodes]
+        view["problems"] = self._problems(row, nodes, derivations)
         view["now"] = now_ms() / 1000  # the service's clock: the UI's elapsed and silent times
         return view
 
@@ -341,7 +354,57 @@ class Store:
             missing.append(q.key)
         return missing
 
-    def _problems(self, dep: Row, nodes: list[Row]) -> list[str]:
+    def _derivations(self, dep: Row, nodes: list[Row]) -> dict[str, dict[str, Any]]:
+        """The derived answers (DERIVED_ADDRESSES) of the deployment, each that the admin left
+        empty and for which a node holds one of its skip_with roles (the first by id; a role's
+        max_per_deployment keeps it one): its address on its public_interface (None while it
+        has reported none, with the reason the nodes that need it wait), and where it is from."""
+        params = self._params(dep)
+        out: dict[str, dict[str, Any]] = {}
+        for q in self.derived:
+            if params.get(q.key):
+                continue  # the admin's value wins
+            source = next((n for n in nodes
+                           if set(q.skip_with) & set((n["roles"] or "").split(","))), None)  # fmt: skip
+            if source is None:
+                continue  # nothing to derive from, nothing to wait for (optional: none)
+            own = json.loads(source["answers"])
+            iface = own.get("public_interface", "")
+            nics = json.loads(source["inventory"])["nics"]
+            value = next((c.get("ipv4") for c in nics if c["name"] == iface), None)
+            host = own.get("hostname", source["hostname"])
+            out[q.key] = {
+                "value": value,
+                "node": source["id"],
+                "hostname": host,
+                "interface": iface,
+                "reason": None if value else (
+                    f"waits for the {source['roles'].replace(',', '+')} node {source['id']} "
+                    f"({host}) to report its address on {iface} ({q.key})"
+                ),
+            }  # fmt: skip
+        return out
+
+    def _asked(self, roles: str, derivations: dict[str, Any]) -> dict[str, Any]:
+        """The derivations a node with `roles` (comma list) is answered by: the questions its
+        roles ask (skip_with: not where the node holds the role itself, all-in-one)."""
+        if not derivations:
+            return {}
+        keys = {q.key for q in self.roleset.questions_for(tuple(roles.split(",")))}
+        return {k: d for k, d in derivations.items() if k in keys}
+
+    def _node_derived(self, tx: Tx, dep: Row, roles: str) -> dict[str, Any]:
+        """_asked() for one node, reading the deployment's nodes only when its roles ask a
+        derived question (a compute node's poll costs no query)."""
+        if not self._asked(roles, {q.key: None for q in self.derived}):
+            return {}
+        nodes = tx.all(
+            "SELECT * FROM nodes WHERE deployment_id = ? AND roles IS NOT NULL ORDER BY id",
+            (dep["id"],),
+        )
+        return self._asked(roles, self._derivations(dep, nodes))
+
+    def _problems(self, dep: Row, nodes: list[Row], derivations: dict[str, Any]) -> list[str]:
         problems = []
         assigned = [tuple(n["roles"].split(",")) for n in nodes if n["roles"]]
         for shape in self.architectures[dep["architecture"]].nodes:
@@ -356,6 +419,13 @@ class Store:
                 )
         if keys:
             problems.append("parameters still missing: " + ", ".join(sorted(keys)))
+        for n in nodes:
+            if n["roles"]:
+                problems += [
+                    f"node {n['id']} {d['reason']}"
+                    for d in self._asked(n["roles"], derivations).values()
+                    if d["value"] is None
+                ]  # fmt: skip
         if dep.get("discovery_refused"):
             problems.append(
                 f"network boot discovery refused {dep['discovery_refused']} times (last from"
@@ -376,6 +446,14 @@ class Store:
         secret = {q.key for q in self.roleset.questions if q.secret}
         omitted = sorted(k for k in params if k in secret) if not with_secrets else []
         answers = {k: v for k, v in params.items() if k not in omitted}
+        derived = []
+        for key, d in self._derivations(dep, nodes).items():
+            if d["value"] is None:
+                derived.append(f"{key}: not derived yet: {d['reason']}")
+                continue
+            answers[key] = d["value"]
+            derived.append(f"{key}: derived (the address node {d['node']}, {d['hostname']}, "
+                           f"reported on {d['interface']})")  # fmt: skip
         specs = []
         for n in nodes:
             own = json.loads(n["answers"])
@@ -390,6 +468,7 @@ class Store:
                 + ", ".join(omitted)
                 + "\nexport with --with-secrets to include them"
             )
+        header += "".join("\n" + line for line in derived)
         text = render_deployment(dep["architecture"], answers, specs, header=header)
         try:
             check_deployment(text, self.roleset, label=f"deployment {dep['name']}")
@@ -426,15 +505,24 @@ class Store:
                 "SELECT at, kind, line FROM events WHERE node_id = ? ORDER BY id DESC LIMIT ?",
                 (row["id"], events),
             )
-        view = self._node_view(row, dep)
+            view = self._node_view(row, dep, tx)
         view["events"] = [
             {"at": e["at"] / 1000, "kind": e["kind"], "line": e["line"]} for e in reversed(evs)
         ]
         return view
 
-    def _node_view(self, row: Row, dep: Row) -> dict[str, Any]:
+    def _node_view(
+        self, row: Row, dep: Row, tx: Tx | None = None, *, derivations: dict | None = None
+    ) -> dict[str, Any]:
+        """A node as the admin sees it; `derived`: the answers the Smart Installer fills in for
+        it (_derivations), from `derivations` or read with `tx`."""
         roles = tuple(row["roles"].split(",")) if row["roles"] else ()
         answers = json.loads(row["answers"])
+        derived: dict[str, Any] = {}
+        if roles and derivations is not None:
+            derived = self._asked(row["roles"], derivations)
+        elif roles and tx is not None:
+            derived = self._node_derived(tx, dep, row["roles"])
         return {
             "id": row["id"],
             "deployment": dep["name"],
@@ -443,6 +531,7 @@ class Store:
             "inventory": json.loads(row["inventory"]),
             "roles": list(roles),
             "answers": answers,  # per-node values only: none of them is a secret
+            "derived": derived,
             "notes": [n for n in row["notes"].split("\n") if n],
             "state": row["state"],
             "step": row["step"],
@@ -494,7 +583,7 @@ class Store:
                     ("{}", row["id"]),
                 )
                 _event(tx, row["id"], "admin", "roles removed")
-                return self._node_view(self._node_row(dep, row["id"], tx), dep)
+                return self._node_view(self._node_row(dep, row["id"], tx), dep, tx)
             others = [
                 tuple(r["roles"].split(","))
                 for r in tx.all(
@@ -529,7 +618,7 @@ class Store:
                 ),
             )
             _event(tx, row["id"], "admin", "roles " + ",".join(role_tuple))
-            return self._node_view(self._node_row(dep, row["id"], tx), dep)
+            return self._node_view(self._node_row(dep, row["id"], tx), dep, tx)
 
     # --- nodes (agent side) -------------------------------------------------------------------
 
@@ -639,7 +728,7 @@ class Store:
                 )
                 line = "registration again rejected"
             _event(tx, row["id"], "admin", line)
-            return self._node_view(self._node_row(dep, row["id"], tx), dep)
+            return self._node_view(self._node_row(dep, row["id"], tx), dep, tx)
 
     def _agent_node(self, tx: Tx, node_id: str, token: str | None) -> tuple[Row, Row]:
         if not token:
@@ -680,6 +769,10 @@ class Store:
         misfit = self._misfit(row, roles)
         if misfit:
             return [("state", "waiting"), ("roles", row["roles"]), ("reason", misfit)]
+        with self.db.transaction() as tx:
+            waits = _waits(self._node_derived(tx, dep, row["roles"]))
+        if waits:
+            return [("state", "waiting"), ("roles", row["roles"]), ("reason", waits)]
         return [("state", "ready"), ("roles", row["roles"])]
 
     def _misfit(self, row: Row, roles: tuple[str, ...]) -> str | None:
@@ -743,8 +836,12 @@ class Store:
         line = "re-fitted on the reported hardware: " + ("; ".join(changes) or "same answers")
         _event(tx, row["id"], "agent", line + "; notes: " + ("; ".join(fit.notes) or "none"))
 
-    def answers(self, node_id: str, token: str | None) -> list[tuple[str, str]]:
-        """The node's answers (global parameters injected, its own filled in): its alone."""
+    def answers(
+        self, node_id: str, token: str | None
+    ) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+        """The node's answers (global parameters injected, its own filled in): its alone; and
+        which of them the Smart Installer derived (_derivations). Waiting (409) while a derived
+        one is not known yet: the controller, until the network node reported its address."""
         with self.db.transaction() as tx:
             row, dep = self._agent_node(tx, node_id, token)
             if not row["roles"]:
@@ -754,6 +851,9 @@ class Store:
             missing = self._missing(dep, roles, own)
             if missing:
                 raise Conflict("parameters still missing: " + ", ".join(missing))
+            derived = self._node_derived(tx, dep, row["roles"])
+            if waits := _waits(derived):
+                raise Waiting(waits, hint="poll until state=ready, then fetch the answers")
             now = now_ms()
             state = "configuring" if row["state"] == "assigned" else row["state"]
             tx.execute(
@@ -771,7 +871,9 @@ class Store:
                 out.append((q.key, own[q.key]))
             elif q.key in params:
                 out.append((q.key, params[q.key]))
-        return out
+            elif q.key in derived:
+                out.append((q.key, derived[q.key]["value"]))
+        return out, derived
 
     def report(self, node_id: str, token: str | None, text: str) -> int:
         """The agent's STACKOPS lines; the node's state and step follow them. Lines stored."""
@@ -853,7 +955,7 @@ class Store:
             tx.execute("UPDATE nodes SET retry_at = ? WHERE id = ?", (now_ms(), row["id"]))
             _event(tx, row["id"], "admin", f"retry requested ({row['step']}): the agent runs "
                    "again from the failed step on its next poll")  # fmt: skip
-            return self._node_view(self._node_row(dep, row["id"], tx), dep)
+            return self._node_view(self._node_row(dep, row["id"], tx), dep, tx)
 
     def retry_poll(self, node_id: str, token: str | None) -> list[tuple[str, str]]:
         """A failed node's agent asks whether to run again: retry='yes' once per request."""
@@ -891,7 +993,7 @@ class Store:
             )
             _event(tx, row["id"], "admin", "reinstall on its next network boot (was "
                    f"{row['state']})")  # fmt: skip
-            return self._node_view(self._node_row(dep, row["id"], tx), dep)
+            return self._node_view(self._node_row(dep, row["id"], tx), dep, tx)
 
     # --- the cloud: credentials and endpoints -------------------------------------------------
 
@@ -985,6 +1087,11 @@ class _AwaitingApproval(Unauthorized):
             "this registration waits for the admin's approval",
             hint="the admin approves it in the UI (or POST .../nodes/<id>/approve)",
         )
+
+
+def _waits(derived: dict[str, Any]) -> str:
+    """Why a node waits for its derived answers ("" when it need not): the first reason."""
+    return next((f"this node {d['reason']}" for d in derived.values() if d["value"] is None), "")
 
 
 def _event(tx: Tx, node_id: int, kind: str, line: str) -> None:
