@@ -214,12 +214,26 @@ def _print_deployment(dep: dict[str, Any]) -> None:
         value = p["value"] if p["set"] else f"(unset, default {p['default']})"
         if not p["set"] and p["default"] is None:
             value = "(unset)"
+        if not p["set"] and p.get("derived"):
+            value = _derived_text(p["derived"])
         click.echo(f"  {key:22} {value}")
     if "nodes" in dep:
         click.echo(f"nodes: {len(dep['nodes'])}")
         _print_nodes(dep["nodes"])
     for problem in dep.get("problems", []):
         click.echo(f"todo: {problem}")
+
+
+def _derived_text(d: dict[str, Any]) -> str:
+    """A value the Smart Installer derived (store._derivations), as the admin reads it."""
+    if d["value"] is None:
+        return f"(derived: none yet; {d['reason']})"
+    return f"{d['value']} (derived: node {d['node']} {d['hostname']}'s address on {d['interface']})"
+
+
+def _print_derived(n: dict[str, Any], indent: str) -> None:
+    for key, d in n.get("derived", {}).items():
+        click.echo(f"{indent}{key} = {_derived_text(d)}")
 
 
 def _stamp(seconds: float) -> str:
@@ -421,7 +435,9 @@ def node_show(
         return
     _print_nodes([n])
     for nic in n["inventory"]["nics"]:
-        click.echo(f"        nic  {nic['name']:8} {nic['mac']} {nic['state']}")
+        click.echo(f"        nic  {nic['name']:8} {nic['mac']} {nic['state']} {nic.get('ipv4', '')}"
+                   .rstrip())  # fmt: skip
+    _print_derived(n, "        ")
     for disk in n["inventory"]["disks"]:
         free = "free" if disk["free"] else "in use"
         click.echo(f"        disk {disk['name']:8} {disk['size_mb']} MB {free}")
@@ -471,6 +487,7 @@ def node_assign(
     click.echo(f"node {n['id']} ({n['hostname']}): roles {','.join(n['roles']) or 'none'}")
     for key, value in n["answers"].items():
         click.echo(f"  {key} = {value}")
+    _print_derived(n, "  ")
     for note in n["notes"]:
         click.echo(f"  note: {note}")
     if n["missing"]:

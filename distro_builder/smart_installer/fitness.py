@@ -1,8 +1,8 @@
 """A node's inventory, and whether (and how) it fits the roles an admin gives it.
 
-The node's client sends its inventory as key=value pairs (textfmt): `hostname`, `cpus`,
-`virt` (vmx, svm or none: the /proc/cpuinfo flag), `mem_kb`, one `nic=<name> <mac> <up|down>
-[<ipv4>]` per interface and one `disk=<name> <size_kb> <free|used>` per whole disk. check_architecture()
+The node's client sends its inventory as key=value pairs (textfmt): `hostname`, `cpus`, `virt`
+(vmx, svm or none: the /proc/cpuinfo flag), `mem_kb`, one `nic=<name> <mac> <up|down> [<ipv4>]`
+per interface and one `disk=<name> <size_kb> <free|used>` per whole disk. check_architecture()
 applies the shapes of roles/architectures.yaml (the ones config/deployment.py applies to a
 deployment file); check_roles() the hardware rules of the questions the roles ask: a hypervisor
 without virtualization extensions falls back to qemu and says so; a volume device must be a free

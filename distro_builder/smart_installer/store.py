@@ -364,8 +364,8 @@ class Store:
         for q in self.derived:
             if params.get(q.key):
                 continue  # the admin's value wins
-            source = next((n for n in nodes
-                           if set(q.skip_with) & set((n["roles"] or "").split(","))), None)  # fmt: skip
+            holders = [n for n in nodes if set(q.skip_with) & set((n["roles"] or "").split(","))]
+            source = holders[0] if holders else None
             if source is None:
                 continue  # nothing to derive from, nothing to wait for (optional: none)
             own = json.loads(source["answers"])

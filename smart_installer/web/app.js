@@ -254,6 +254,7 @@ function paramRow(key, p) {
   } else {
     input.value = p.value || "";
     input.placeholder = p.default ? "default " + p.default : "";
+    if (p.derived && p.derived.value) input.placeholder = "derived " + p.derived.value;
   }
   const help = el("div", p.description || "", "help");
   help.id = id + "-help";
@@ -283,7 +284,14 @@ function paramRow(key, p) {
     line.append(gen);
   }
   line.append(el("code", key, "key"));
-  row.append(label, line, help, err);
+  row.append(label, line);
+  if (p.derived && !p.set) {
+    // Filled in by the service when left empty; a value typed here wins.
+    const der = el("div", derivedText(p.derived), "derived");
+    der.id = "param-derived-" + key;
+    row.append(der);
+  }
+  row.append(help, err);
   return row;
 }
 
@@ -373,7 +381,19 @@ function hardware(inv) {
 }
 
 function nicLines(inv) {
-  return inv.nics.map((c) => c.name + " " + c.mac + " " + c.state).join("\n");
+  return inv.nics.map((c) => c.name + " " + c.mac + " " + c.state + (c.ipv4 ? " " + c.ipv4 : ""))
+    .join("\n");
+}
+
+function derivedText(d) {
+  // A value the service derived (the network node's address for the controller's route).
+  if (d.value === null) return "derived: none yet (" + d.reason + ")";
+  return "derived: " + d.value + " (node " + d.node + " " + d.hostname + "'s address on " +
+    d.interface + ")";
+}
+
+function derivedLines(n) {
+  return Object.entries(n.derived || {}).map(([k, d]) => k + " " + derivedText(d)).join("\n");
 }
 
 function diskLines(inv) {
@@ -434,6 +454,7 @@ async function refreshNode() {
   facts.push(["Processors", hardware(inv)]);
   facts.push(["NICs", nicLines(inv) || "none reported"]);
   facts.push(["Disks", diskLines(inv) || "none reported (yet)"]);
+  if (Object.keys(n.derived || {}).length) facts.push(["Derived answers", derivedLines(n)]);
   facts.push(["MAC (boot)", n.mac]);
   facts.push(["Registered", stamp(n.registered_at)]);
   facts.push(["Last heard", stamp(n.last_seen)]);
@@ -506,7 +527,8 @@ function nodeRow(n) {
 
 function renderExtra(box, n) {
   // Rebuilt only when what it shows changed (it holds the Approve/Reject buttons).
-  const key = JSON.stringify([n.pending ? n.pending.inventory.hostname : null, n.notes, n.missing]);
+  const key = JSON.stringify([n.pending ? n.pending.inventory.hostname : null, n.notes, n.missing,
+    n.derived]);
   if (box.dataset.key === key) return;
   box.dataset.key = key;
   box.replaceChildren();
@@ -524,6 +546,9 @@ function renderExtra(box, n) {
   }
   for (const note of n.notes) box.append(el("div", note, "note"));
   if (n.missing.length) box.append(el("div", "waiting for: " + n.missing.join(", "), "note"));
+  for (const [k, d] of Object.entries(n.derived || {})) {
+    box.append(el("div", k + " " + derivedText(d), d.value === null ? "note" : "derived"));
+  }
 }
 
 function renderDeployment(d) {
