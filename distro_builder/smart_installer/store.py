@@ -356,14 +356,21 @@ class Store:
 
     def _derivations(self, dep: Row, nodes: list[Row]) -> dict[str, dict[str, Any]]:
         """The derived answers (DERIVED_ADDRESSES) of the deployment, each that the admin left
-        empty and for which a node holds one of its skip_with roles (the first by id; a role's
+        empty, that a node's roles ask (not all-in-one, nor a controller+network node) and for
+        which a node holds one of its skip_with roles (the first by id; a role's
         max_per_deployment keeps it one): its address on its public_interface (None while it
         has reported none, with the reason the nodes that need it wait), and where it is from."""
         params = self._params(dep)
         out: dict[str, dict[str, Any]] = {}
+        asked = {
+            q.key
+            for n in nodes
+            if n["roles"]
+            for q in self.roleset.questions_for(tuple(n["roles"].split(",")))
+        }
         for q in self.derived:
-            if params.get(q.key):
-                continue  # the admin's value wins
+            if params.get(q.key) or q.key not in asked:
+                continue  # the admin's value wins; no node needs it
             holders = [n for n in nodes if set(q.skip_with) & set((n["roles"] or "").split(","))]
             source = holders[0] if holders else None
             if source is None:
