@@ -64,6 +64,20 @@ def fake_machine(root: Path, *, vmx: bool, disks: dict[str, list[str]], nics: di
         (d / "operstate").write_text(("unknown" if name == "lo" else "up") + "\n")
 
 
+def fake_ip(tmp: Path, addresses: dict[str, str]) -> None:
+    """tmp/bin/ip answering `ip -o -4 addr show dev NAME` as iproute does, with the fake
+    machine's addresses (name -> IPv4); an interface without one prints nothing."""
+    (tmp / "bin").mkdir(exist_ok=True)
+    cases = "".join(f"    {name}) a={addr} ;;\n" for name, addr in addresses.items())
+    script = (
+        "#!/bin/sh\nfor dev; do :; done\ncase $dev in\n" + cases + "    *) exit 0 ;;\nesac\n"
+        "printf '2: %s    inet %s/24 brd 10.0.0.255 scope global %s\\\\       valid_lft forever"
+        ' preferred_lft forever\\n\' "$dev" "$a" "$dev"\n'
+    )
+    (tmp / "bin/ip").write_text(script)
+    (tmp / "bin/ip").chmod(0o755)
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     require_tool_or_skip("dash", "wget", "busybox", "bash")
@@ -94,7 +108,7 @@ class Node:
 
     def run(self, *args: str, timeout: float = 90, stdin: str | None = None):
         env = {
-            "PATH": os.environ["PATH"],
+            "PATH": f"{self.tmp / 'bin'}:{os.environ['PATH']}",  # fake_ip's ip first
             "STACKOPS_ROOT": str(self.root),
             "STACKOPS_INSTALLER_STATE": str(self.tmp / "state"),
             "TMPDIR": str(self.tmp),
@@ -282,3 +296,81 @@ def test_tls_fingerprint_is_checked(tmp_path: Path) -> None:
         assert "52:54:00:aa:01:02" in listed and "52:54:00:aa:01:01" not in listed
     finally:
         svc.stop()
+
+
+@pytest.mark.parametrize("shell", list(SHELLS))
+def test_nic_lines_carry_the_ipv4_address(service: Service, tmp_path: Path, shell: str) -> None:
+    """`nic=<name> <mac> <state> <ipv4>` from `ip -o -4 addr` (issue 22 finding 7): the service
+    derives the network node's address from it; an interface without one keeps three fields."""
+    svc = service
+    enrol = _deployment(svc, f"ip-{shell}")
+    node = Node(tmp_path, shell, svc.url, enrol)
+    fake_machine(
+        node.root, vmx=True, disks={"sda": ["sda1"]},
+        nics={"eth0": "52:54:00:ab:00:01", "eth1": "52:54:00:ab:00:02"},
+    )  # fmt: skip
+    fake_ip(tmp_path, {"eth0": "10.0.0.20"})
+    res = node.run("--wait-timeout", "0", "run")  # register, one poll, no roles: exit 5
+    assert res.returncode == 5 and "registered node=" in res.stdout, (res.stdout, res.stderr)
+    _, nodes = svc.json("GET", f"/api/deployments/ip-{shell}/nodes", token=svc.login())
+    assert [(n["name"], n.get("ipv4")) for n in nodes[0]["inventory"]["nics"]] == [
+        ("eth0", "10.0.0.20"), ("eth1", None),
+    ]  # fmt: skip
+
+
+def test_the_controller_waits_for_the_network_nodes_address(
+    service: Service, tmp_path: Path
+) -> None:
+    """Multi-node: the controller's client polls (state=waiting, the reason said once) until the
+    network node's first boot sends its inventory with its address; then it gets the answers
+    with network_address derived from it."""
+    svc, dep = service, "ip-multi"
+    enrol = create_deployment(svc, dep, PARAMS, architecture="multi-node")
+    admin = svc.login()
+    # The network node was installed over the network: registered without an address (iPXE).
+    status, _, body = svc.request(
+        "POST", "/agent/v1/register", token=enrol,
+        body="hostname=net-1\nnic=eth0 52:54:00:ab:01:02 up\n",
+    )  # fmt: skip
+    assert status == 201, body
+    registration = body.decode()
+    net_id = int(registration.split("node_id='")[1].split("'")[0])
+    path = f"/api/deployments/{dep}/nodes/{net_id}/roles"
+    assert svc.json("PUT", path, token=admin, json_body={"roles": ["network"]})[0] == 200
+    net = Node(tmp_path / "net", "dash", svc.url, enrol)
+    fake_machine(net.root, vmx=True, disks={"sda": ["sda1"]}, nics={"eth0": "52:54:00:ab:01:02"})
+    fake_ip(tmp_path / "net", {"eth0": "10.0.0.20"})
+    (tmp_path / "net/state").mkdir()
+    (tmp_path / "net/state/node").write_text(registration)
+
+    ctl = Node(tmp_path / "ctl", "dash", svc.url, enrol)
+    fake_machine(ctl.root, vmx=True, disks={"sda": ["sda1"]}, nics={"eth0": "52:54:00:ab:01:01"})
+    fake_ip(tmp_path / "ctl", {"eth0": "10.0.0.10"})
+    net_run = {}
+
+    def admin_then_network_node() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            _, nodes = svc.json("GET", f"/api/deployments/{dep}/nodes", token=admin)
+            ctl_node = [n for n in nodes if n["id"] != net_id]
+            if ctl_node and not ctl_node[0]["roles"]:
+                path = f"/api/deployments/{dep}/nodes/{ctl_node[0]['id']}/roles"
+                svc.json("PUT", path, token=admin, json_body={"roles": ["controller"]})
+            if ctl_node and ctl_node[0]["roles"]:
+                time.sleep(6)  # a poll of the controller's sees state=waiting first
+                net_run["res"] = net.run("run")  # the network node's first boot
+                return
+            time.sleep(0.2)
+
+    t = threading.Thread(target=admin_then_network_node)
+    t.start()
+    res = ctl.run("run", timeout=120)
+    t.join()
+    assert net_run["res"].returncode == 0, net_run["res"].stderr
+    assert "inventory sent" in net_run["res"].stdout
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    waiting = [ln for ln in res.stdout.splitlines() if "state=waiting" in ln]
+    assert len(waiting) == 1 and "report its address on eth0 (network_address)" in waiting[0]
+    assert res.stdout.rstrip().endswith("roles=controller")
+    text = ctl.answers.read_text()
+    assert "network_address='10.0.0.20'\n" in text
