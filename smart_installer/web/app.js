@@ -226,6 +226,25 @@ function renderParams(d) {
     for (const [key, p] of entries) fs.append(paramRow(key, p));
     box.append(fs);
   }
+  renderDerived(d);
+}
+
+function renderDerived(d) {
+  // A value the service fills in when the field is left empty (a value typed there wins), under
+  // its field; kept up to date with the page (the network node reports its address later).
+  for (const [key, p] of Object.entries(d.params)) {
+    const row = document.querySelector("#params .param[data-key='" + key + "']");
+    if (!row) continue;
+    let der = row.querySelector(".derived");
+    if (!p.derived || p.set) { if (der) der.remove(); continue; }
+    if (!der) {
+      der = el("div", null, "derived");
+      der.id = "param-derived-" + key;
+      row.querySelector(".param-input").after(der);
+    }
+    setText(der, derivedText(p.derived));
+    if (p.derived.value) row.querySelector("input").placeholder = "derived " + p.derived.value;
+  }
 }
 
 function paramRow(key, p) {
@@ -254,7 +273,6 @@ function paramRow(key, p) {
   } else {
     input.value = p.value || "";
     input.placeholder = p.default ? "default " + p.default : "";
-    if (p.derived && p.derived.value) input.placeholder = "derived " + p.derived.value;
   }
   const help = el("div", p.description || "", "help");
   help.id = id + "-help";
@@ -284,14 +302,7 @@ function paramRow(key, p) {
     line.append(gen);
   }
   line.append(el("code", key, "key"));
-  row.append(label, line);
-  if (p.derived && !p.set) {
-    // Filled in by the service when left empty; a value typed here wins.
-    const der = el("div", derivedText(p.derived), "derived");
-    der.id = "param-derived-" + key;
-    row.append(der);
-  }
-  row.append(help, err);
+  row.append(label, line, help, err);
   return row;
 }
 
@@ -553,6 +564,7 @@ function renderExtra(box, n) {
 
 function renderDeployment(d) {
   current = d;
+  renderDerived(d);
   const problems = $("#problems");
   const pkey = JSON.stringify(d.problems);
   if (problems.dataset.key !== pkey) {
