@@ -2,10 +2,12 @@
 # StackOps node agent: the Smart Installer. When the answers hold installer_url (a disc built
 # with `distro-builder build --installer-url`), the agent runs the installer client
 # (/usr/sbin/stackops-installer-client, from smart_installer/client/) before it looks at the roles: the client
-# registers this node's inventory, waits (bounded) for the admin to assign its roles and merges
-# its answers into /etc/stackops/answers. When the service cannot be reached, refuses the node
-# or assigns nothing in time, the agent says so and goes on with the local answers (or the
-# console selector when they name no role). It reports its STACKOPS lines to the service.
+# registers this node's inventory, waits (bounded) for the admin to assign its roles (and, for a
+# multi-node controller, for the network node's address: the service holds the answers back with
+# 409 state='waiting' and the client polls on) and merges its answers into
+# /etc/stackops/answers. When the service cannot be reached, refuses the node or assigns nothing
+# in time, the agent says so and goes on with the local answers (or the console selector when
+# they name no role). It reports its STACKOPS lines to the service.
 # POSIX sh (dash, bash 4.1). The client's bounds: STACKOPS_INSTALLER_CONNECT_TIMEOUT (120 s)
 # and STACKOPS_INSTALLER_WAIT_TIMEOUT in the environment; the wait defaults to installer_wait
 # (build --installer-wait), else 3600 s.
@@ -54,7 +56,7 @@ so_installer() {
     case $_rc in
     3) _why="Smart Installer unreachable" ;;
     4) _why="Smart Installer refused this node" ;;
-    5) _why="Smart Installer assigned no roles in time" ;;
+    5) _why="Smart Installer gave no roles or answers in time" ;;
     *) _why="Smart Installer client failed (exit $_rc)" ;;
     esac
     # A registered node (exit 5) still shows its progress to the admin.
