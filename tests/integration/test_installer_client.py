@@ -105,6 +105,7 @@ class Node:
             f"installer_token='{token}'\n"
         )
         self.answers.chmod(0o600)
+        fake_ip(tmp, {})  # no addresses, not this machine's (a test gives the ones it wants)
 
     def run(self, *args: str, timeout: float = 90, stdin: str | None = None):
         env = {
