@@ -375,3 +375,54 @@ def test_the_controller_waits_for_the_network_nodes_address(
     assert res.stdout.rstrip().endswith("roles=controller")
     text = ctl.answers.read_text()
     assert "network_address='10.0.0.20'\n" in text
+
+
+@pytest.mark.parametrize("shell", ["dash", "busybox-ash"])
+def test_answers_held_back_with_409_are_polled_again(tmp_path: Path, shell: str) -> None:
+    """A service that says ready but holds the answers back (409 state='waiting', as for a
+    controller whose network node's address became unknown between the two requests): the
+    client polls again within its bound and merges the answers once they come."""
+    import http.server
+
+    calls: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _send(self, status: int, body: str) -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:  # register
+            self.rfile.read(int(self.headers["Content-Length"]))
+            calls.append(self.path)
+            self._send(201, "node_id='1'\nnode_token='t'\npoll_seconds='1'\n")
+
+        def do_GET(self) -> None:
+            calls.append(self.path)
+            if self.path.endswith("/assignment"):
+                self._send(200, "state='ready'\nroles='controller'\n")
+            elif calls.count(self.path) < 3:  # the answers: held back twice
+                self._send(409, "state='waiting'\nreason='network node'\nerror='network node'\n")
+            else:
+                self._send(200, "roles='controller'\nnetwork_address='10.0.0.20'\n")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        node = Node(tmp_path, shell, f"http://127.0.0.1:{server.server_address[1]}", "enrol")
+        fake_machine(node.root, vmx=True, disks={"sda": []}, nics={"eth0": "52:54:00:aa:00:0c"})
+        res = node.run("--wait-timeout", "30", "run")
+    finally:
+        server.shutdown()
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    assert calls.count("/agent/v1/nodes/1/answers") == 3, calls
+    held = [ln for ln in res.stdout.splitlines() if "holds the answers back" in ln]
+    assert len(held) == 1, res.stdout  # said once, not at every poll
+    assert "network_address='10.0.0.20'\n" in node.answers.read_text()
