@@ -201,6 +201,7 @@ function renderParamsState(d) {
 // so a save sends only what was typed here and never writes back a value read before the change.
 function updateParams(d) {
   renderParamsState(d);
+  renderDerived(d);
   for (const input of document.querySelectorAll("#params input[data-key]")) {
     const p = d.params[input.dataset.key];
     if (!p || input.dataset.edited || input === document.activeElement) continue;
@@ -236,14 +237,20 @@ function renderDerived(d) {
     const row = document.querySelector("#params .param[data-key='" + key + "']");
     if (!row) continue;
     let der = row.querySelector(".derived");
-    if (!p.derived || p.set) { if (der) der.remove(); continue; }
+    const shown = p.derived && !p.set;
+    if (!p.secret) {
+      const input = row.querySelector("input");
+      const hint = shown && p.derived.value ? "derived " + p.derived.value
+        : p.default ? "default " + p.default : "";
+      if (input.placeholder !== hint) input.placeholder = hint;
+    }
+    if (!shown) { if (der) der.remove(); continue; }
     if (!der) {
       der = el("div", null, "derived");
       der.id = "param-derived-" + key;
       row.querySelector(".param-input").after(der);
     }
     setText(der, derivedText(p.derived));
-    if (p.derived.value) row.querySelector("input").placeholder = "derived " + p.derived.value;
   }
 }
 
@@ -564,7 +571,6 @@ function renderExtra(box, n) {
 
 function renderDeployment(d) {
   current = d;
-  renderDerived(d);
   const problems = $("#problems");
   const pkey = JSON.stringify(d.problems);
   if (problems.dataset.key !== pkey) {
