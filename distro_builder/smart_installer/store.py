@@ -400,15 +400,18 @@ class Store:
         keys = {q.key for q in self.roleset.questions_for(tuple(roles.split(",")))}
         return {k: d for k, d in derivations.items() if k in keys}
 
+    def _assigned_nodes(self, tx: Tx, dep: Row) -> list[Row]:
+        return tx.all(
+            "SELECT * FROM nodes WHERE deployment_id = ? AND roles IS NOT NULL ORDER BY id",
+            (dep["id"],),
+        )
+
     def _node_derived(self, tx: Tx, dep: Row, roles: str) -> dict[str, Any]:
         """_asked() for one node, reading the deployment's nodes only when its roles ask a
         derived question (a compute node's poll costs no query)."""
         if not self._asked(roles, {q.key: None for q in self.derived}):
             return {}
-        nodes = tx.all(
-            "SELECT * FROM nodes WHERE deployment_id = ? AND roles IS NOT NULL ORDER BY id",
-            (dep["id"],),
-        )
+        nodes = self._assigned_nodes(tx, dep)
         return self._asked(roles, self._derivations(dep, nodes))
 
     def _problems(self, dep: Row, nodes: list[Row], derivations: dict[str, Any]) -> list[str]:
@@ -445,10 +448,7 @@ class Store:
         """deployment.yaml for `build --deployment`; checked by the build's own loader."""
         with self.db.transaction() as tx:
             dep = self._deployment_row(ref, tx)
-            nodes = tx.all(
-                "SELECT * FROM nodes WHERE deployment_id = ? AND roles IS NOT NULL ORDER BY id",
-                (dep["id"],),
-            )
+            nodes = self._assigned_nodes(tx, dep)
         params = self._params(dep)
         secret = {q.key for q in self.roleset.questions if q.secret}
         omitted = sorted(k for k in params if k in secret) if not with_secrets else []
@@ -755,7 +755,8 @@ class Store:
         return row, dep
 
     def poll(self, node_id: str, token: str | None) -> list[tuple[str, str]]:
-        """What the node should do: state unassigned | waiting (reason) | ready (roles)."""
+        """What the node should do: state unassigned | waiting (reason) | ready (roles, and
+        address_wanted=<interface> while another node waits for its address there)."""
         try:
             with self.db.transaction() as tx:
                 row, dep = self._agent_node(tx, node_id, token)
@@ -778,9 +779,23 @@ class Store:
             return [("state", "waiting"), ("roles", row["roles"]), ("reason", misfit)]
         with self.db.transaction() as tx:
             waits = _waits(self._node_derived(tx, dep, row["roles"]))
+            wanted = self._address_wanted(tx, dep, row) if not waits else ""
         if waits:
             return [("state", "waiting"), ("roles", row["roles"]), ("reason", waits)]
+        if wanted:
+            # The inventory it sent had no address there (DHCP was slow?): it sends it again.
+            return [("state", "ready"), ("roles", row["roles"]), ("address_wanted", wanted)]
         return [("state", "ready"), ("roles", row["roles"])]
+
+    def _address_wanted(self, tx: Tx, dep: Row, row: Row) -> str:
+        """The interface on which another node waits for this node's address (_derivations:
+        the network node's public_interface, for the controller), "" when none does."""
+        holds = set(row["roles"].split(","))
+        if not any(holds & set(q.skip_with) for q in self.derived):
+            return ""
+        nodes = self._assigned_nodes(tx, dep)
+        return next((d["interface"] for d in self._derivations(dep, nodes).values()
+                     if d["node"] == row["id"] and d["value"] is None), "")  # fmt: skip
 
     def _misfit(self, row: Row, roles: tuple[str, ...]) -> str | None:
         """Why the node's hardware does not fit the roles and values the admin gave it, checked

@@ -66,11 +66,15 @@ def fake_machine(root: Path, *, vmx: bool, disks: dict[str, list[str]], nics: di
 
 def fake_ip(tmp: Path, addresses: dict[str, str]) -> None:
     """tmp/bin/ip answering `ip -o -4 addr show dev NAME` as iproute does, with the fake
-    machine's addresses (name -> IPv4); an interface without one prints nothing."""
+    machine's addresses (name -> IPv4, in tmp/bin/addresses: call again to change them); an
+    interface without one prints nothing."""
     (tmp / "bin").mkdir(exist_ok=True)
-    cases = "".join(f"    {name}) a={addr} ;;\n" for name, addr in addresses.items())
+    table = tmp / "bin/addresses"
+    table.write_text("".join(f"{name} {addr}\n" for name, addr in addresses.items()))
     script = (
-        "#!/bin/sh\nfor dev; do :; done\ncase $dev in\n" + cases + "    *) exit 0 ;;\nesac\n"
+        "#!/bin/sh\nfor dev; do :; done\n"
+        f"a=$(awk -v d=\"$dev\" '$1 == d {{print $2}}' '{table}')\n"
+        '[ -n "$a" ] || exit 0\n'
         "printf '2: %s    inet %s/24 brd 10.0.0.255 scope global %s\\\\       valid_lft forever"
         ' preferred_lft forever\\n\' "$dev" "$a" "$dev"\n'
     )
@@ -426,3 +430,49 @@ def test_answers_held_back_with_409_are_polled_again(tmp_path: Path, shell: str)
     held = [ln for ln in res.stdout.splitlines() if "holds the answers back" in ln]
     assert len(held) == 1, res.stdout  # said once, not at every poll
     assert "network_address='10.0.0.20'\n" in node.answers.read_text()
+
+
+def test_a_network_node_without_its_address_yet_sends_it_when_it_comes(
+    service: Service, tmp_path: Path
+) -> None:
+    """The network node's inventory went out before DHCP gave eth0 its address: the service's
+    poll asks for it (address_wanted=eth0, while the controller waits), the client waits for
+    the address, sends the inventory again, and the controller gets network_address."""
+    svc, dep = service, "ip-late"
+    enrol = create_deployment(svc, dep, PARAMS, architecture="multi-node")
+    admin = svc.login()
+    status, _, body = svc.request(
+        "POST", "/agent/v1/register", token=enrol,
+        body="hostname=ctl-1\nnic=eth0 52:54:00:ab:02:01 up 10.0.0.10\n",
+    )  # fmt: skip
+    assert status == 201, body
+    ctl = {k: v.strip("'") for k, _, v in (ln.partition("=") for ln in body.decode().split())}
+    path = f"/api/deployments/{dep}/nodes/{ctl['node_id']}/roles"
+    assert svc.json("PUT", path, token=admin, json_body={"roles": ["controller"]})[0] == 200
+
+    net = Node(tmp_path, "dash", svc.url, enrol)
+    fake_machine(net.root, vmx=True, disks={"sda": ["sda1"]}, nics={"eth0": "52:54:00:ab:02:02"})
+
+    def assign_then_dhcp() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            _, nodes = svc.json("GET", f"/api/deployments/{dep}/nodes", token=admin)
+            mine = [n for n in nodes if n["mac"] == "52:54:00:ab:02:02"]
+            if mine:
+                path = f"/api/deployments/{dep}/nodes/{mine[0]['id']}/roles"
+                svc.json("PUT", path, token=admin, json_body={"roles": ["network"]})
+                time.sleep(8)  # the client's next poll is ready + address_wanted: it waits
+                fake_ip(tmp_path, {"eth0": "10.0.0.20"})  # DHCP done
+                return
+            time.sleep(0.2)
+
+    t = threading.Thread(target=assign_then_dhcp)
+    t.start()
+    res = net.run("run", timeout=120)
+    t.join()
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    assert "STACKOPS-INSTALLER inventory sent" in res.stdout
+    status, _, body = svc.request(
+        "GET", f"/agent/v1/nodes/{ctl['node_id']}/answers", token=ctl["node_token"]
+    )
+    assert status == 200 and b"network_address='10.0.0.20'\n" in body, body

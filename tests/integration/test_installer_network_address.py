@@ -78,7 +78,11 @@ def test_controller_waits_then_gets_the_derived_address(service: Service) -> Non
     assert any("report its address on eth0" in p for p in d["problems"]), d["problems"]
     derived = d["params"]["network_address"]["derived"]
     assert derived["value"] is None and derived["node"] == net[0]
-    # The network node itself is not held back (it asks no network_address).
+    # The network node itself is not held back (it asks no network_address); its poll asks for
+    # the address (its client waits for one and sends the inventory again).
+    status, body = _agent(svc, net, "assignment")
+    poll = parse_pairs(body.encode())
+    assert poll["state"] == "ready" and poll["address_wanted"] == "eth0", body
     assert _agent(svc, net, "answers")[0] == 200
 
     # A malformed address is refused; then the real report.
@@ -98,6 +102,7 @@ def test_controller_waits_then_gets_the_derived_address(service: Service) -> Non
     assert f"# network_address: derived (the address node {net[0]}, {dep}-net, reported on" in body
     status, body = _agent(svc, net, "answers")
     assert "network_address" not in body
+    assert "address_wanted" not in _agent(svc, net, "assignment")[1]
 
     # The JSON API: the deployment's parameter and the controller's record.
     _, d = svc.json("GET", f"/api/deployments/{dep}", token=admin)
