@@ -4,6 +4,7 @@
          -> node_id='7' node_token='...' poll_seconds='5'
     GET  /agent/v1/nodes/<id>/assignment Authorization: Bearer <node token>
          -> state='unassigned'|'waiting'|'ready' [roles='...'] [reason='...']
+            [address_wanted='eth0'] (the network node: the controller waits for its address)
     GET  /agent/v1/nodes/<id>/answers    -> the node's answers-file lines (its own only; a
                                          `# <key>: derived` comment names each the service
                                          filled in) | 409 state='waiting' reason='...' (the
