@@ -10,7 +10,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from tests.integration.installer_live import (
     cli,
     closed_port,
     create_deployment,
+    parse_pairs,
     self_signed_cert,
 )
 
@@ -323,6 +324,27 @@ def test_nic_lines_carry_the_ipv4_address(service: Service, tmp_path: Path, shel
     ]  # fmt: skip
 
 
+def _run_alongside(node: Node, action: Callable[[], None]) -> subprocess.CompletedProcess:
+    """`run` on `node` while `action` (the admin's and the other nodes' side) runs in a thread."""
+    t = threading.Thread(target=action)
+    t.start()
+    res = node.run("run", timeout=120)
+    t.join()
+    return res
+
+
+def _api_node(svc: Service, enrol: str, dep: str, inv: str, role: str) -> tuple[dict, str]:
+    """A node registered over the agent API (not by the client) with inventory `inv`, given
+    `role`: its registration (node_id, node_token) and the response (a client's state file)."""
+    status, _, body = svc.request("POST", "/agent/v1/register", token=enrol, body=inv)
+    assert status == 201, body
+    node = parse_pairs(body)
+    path = f"/api/deployments/{dep}/nodes/{node['node_id']}/roles"
+    status, data = svc.json("PUT", path, token=svc.login(), json_body={"roles": [role]})
+    assert status == 200, data
+    return node, body.decode()
+
+
 def test_the_controller_waits_for_the_network_nodes_address(
     service: Service, tmp_path: Path
 ) -> None:
@@ -333,15 +355,9 @@ def test_the_controller_waits_for_the_network_nodes_address(
     enrol = create_deployment(svc, dep, PARAMS, architecture="multi-node")
     admin = svc.login()
     # The network node was installed over the network: registered without an address (iPXE).
-    status, _, body = svc.request(
-        "POST", "/agent/v1/register", token=enrol,
-        body="hostname=net-1\nnic=eth0 52:54:00:ab:01:02 up\n",
-    )  # fmt: skip
-    assert status == 201, body
-    registration = body.decode()
-    net_id = int(registration.split("node_id='")[1].split("'")[0])
-    path = f"/api/deployments/{dep}/nodes/{net_id}/roles"
-    assert svc.json("PUT", path, token=admin, json_body={"roles": ["network"]})[0] == 200
+    inv = "hostname=net-1\nnic=eth0 52:54:00:ab:01:02 up\n"
+    net_node, registration = _api_node(svc, enrol, dep, inv, "network")
+    net_id = int(net_node["node_id"])
     net = Node(tmp_path / "net", "dash", svc.url, enrol)
     fake_machine(net.root, vmx=True, disks={"sda": ["sda1"]}, nics={"eth0": "52:54:00:ab:01:02"})
     fake_ip(tmp_path / "net", {"eth0": "10.0.0.20"})
@@ -367,10 +383,7 @@ def test_the_controller_waits_for_the_network_nodes_address(
                 return
             time.sleep(0.2)
 
-    t = threading.Thread(target=admin_then_network_node)
-    t.start()
-    res = ctl.run("run", timeout=120)
-    t.join()
+    res = _run_alongside(ctl, admin_then_network_node)
     assert net_run["res"].returncode == 0, net_run["res"].stderr
     assert "inventory sent" in net_run["res"].stdout
     assert res.returncode == 0, (res.stdout, res.stderr)
@@ -441,14 +454,8 @@ def test_a_network_node_without_its_address_yet_sends_it_when_it_comes(
     svc, dep = service, "ip-late"
     enrol = create_deployment(svc, dep, PARAMS, architecture="multi-node")
     admin = svc.login()
-    status, _, body = svc.request(
-        "POST", "/agent/v1/register", token=enrol,
-        body="hostname=ctl-1\nnic=eth0 52:54:00:ab:02:01 up 10.0.0.10\n",
-    )  # fmt: skip
-    assert status == 201, body
-    ctl = {k: v.strip("'") for k, _, v in (ln.partition("=") for ln in body.decode().split())}
-    path = f"/api/deployments/{dep}/nodes/{ctl['node_id']}/roles"
-    assert svc.json("PUT", path, token=admin, json_body={"roles": ["controller"]})[0] == 200
+    inv = "hostname=ctl-1\nnic=eth0 52:54:00:ab:02:01 up 10.0.0.10\n"
+    ctl, _ = _api_node(svc, enrol, dep, inv, "controller")
 
     net = Node(tmp_path, "dash", svc.url, enrol)
     fake_machine(net.root, vmx=True, disks={"sda": ["sda1"]}, nics={"eth0": "52:54:00:ab:02:02"})
@@ -466,10 +473,7 @@ def test_a_network_node_without_its_address_yet_sends_it_when_it_comes(
                 return
             time.sleep(0.2)
 
-    t = threading.Thread(target=assign_then_dhcp)
-    t.start()
-    res = net.run("run", timeout=120)
-    t.join()
+    res = _run_alongside(net, assign_then_dhcp)
     assert res.returncode == 0, (res.stdout, res.stderr)
     assert "STACKOPS-INSTALLER inventory sent" in res.stdout
     status, _, body = svc.request(
