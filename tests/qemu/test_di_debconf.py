@@ -24,7 +24,11 @@ Under TCG on a shared 2-core machine each boot takes 1.5-3 minutes.
 
 from __future__ import annotations
 
+import http.server
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,3 +101,61 @@ def test_choose_later_seed_answers_mysqls_root_password_in_d_i(tree: Path, tmp_p
     # until mysql-server's own template arrives), flagged seen: MySQL's config skips its prompt
     want = QuestionState(True, seen="true", length=0, type="string")
     assert parse_probe(text, "after") == {q: want for q in MYSQL}, report
+
+
+class _SeedServer(http.server.ThreadingHTTPServer):
+    """The tree over HTTP on 127.0.0.1 (the guest's 10.0.2.2); remembers the paths asked for."""
+
+    def __init__(self, root: Path) -> None:
+        self.paths: list[str] = []
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, directory=str(root), **kwargs)
+
+            def do_GET(self) -> None:
+                server.paths.append(self.path)
+                super().do_GET()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+@pytest.fixture
+def seed_server(tree: Path) -> Iterator[_SeedServer]:
+    server = _SeedServer(tree)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_preseed_url_gets_past_the_hostname_question(
+    qa_disc: Path, tmp_path: Path, seed_server: _SeedServer
+) -> None:
+    port = seed_server.server_address[1]
+    url_tree = export_pxe_tree(
+        qa_disc, tmp_path / "tftp", preseed_url=f"http://10.0.2.2:{port}/preseed"
+    ).out
+    label, append = _later_entry(url_tree)
+    seed = f"/preseed/stackops-{label}.seed"
+    assert f"url=http://10.0.2.2:{port}{seed}" in append.split(), append
+    probe = Probe("fetched", AFTER_NETWORK, ("netcfg/get_hostname", *MYSQL))
+    initrd = _probed_initrd(url_tree, tmp_path / "initrd.gz", [probe])
+    argv = _boot_argv(url_tree, initrd, append, "user,model=e1000")
+    with SerialConsole(argv, tmp_path / "console.log") as con:
+        with con.stage("d-i fetched the seed over HTTP", timeout=900):
+            found = con.expect(["DI-PROBE fetched end", "Hostname:"])
+        text = con.text()
+    assert found == 0, "d-i stopped at netcfg's host name question:\n" + "\n".join(con.tail())
+    assert seed_server.paths == [seed], seed_server.paths
+    report = "\n".join(line for line in text.splitlines() if "DI-PROBE" in line)
+    got = parse_probe(text, "fetched")
+    # the command line's host name ("stackops": the seed names none), and the seed's answers
+    assert got["netcfg/get_hostname"] == QuestionState(True, "true", len("stackops"), "string")
+    for q in MYSQL:
+        assert got[q] == QuestionState(True, seen="true", length=0, type="string"), report
