@@ -19,7 +19,13 @@ the installer's cdebconf holds, so the answer is d-i's own, not a parser's of ou
 Debian 12's d-i asks `keyboard-configuration/xkb-keymap` before any file preseed (lucid's
 console-setup has no such question; the disc's entries answer lucid's console-setup/layoutcode),
 so the test adds that answer to the command line: the one word that is not the entry's.
-Under TCG on a shared 2-core machine each boot takes 1.5-3 minutes.
+Under TCG on a shared 2-core machine each boot takes 1.5-3 minutes (the first test's file-preseed
+alone about 60 s: d-i's debconf-set-selections forks several tools per seed line).
+
+Both fail without their fix (tried): the MySQL case with the seed's condition back to the entry's
+own roles (seed/preseed.py) and with the two root_password lines taken out of
+preseed/stackops.seed.j2 (after: registered=0); the URL case with pxetree.py's plain `url=`
+line (the console shows netcfg's "Hostname:").
 """
 
 from __future__ import annotations
