@@ -19,8 +19,9 @@ the installer's cdebconf holds, so the answer is d-i's own, not a parser's of ou
 Debian 12's d-i asks `keyboard-configuration/xkb-keymap` before any file preseed (lucid's
 console-setup has no such question; the disc's entries answer lucid's console-setup/layoutcode),
 so the test adds that answer to the command line: the one word that is not the entry's.
-Under TCG on a shared 2-core machine each boot takes 1.5-3 minutes (the first test's file-preseed
-alone about 60 s: d-i's debconf-set-selections forks several tools per seed line).
+Under TCG on a shared 2-core machine: 86-167 s for the first, 111-149 s for the second (measured
+under different loads); d-i's debconf-set-selections forks several tools per seed line, which
+makes file-preseed one of the slow steps.
 
 Both fail without their fix (tried): the MySQL case with the seed's condition back to the entry's
 own roles (seed/preseed.py) and with the two root_password lines taken out of
