@@ -22,7 +22,9 @@ from distro_builder.media.initrd import append_to_initrd, read_initrd_file
 
 PROBE_SCRIPT = Path(__file__).resolve().parents[1] / "data" / "di-probe" / "probe.sh"
 STATUS = "var/lib/dpkg/status"
-_LINE = re.compile(r"DI-PROBE (\S+) (\S+) registered=([01])(?: seen=(\S+) len=(\d+) type=(\S+))?")
+_LINE = re.compile(
+    r"DI-PROBE (\S+) (\S+) registered=([01])(?: seen=(\S+) len=(\d+) type=(\S+))? target=(\d+)"
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class QuestionState:
     seen: str | None = None  # "true" / "false"
     length: int | None = None  # of the value; the value itself is never printed
     type: str | None = None  # the template's type
+    target: int = 0  # preseed lines for it that go to the installed system's debconf
 
 
 def with_probes(initrd: bytes, probes: Iterable[Probe]) -> bytes:
@@ -69,7 +72,7 @@ def parse_probe(text: str, stage: str) -> dict[str, QuestionState]:
         if m[1] != stage:
             continue
         if m[3] == "1":
-            out[m[2]] = QuestionState(True, m[4], int(m[5]), m[6])
+            out[m[2]] = QuestionState(True, m[4], int(m[5]), m[6], int(m[7]))
         else:
-            out[m[2]] = QuestionState(False)
+            out[m[2]] = QuestionState(False, target=int(m[7]))
     return out

@@ -12,7 +12,8 @@ the installer's cdebconf holds, so the answer is d-i's own, not a parser's of ou
   the initrd) must give mysql-server/root_password and root_password_again, because the entry
   installs every role's packages, mysql-server among them; unanswered, MySQL's postinst would
   stop the install at its password prompt. Before file-preseed: neither question exists; after:
-  both registered, seen, empty (the agent sets the password on first boot; no value is printed).
+  both registered, seen, empty (the agent sets the password on first boot; no value is printed),
+  each with one line bound for the installed system's debconf (`target=1`).
 - --preseed-url: the entry fetches its seed over HTTP (network-preseed, after netcfg) from a
   server in this process; d-i must fetch it without stopping at netcfg's host name question.
 
@@ -105,8 +106,10 @@ def test_choose_later_seed_answers_mysqls_root_password_in_d_i(tree: Path, tmp_p
     assert f"DI-PROBE after preseed/file=file://{seed_arg[5:]}" in text, report
     assert parse_probe(text, "before") == {q: QuestionState(False) for q in MYSQL}, report
     # registered by d-i's debconf-set-selections (template debian-installer/dummy, type string,
-    # until mysql-server's own template arrives), flagged seen: MySQL's config skips its prompt
-    want = QuestionState(True, seen="true", length=0, type="string")
+    # until mysql-server's own template arrives), flagged seen: MySQL's config skips its prompt;
+    # and one logged line owned by mysql-server-5.1, which preseed's post-base-installer.d/05preseed
+    # hands to the installed system's debconf-set-selections
+    want = QuestionState(True, seen="true", length=0, type="string", target=1)
     assert parse_probe(text, "after") == {q: want for q in MYSQL}, report
 
 
@@ -165,4 +168,4 @@ def test_preseed_url_gets_past_the_hostname_question(
     # the command line's host name ("stackops": the seed names none), and the seed's answers
     assert got["netcfg/get_hostname"] == QuestionState(True, "true", len("stackops"), "string")
     for q in MYSQL:
-        assert got[q] == QuestionState(True, seen="true", length=0, type="string"), report
+        assert got[q] == QuestionState(True, "true", 0, "string", target=1), report

@@ -32,10 +32,10 @@ def test_layer_adds_menu_items_around_the_installers_own() -> None:
 
 def test_parse_reads_one_probes_lines() -> None:
     text = (
-        "noise DI-PROBE before x/y registered=0\r\n"
+        "noise DI-PROBE before x/y registered=0 target=0\r\n"
         "DI-PROBE after preseed/file=file:///s.seed\n"
-        "DI-PROBE after x/y registered=1 seen=true len=0 type=string\n"
+        "DI-PROBE after x/y registered=1 seen=true len=0 type=string target=1\n"
         "DI-PROBE after end\n"
     )
     assert parse_probe(text, "before") == {"x/y": QuestionState(False)}
-    assert parse_probe(text, "after") == {"x/y": QuestionState(True, "true", 0, "string")}
+    assert parse_probe(text, "after") == {"x/y": QuestionState(True, "true", 0, "string", 1)}
