@@ -143,7 +143,8 @@ def serve(
 @click.option(
     "--preseed-url", metavar="URL",
     help="Entries fetch their preseed from URL/stackops-<entry>.seed (serve OUTPUT/preseed/ "
-    "there) instead of reading it from the initrd.",
+    "there) instead of reading it from the initrd; they boot in d-i's auto mode with the host "
+    "name (the seed's, else stackops; DHCP's wins) on the command line.",
 )  # fmt: skip
 @click.option(
     "--mirror", metavar="URL",

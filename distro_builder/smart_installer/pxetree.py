@@ -15,7 +15,8 @@ A static tree cannot hold the Smart Installer's per-node preseeds (those need a 
 boot: `serve --disc` hands them out). The entry preseeds of the disc are what its menu loads with
 `file=/cdrom/preseed/...`; here they travel inside the initrd (`file=/stackops/seeds/...`, read
 by d-i's file-preseed from the initrd's root, no CD needed), or, with --preseed-url, d-i fetches
-them over HTTP (`url=<URL>/stackops-<entry>.seed`; serve DIR/preseed/ there). --mirror adds the
+them over HTTP (`auto=true priority=critical url=<URL>/stackops-<entry>.seed` and the network
+questions' answers, which come before the fetch; serve DIR/preseed/ there). --mirror adds the
 network mirror to every preseed (a running `serve --disc`'s http://HOST:PORT/disc, or any HTTP
 copy of the disc's dists/ and pool/); without it the installer asks for one.
 """
@@ -76,17 +77,51 @@ def _roles(append: str) -> str | None:
     return None
 
 
-def _boot_args(entry: MenuEntry, seed_arg: str) -> str:
+def _boot_args(entry: MenuEntry, seed_args: list[str]) -> str:
     """The disc entry's command line with its CD preseed replaced and initrd= dropped."""
     out = []
     for word in entry.append.split():
         if _FILE_ARG.match(word):
-            out.append(seed_arg)
+            out += seed_args
         elif word.startswith("initrd="):
             continue
         else:
             out.append(word)
     return " ".join(out)
+
+
+def _url_args(entry: MenuEntry, url: str, seed: str) -> list[str]:
+    """What stands for `file=/cdrom/...` when d-i fetches the seed from `url`.
+
+    A `url=` preseed is fetched by network-preseed, after netcfg configured the network, so
+    netcfg's questions come first and the seed cannot answer them: d-i stops at its host name
+    question. Debian's auto mode (`auto=true priority=critical`) takes the questions before the
+    fetch from the command line instead (Debian's installation guide, "Auto mode": the host name
+    and domain are given as boot parameters); the Smart Installer's own kernel lines do the same
+    (smart_installer/netboot.py). The answers are the seed's own (a deployment's host name), else
+    "stackops" and no domain; a host name from DHCP still wins (netcfg), so nodes on one segment
+    keep their own names. An entry that sets its own priority (expert) keeps it and its
+    questions; one whose command line names the host already keeps that name.
+    """
+    words = entry.append.split()
+    args = ["auto=true"]
+    if not any(w.startswith("priority=") for w in words):
+        args.append("priority=critical")
+    args.append(f"url={url}")
+    if not any(w.startswith(("interface=", "netcfg/choose_interface=")) for w in words):
+        args.append("interface=auto")
+    if not any(w.startswith(("netcfg/get_hostname=", "hostname=")) for w in words):
+        hostname = _seed_answer(seed, "netcfg/get_hostname") or "stackops"
+        args.append(f"netcfg/get_hostname={hostname}")
+    if not any(w.startswith(("netcfg/get_domain=", "domain=")) for w in words):
+        args.append(f"netcfg/get_domain={_seed_answer(seed, 'netcfg/get_domain')}")
+    return args
+
+
+def _seed_answer(seed: str, question: str) -> str:
+    """The one-word answer `seed` gives `d-i <question>`, or "" (none, or not one word)."""
+    m = re.search(rf"^d-i[ \t]+{re.escape(question)}[ \t]+string[ \t]*(\S*)[ \t]*$", seed, re.M)
+    return m[1] if m else ""
 
 
 def _layer_from_cd(image: IsoImage) -> dict[str, bytes | tuple[bytes, int]]:
@@ -203,9 +238,13 @@ def export_pxe_tree(
                 if mirror:
                     text += _mirror_lines(mirror, codename)
                 seeds[name] = text.encode()
-            arg = f"url={preseed_url}/{name}" if preseed_url else f"file=/{SEEDS_DIR}/{name}"
+            args = (
+                _url_args(e, f"{preseed_url}/{name}", seeds[name].decode())
+                if preseed_url
+                else [f"file=/{SEEDS_DIR}/{name}"]
+            )
             roles = _roles(e.append) or ""
-            entries.append(PxeEntry(e.label, e.menu_label, roles, _boot_args(e, arg), name))
+            entries.append(PxeEntry(e.label, e.menu_label, roles, _boot_args(e, args), name))
         kernel = image.read(f"{NETBOOT_DIR}/{arch}/linux")
         initrd = image.read(f"{NETBOOT_DIR}/{arch}/initrd.gz")
         serial = "serial 0" in "\n".join(

@@ -38,7 +38,11 @@ def test_preseed_url_and_mirror(disc: Path, tmp_path: Path) -> None:
                     "--mirror", "http://10.0.0.2:8080/disc")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     cfg = (out / "pxelinux.cfg" / "default").read_text()
-    assert "url=http://10.0.0.2:8000/preseed/stackops-compute.seed stackops/roles=compute " in cfg
+    # d-i fetches a url= seed after netcfg: auto mode, netcfg answered on the command line
+    assert (
+        "auto=true priority=critical url=http://10.0.0.2:8000/preseed/stackops-compute.seed "
+        "interface=auto netcfg/get_hostname=stackops netcfg/get_domain= stackops/roles=compute "
+    ) in cfg
     assert "file=" not in cfg and "/cdrom" not in cfg and "timeout 0\n" in cfg
     assert "serial 0" not in cfg and " quiet " in cfg  # not a QA disc: as its menu says
     seed = (out / "preseed" / "stackops-compute.seed").read_text()
