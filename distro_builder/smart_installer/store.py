@@ -374,7 +374,19 @@ class Store:
             holders = [n for n in nodes if set(q.skip_with) & set((n["roles"] or "").split(","))]
             source = holders[0] if holders else None
             if source is None:
-                continue  # nothing to derive from, nothing to wait for (optional: none)
+                # None assigned yet: wait when the architecture has such a node (multi-node's
+                # network node; min_count >= 1), else nothing to derive from (optional: none).
+                shapes = self.architectures[dep["architecture"]].nodes
+                needed = [s for s in shapes if s.min_count and set(q.skip_with) & set(s.roles)]
+                if needed:
+                    out[q.key] = {
+                        "value": None, "node": None, "hostname": None, "interface": None,
+                        "reason": (
+                            f"waits for a {'+'.join(needed[0].roles)} node to be assigned and "
+                            f"report its address ({q.key})"
+                        ),
+                    }  # fmt: skip
+                continue
             own = json.loads(source["answers"])
             iface = own.get("public_interface", "")
             nics = json.loads(source["inventory"])["nics"]

@@ -233,6 +233,9 @@ so_step_metadata_route() {
 until $fixed_range is routed through the network node"
         return 0
     fi
+    # lucid's ifupdown (priority important) always has the folder; a node without ifupdown
+    # gets the hook too (harmless) and the route now
+    mkdir -p "$SO_IFUP_D"
     # shellcheck disable=SC2016 # $IFACE is ifupdown's, for the hook
     {
         printf '#!/bin/sh\n# StackOps (stackops-agent): the instances'"'"' fixed range through the '

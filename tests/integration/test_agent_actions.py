@@ -147,7 +147,9 @@ def test_controller_uploads_nova_zip_and_its_check_verdict(
     require_tool_or_skip("wget")
     svc = service
     dep = "agent-cloud"
-    enrol = create_deployment(svc, dep, PARAMS, architecture="multi-node")
+    # network_address given: the controller does not wait for a network node (none here)
+    params = {**PARAMS, "network_address": "10.0.0.20"}
+    enrol = create_deployment(svc, dep, params, architecture="multi-node")
     node = Node.create(tmp_path)
     node.install_deb(agent_deb)
     node.write_answers({"roles": "", "installer_url": svc.url, "installer_token": enrol})

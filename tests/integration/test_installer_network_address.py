@@ -185,3 +185,35 @@ def test_nothing_derived_where_the_controller_has_the_network_role(
     _, d = svc.json("GET", f"/api/deployments/{dep}", token=admin)
     assert "derived" not in d["params"]["network_address"]
     assert d["nodes"][0]["derived"] == {}
+
+
+def test_controller_assigned_before_any_network_node_waits_for_one(service: Service) -> None:
+    """Multi-node's architecture has a network node (min 1): a controller assigned before any
+    node has the network role waits for one (before: it was served at once without
+    network_address, so its instances got no metadata, and only a warning said so)."""
+    svc, dep = service, "early"
+    admin = svc.login()
+    enrol = make_deployment(svc, admin, dep, "multi-node")
+    status, data = svc.json("PUT", f"/api/deployments/{dep}/params", token=admin, json_body=PARAMS)
+    assert status == 200, data
+    ctl = register(svc, enrol, inventory(f"{dep}-ctl", [CTL_MAC]))
+    _assign(svc, admin, dep, ctl[0], ["controller"])
+    status, body = _agent(svc, ctl, "assignment")
+    poll = parse_pairs(body.encode())
+    assert poll["state"] == "waiting", body
+    reason = (
+        "this node waits for a network node to be assigned and report its address (network_address)"
+    )
+    assert poll["reason"] == reason, body
+    assert _agent(svc, ctl, "answers")[0] == 409
+    _, d = svc.json("GET", f"/api/deployments/{dep}", token=admin)
+    assert d["params"]["network_address"]["derived"]["node"] is None
+    out = cli("installer", "node", "show", dep, str(ctl[0]), db=svc.db).stdout
+    assert "network_address = (derived: none yet; waits for a network node" in out, out
+
+    net = register(svc, enrol, inventory(f"{dep}-net", [NET_MAC, "52:54:00:22:07:03"]))
+    _assign(svc, admin, dep, net[0], ["network"])
+    assert parse_pairs(_agent(svc, ctl, "assignment")[1].encode())["state"] == "waiting"
+    _report_address(svc, dep, net, "10.0.0.21")
+    status, body = _agent(svc, ctl, "answers")
+    assert status == 200 and parse_pairs(body.encode())["network_address"] == "10.0.0.21", body
