@@ -144,6 +144,8 @@ def seed_server(tree: Path) -> Iterator[_SeedServer]:
     server.server_close()
 
 
+# make e2e only: keeps make test under 50 minutes on the 2-core TCG machine (README)
+@pytest.mark.e2e
 def test_preseed_url_gets_past_the_hostname_question(
     qa_disc: Path, tmp_path: Path, seed_server: _SeedServer
 ) -> None:

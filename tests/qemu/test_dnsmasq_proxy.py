@@ -286,6 +286,8 @@ def test_config_b_ipxe_rom_gets_the_deployment_url_at_once(
     assert site.offers() == [] and proxy.ack(mac) is None
 
 
+# make e2e only: keeps make test under 50 minutes on the 2-core TCG machine (README)
+@pytest.mark.e2e
 def test_config_b_plain_pxe_rom_chainloads_ipxe_then_installs(
     lab: Lab, config_b: tuple[Dnsmasq, Dnsmasq, Api, str], tmp_path: Path
 ) -> None:

@@ -112,6 +112,8 @@ def test_unknown_machine_is_discovered_shown_the_menu_then_assigned(served, tmp_
     assert json.dumps(lines).count("boot script fetched") == 1, lines
 
 
+# make e2e only: keeps make test under 50 minutes on the 2-core TCG machine (README)
+@pytest.mark.e2e
 def test_exported_pxe_tree_boots_from_qemus_tftp(qa_disc: Path, tmp_path: Path) -> None:
     tree = tmp_path / "tftp"
     proc = subprocess.run(

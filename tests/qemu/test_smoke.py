@@ -195,6 +195,8 @@ def test_menu_that_does_not_show_an_entry_fails_stage_1(disc, tmp_path: Path) ->
     assert not report.passed
 
 
+# make e2e only: keeps make test under 50 minutes on the 2-core TCG machine (README)
+@pytest.mark.e2e
 def test_entry_past_menu_rows_is_reached_by_scrolling(disc, tmp_path: Path) -> None:
     iso = disc("short-menu")
     plan = plan_smoke(iso, entries=["controller"])
@@ -239,6 +241,8 @@ def test_preseed_without_marker_fails_stage_3(disc, tmp_path: Path) -> None:
     assert "never prints STACKOPS-PRESEED" in msg  # the hint read the initrd's preseed.cfg
 
 
+# make e2e only: keeps make test under 50 minutes on the 2-core TCG machine (README)
+@pytest.mark.e2e
 def test_hung_stage_fails_at_its_timeout(disc, tmp_path: Path) -> None:
     scale = 0.35  # preseed stage: 180 s * 0.35 = 63 s (scaled again by the env multiplier)
     report = smoke_test(disc("hang"), accel="tcg", timeout_scale=scale, log_dir=tmp_path)
