@@ -28,7 +28,6 @@ after the ISO data, not before the files. Sectors 1-63 are the base's (test_syst
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -41,6 +40,7 @@ from distro_builder.errors import IsoError
 from distro_builder.remaster import remaster
 from tests.gpt_iso import ISOLINUX, PACKAGES, make_isolinux_offset_iso, missing
 from tests.helpers import IN_CI, require_tool_or_skip
+from tests.integration.test_remaster_gpt import _bytes, _data_end, _listing, _sfdisk
 
 pytestmark = pytest.mark.integration
 
@@ -75,13 +75,6 @@ def pair(
     return base, out
 
 
-def _sfdisk(iso: Path) -> dict:
-    proc = subprocess.run(["sfdisk", "--json", str(iso)], capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stderr.strip() == "", proc.stderr
-    table: dict = json.loads(proc.stdout)["partitiontable"]
-    return table
-
-
 def _report(iso: Path) -> dict[str, list[list[str]]]:
     out = subprocess.run(
         ["xorriso", "-indev", str(iso), "-report_el_torito", "plain",
@@ -94,34 +87,6 @@ def _report(iso: Path) -> dict[str, list[list[str]]]:
             key, value = line.split(":", 1)
             rows.setdefault(key.strip(), []).append(value.split())
     return rows
-
-
-def _bytes(iso: Path, sector: int, count: int) -> bytes:
-    with open(iso, "rb") as f:
-        f.seek(sector * 512)
-        return f.read(count * 512)
-
-
-def _data_end(iso: Path) -> int:
-    """Where the files end (512-byte sectors), by xorriso."""
-    out = subprocess.run(
-        ["xorriso", "-indev", str(iso), "-find", "/", "-type", "f", "-exec", "report_lba"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    ends = [
-        (int(m.group(1)) + int(m.group(2))) * 4
-        for m in re.finditer(r"File data lba:\s+\d+\s*,\s*(\d+)\s*,\s*(\d+)\s*,", out)
-    ]
-    assert ends, out
-    return max(ends)
-
-
-def _listing(iso: Path) -> dict[str, str]:
-    out = subprocess.run(
-        ["xorriso", "-indev", str(iso), "-find", "/", "-exec", "lsdl"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    return {line.rsplit("'", 2)[-2]: line.split()[4] for line in out.splitlines() if "'" in line}
 
 
 def _isoinfo(iso: Path, *args: str) -> str:
