@@ -74,6 +74,9 @@ def test_controller_waits_then_gets_the_derived_address(service: Service) -> Non
     held = parse_pairs(body.encode())
     assert status == 409 and held["state"] == "waiting", body
     assert held["reason"] == poll["reason"]
+    # held back means nothing of the deployment's secrets reaches it yet
+    for key in ("nova_db_password", "rabbit_password", "mysql_root_password", "admin_password"):
+        assert PARAMS[key] not in body and key not in body, (key, body)
     _, d = svc.json("GET", f"/api/deployments/{dep}", token=admin)
     assert any("report its address on eth0" in p for p in d["problems"]), d["problems"]
     derived = d["params"]["network_address"]["derived"]
