@@ -15,8 +15,9 @@
    SHA256SUMS and the manifest are written beside it.
 
 The image's bytes go through the copy once, and besides it only what must be read is: the
-base's SHA-256 (for the manifest) is hashed in a thread while the next steps run, and remembered
-in the cache for the next build from the same file; the output's is hashed while it is written
+base's SHA-256 (for the manifest) is hashed by `openssl dgst` from the moment the CLI has its
+arguments, while the imports and the next steps run, and remembered in the cache for the next
+build from the same file (basedigest.py); the output's is hashed while it is written
 (remaster(digest=True)); md5sum.txt takes the base's MD5 of untouched files; the initrd is
 staged by a copy out of the ISO plus the archive appended (hashed meanwhile); the verification
 runs on the image the write re-opens for its own check (opened while the copy goes on): the
@@ -33,7 +34,6 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -42,6 +42,7 @@ from typing import Any
 
 from distro_builder import __version__
 from distro_builder.agent import check_nova_flags
+from distro_builder.basedigest import in_background, sha256_file, start_base_sha256
 from distro_builder.config.deployment import load_deployment
 from distro_builder.config.roles import load_roles
 from distro_builder.errors import ConfigError, DistroBuilderError, IsoError, OutputError
@@ -200,74 +201,6 @@ def render_entry_seed(
     return seed
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    buf = bytearray(4 << 20)  # one buffer: a new bytes object per read costs its page faults
-    view = memoryview(buf)
-    with path.open("rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
-
-
-_SHA256_CACHE = "base-sha256"  # folder in the cache: one small JSON file per base ISO path
-
-
-def _base_sha256(path: Path, cache_dir: Path) -> str:
-    """The SHA-256 of the base ISO, remembered in `cache_dir` for the file as it is now.
-
-    A build from the same base again does not read it again: the digest is kept with the
-    file's identity (path, device, inode, size, mtime and ctime in ns; a change to the file
-    moves its ctime), as git's index does for the work tree. A cache that cannot be read or
-    written only costs the hashing.
-    """
-    resolved = path.resolve()
-
-    def identity() -> dict[str, Any]:
-        st = resolved.stat()
-        return {
-            "path": os.fspath(resolved),
-            "dev": st.st_dev,
-            "ino": st.st_ino,
-            "size": st.st_size,
-            "mtime_ns": st.st_mtime_ns,
-            "ctime_ns": st.st_ctime_ns,
-        }
-
-    key = identity()
-    name = hashlib.sha256(os.fsencode(resolved)).hexdigest()[:32] + ".json"
-    entry = cache_dir / _SHA256_CACHE / name
-    try:
-        cached = json.loads(entry.read_text())
-        digest = cached.get("sha256") if cached.get("file") == key else None
-        if isinstance(digest, str) and len(digest) == 64 and set(digest) <= set("0123456789abcdef"):
-            return digest
-    except (OSError, ValueError, AttributeError):
-        pass
-    digest = _sha256_file(resolved)
-    if identity() == key:  # not changed while it was read
-        try:
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(entry, (json.dumps({"file": key, "sha256": digest}) + "\n").encode())
-        except OSError as e:
-            log.debug("base SHA-256 not cached in %s: %s", entry.parent, e)
-    return digest
-
-
-def _in_background(fn: Any, *args: Any) -> Future[Any]:
-    """fn(*args) in a daemon thread (an error or Ctrl-C of the build does not wait for it)."""
-    fut: Future[Any] = Future()
-
-    def run() -> None:
-        try:
-            fut.set_result(fn(*args))
-        except BaseException as e:
-            fut.set_exception(e)
-
-    threading.Thread(target=run, name=getattr(fn, "__name__", "job"), daemon=True).start()
-    return fut
-
-
 def _input_hashes(data_dir: Path, deployment: Path | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for folder in INPUT_FOLDERS:
@@ -280,18 +213,6 @@ def _input_hashes(data_dir: Path, deployment: Path | None) -> dict[str, str]:
     if deployment is not None:
         out[f"deployment:{deployment.name}"] = hashlib.sha256(deployment.read_bytes()).hexdigest()
     return out
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _sums_path(out: Path) -> Path:
@@ -452,8 +373,13 @@ class _Build:
         self.warnings.append(msg)
 
 
-def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
+def build_iso(
+    data_dir: Path, opts: BuildOptions, base_sha256: Future[str] | None = None
+) -> BuildResult:
     """Build the StackOps ISO described by `opts`. Raises DistroBuilderError subclasses.
+
+    `base_sha256`: the base's digest already being hashed (basedigest.start_base_sha256, which
+    the CLI calls before it imports this module); None starts it here.
 
     The steps, in order: check the inputs, warn about secrets on the disc, then with the base
     open: render the preseeds (checked in the background), plan the boot menu, stage the
@@ -469,7 +395,8 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
     with step("Checking the inputs"):
         _check_inputs(b)
     _remove_dead_staging(b.out.parent)
-    b.base_sha256 = _in_background(_base_sha256, b.base, _cache_dir(opts))  # for the manifest
+    # for the manifest; the CLI starts it before it imports this module
+    b.base_sha256 = base_sha256 or start_base_sha256(b.base, opts.cache)
     _warn_about_secrets(b)
     with (
         collector_paused(),  # 130 collections, 40 ms of a 1.2 s build
@@ -509,7 +436,7 @@ def build_iso(data_dir: Path, opts: BuildOptions) -> BuildResult:
                 shown_as=b.out,  # not the staging folder's temporary name
             )
         with step("Writing the ISO, SHA256SUMS and the build manifest"):
-            digest = res.sha256 or _sha256_file(unverified)
+            digest = res.sha256 or sha256_file(unverified)
             sums, manifest_path = _sums_path(b.out), _manifest_path(b.out)
             _put_in_place(b.out, unverified, digest, b.manifest, Path(tmp))
     assert b.menu is not None
@@ -541,12 +468,6 @@ def _joined(b: _Build) -> Iterator[None]:
             with contextlib.suppress(BaseException):
                 b.seeds_checked.result()
         raise
-
-
-def _cache_dir(opts: BuildOptions) -> Path:
-    from distro_builder.archive.fetch import default_cache_dir
-
-    return Path(opts.cache) if opts.cache is not None else default_cache_dir()
 
 
 def _check_inputs(b: _Build) -> None:
@@ -618,7 +539,7 @@ def _render_preseeds(b: _Build) -> None:
         installer=b.opts.installer,
         check=False,
     )
-    b.seeds_checked = _in_background(check_seeds, b.seeds)
+    b.seeds_checked = in_background(check_seeds, b.seeds)
     for s in b.seeds:
         if b.inputs.deployment is not None and s.unanswered:
             b.warn(f"entry {s.entry.name} will still ask: {', '.join(s.unanswered)}")
@@ -701,7 +622,7 @@ def _manifest(b: _Build, volume_id: str) -> bytes:
         "source_date_epoch": opts.source_date_epoch,
         "base": {
             "file": b.base.name,
-            "sha256": b.base_sha256.result() if b.base_sha256 else _sha256_file(b.base),
+            "sha256": b.base_sha256.result() if b.base_sha256 else sha256_file(b.base),
             "volume_id": volume_id,
             "codename": b.flavor.codename,
             "version": b.flavor.version,

@@ -47,6 +47,7 @@ from pathlib import Path
 
 import urllib3
 
+from distro_builder.basedigest import default_cache_dir
 from distro_builder.errors import ArchiveError
 from distro_builder.model import IndexPackage
 
@@ -73,12 +74,6 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
-
-
-def default_cache_dir() -> Path:
-    """$XDG_CACHE_HOME/distro-builder, else ~/.cache/distro-builder."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "distro-builder"
 
 
 def check_filename(filename: str, *, flat: bool = False, where: str = "") -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from distro_builder import build
+from distro_builder import basedigest
 
 
 def test_base_sha256_is_remembered_until_the_file_changes(
@@ -18,27 +19,27 @@ def test_base_sha256_is_remembered_until_the_file_changes(
     base, cache = tmp_path / "base.iso", tmp_path / "cache"
     base.write_bytes(b"lucid" * 1000)
     reads: list[Path] = []
-    real = build._sha256_file
+    real = basedigest.sha256_file
 
     def counted(path: Path) -> str:
         reads.append(path)
         return real(path)
 
-    monkeypatch.setattr(build, "_sha256_file", counted)
+    monkeypatch.setattr(basedigest, "sha256_file", counted)
     want = hashlib.sha256(base.read_bytes()).hexdigest()
-    assert build._base_sha256(base, cache) == want
-    assert build._base_sha256(base, cache) == want
+    assert basedigest.base_sha256(base, cache) == want
+    assert basedigest.base_sha256(base, cache) == want
     assert len(reads) == 1  # the second build did not read it
 
     st = base.stat()
     with base.open("r+b") as f:  # same size, same mtime: the ctime still moves
         f.write(b"L")
     os.utime(base, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert build._base_sha256(base, cache) == hashlib.sha256(base.read_bytes()).hexdigest()
+    assert basedigest.base_sha256(base, cache) == hashlib.sha256(base.read_bytes()).hexdigest()
     assert len(reads) == 2
 
     (link := tmp_path / "link.iso").symlink_to(base)  # the same file by another name
-    assert build._base_sha256(link, cache) == build._base_sha256(base, cache)
+    assert basedigest.base_sha256(link, cache) == basedigest.base_sha256(base, cache)
     assert len(reads) == 2
 
 
@@ -48,9 +49,42 @@ def test_a_bad_or_unwritable_cache_only_costs_the_hash(tmp_path: Path) -> None:
     want = hashlib.sha256(base.read_bytes()).hexdigest()
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the cache folder would be\n")
-    assert build._base_sha256(base, blocked) == want
+    assert basedigest.base_sha256(base, blocked) == want
     cache = tmp_path / "cache"
-    assert build._base_sha256(base, cache) == want
+    assert basedigest.base_sha256(base, cache) == want
     (entry,) = (cache / "base-sha256").iterdir()
     entry.write_text(entry.read_text().replace(want, "0" * 64)[:-5])  # damaged JSON
-    assert build._base_sha256(base, cache) == want
+    assert basedigest.base_sha256(base, cache) == want
+
+
+@pytest.mark.parametrize(
+    "name", ["base.iso", "-starts-with-a-dash.iso", "new\nline.iso", "back\\slash.iso"]
+)
+def test_openssl_hashes_the_base_and_python_is_the_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """`openssl dgst` hashes in a process of its own (no GIL to share with the build's main
+    thread); a name openssl prints escaped, or no openssl, falls back to hashlib here."""
+    from distro_builder.run import require_tool
+
+    require_tool("openssl", reason="hash the base ISO beside the build")
+    base = tmp_path / name
+    base.write_bytes(os.urandom(3 << 20))
+    want = hashlib.sha256(base.read_bytes()).hexdigest()
+    here = basedigest._sha256_here
+    used_here: list[Path] = []
+
+    def counted(path: Path) -> str:
+        used_here.append(path)
+        return here(path)
+
+    monkeypatch.setattr(basedigest, "_sha256_here", counted)
+    assert basedigest.sha256_file(base) == want
+    # OpenSSL 1.1 prints "\<hex>" for a name with a newline or a backslash; 3.0 does not
+    escaped = subprocess.run(["openssl", "dgst", "-sha256", "-r", os.fspath(base)],
+                             capture_output=True, check=True).stdout.startswith(b"\\")  # fmt: skip
+    assert len(used_here) == (1 if escaped else 0)
+
+    monkeypatch.setattr(basedigest, "find_tool", lambda _name: None)
+    assert basedigest.sha256_file(base) == want
+    assert len(used_here) == (2 if escaped else 1)
