@@ -9,12 +9,14 @@ steps before the write instead of being waited for before the write (build.py `_
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -43,16 +45,20 @@ def sha256_file(path: Path) -> str:
     """
     tool = find_tool("openssl")
     if tool is not None:
-        try:
-            argv = [tool, "dgst", "-sha256", "-r", os.path.abspath(path)]
-            out = run(argv, capture=True, binary=True).stdout[:66].decode("ascii", "replace")
-        except ToolError as e:
-            log.debug("openssl dgst failed, hashing here: %s", e)
-        else:
-            digest = out[:64]  # "<64 hex> *<name>" (a name with \ or a newline: "\<hex>")
-            if len(digest) == 64 and set(digest) <= _HEX and out[64:66] == " *":
-                return digest
-            log.debug("openssl dgst printed %r, hashing here", out[:80])
+        argv = [tool, "dgst", "-sha256", "-r", os.path.abspath(path)]
+        proc = run(argv, check=False, capture=True, binary=True)
+        if proc.returncode < 0:  # Ctrl-C reached it too (the terminal's process group)
+            raise ToolError(f"openssl dgst of {path} ended by signal {-proc.returncode}")
+        out = proc.stdout[:66].decode("ascii", "replace")
+        digest = out[:64]  # "<64 hex> *<name>" (OpenSSL 1.1, a name with \ or a newline: "\<hex>")
+        if (
+            proc.returncode == 0
+            and set(digest) <= _HEX
+            and len(digest) == 64
+            and out[64:66] == " *"
+        ):
+            return digest
+        log.debug("openssl dgst failed (exit %s, %r), hashing here", proc.returncode, out)
     return _sha256_here(path)
 
 
@@ -128,6 +134,20 @@ def start_base_sha256(path: Path, cache_dir: Path | None) -> Future[str]:
     """base_sha256 of `path` in a daemon thread (cache_dir None: the default cache folder)."""
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return in_background(base_sha256, path, folder)
+
+
+@contextlib.contextmanager
+def settled_on_error(job: Future[Any] | None) -> Iterator[None]:
+    """On an error or Ctrl-C, wait for `job` (its outcome ignored) before unwinding: the base's
+    openssl must not outlive the command that started it (it holds the base and the working
+    directory, which may be on a file system the caller unmounts next)."""
+    try:
+        yield
+    except BaseException:
+        if job is not None:
+            with contextlib.suppress(BaseException):
+                job.result()
+        raise
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

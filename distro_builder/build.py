@@ -458,15 +458,17 @@ def build_iso(
 
 @contextlib.contextmanager
 def _joined(b: _Build) -> Iterator[None]:
-    """On an error or Ctrl-C, wait for the background preseed check before unwinding: its
-    debconf-set-selections must not outlive the build (it holds the working directory, which
-    may be a file system the caller unmounts next)."""
+    """On an error or Ctrl-C, wait for the background preseed check and the base's hash before
+    unwinding: their debconf-set-selections and openssl must not outlive the build (they hold
+    the working directory and the base, which may be on a file system the caller unmounts
+    next)."""
     try:
         yield
     except BaseException:
-        if b.seeds_checked is not None:
-            with contextlib.suppress(BaseException):
-                b.seeds_checked.result()
+        for job in (b.seeds_checked, b.base_sha256):
+            if job is not None:
+                with contextlib.suppress(BaseException):
+                    job.result()
         raise
 
 

@@ -139,44 +139,45 @@ def build(
     component gets the role metapackages and the node agent. With SOURCE_DATE_EPOCH set the
     ISO is byte-identical from run to run.
     """
-    from distro_builder.basedigest import start_base_sha256
-
-    # The manifest needs the base's SHA-256 (0.5-1 s for 774 MB): begun before the imports
-    base_sha256 = start_base_sha256(base, cache) if base.is_file() else None
-
-    from distro_builder.build import BuildOptions, build_iso
-    from distro_builder.media.iso import check_output_path
-    from distro_builder.remaster import source_date_epoch_from_env
+    from distro_builder.basedigest import settled_on_error, start_base_sha256
 
     if sign_key and unsigned:
         raise ConfigError("--sign-key and --unsigned contradict each other", hint="pick one")
-    check_output_path(output, base)  # before any slow work: a device, FIFO, unwritable dir
-    installer = installer_from_options(
-        installer_url, installer_token, installer_fingerprint, installer_wait
-    )
-    specs: tuple[Any, ...] = ()
-    if not no_packages and (repos or sources):
-        from distro_builder.packageset import collect_specs
+    # The manifest needs the base's SHA-256 (0.5-1 s for 774 MB): begun before the imports
+    base_sha256 = start_base_sha256(base, cache) if base.is_file() else None
 
-        specs = tuple(collect_specs(repos, sources))
-    opts = BuildOptions(
-        base=base,
-        output=output,
-        deployment=deployment,
-        serial_console=serial_console,
-        default_entry=default_entry,
-        architecture=architecture,
-        timeout=timeout,
-        hybrid=hybrid,
-        sign_key=sign_key,
-        packages=not no_packages,
-        specs=specs,
-        cache=cache,
-        offline=offline,
-        source_date_epoch=source_date_epoch_from_env(),
-        installer=installer,
-    )
-    result = build_iso(data_dir(ctx), opts, base_sha256)
+    with settled_on_error(base_sha256):
+        from distro_builder.build import BuildOptions, build_iso
+        from distro_builder.media.iso import check_output_path
+        from distro_builder.remaster import source_date_epoch_from_env
+
+        check_output_path(output, base)  # before any slow work: a device, FIFO, unwritable dir
+        installer = installer_from_options(
+            installer_url, installer_token, installer_fingerprint, installer_wait
+        )
+        specs: tuple[Any, ...] = ()
+        if not no_packages and (repos or sources):
+            from distro_builder.packageset import collect_specs
+
+            specs = tuple(collect_specs(repos, sources))
+        opts = BuildOptions(
+            base=base,
+            output=output,
+            deployment=deployment,
+            serial_console=serial_console,
+            default_entry=default_entry,
+            architecture=architecture,
+            timeout=timeout,
+            hybrid=hybrid,
+            sign_key=sign_key,
+            packages=not no_packages,
+            specs=specs,
+            cache=cache,
+            offline=offline,
+            source_date_epoch=source_date_epoch_from_env(),
+            installer=installer,
+        )
+        result = build_iso(data_dir(ctx), opts, base_sha256)
     if as_json:
         emit_json(
             {

@@ -3,6 +3,7 @@ SHA256SUMS left, even while the written ISO is being verified (real signals, rea
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,7 +23,12 @@ target = sys.argv.pop(1)
 original = getattr(build, target)
 def slow(*args, **kwargs):
     print("SLOW-STEP " + target, file=sys.stderr, flush=True)
-    time.sleep(60)
+    # Short sleeps: CPython runs a signal's handler between bytecodes, so a signal that lands
+    # after this thread's last check and before one long sleep(60) begins is handled when the
+    # sleep ends. The window is milliseconds wide when another thread (the base's hash) holds
+    # the GIL as print() returns: seen 60 s in 2 runs of 5 with one sleep(60)
+    for _ in range(600):
+        time.sleep(0.1)
     return original(*args, **kwargs)
 setattr(build, target, slow)
 from distro_builder.cli import main
@@ -175,3 +181,25 @@ def test_sigkill_while_putting_in_place_never_leaves_a_wrong_sums_line(
     assert left == sorted(["distro-builder-unmarked", live.name])
     sha, line, manifest = _state(out)
     assert line == sha and manifest is not None
+
+
+def test_the_base_hash_does_not_outlive_a_failed_build(tmp_path: Path) -> None:
+    """`build` starts `openssl dgst` on the base before anything else; a build that fails after
+    that waits for it, so no process holds the base (or the working directory) once it ends."""
+    base = tmp_path / "big-base.iso"
+    with base.open("wb") as f:  # sparse: openssl reads 512 MiB of zeros, 1-2 s here
+        f.truncate(512 << 20)
+    proc = subprocess.run(
+        [sys.executable, "-m", "distro_builder", "build", "--base", str(base),
+         "-o", str(tmp_path / "o.iso"), "--no-packages", "--installer-wait", "5",
+         "--cache", str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "--installer-wait needs --installer-url" in proc.stderr
+    left = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            argv = cmdline.read_bytes().split(b"\0")
+            if b"dgst" in argv and os.fsencode(base) in argv:
+                left.append(cmdline.parent.name)
+    assert left == [], f"openssl still hashing the base: pid {left}"
