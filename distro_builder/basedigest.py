@@ -40,8 +40,8 @@ def sha256_file(path: Path) -> str:
 
     The base is hashed while the build's main thread runs Python (imports, the package step).
     A thread of this process gives the GIL back for each read and each hash call and then
-    waits for it again: on 2 cores 774 MB took 1.1-1.2 s that way, against 0.56 s with nothing
-    beside it. `openssl dgst` (SHA-NI, its own process) took 0.7 s beside the same build.
+    waits for it again: on 2 cores 774 MB took 1.0-1.2 s that way, against 0.56 s with nothing
+    beside it. `openssl dgst` (SHA-NI, its own process) took 0.7-0.8 s beside the same build.
     """
     tool = find_tool("openssl")
     if tool is not None:

@@ -26,7 +26,7 @@ def slow(*args, **kwargs):
     # Short sleeps: CPython runs a signal's handler between bytecodes, so a signal that lands
     # after this thread's last check and before one long sleep(60) begins is handled when the
     # sleep ends. The window is milliseconds wide when another thread (the base's hash) holds
-    # the GIL as print() returns: seen 60 s in 2 runs of 5 with one sleep(60)
+    # the GIL as print() returns: seen 60 s in 2 runs of 6 with one sleep(60)
     for _ in range(600):
         time.sleep(0.1)
     return original(*args, **kwargs)
