@@ -14,13 +14,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from distro_builder.atomicfile import write_atomic
 from distro_builder.errors import ToolError
 from distro_builder.run import find_tool, run
 
@@ -48,7 +48,10 @@ def sha256_file(path: Path) -> str:
         argv = [tool, "dgst", "-sha256", "-r", os.path.abspath(path)]
         proc = run(argv, check=False, capture=True, binary=True)
         if proc.returncode < 0:  # Ctrl-C reached it too (the terminal's process group)
-            raise ToolError(f"openssl dgst of {path} ended by signal {-proc.returncode}")
+            raise ToolError(
+                f"openssl dgst of {path} ended by signal {-proc.returncode}",
+                hint="something stopped it (Ctrl-C, the OOM killer); run the build again",
+            )
         out = proc.stdout[:66].decode("ascii", "replace")
         digest = out[:64]  # "<64 hex> *<name>" (OpenSSL 1.1, a name with \ or a newline: "\<hex>")
         if (
@@ -110,7 +113,7 @@ def base_sha256(path: Path, cache_dir: Path) -> str:
     if identity() == key:  # not changed while it was read
         try:
             entry.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(entry, (json.dumps({"file": key, "sha256": digest}) + "\n").encode())
+            write_atomic(entry, (json.dumps({"file": key, "sha256": digest}) + "\n").encode())
         except OSError as e:
             log.debug("base SHA-256 not cached in %s: %s", entry.parent, e)
     return digest
@@ -147,16 +150,4 @@ def settled_on_error(job: Future[Any] | None) -> Iterator[None]:
         if job is not None:
             with contextlib.suppress(BaseException):
                 job.result()
-        raise
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
         raise

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from distro_builder.atomicfile import write_atomic
 from distro_builder.cli import emit_json, main
 from distro_builder.errors import OutputError
 
@@ -115,7 +116,7 @@ def smoke(
     if made_log_dir and not any(e.logs for e in report.entries):
         log_dir.rmdir()  # no VM ran: no empty directory left behind
     if junit is not None:
-        _write_atomic(junit, junit_xml(report))
+        write_atomic(junit, junit_xml(report).encode())
     if as_json:
         emit_json(report.to_json())
     else:
@@ -181,20 +182,6 @@ def _check_writable(path: Path) -> None:
         )
     if not os.access(parent, os.W_OK):
         raise OutputError(f"{path}: {parent} is not writable", hint="choose another --junit path")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", dir=path.parent if str(path.parent) else "."
-    )
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _clip(text: str, width: int) -> str:
