@@ -52,11 +52,10 @@ from distro_builder.media.initrd import append_to_initrd, read_initrd_file
 from distro_builder.media.iso import IsoImage, check_output_path
 from distro_builder.media.layout import detect_flavor
 from distro_builder.media.menu import MenuPlan, missing_references, plan_menu
+from distro_builder.media.records import EntryKind, Flavor
 from distro_builder.model import (
     BootEntry,
     Deployment,
-    EntryKind,
-    Flavor,
     InstallerSettings,
     PublishResult,
     RepoSpec,

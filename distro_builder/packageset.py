@@ -30,16 +30,8 @@ from distro_builder.config.roles import load_roles
 from distro_builder.errors import ConfigError, DependencyError
 from distro_builder.log import step
 from distro_builder.media.iso import IsoImage
-from distro_builder.model import (
-    KERNEL_IMAGES,
-    EntryKind,
-    Flavor,
-    IndexPackage,
-    Plan,
-    PublishResult,
-    RepoSpec,
-    RoleSet,
-)
+from distro_builder.media.records import EntryKind, Flavor
+from distro_builder.model import KERNEL_IMAGES, IndexPackage, Plan, PublishResult, RepoSpec, RoleSet
 from distro_builder.progress import TransferMeter
 
 log = logging.getLogger(__name__)

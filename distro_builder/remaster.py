@@ -45,7 +45,7 @@ from distro_builder.media.layout import (
     is_install_disc,
     md5sum_excluded,
 )
-from distro_builder.model import EntryKind, Flavor, OverlayChange, RemasterResult
+from distro_builder.media.records import EntryKind, Flavor, OverlayChange, RemasterResult
 
 log = logging.getLogger(__name__)
 

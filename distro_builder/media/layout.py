@@ -10,7 +10,7 @@ from distro_builder.archive import index
 from distro_builder.errors import ArchiveError, IsoError
 from distro_builder.media.bootmenu import parse_boot_menu
 from distro_builder.media.iso import IsoImage
-from distro_builder.model import BootMenu, EntryKind, Flavor
+from distro_builder.media.records import BootMenu, EntryKind, Flavor
 
 ISOLINUX_DIR = "/isolinux"
 ISOLINUX_CFG = "/isolinux/isolinux.cfg"

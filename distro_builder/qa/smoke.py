@@ -41,7 +41,7 @@ from distro_builder.log import step
 from distro_builder.media.initrd import list_initrd, read_initrd_file
 from distro_builder.media.iso import IsoImage
 from distro_builder.media.layout import read_boot_menu
-from distro_builder.model import BootMenu, EntryKind, MenuEntry
+from distro_builder.media.records import BootMenu, EntryKind, MenuEntry
 from distro_builder.qa.console import TAIL_LINES, SerialConsole
 from distro_builder.qa.menucheck import (
     BUILD_MANIFEST,

@@ -37,7 +37,7 @@ from distro_builder.errors import ConfigError, IsoError, OutputError
 from distro_builder.media.initrd import append_to_initrd, initrd_members
 from distro_builder.media.iso import IsoImage
 from distro_builder.media.layout import read_boot_menu
-from distro_builder.model import EntryKind, MenuEntry
+from distro_builder.media.records import EntryKind, MenuEntry
 from distro_builder.seed.preseed import INSTALLER_DIR
 from distro_builder.smart_installer.disc import NETBOOT_DIR
 
