@@ -22,6 +22,7 @@ from typing import Any
 
 from distro_builder.atomicfile import write_atomic
 from distro_builder.errors import ToolError
+from distro_builder.media.filecopy import page_buffer
 from distro_builder.run import find_tool, run
 
 log = logging.getLogger(__name__)
@@ -70,10 +71,9 @@ _HEX = set("0123456789abcdef")
 
 def _sha256_here(path: Path) -> str:
     h = hashlib.sha256()
-    buf = bytearray(1 << 20)  # one buffer: a new bytes object per read costs its page faults
-    view = memoryview(buf)
+    view = page_buffer(1 << 20)  # one buffer: a new bytes object per read costs its page faults
     with Path(path).open("rb", buffering=0) as f:
-        while n := f.readinto(buf):
+        while n := f.readinto(view):
             h.update(view[:n])
     return h.hexdigest()
 

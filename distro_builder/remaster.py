@@ -32,6 +32,7 @@ from distro_builder import __version__
 from distro_builder.archive import index
 from distro_builder.errors import ConfigError, IsoError, printable
 from distro_builder.log import step
+from distro_builder.media.filecopy import page_buffer
 from distro_builder.media.iso import (
     IsoImage,
     Progress,
@@ -206,10 +207,9 @@ class Digest(NamedTuple):
 
 def _digest(path: Path) -> Digest:
     md5, sha256, size = hashlib.md5(), hashlib.sha256(), 0
-    buf = bytearray(1 << 20)
-    view = memoryview(buf)
+    view = page_buffer(1 << 20)
     with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
+        while n := f.readinto(view):
             md5.update(view[:n])
             sha256.update(view[:n])
             size += n

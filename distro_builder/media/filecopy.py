@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mmap
 import os
 import queue
 import threading
@@ -28,6 +29,20 @@ from typing import IO
 from distro_builder.errors import OutputError
 
 COPY_BUFFER = 1 << 20  # fits the caches; 4 and 16 MiB were slower, 256 KiB too
+
+
+def page_buffer(size: int) -> memoryview:
+    """A buffer of `size` bytes for pread/readinto that starts on a page boundary.
+
+    Where a read's buffer starts matters: on the benchmark machines' CPU (AMD EPYC) a read
+    from the page cache into a buffer 16 bytes into a page ran at a quarter of the speed
+    (774 MB: 0.31 s against 0.075 s; every other offset in steps of 16 was fast). That is
+    where glibc puts a bytearray big enough to get a mapping of its own (after its 16-byte
+    header): the output hash's 4 MiB buffer was there, and the build waited for the hash
+    (build median 1.79 s against 1.67 s with this, 2026-12-07). coreutils' cp aligns its
+    buffer to the page too.
+    """
+    return memoryview(mmap.mmap(-1, size))
 
 
 def copy_fd_range(
@@ -187,7 +202,7 @@ class RangeCopier:
 
     def _copy_jobs(self) -> None:
         try:
-            buffer = memoryview(bytearray(COPY_BUFFER))
+            buffer = page_buffer(COPY_BUFFER)
         except BaseException as e:  # handed to the caller by _raise; the queue is drained
             self._error = self._error or e
             buffer = memoryview(bytearray(0))
@@ -291,8 +306,7 @@ class TrailingSha256:
 
     def _run(self) -> None:
         pos = 0
-        buf = bytearray(4 << 20)
-        view = memoryview(buf)
+        view = page_buffer(4 << 20)
         try:
             while True:
                 with self._cond:
@@ -303,7 +317,7 @@ class TrailingSha256:
                     limit = os.fstat(self._fd).st_size
                 while pos < limit:
                     # into one buffer: a new 4 MiB bytes object per read costs its page faults
-                    n = os.preadv(self._fd, [view[: min(len(buf), limit - pos)]], pos)
+                    n = os.preadv(self._fd, [view[: min(len(view), limit - pos)]], pos)
                     if not n:
                         raise OSError(f"short read at {pos} of {limit}")
                     self._sha.update(view[:n])

@@ -40,6 +40,7 @@ from distro_builder.media.filecopy import (
     Writeback,
     copy_range,
     fileno,
+    page_buffer,
 )
 from distro_builder.media.records import ElToritoEntry, EntryKind, FileEntry
 
@@ -377,7 +378,7 @@ class IsoImage:
         dest.flush()
         at = dest.tell()
         with open(self.path, "rb") as src:
-            buffer = memoryview(bytearray(COPY_BUFFER))
+            buffer = page_buffer(COPY_BUFFER)
             done = copy_range(src, offset, dest.fileno(), at, length, buffer)
         if done != length:
             raise IsoError(
@@ -923,7 +924,7 @@ def _file_copies(
     position: dict[int, int] = {}
     boot_images: set[int] = set()
     started: list[bool] = []
-    buffer = memoryview(bytearray(COPY_BUFFER))
+    buffer = page_buffer(COPY_BUFFER)
     copier: RangeCopier | None = None
 
     def plan() -> None:
@@ -1382,7 +1383,7 @@ class _SystemArea:
             return
         length = self.file_size - self.tail * 512
         with open(base, "rb") as src:
-            buffer = memoryview(bytearray(COPY_BUFFER))
+            buffer = page_buffer(COPY_BUFFER)
             done = copy_range(src, self.tail * 512, out_fd, self.new_tail, length, buffer)
         if done != length:
             raise IsoError(
