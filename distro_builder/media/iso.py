@@ -169,6 +169,7 @@ class IsoImage:
             # isolinux's MBR without an EFI partition on a disc with a UEFI El Torito entry
             # (iPXE's ipxe.iso): pycdlib would put the UEFI image in a GPT it does not have.
             self._iso.isohybrid_mbr.__class__ = _BiosIsoHybrid
+        _adopt_session_boot_info_tables(self.path, self._iso)
         self._system = _SystemArea.read(self.path, self._iso)
         self._system.keep_out_of_layout(self._iso)
 
@@ -1686,6 +1687,49 @@ def _boot_entries(iso: pycdlib.PyCdlib) -> list[tuple[int, Any]]:
     for sec in cat.sections:
         entries += [(sec.platform_id, e) for e in sec.section_entries]
     return entries
+
+
+# xorriso writing a new image to a file (`-indev A -outdev B -boot_image any replay`, the way
+# many custom Ubuntu ISOs are made) starts the volume at block 32: its descriptors at 48-50, a
+# copy of them at 16-18 for readers that look there (the demo base replayed: the root directory
+# at block 51 in both, the volume space 48601 blocks at 48, 48633 at 16). It fills isolinux.bin's
+# boot-info table from the session's own: bi_pvd 48, bi_file 132 (the file's block, counted
+# from the image's start), bi_length and bi_csum right. pycdlib takes a table only when bi_pvd
+# is the descriptor it read (16), so it saw none and the base's 64 bytes went unchanged to the
+# file's new block (105, 3 MiB added): isolinux loads the rest of itself from bi_file
+# ("isolinux: Image checksum error, sorry...": the remastered image did not boot as a CD) and
+# reads its PVD at bi_pvd (syslinux core/fs/iso9660/iso9660.c), by then file data. Such a table
+# is the image's: given to pycdlib, the file-data pass writes its record for the output's
+# layout (bi_pvd 16, bi_file the new block, the base's length and checksum).
+
+
+def _adopt_session_boot_info_tables(path: Path, iso: pycdlib.PyCdlib) -> None:
+    """Give each El Torito image a boot-info table that counts from a session's own volume
+    descriptor (one with the same root directory as pycdlib's, at another block) and is right
+    otherwise: bi_file its block, bi_length its size, bi_csum its bytes from 64 on."""
+    block = iso.logical_block_size
+    with open(path, "rb") as f:
+        fd = f.fileno()
+        pvd_at = iso.pvd.extent_location()
+        root = os.pread(fd, block, pvd_at * block)[156:190]  # the root directory record
+        for _, entry in _boot_entries(iso):
+            ino = entry.inode
+            if ino is None or ino.boot_info_table is not None or ino.get_data_length() < 64:
+                continue
+            start, length = ino.extent_location() * block, ino.get_data_length()
+            bi_pvd, bi_file, bi_length, bi_csum = struct.unpack("<4I", os.pread(fd, 16, start + 8))
+            if bi_pvd == pvd_at or bi_file != ino.extent_location() or bi_length != length:
+                continue
+            vd = os.pread(fd, block, bi_pvd * block)
+            if vd[:7] != b"\x01CD001\x01" or vd[156:190] != root:
+                continue
+            data = os.pread(fd, length, start)[64:]
+            data += bytes(-len(data) % 4)
+            if sum(struct.unpack(f"<{len(data) // 4}I", data)) & 0xFFFFFFFF != bi_csum:
+                continue
+            table = pycdlib_eltorito.EltoritoBootInfoTable()
+            table.new(iso.pvd, ino, bi_length, bi_csum)
+            ino.add_boot_info_table(table)
 
 
 def _data_end(iso: pycdlib.PyCdlib) -> int:
