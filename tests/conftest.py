@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -44,6 +45,21 @@ def demo_base(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
 
     out = tmp_path_factory.mktemp("demo") / "demo-base.iso"
     return build_demo_base(data_dir, out)
+
+
+@pytest.fixture(scope="session")
+def demo_replay_base(tmp_path_factory: pytest.TempPathFactory, demo_base: Path) -> Path:
+    """The demo base written anew by xorriso the way many custom Ubuntu ISOs are made (`-indev
+    A -outdev B -boot_image any replay`): the volume at block 32, its descriptors at 48-50 and a
+    copy of them at 16-18, isolinux's boot-info table counting from the one at 48."""
+    require_tool_or_skip("xorriso")
+    out = tmp_path_factory.mktemp("replay") / "demo-replay.iso"
+    subprocess.run(
+        ["xorriso", "-indev", str(demo_base), "-outdev", str(out), "-boot_image", "any", "replay",
+         "-changes_pending", "yes", "-commit"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    return out
 
 
 @pytest.fixture(scope="session")

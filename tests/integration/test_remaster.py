@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -132,6 +133,43 @@ def test_el_torito_and_boot_info_table_survive(remastered: Path) -> None:
     bi = isocheck.read_boot_info(remastered, size)
     assert (bi.bi_pvd, bi.bi_file, bi.bi_length) == (16, int(img["lba"]), size)
     assert bi.bi_csum == bi.computed_csum
+
+
+def test_replayed_base_boot_info_table_moves(
+    demo_replay_base: Path, overlay: Path, tmp_path: Path
+) -> None:
+    """A base written by `xorriso -indev -outdev -boot_image any replay` counts isolinux's
+    boot-info table from its session's descriptor at block 48 (a copy at 16). The output's
+    volume starts at 0: the table says 16 and isolinux.bin's new block, or isolinux loads the
+    rest of itself from the old one ("Image checksum error", measured before the fix)."""
+    require_tool_or_skip("xorriso")
+    size = Path("/usr/lib/ISOLINUX/isolinux.bin").stat().st_size
+    old = isocheck.read_boot_info(demo_replay_base, size)
+    assert (old.bi_pvd, old.bi_file, old.bi_length) == (48, old.boot_lba, size)
+    assert old.bi_csum == old.computed_csum
+    out = tmp_path / "out.iso"
+    remaster(demo_replay_base, out, [overlay], source_date_epoch=1302825600)
+    extent = _file_lba(out, "/isolinux/isolinux.bin")
+    assert extent != old.bi_file  # it moved
+    bi = isocheck.read_boot_info(out, size)
+    assert (bi.bi_pvd, bi.bi_file, bi.bi_length, bi.boot_lba) == (16, extent, size, extent)
+    assert bi.bi_csum == bi.computed_csum == old.bi_csum
+    with open(out, "rb") as f:
+        f.seek(bi.bi_pvd * isocheck.SECTOR)
+        assert f.read(7) == b"\x01CD001\x01"  # isolinux reads its PVD there
+    (img,) = isocheck.xorriso_el_torito(out)  # xorriso names a table only when it holds
+    assert "boot-info-table" in img["opts"]
+
+
+def _file_lba(iso: Path, path: str) -> int:
+    """The first block of the file at `path`, as xorriso reads it."""
+    out = subprocess.run(
+        ["xorriso", "-indev", str(iso), "-find", path, "-exec", "report_lba"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    m = re.search(r"File data lba:\s+\d+\s*,\s*(\d+)\s*,", out)
+    assert m, out
+    return int(m.group(1))
 
 
 def test_md5sum_txt_regenerated(remastered: Path, tmp_path: Path) -> None:
