@@ -48,8 +48,8 @@ def note(msg: str) -> None:
 
 def archive_files(iso: Path) -> list[tuple[str, int, int]]:
     """(disc path, size, offset in the ISO) of every regular file below dists/ and pool/."""
+    from distro_builder.imagemodel import EntryKind
     from distro_builder.media.iso import IsoImage
-    from distro_builder.media.records import EntryKind
 
     out = []
     with IsoImage(iso) as image:

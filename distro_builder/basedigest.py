@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from distro_builder.atomicfile import write_atomic
+from distro_builder.buffers import page_buffer
 from distro_builder.errors import ToolError
-from distro_builder.media.filecopy import page_buffer
 from distro_builder.run import find_tool, run
 
 log = logging.getLogger(__name__)

@@ -46,13 +46,13 @@ from distro_builder.basedigest import in_background, sha256_file, start_base_sha
 from distro_builder.config.deployment import load_deployment
 from distro_builder.config.roles import load_roles
 from distro_builder.errors import ConfigError, DistroBuilderError, IsoError, OutputError
+from distro_builder.imagemodel import EntryKind, Flavor
 from distro_builder.log import step
 from distro_builder.media.bootmenu import parse_boot_menu
 from distro_builder.media.initrd import append_to_initrd, read_initrd_file
 from distro_builder.media.iso import IsoImage, check_output_path
 from distro_builder.media.layout import detect_flavor
 from distro_builder.media.menu import MenuPlan, missing_references, plan_menu
-from distro_builder.media.records import EntryKind, Flavor
 from distro_builder.model import (
     BootEntry,
     Deployment,

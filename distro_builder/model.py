@@ -1,5 +1,5 @@
 """Frozen records passed between modules. No I/O here. The records of an image (names, boot
-entries, the isolinux menu, a remaster's result) are in media/records.py."""
+entries, the isolinux menu, a remaster's result) are in imagemodel.py."""
 
 from __future__ import annotations
 

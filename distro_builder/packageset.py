@@ -28,9 +28,9 @@ from distro_builder.archive.sources import (
 from distro_builder.config.packages import load_repositories_yaml, package_notes, role_packages
 from distro_builder.config.roles import load_roles
 from distro_builder.errors import ConfigError, DependencyError
+from distro_builder.imagemodel import EntryKind, Flavor
 from distro_builder.log import step
 from distro_builder.media.iso import IsoImage
-from distro_builder.media.records import EntryKind, Flavor
 from distro_builder.model import KERNEL_IMAGES, IndexPackage, Plan, PublishResult, RepoSpec, RoleSet
 from distro_builder.progress import TransferMeter
 

@@ -30,9 +30,10 @@ from typing import NamedTuple
 
 from distro_builder import __version__
 from distro_builder.archive import index
+from distro_builder.buffers import page_buffer
 from distro_builder.errors import ConfigError, IsoError, printable
+from distro_builder.imagemodel import EntryKind, Flavor, OverlayChange, RemasterResult
 from distro_builder.log import step
-from distro_builder.media.filecopy import page_buffer
 from distro_builder.media.iso import (
     IsoImage,
     Progress,
@@ -46,7 +47,6 @@ from distro_builder.media.layout import (
     is_install_disc,
     md5sum_excluded,
 )
-from distro_builder.media.records import EntryKind, Flavor, OverlayChange, RemasterResult
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from distro_builder.archive import index
 from distro_builder.archive.resolve import Universe, parse_relations, resolve
 from distro_builder.archive.sources import read_disc_packages
 from distro_builder.errors import ArchiveError, DependencyError
+from distro_builder.imagemodel import EntryKind
 from distro_builder.media.iso import IsoImage
 from distro_builder.media.layout import detect_flavor
-from distro_builder.media.records import EntryKind
 from distro_builder.model import IndexPackage
 from distro_builder.packageset import image_reader
 

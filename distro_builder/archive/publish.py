@@ -32,7 +32,7 @@ from debian import debfile
 
 from distro_builder.archive import debs, index, sign
 from distro_builder.errors import ArchiveError
-from distro_builder.media.records import Flavor
+from distro_builder.imagemodel import Flavor
 from distro_builder.model import IndexPackage, Plan, PublishResult
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from distro_builder.archive import index
 from distro_builder.archive.catalog import read_catalog, to_index_package
 from distro_builder.archive.repository import INDEX_NAMES
 from distro_builder.errors import ConfigError
-from distro_builder.media.records import Flavor
+from distro_builder.imagemodel import Flavor
 from distro_builder.model import IndexPackage, RepoSpec
 
 log = logging.getLogger(__name__)

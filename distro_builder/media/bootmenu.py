@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from distro_builder.media.records import BootMenu, MenuEntry
+from distro_builder.imagemodel import BootMenu, MenuEntry
 
 Reader = Callable[[str], str | None]
 _INITRD_RE = re.compile(r"(?:^|\s)initrd=(\S+)")

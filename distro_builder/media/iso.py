@@ -31,7 +31,9 @@ import pycdlib.inode as pycdlib_inode
 import pycdlib.isohybrid as pycdlib_isohybrid
 import pycdlib.pycdlibexception as pycdlib_errors
 
+from distro_builder.buffers import page_buffer
 from distro_builder.errors import IsoError, OutputError
+from distro_builder.imagemodel import ElToritoEntry, EntryKind, FileEntry
 from distro_builder.media import crosscheck, names
 from distro_builder.media.filecopy import (
     COPY_BUFFER,
@@ -40,9 +42,7 @@ from distro_builder.media.filecopy import (
     Writeback,
     copy_range,
     fileno,
-    page_buffer,
 )
-from distro_builder.media.records import ElToritoEntry, EntryKind, FileEntry
 
 log = logging.getLogger(__name__)
 

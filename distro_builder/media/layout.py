@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from distro_builder.archive import index
 from distro_builder.errors import ArchiveError, IsoError
+from distro_builder.imagemodel import BootMenu, EntryKind, Flavor
 from distro_builder.media.bootmenu import parse_boot_menu
 from distro_builder.media.iso import IsoImage
-from distro_builder.media.records import BootMenu, EntryKind, Flavor
 
 ISOLINUX_DIR = "/isolinux"
 ISOLINUX_CFG = "/isolinux/isolinux.cfg"

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from distro_builder import __version__
 from distro_builder.errors import ConfigError, IsoError
+from distro_builder.imagemodel import BootMenu, Flavor, MenuEntry
 from distro_builder.media.bootmenu import parse_boot_menu
-from distro_builder.media.records import BootMenu, Flavor, MenuEntry
 from distro_builder.model import EXPERT_SUFFIX, BootEntry, SystemSettings
 from distro_builder.seed.render import render_template
 

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from distro_builder.imagemodel import BootMenu, MenuEntry
 from distro_builder.media.menu import MENU_FILES
-from distro_builder.media.records import BootMenu, MenuEntry
 
 # Written by build.py (BUILD_MANIFEST_PATH); qa/ does not import the pipeline.
 BUILD_MANIFEST = "/.disk/stackops-build.json"

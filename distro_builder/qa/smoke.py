@@ -37,11 +37,11 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from distro_builder.errors import DistroBuilderError, SmokeTestError
+from distro_builder.imagemodel import BootMenu, EntryKind, MenuEntry
 from distro_builder.log import step
 from distro_builder.media.initrd import list_initrd, read_initrd_file
 from distro_builder.media.iso import IsoImage
 from distro_builder.media.layout import read_boot_menu
-from distro_builder.media.records import BootMenu, EntryKind, MenuEntry
 from distro_builder.qa.console import TAIL_LINES, SerialConsole
 from distro_builder.qa.menucheck import (
     BUILD_MANIFEST,

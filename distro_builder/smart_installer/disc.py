@@ -28,9 +28,9 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from distro_builder.errors import IsoError
+from distro_builder.imagemodel import EntryKind
 from distro_builder.media.initrd import append_to_initrd
 from distro_builder.media.iso import IsoImage
-from distro_builder.media.records import EntryKind
 from distro_builder.model import RoleSet, SystemSettings
 from distro_builder.seed.preseed import initrd_files
 from distro_builder.smart_installer.errors import BadRequest, Forbidden, NotFound

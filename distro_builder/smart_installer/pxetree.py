@@ -34,10 +34,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from distro_builder.errors import ConfigError, IsoError, OutputError
+from distro_builder.imagemodel import EntryKind, MenuEntry
 from distro_builder.media.initrd import append_to_initrd, initrd_members
 from distro_builder.media.iso import IsoImage
 from distro_builder.media.layout import read_boot_menu
-from distro_builder.media.records import EntryKind, MenuEntry
 from distro_builder.seed.preseed import INSTALLER_DIR
 from distro_builder.smart_installer.disc import NETBOOT_DIR
 

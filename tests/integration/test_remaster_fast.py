@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from distro_builder.buffers import page_buffer
 from distro_builder.media import filecopy, iso
 from distro_builder.media.iso import IsoImage
 from distro_builder.remaster import Digest, Prehashed, _identity, remaster
@@ -206,7 +207,7 @@ def test_the_writes_reads_go_into_page_aligned_buffers(
     """Every pread of the copy and the output's hash lands on a page boundary. On the AMD EPYC
     of the benchmark machines a read into a buffer 16 bytes into a page, where glibc puts a
     big bytearray, ran at a quarter of the speed: the hash's 4 MiB bytearray was there, and
-    the build waited 0.1 s for it (filecopy.page_buffer)."""
+    the build waited 0.1 s for it (buffers.page_buffer)."""
     offsets: list[int] = []
     preadv = os.preadv
 
@@ -220,6 +221,6 @@ def test_the_writes_reads_go_into_page_aligned_buffers(
     result = remaster(demo_base, out, [overlay], digest=True, source_date_epoch=EPOCH)
     assert result.sha256 == _sha256(out)
     assert offsets and set(offsets) == {0}, sorted(set(offsets))
-    view = filecopy.page_buffer(3 << 20)
+    view = page_buffer(3 << 20)
     assert len(view) == 3 << 20 and not view.readonly
     assert ctypes.addressof(ctypes.c_char.from_buffer(view)) % mmap.PAGESIZE == 0

@@ -97,8 +97,8 @@ def test_stackops_labels_never_shadow_the_bases_labels(tmp_path: Path) -> None:
     import pytest
 
     from distro_builder.errors import ConfigError
+    from distro_builder.imagemodel import Flavor
     from distro_builder.media.menu import plan_menu
-    from distro_builder.media.records import Flavor
     from distro_builder.model import BootEntry, SystemSettings
 
     data_dir = DEMO_TREE.parent.parent

@@ -6,7 +6,7 @@ tests/qemu/test_di_debconf.py's."""
 
 from __future__ import annotations
 
-from distro_builder.media.records import MenuEntry
+from distro_builder.imagemodel import MenuEntry
 from distro_builder.smart_installer.pxetree import PxeEntry, _boot_args, _pxelinux_cfg, _url_args
 
 DISC_APPEND = (

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from distro_builder.cli.qa import _print_report
-from distro_builder.media.records import BootMenu, MenuEntry
+from distro_builder.imagemodel import BootMenu, MenuEntry
 from distro_builder.qa.console import strip_ansi
 from distro_builder.qa.menucheck import compare_menu, parse_manifest
 from distro_builder.qa.smoke import (

@@ -1,9 +1,9 @@
-"""Frozen records of the media layer: what an image holds (names, El Torito entries, the
-isolinux menu, what kind of disc it is) and what a remaster did to it. No I/O here.
+"""Frozen records of an image: what it holds (names, El Torito entries, the isolinux menu, what
+kind of disc it is) and what a remaster did to it. No I/O here.
 
-Apart from distro_builder/model.py (the deployment's records) so that the remaster engine
-imports only these: a frozen dataclass costs about 1 ms to define, and model.py's 27 took
-26 ms of a 0.09 s engine import (2026-12-07).
+Apart from model.py (the deployment's records) so that the remaster engine imports only these:
+a frozen dataclass costs about 1 ms to define, and model.py's 27 took 26 ms of a 0.09 s engine
+import (2026-12-07). A foundation module like model.py: it imports nothing from the package.
 """
 
 from __future__ import annotations
