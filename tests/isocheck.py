@@ -5,6 +5,7 @@ A test that checks our output with our own reader proves little; these use other
 
 from __future__ import annotations
 
+import re
 import struct
 import subprocess
 from dataclasses import dataclass
@@ -40,6 +41,14 @@ def xorriso_symlinks(iso: Path) -> dict[str, str]:
             path = left[left.index("'") :].strip("'")
             links[path] = target.strip("'")
     return links
+
+
+def xorriso_file_lba(iso: Path, path: str) -> int:
+    """The first block of the file at `path`, as xorriso reads it (`-exec report_lba`)."""
+    text = _out(["xorriso", "-indev", str(iso), "-find", path, "-exec", "report_lba"])
+    m = re.search(r"File data lba:\s+\d+\s*,\s*(\d+)\s*,", text)
+    assert m, text
+    return int(m.group(1))
 
 
 def xorriso_el_torito(iso: Path) -> list[dict[str, str]]:

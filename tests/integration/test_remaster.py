@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -149,7 +148,7 @@ def test_replayed_base_boot_info_table_moves(
     assert old.bi_csum == old.computed_csum
     out = tmp_path / "out.iso"
     remaster(demo_replay_base, out, [overlay], source_date_epoch=1302825600)
-    extent = _file_lba(out, "/isolinux/isolinux.bin")
+    extent = isocheck.xorriso_file_lba(out, "/isolinux/isolinux.bin")
     assert extent != old.bi_file  # it moved
     bi = isocheck.read_boot_info(out, size)
     assert (bi.bi_pvd, bi.bi_file, bi.bi_length, bi.boot_lba) == (16, extent, size, extent)
@@ -159,17 +158,6 @@ def test_replayed_base_boot_info_table_moves(
         assert f.read(7) == b"\x01CD001\x01"  # isolinux reads its PVD there
     (img,) = isocheck.xorriso_el_torito(out)  # xorriso names a table only when it holds
     assert "boot-info-table" in img["opts"]
-
-
-def _file_lba(iso: Path, path: str) -> int:
-    """The first block of the file at `path`, as xorriso reads it."""
-    out = subprocess.run(
-        ["xorriso", "-indev", str(iso), "-find", path, "-exec", "report_lba"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    m = re.search(r"File data lba:\s+\d+\s*,\s*(\d+)\s*,", out)
-    assert m, out
-    return int(m.group(1))
 
 
 def test_md5sum_txt_regenerated(remastered: Path, tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ import pytest
 from distro_builder.build import BuildOptions, build_iso
 from distro_builder.errors import IsoError
 from distro_builder.remaster import remaster
+from tests import isocheck
 from tests.gpt_iso import ESP_TYPE, PACKAGES, make_debian_iso, make_gpt_esp_iso, missing
 from tests.helpers import IN_CI, require_tool_or_skip
 
@@ -307,16 +308,6 @@ def debian_pair(tmp_path_factory: pytest.TempPathFactory, overlay: Path) -> tupl
     return base, out
 
 
-def _file_lba(iso: Path, path: str) -> int:
-    out = subprocess.run(
-        ["xorriso", "-indev", str(iso), "-find", path, "-exec", "report_lba"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    m = re.search(r"File data lba:\s+\d+\s*,\s*(\d+)\s*,", out)
-    assert m, out
-    return int(m.group(1))
-
-
 def test_debian_layout_kept(debian_pair: tuple[Path, Path]) -> None:
     base, new = debian_pair
     old_report, new_report = _report(base), _report(new)
@@ -330,8 +321,8 @@ def test_debian_layout_kept(debian_pair: tuple[Path, Path]) -> None:
     assert "APM" in pick(new_report, "System area summary")[0]
     size = new.stat().st_size // 512
     assert size % 2048 == 0 and size > base.stat().st_size // 512
-    efi = _file_lba(new, "/boot/grub/efi.img")
-    assert efi != _file_lba(base, "/boot/grub/efi.img")  # the overlay moved it
+    efi = isocheck.xorriso_file_lba(new, "/boot/grub/efi.img")
+    assert efi != isocheck.xorriso_file_lba(base, "/boot/grub/efi.img")  # the overlay moved it
     esp_size = Path(base.parent / "efi.img").stat().st_size // 512
     # MBR: the whole image, and efi.img at its new place
     old_mbr, got_mbr = _sfdisk(base)["partitions"], _sfdisk(new)["partitions"]
@@ -359,7 +350,7 @@ def test_debian_layout_kept(debian_pair: tuple[Path, Path]) -> None:
     assert (lba, sectors) == (efi, esp_size)
     assert _bytes(new, efi * 4, esp_size) == (base.parent / "efi.img").read_bytes()
     # isolinux's MBR code finds isolinux.bin at its new place (byte 432, no offset)
-    bios_lba = _file_lba(new, "/isolinux/isolinux.bin")
+    bios_lba = isocheck.xorriso_file_lba(new, "/isolinux/isolinux.bin")
     assert int.from_bytes(_bytes(new, 0, 1)[432:440], "little") == bios_lba * 4
     assert re.sub(r"\d+", "N", _verify(new)) == re.sub(r"\d+", "N", _verify(base)).replace(
         base.name, new.name
