@@ -137,6 +137,26 @@ def test_deployment_errors_stop_the_build_before_slow_work(tmp_path: Path, demo_
     assert not out.exists()
 
 
+def test_the_user_password_reaches_no_byte_of_the_output_nor_the_log(
+    tmp_path: Path, deployment: Path, demo_replay_base: Path
+) -> None:
+    """The whole write path (the copy, the read-back, the boot-info table of a replayed base,
+    SHA256SUMS, the manifest) and --verbose --debug output carry the login password only as
+    its SHA-512 crypt hash."""
+    require_tool_or_skip("debconf-set-selections", "openssl")
+    out = tmp_path / "stackops.iso"
+    proc = _cli("--verbose", "--debug", "build", "--base", str(demo_replay_base), "-o", str(out),
+                "--no-packages", "--deployment", str(deployment))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    secret = b"correct-horse"
+    written = [out, out.with_name("SHA256SUMS"), out.with_name(out.name + ".build.json")]
+    assert all(p.is_file() for p in written)
+    for p in written:
+        assert secret not in p.read_bytes(), p
+    assert secret.decode() not in proc.stdout + proc.stderr
+    assert b"d-i passwd/user-password-crypted password $6$" in out.read_bytes()  # it was used
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, demo_base: Path) -> Path:
     require_tool_or_skip("debconf-set-selections")
