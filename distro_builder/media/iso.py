@@ -1695,13 +1695,14 @@ def _boot_entries(iso: pycdlib.PyCdlib) -> list[tuple[int, Any]]:
 # at block 51 in both, the volume space 48601 blocks at 48, 48633 at 16). It fills isolinux.bin's
 # boot-info table from the session's own: bi_pvd 48, bi_file 132 (the file's block, counted
 # from the image's start), bi_length and bi_csum right. pycdlib takes a table only when bi_pvd
-# is the descriptor it read (16; pycdlib 1.22.0 eltorito.py:71), so it saw none and the base's 64 bytes went unchanged to the
-# file's new block (105, 3 MiB added): isolinux loads the rest of itself from bi_file + 1
-# (syslinux core/isolinux.asm:380-381; "isolinux: Image checksum error, sorry...", :1073: the
-# remastered image did not boot as a CD) and reads its PVD, then the root directory from it, at
-# bi_pvd (core/fs/iso9660/iso9660.c:302-308, syslinux 5e426532), by then file data. Such a table
-# is the image's: given to pycdlib, the file-data pass writes its record for the output's
-# layout (bi_pvd 16, bi_file the new block, the base's length and checksum).
+# is the descriptor it read (16; pycdlib 1.22.0 eltorito.py:71), so it saw none and the base's
+# 64 bytes went unchanged to the file's new block (105, 3 MiB added): isolinux loads the rest
+# of itself from bi_file + 1 (syslinux core/isolinux.asm:380-381; "isolinux: Image checksum
+# error, sorry...", :1073: the remastered image did not boot as a CD) and reads its PVD, then
+# the root directory from it, at bi_pvd (core/fs/iso9660/iso9660.c:302-308, syslinux
+# 5e426532), by then file data. Such a table is the image's: given to pycdlib, the file-data
+# pass writes its record for the output's layout (bi_pvd 16, bi_file the new block, the base's
+# length and checksum).
 
 
 def _adopt_session_boot_info_tables(path: Path, iso: pycdlib.PyCdlib) -> None:
