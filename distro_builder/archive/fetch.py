@@ -40,16 +40,17 @@ import queue
 import shutil
 import threading
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import urllib3
+from typing import TYPE_CHECKING
 
 from distro_builder.basedigest import default_cache_dir
 from distro_builder.errors import ArchiveError
 from distro_builder.model import IndexPackage
+
+if TYPE_CHECKING:
+    import urllib3
 
 log = logging.getLogger(__name__)
 
@@ -167,33 +168,43 @@ class _Stopped(Exception):
     """The run is stopping (Ctrl-C, or a fatal error elsewhere): leave the .part file."""
 
 
-# Redirects are followed (mirrors redirect); nothing else is retried by urllib3: a failed
-# transfer is resumed by _download(), an unreachable host is left for its next mirror.
-_RETRY = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5)
-_TRANSFER_ERRORS = (urllib3.exceptions.HTTPError, OSError)
-
-
 class _Http:
     """The connection pools: one per host, at most `per_host` connections each (a download
     waits for a free one), kept alive between requests. `http_proxy`/`https_proxy`/`no_proxy`
-    are honoured as urllib honours them."""
+    are honoured as urllib honours them.
+
+    urllib3 and urllib.request are imported here, with the first HTTP URL: a build whose
+    indexes and packages are all local or cached does not pay for them (about 40 ms of a
+    build's imports, `python -X importtime`).
+    """
 
     def __init__(self, per_host: int, timeout: float) -> None:
+        import urllib.request
+
+        import urllib3
+
+        self._request = urllib.request
+        # what a transfer raises: urllib3's errors, and OSError from the socket beneath
+        self.errors: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
+        # Redirects are followed (mirrors redirect); nothing else is retried by urllib3: a
+        # failed transfer is resumed by _download(), an unreachable host is left for its next
+        # mirror.
+        retry = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=5)
         kw = dict(
-            num_pools=32, maxsize=per_host, block=True, retries=_RETRY,
+            num_pools=32, maxsize=per_host, block=True, retries=retry,
             timeout=urllib3.Timeout(connect=timeout, read=timeout),
             headers={"User-Agent": USER_AGENT},
         )  # fmt: skip
         self._direct = urllib3.PoolManager(**kw)  # type: ignore[arg-type]
         self._proxied: dict[str, urllib3.ProxyManager] = {}
-        for scheme, proxy in urllib.request.getproxies().items():
+        for scheme, proxy in self._request.getproxies().items():
             if scheme in ("http", "https"):
                 self._proxied[scheme] = urllib3.ProxyManager(proxy, **kw)  # type: ignore[arg-type]
 
     def _manager(self, url: str) -> urllib3.PoolManager:
         parts = urllib.parse.urlsplit(url)
         proxied = self._proxied.get(parts.scheme)
-        if proxied is not None and not urllib.request.proxy_bypass(parts.hostname or ""):
+        if proxied is not None and not self._request.proxy_bypass(parts.hostname or ""):
             return proxied
         return self._direct
 
@@ -203,7 +214,7 @@ class _Http:
             return self._manager(url).request(
                 "GET", url, headers=headers, preload_content=False, decode_content=False
             )
-        except _TRANSFER_ERRORS as e:
+        except self.errors as e:
             raise _Unreachable(f"{url}: {_why(e)}", hint="check the URL and the network") from e
 
     def close(self) -> None:
@@ -399,7 +410,7 @@ class Fetcher:
                 raise ArchiveError(f"{url}: HTTP {resp.status} {resp.reason}")
             data = resp.read()
             complete = True
-        except _TRANSFER_ERRORS as e:
+        except self._http.errors as e:
             raise ArchiveError(f"{url}: {e}", hint="check the URL and the network") from e
         finally:
             _done_with(resp, complete=complete)
@@ -654,7 +665,7 @@ class Fetcher:
                         f.write(chunk)
                         run.got(pkg.key, len(chunk))
                 complete = True
-            except _TRANSFER_ERRORS as e:
+            except self._http.errors as e:
                 if isinstance(e, OSError) and e.errno is not None and not _is_network_errno(e):
                     raise  # the disk, not the network (ENOSPC, EACCES...)
                 last = e
