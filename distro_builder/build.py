@@ -359,6 +359,8 @@ class _Build:
     seeds: tuple[RenderedSeed, ...] = ()
     menu: MenuPlan | None = None
     packages: PublishResult | None = None
+    # the fetched .debs laid over the disc from the package cache: disc path -> cached file
+    placed_debs: dict[str, Path] = field(default_factory=dict)
     initrd_files: dict[str, Any] = field(default_factory=dict)
     initrd_size: int = 0  # the staged initrd: the base's with `initrd_appended` after it
     initrd_appended: bytes = b""
@@ -423,7 +425,7 @@ def build_iso(
             res = remaster(
                 b.base,
                 unverified,
-                [pkg_overlay, overlay],
+                [pkg_overlay, b.placed_debs, overlay],
                 # e.g. the base's Release.gpg, which no longer matches the rewritten Release
                 remove=b.packages.stale_paths if b.packages is not None else (),
                 hybrid=opts.hybrid,
@@ -606,6 +608,7 @@ def _stage_packages(b: _Build, image: IsoImage, pkg_overlay: Path) -> None:
         sign_key=opts.sign_key,
         mtime=b.mtime,
         roleset=b.inputs.roleset,
+        placed=b.placed_debs,
     )
     if b.packages.allow_unauthenticated != (opts.sign_key is None):
         raise DistroBuilderError(

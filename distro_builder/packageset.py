@@ -265,11 +265,13 @@ def stage_package_overlay(
     version: str = __version__,
     progress: fetch.ProgressCallback | None = None,
     roleset: RoleSet | None = None,
+    placed: dict[str, Path] | None = None,
 ) -> tuple[Plan, PublishResult]:
     """Resolve, fetch and stage the extras component into `overlay_dir` (the build's step).
 
     `extra_debs` default to the node agent package; `roleset` is roles/ of `data_dir` when the
-    caller has loaded it already. Raises DependencyError, ArchiveError, ConfigError.
+    caller has loaded it already; `placed` takes the fetched .debs instead of `overlay_dir`
+    (publish.stage_packages). Raises DependencyError, ArchiveError, ConfigError.
     """
     roleset = roleset if roleset is not None else load_roles(data_dir)
     if roles is not None and not roles:
@@ -321,6 +323,7 @@ def stage_package_overlay(
             sign_key=sign_key,
             gnupg_home=gnupg_home,
             mtime=mtime,
+            placed=placed,
         )
         log.info(
             "    %d packages in pool/%s, Release %s",

@@ -291,3 +291,28 @@ def test_ecc_signing_keys_are_refused(tmp_path: Path) -> None:
     finally:
         run(["gpgconf", "--kill", "gpg-agent"], check=False, env=env)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_placed_debs_give_the_disc_a_copied_overlay_gives(
+    built: Built, data_dir: Path, demo_base: Path, tmp_path: Path
+) -> None:
+    """The build lays the cached .debs over the disc where they are (`placed`) instead of
+    copying them into its staging folder first: the same disc, byte for byte."""
+    copied, slim = tmp_path / "copied", tmp_path / "slim"
+    sources, cache = built.repo / "sources.list", tmp_path / "cache"
+    _, res_copied = _stage(data_dir, demo_base, sources, copied, cache)
+    placed: dict[str, Path] = {}
+    _, res_slim = _stage(data_dir, demo_base, sources, slim, cache, placed=placed)
+    assert res_slim == res_copied
+    fetched = [p for p in built.plan.to_add if p.repo]
+    assert len(placed) == len(fetched) > 10
+    for disc_path, cached in placed.items():
+        assert cached.is_relative_to(cache), cached  # the cache's own file, not a copy
+        assert not (slim / disc_path.lstrip("/")).exists()
+        assert (copied / disc_path.lstrip("/")).read_bytes() == cached.read_bytes()
+    isos = []
+    for name, overlays in (("copied", [copied]), ("slim", [slim, placed])):
+        iso = tmp_path / f"{name}.iso"
+        remaster(demo_base, iso, overlays, source_date_epoch=EPOCH)
+        isos.append(iso.read_bytes())
+    assert isos[0] == isos[1]
