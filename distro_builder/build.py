@@ -46,6 +46,7 @@ from distro_builder.basedigest import in_background, sha256_file, start_base_sha
 from distro_builder.config.deployment import load_deployment
 from distro_builder.config.roles import load_roles
 from distro_builder.errors import ConfigError, DistroBuilderError, IsoError, OutputError
+from distro_builder.filedigest import Prehashed
 from distro_builder.imagemodel import EntryKind, Flavor
 from distro_builder.log import step
 from distro_builder.media.bootmenu import parse_boot_menu
@@ -62,7 +63,7 @@ from distro_builder.model import (
     RoleSet,
     SystemSettings,
 )
-from distro_builder.remaster import Prehashed, collector_paused, remaster
+from distro_builder.remaster import collector_paused, remaster
 from distro_builder.seed.check import check_preseed, check_preseeds, require_checker
 from distro_builder.seed.crypt import hash_login_password
 from distro_builder.seed.preseed import (
@@ -609,6 +610,7 @@ def _stage_packages(b: _Build, image: IsoImage, pkg_overlay: Path) -> None:
         mtime=b.mtime,
         roleset=b.inputs.roleset,
         placed=b.placed_debs,
+        known=b.prehashed,
     )
     if b.packages.allow_unauthenticated != (opts.sign_key is None):
         raise DistroBuilderError(

@@ -28,6 +28,7 @@ from distro_builder.archive.sources import (
 from distro_builder.config.packages import load_repositories_yaml, package_notes, role_packages
 from distro_builder.config.roles import load_roles
 from distro_builder.errors import ConfigError, DependencyError
+from distro_builder.filedigest import Prehashed
 from distro_builder.imagemodel import EntryKind, Flavor
 from distro_builder.log import step
 from distro_builder.media.iso import IsoImage
@@ -266,12 +267,14 @@ def stage_package_overlay(
     progress: fetch.ProgressCallback | None = None,
     roleset: RoleSet | None = None,
     placed: dict[str, Path] | None = None,
+    known: Prehashed | None = None,
 ) -> tuple[Plan, PublishResult]:
     """Resolve, fetch and stage the extras component into `overlay_dir` (the build's step).
 
     `extra_debs` default to the node agent package; `roleset` is roles/ of `data_dir` when the
     caller has loaded it already; `placed` takes the fetched .debs instead of `overlay_dir`
-    (publish.stage_packages). Raises DependencyError, ArchiveError, ConfigError.
+    and `known` their digests (publish.stage_packages). Raises DependencyError, ArchiveError,
+    ConfigError.
     """
     roleset = roleset if roleset is not None else load_roles(data_dir)
     if roles is not None and not roles:
@@ -324,6 +327,7 @@ def stage_package_overlay(
             gnupg_home=gnupg_home,
             mtime=mtime,
             placed=placed,
+            known=known,
         )
         log.info(
             "    %d packages in pool/%s, Release %s",

@@ -16,22 +16,19 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import json
 import logging
 import os
 import posixpath
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from distro_builder import __version__
 from distro_builder.archive import index
-from distro_builder.buffers import page_buffer
 from distro_builder.errors import ConfigError, IsoError, printable
+from distro_builder.filedigest import Digest, Prehashed, digest_file
 from distro_builder.imagemodel import EntryKind, Flavor, OverlayChange, RemasterResult
 from distro_builder.log import step
 from distro_builder.media.iso import (
@@ -233,65 +230,6 @@ def _apply(image: IsoImage, items: Sequence[_OverlayItem]) -> list[OverlayChange
     return changes
 
 
-class Digest(NamedTuple):
-    """An overlay file's MD5 (md5sum.txt), SHA-256 (the manifest) and size."""
-
-    md5: str
-    sha256: str
-    size: int
-
-
-def _digest(path: Path) -> Digest:
-    md5, sha256, size = hashlib.md5(), hashlib.sha256(), 0
-    view = page_buffer(1 << 20)
-    with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(view):
-            md5.update(view[:n])
-            sha256.update(view[:n])
-            size += n
-    return Digest(md5.hexdigest(), sha256.hexdigest(), size)
-
-
-def _identity(path: Path) -> tuple[int, int, int, int, int]:
-    st = os.stat(path)
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-
-
-class Prehashed:
-    """Overlay files hashed ahead of remaster(), in a thread each, while the caller does other
-    work (build hashes the 40 MB initrd while it stages the packages). remaster() takes a
-    result only for the file as it was when hashing started: a file changed since (its
-    ctime moves) is hashed again."""
-
-    def __init__(self) -> None:
-        self._jobs: dict[Path, tuple[tuple[int, int, int, int, int], Future[Digest]]] = {}
-
-    def start(self, path: Path) -> None:
-        path = Path(path).resolve()
-        job: Future[Digest] = Future()
-        identity = _identity(path)
-
-        def run() -> None:
-            try:
-                job.set_result(_digest(path))
-            except BaseException as e:  # the remaster reads the file itself then
-                job.set_exception(e)
-
-        threading.Thread(target=run, name="prehash", daemon=True).start()
-        self._jobs[path] = (identity, job)
-
-    def get(self, path: Path) -> Digest | None:
-        found = self._jobs.get(Path(path).resolve())
-        if found is None:
-            return None
-        identity, job = found
-        try:
-            digest = job.result()
-        except Exception:
-            return None
-        return digest if _identity(path) == identity else None
-
-
 def _digests(items: Sequence[_OverlayItem], ahead: Prehashed | None = None) -> dict[str, Digest]:
     """The Digest of every overlay file: from `ahead`, or read two at a time (hashlib lets go
     of the GIL)."""
@@ -299,7 +237,7 @@ def _digests(items: Sequence[_OverlayItem], ahead: Prehashed | None = None) -> d
     known = {i.path: d for i in files if ahead is not None and (d := ahead.get(i.source))}
     todo = [i for i in files if i.path not in known]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        digests = pool.map(_digest, [i.source for i in todo])
+        digests = pool.map(digest_file, [i.source for i in todo])
         known.update(zip([i.path for i in todo], digests, strict=True))
     return {i.path: known[i.path] for i in files}
 

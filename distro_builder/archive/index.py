@@ -163,7 +163,10 @@ def packages_stanza(deb_bytes: bytes, filename: str) -> dict[str, str]:
         "SHA256": digest.sha256,
     }
     stanza: dict[str, str] = {}
+    ours = {k.lower() for k in index}
     for key, value in control.items():
+        if key.lower() in ours:
+            continue  # the file's own place, size and hashes, never what its control file says
         if key == "Description":
             stanza.update(index)
         stanza[key] = value

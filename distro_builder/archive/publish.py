@@ -32,6 +32,7 @@ from debian import debfile
 
 from distro_builder.archive import debs, index, sign
 from distro_builder.errors import ArchiveError
+from distro_builder.filedigest import Digest, Identity, Prehashed, file_identity
 from distro_builder.imagemodel import Flavor
 from distro_builder.model import IndexPackage, Plan, PublishResult
 
@@ -187,6 +188,7 @@ def stage_packages(
     gnupg_home: Path | None = None,
     mtime: int,
     placed: dict[str, Path] | None = None,
+    known: Prehashed | None = None,
 ) -> PublishResult:
     """Stage the extras component and a new top-level Release into `overlay_dir`.
 
@@ -197,7 +199,9 @@ def stage_packages(
     into `overlay_dir`: their disc path goes in it with the cached file (`/pool/...` -> path),
     for the caller to lay over the disc as it is (remaster's file overlay). On this machine
     the 108 small files of a demo build took 70-185 ms to write into the staging folder, and a
-    lucid build's 100-200 MB of packages are read once less.
+    lucid build's 100-200 MB of packages are read once less. `known` gets the MD5, SHA-256
+    and size the stanza took from each placed file's bytes, for the remaster's md5sum.txt and
+    manifest, which would otherwise hash those files again.
     """
     reader = read
     overlay_dir = Path(overlay_dir)
@@ -208,7 +212,11 @@ def stage_packages(
     seen: set[tuple[str, str, str]] = set()
 
     def add(
-        filename: str, data: bytes, udeb: bool, origin: str, cached: Path | None = None
+        filename: str,
+        data: bytes,
+        udeb: bool,
+        origin: str,
+        cached: tuple[Path, Identity] | None = None,
     ) -> None:
         stanza = index.packages_stanza(data, "pool/x/" + filename.rsplit("/", 1)[-1])
         ident = (stanza["Package"], stanza["Version"], stanza["Architecture"])
@@ -217,7 +225,11 @@ def stage_packages(
         seen.add(ident)
         pool = _pool(filename, stanza)
         if placed is not None and cached is not None:
-            placed["/" + pool] = cached
+            path, identity = cached
+            placed["/" + pool] = path
+            if known is not None:
+                sums = Digest(stanza["MD5sum"], stanza["SHA256"], int(stanza["Size"]))
+                known.known(path, sums, identity)
         else:
             _write(overlay_dir / pool, data)
         stanza["Filename"] = pool  # the .deb is read once: only its place in the pool changes
@@ -232,7 +244,9 @@ def stage_packages(
             raise ArchiveError(
                 f"{p.key} ({p.origin}) was not fetched", hint="fetch the plan before staging"
             )
-        add(p.filename, Path(path).read_bytes(), False, p.origin, Path(path))
+        path = Path(path)
+        identity = file_identity(path)  # before the read: a change during it shows too
+        add(p.filename, path.read_bytes(), False, p.origin, (path, identity))
     for filename, data in extra_debs:
         add(filename, data, False, "generated")
     for filename, data in extra_udebs:

@@ -8,6 +8,8 @@ A throw-away RSA 2048 key in a temporary GNUPGHOME signs the demo repositories a
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -18,13 +20,15 @@ from pathlib import Path
 
 import pytest
 
+from distro_builder.archive import index
 from distro_builder.archive.fetch import Fetcher
 from distro_builder.archive.repository import Repository
 from distro_builder.archive.sources import parse_source_line
 from distro_builder.demorepo import build_demo_repo
 from distro_builder.errors import ArchiveError, ConfigError
+from distro_builder.filedigest import Digest, Prehashed, digest_file
 from distro_builder.media.iso import IsoImage
-from distro_builder.media.layout import detect_flavor
+from distro_builder.media.layout import MANIFEST_PATH, detect_flavor
 from distro_builder.model import Plan, PublishResult
 from distro_builder.packageset import collect_specs, stage_package_overlay
 from distro_builder.remaster import remaster
@@ -316,3 +320,41 @@ def test_placed_debs_give_the_disc_a_copied_overlay_gives(
         remaster(demo_base, iso, overlays, source_date_epoch=EPOCH)
         isos.append(iso.read_bytes())
     assert isos[0] == isos[1]
+
+
+def test_placed_debs_are_not_hashed_again_unless_they_changed(
+    built: Built, data_dir: Path, demo_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The MD5 and SHA-256 the Packages stanza took from a placed .deb go to the remaster's
+    md5sum.txt and manifest (no second read of the file); a file touched after staging is read
+    again, and every sum on the disc is the file's own."""
+    import distro_builder.remaster as remaster_mod
+
+    sources, cache, slim = built.repo / "sources.list", tmp_path / "cache", tmp_path / "slim"
+    placed: dict[str, Path] = {}
+    known = Prehashed()
+    _stage(data_dir, demo_base, sources, slim, cache, placed=placed, known=known)
+    assert len(placed) > 10
+    hashed: list[Path] = []
+
+    def counting(path: Path) -> Digest:
+        hashed.append(Path(path))
+        return digest_file(path)
+
+    monkeypatch.setattr(remaster_mod, "digest_file", counting)
+    touched = sorted(placed)[0]
+    for round_ in ("as staged", "one touched"):
+        hashed.clear()
+        iso = tmp_path / f"{round_}.iso"
+        remaster(demo_base, iso, [slim, placed], source_date_epoch=EPOCH, prehashed=known)
+        again = {p for p in hashed if p in set(placed.values())}
+        assert again == (set() if round_ == "as staged" else {placed[touched]}), round_
+        with IsoImage(iso) as image:
+            manifest = json.loads(image.read(MANIFEST_PATH))
+            md5sums = index.read_md5sum_txt(image.read_text("/md5sum.txt") or "")
+        sha = {e["path"]: e.get("sha256") for e in manifest["changes"]}
+        for disc_path, path in placed.items():
+            data = path.read_bytes()
+            assert sha[disc_path] == hashlib.sha256(data).hexdigest(), disc_path
+            assert md5sums[disc_path.lstrip("/")] == hashlib.md5(data).hexdigest(), disc_path
+        os.utime(placed[touched])  # its ctime moves: the staged sums no longer count

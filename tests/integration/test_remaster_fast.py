@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from distro_builder.buffers import page_buffer
+from distro_builder.filedigest import Digest, Prehashed, file_identity
 from distro_builder.media import filecopy, iso
 from distro_builder.media.iso import IsoImage
-from distro_builder.remaster import Digest, Prehashed, _identity, remaster
+from distro_builder.remaster import remaster
 
 pytestmark = pytest.mark.integration
 
@@ -191,7 +192,7 @@ def test_prehashed_overlay_files(demo_base: Path, overlay: Path, tmp_path: Path)
     lying = Prehashed()
     lying.start(lie)
     _, job = lying._jobs.pop(lie.resolve())
-    lying._jobs[seed.resolve()] = (_identity(seed), job)  # "the seed's" digest
+    lying._jobs[seed.resolve()] = (file_identity(seed), job)  # "the seed's" digest
     out = tmp_path / "ahead.iso"
     remaster(demo_base, out, [overlay], source_date_epoch=EPOCH, prehashed=lying)
     assert out.read_bytes() != plain.read_bytes()  # taken as given: not read again

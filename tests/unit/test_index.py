@@ -73,6 +73,31 @@ def test_packages_stanza_fields_and_hashes() -> None:
     assert stanza["Description"] == "demo package\n Second line.\n .\n Third."
 
 
+def test_packages_stanza_hashes_are_the_files_own_whatever_its_control_says() -> None:
+    """A control file that names a Size, an MD5sum or a Filename of its own (before or after
+    its Description) does not put them in the stanza: the disc's Packages, md5sum.txt and the
+    manifest take these sums as the file's."""
+    control = {
+        "Package": "liar",
+        "Version": "1",
+        "Architecture": "all",
+        "Maintainer": "Demo <demo@example.invalid>",
+        "md5sum": "0" * 32,
+        "Description": "lies\nabout itself.",
+        "Size": "1",
+        "SHA256": "f" * 64,
+        "Filename": "pool/elsewhere.deb",
+    }
+    deb = build_deb(control, {"/usr/share/doc/liar/README": b"x\n"}, mtime=0)
+    stanza = packages_stanza(deb, FILENAME)
+    assert stanza["Filename"] == FILENAME
+    assert stanza["Size"] == str(len(deb))
+    assert stanza["MD5sum"] == hashlib.md5(deb).hexdigest()
+    assert stanza["SHA256"] == hashlib.sha256(deb).hexdigest()
+    assert not {k for k in stanza if k.lower() == "md5sum" and k != "MD5sum"}
+    assert list(stanza)[-1] == "Description"
+
+
 def test_packages_stanza_of_udeb() -> None:
     udeb = build_udeb(
         {
