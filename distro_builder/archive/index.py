@@ -94,6 +94,17 @@ def file_digest(source: Source) -> FileDigest:
     return FileDigest(md5, sha1, sha256, size)
 
 
+def sums_from_index(data: bytes, size: int, md5: str, sha1: str, sha256: str) -> FileDigest | None:
+    """The sums an index gives a file, as `data`'s own when `data` is that file (its size and
+    SHA-256 match): one hash pass instead of file_digest's three (MD5 is the slow one, about
+    750 MB/s here). None when the index lacks a sum or `data` is another file."""
+    if not (md5 and sha1 and sha256) or len(data) != size:
+        return None
+    if hashlib.sha256(data).hexdigest() != sha256.lower():
+        return None
+    return FileDigest(md5.lower(), sha1.lower(), sha256.lower(), size)
+
+
 def gzip_bytes(data: bytes, *, mtime: int = 0) -> bytes:
     """gzip -9n: deterministic (fixed mtime, no file name in the header)."""
     return gzip.compress(data, compresslevel=9, mtime=mtime)
@@ -146,15 +157,20 @@ def _read_control(deb: bytes, filename: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in control.items()}
 
 
-def packages_stanza(deb_bytes: bytes, filename: str) -> dict[str, str]:
+def packages_stanza(
+    deb_bytes: bytes, filename: str, *, digest: FileDigest | None = None
+) -> dict[str, str]:
     """The Packages stanza of a .deb/.udeb stored at `filename` (archive-relative).
 
     Control fields in their order, with Filename, Size, MD5sum, SHA1, SHA256 inserted before
     Description (apt-ftparchive's placement). Multi-line values keep their leading spaces.
+    `digest`: the sums of `deb_bytes` when the caller knows them already (sums_from_index);
+    otherwise they are computed.
     """
     _check_relpath(filename, "Filename")
     control = _read_control(deb_bytes, filename)
-    digest = file_digest(deb_bytes)
+    if digest is None:
+        digest = file_digest(deb_bytes)
     index = {
         "Filename": filename,
         "Size": str(digest.size),

@@ -217,8 +217,9 @@ def stage_packages(
         udeb: bool,
         origin: str,
         cached: tuple[Path, Identity] | None = None,
+        sums: index.FileDigest | None = None,
     ) -> None:
-        stanza = index.packages_stanza(data, "pool/x/" + filename.rsplit("/", 1)[-1])
+        stanza = index.packages_stanza(data, "pool/x/" + filename.rsplit("/", 1)[-1], digest=sums)
         ident = (stanza["Package"], stanza["Version"], stanza["Architecture"])
         if ident in seen:
             return
@@ -246,7 +247,9 @@ def stage_packages(
             )
         path = Path(path)
         identity = file_identity(path)  # before the read: a change during it shows too
-        add(p.filename, path.read_bytes(), False, p.origin, (path, identity))
+        data = path.read_bytes()
+        sums = index.sums_from_index(data, p.size, p.md5, p.sha1, p.sha256)
+        add(p.filename, data, False, p.origin, (path, identity), sums)
     for filename, data in extra_debs:
         add(filename, data, False, "generated")
     for filename, data in extra_udebs:

@@ -333,8 +333,20 @@ def test_placed_debs_are_not_hashed_again_unless_they_changed(
     sources, cache, slim = built.repo / "sources.list", tmp_path / "cache", tmp_path / "slim"
     placed: dict[str, Path] = {}
     known = Prehashed()
-    _stage(data_dir, demo_base, sources, slim, cache, placed=placed, known=known)
+    summed: set[str] = set()  # what file_digest hashed three ways, by SHA-256
+    whole = index.file_digest
+
+    def three_sums(source: index.Source) -> index.FileDigest:
+        digest = whole(source)
+        summed.add(digest.sha256)
+        return digest
+
+    with monkeypatch.context() as m:  # the fetched .debs' sums come from their index
+        m.setattr(index, "file_digest", three_sums)
+        _stage(data_dir, demo_base, sources, slim, cache, placed=placed, known=known)
     assert len(placed) > 10
+    again = {p for p in placed.values() if hashlib.sha256(p.read_bytes()).hexdigest() in summed}
+    assert not again, "hashed three ways again, not summed from their index"
     hashed: list[Path] = []
 
     def counting(path: Path) -> Digest:

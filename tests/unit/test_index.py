@@ -28,6 +28,7 @@ from distro_builder.archive.index import (
     render_component_release,
     render_packages,
     render_release,
+    sums_from_index,
 )
 from distro_builder.errors import ArchiveError
 
@@ -351,3 +352,19 @@ def test_read_release_hash_lists_any_case_and_damaged_lines() -> None:
         read_release(b"\n", "Release")
     with pytest.raises(ArchiveError, match="UTF-8"):
         read_release(b"Codename: \xff\n", "Release")
+
+
+def test_sums_from_index_only_for_the_file_the_index_describes() -> None:
+    """The index's MD5 and SHA1 stand for the bytes only when their size and SHA-256 are the
+    index's: another file, or an index without all three sums, gets None (computed then)."""
+    deb = make_deb()
+    real = file_digest(deb)
+    given = sums_from_index(deb, real.size, real.md5.upper(), real.sha1, real.sha256.upper())
+    assert given == real
+    assert sums_from_index(deb, real.size, real.md5, real.sha1, "0" * 64) is None
+    assert sums_from_index(deb, real.size + 1, real.md5, real.sha1, real.sha256) is None
+    assert sums_from_index(deb, real.size, "", real.sha1, real.sha256) is None
+    assert sums_from_index(deb, real.size, real.md5, "", real.sha256) is None
+    assert sums_from_index(deb + b"x", real.size + 1, real.md5, real.sha1, real.sha256) is None
+    stanza = packages_stanza(deb, FILENAME, digest=given)
+    assert (stanza["MD5sum"], stanza["SHA1"], stanza["SHA256"]) == real[:3]
