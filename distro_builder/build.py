@@ -610,7 +610,7 @@ def _stage_packages(b: _Build, image: IsoImage, pkg_overlay: Path) -> None:
         mtime=b.mtime,
         roleset=b.inputs.roleset,
         placed=b.placed_debs,
-        known=b.prehashed,
+        prehashed=b.prehashed,
     )
     if b.packages.allow_unauthenticated != (opts.sign_key is None):
         raise DistroBuilderError(

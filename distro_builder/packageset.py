@@ -267,13 +267,13 @@ def stage_package_overlay(
     progress: fetch.ProgressCallback | None = None,
     roleset: RoleSet | None = None,
     placed: dict[str, Path] | None = None,
-    known: Prehashed | None = None,
+    prehashed: Prehashed | None = None,
 ) -> tuple[Plan, PublishResult]:
     """Resolve, fetch and stage the extras component into `overlay_dir` (the build's step).
 
     `extra_debs` default to the node agent package; `roleset` is roles/ of `data_dir` when the
     caller has loaded it already; `placed` takes the fetched .debs instead of `overlay_dir`
-    and `known` their digests (publish.stage_packages). Raises DependencyError, ArchiveError,
+    and `prehashed` their digests (publish.stage_packages). Raises DependencyError, ArchiveError,
     ConfigError.
     """
     roleset = roleset if roleset is not None else load_roles(data_dir)
@@ -327,7 +327,7 @@ def stage_package_overlay(
             gnupg_home=gnupg_home,
             mtime=mtime,
             placed=placed,
-            known=known,
+            prehashed=prehashed,
         )
         log.info(
             "    %d packages in pool/%s, Release %s",

@@ -30,6 +30,8 @@ from distro_builder.errors import ArchiveError
 if TYPE_CHECKING:
     from debian.deb822 import Packages
 
+    from distro_builder.model import IndexPackage
+
 # python-debian is imported where it is used: its deb822 module pulls in its changelog parser,
 # email.utils and subprocess (30-40 ms), and the remaster engine, which imports this module for
 # md5sum.txt and the disc's Release, needs none of it.
@@ -94,15 +96,15 @@ def file_digest(source: Source) -> FileDigest:
     return FileDigest(md5, sha1, sha256, size)
 
 
-def sums_from_index(data: bytes, size: int, md5: str, sha1: str, sha256: str) -> FileDigest | None:
-    """The sums an index gives a file, as `data`'s own when `data` is that file (its size and
+def sums_from_index(data: bytes, pkg: IndexPackage) -> FileDigest | None:
+    """The sums the index gives `pkg`, as `data`'s own when `data` is that file (its size and
     SHA-256 match): one hash pass instead of file_digest's three (MD5 is the slow one, about
     750 MB/s here). None when the index lacks a sum or `data` is another file."""
-    if not (md5 and sha1 and sha256) or len(data) != size:
+    if not (pkg.md5 and pkg.sha1 and pkg.sha256) or len(data) != pkg.size:
         return None
-    if hashlib.sha256(data).hexdigest() != sha256.lower():
+    if hashlib.sha256(data).hexdigest() != pkg.sha256.lower():
         return None
-    return FileDigest(md5.lower(), sha1.lower(), sha256.lower(), size)
+    return FileDigest(pkg.md5.lower(), pkg.sha1.lower(), pkg.sha256.lower(), pkg.size)
 
 
 def gzip_bytes(data: bytes, *, mtime: int = 0) -> bytes:

@@ -188,7 +188,7 @@ def stage_packages(
     gnupg_home: Path | None = None,
     mtime: int,
     placed: dict[str, Path] | None = None,
-    known: Prehashed | None = None,
+    prehashed: Prehashed | None = None,
 ) -> PublishResult:
     """Stage the extras component and a new top-level Release into `overlay_dir`.
 
@@ -199,7 +199,7 @@ def stage_packages(
     into `overlay_dir`: their disc path goes in it with the cached file (`/pool/...` -> path),
     for the caller to lay over the disc as it is (remaster's file overlay). On this machine
     the 108 small files of a demo build took 70-185 ms to write into the staging folder, and a
-    lucid build's 100-200 MB of packages are read once less. `known` gets the MD5, SHA-256
+    lucid build's 100-200 MB of packages are read once less. `prehashed` gets the MD5, SHA-256
     and size the stanza took from each placed file's bytes, for the remaster's md5sum.txt and
     manifest, which would otherwise hash those files again.
     """
@@ -228,9 +228,9 @@ def stage_packages(
         if placed is not None and cached is not None:
             path, identity = cached
             placed["/" + pool] = path
-            if known is not None:
+            if prehashed is not None:
                 sums = Digest(stanza["MD5sum"], stanza["SHA256"], int(stanza["Size"]))
-                known.known(path, sums, identity)
+                prehashed.known(path, sums, identity)
         else:
             _write(overlay_dir / pool, data)
         stanza["Filename"] = pool  # the .deb is read once: only its place in the pool changes
@@ -248,7 +248,7 @@ def stage_packages(
         path = Path(path)
         identity = file_identity(path)  # before the read: a change during it shows too
         data = path.read_bytes()
-        sums = index.sums_from_index(data, p.size, p.md5, p.sha1, p.sha256)
+        sums = index.sums_from_index(data, p)
         add(p.filename, data, False, p.origin, (path, identity), sums)
     for filename, data in extra_debs:
         add(filename, data, False, "generated")

@@ -343,7 +343,7 @@ def test_placed_debs_are_not_hashed_again_unless_they_changed(
 
     with monkeypatch.context() as m:  # the fetched .debs' sums come from their index
         m.setattr(index, "file_digest", three_sums)
-        _stage(data_dir, demo_base, sources, slim, cache, placed=placed, known=known)
+        _stage(data_dir, demo_base, sources, slim, cache, placed=placed, prehashed=known)
     assert len(placed) > 10
     again = {p for p in placed.values() if hashlib.sha256(p.read_bytes()).hexdigest() in summed}
     assert not again, "hashed three ways again, not summed from their index"

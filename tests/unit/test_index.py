@@ -31,6 +31,7 @@ from distro_builder.archive.index import (
     sums_from_index,
 )
 from distro_builder.errors import ArchiveError
+from distro_builder.model import IndexPackage
 
 
 def make_deb(package: str = "nova-common", version: str = "2011.2-0ubuntu1", **extra: str) -> bytes:
@@ -359,12 +360,22 @@ def test_sums_from_index_only_for_the_file_the_index_describes() -> None:
     index's: another file, or an index without all three sums, gets None (computed then)."""
     deb = make_deb()
     real = file_digest(deb)
-    given = sums_from_index(deb, real.size, real.md5.upper(), real.sha1, real.sha256.upper())
+
+    def listed(size: int, md5: str, sha1: str, sha256: str) -> IndexPackage:
+        return IndexPackage(
+            "nova-common", "1", "all", "test", size=size, md5=md5, sha1=sha1, sha256=sha256
+        )
+
+    given = sums_from_index(
+        deb, listed(real.size, real.md5.upper(), real.sha1, real.sha256.upper())
+    )
     assert given == real
-    assert sums_from_index(deb, real.size, real.md5, real.sha1, "0" * 64) is None
-    assert sums_from_index(deb, real.size + 1, real.md5, real.sha1, real.sha256) is None
-    assert sums_from_index(deb, real.size, "", real.sha1, real.sha256) is None
-    assert sums_from_index(deb, real.size, real.md5, "", real.sha256) is None
-    assert sums_from_index(deb + b"x", real.size + 1, real.md5, real.sha1, real.sha256) is None
+    assert sums_from_index(deb, listed(real.size, real.md5, real.sha1, "0" * 64)) is None
+    assert sums_from_index(deb, listed(real.size + 1, real.md5, real.sha1, real.sha256)) is None
+    assert sums_from_index(deb, listed(real.size, "", real.sha1, real.sha256)) is None
+    assert sums_from_index(deb, listed(real.size, real.md5, "", real.sha256)) is None
+    assert (
+        sums_from_index(deb + b"x", listed(real.size + 1, real.md5, real.sha1, real.sha256)) is None
+    )
     stanza = packages_stanza(deb, FILENAME, digest=given)
     assert (stanza["MD5sum"], stanza["SHA1"], stanza["SHA256"]) == real[:3]
