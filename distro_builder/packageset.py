@@ -16,6 +16,7 @@ from pathlib import Path
 
 from distro_builder import __version__
 from distro_builder.archive import fetch, publish, sign
+from distro_builder.archive.controls import ControlCache
 from distro_builder.archive.repository import Repository
 from distro_builder.archive.resolve import Universe, plan_roles, resolve
 from distro_builder.archive.sources import (
@@ -292,7 +293,10 @@ def stage_package_overlay(
                 image, flavor, sign_key, gnupg_home=gnupg_home, mtime=mtime
             )
     own = extras + k_debs
-    own_pkgs = local_packages(own)
+    # control fields by SHA-256, kept in the package cache: the fetched packages and our own
+    # (each of which is read up to three times below) are parsed once, in the first build
+    controls = ControlCache(fetcher.cache_dir)
+    own_pkgs = local_packages(own, controls=controls)
     extra_names = [p.name for p in own_pkgs if p.name != "ubuntu-keyring"]
     roots = role_roots(data_dir, roles, arch, extra_names, roleset=roleset)
     disc = read_disc_packages(image_reader(image), flavor)
@@ -303,9 +307,8 @@ def stage_package_overlay(
         publish.build_metapackage(r, roots[r], version=version, mtime=mtime, maintainer=MAINTAINER)
         for r in roots
     ]
-    plan = plan_from(
-        flavor, roots, disc, repos, local_packages(own + metas), package_notes(roleset)
-    )
+    local = local_packages(own + metas, controls=controls)
+    plan = plan_from(flavor, roots, disc, repos, local, package_notes(roleset))
     wanted = [p for p in plan.to_add if p.repo]
     with step(f"Fetching {len(wanted)} packages into {fetcher.cache_dir}"):
         if progress is not None:
@@ -328,7 +331,9 @@ def stage_package_overlay(
             mtime=mtime,
             placed=placed,
             prehashed=prehashed,
+            controls=controls,
         )
+        controls.save()
         log.info(
             "    %d packages in pool/%s, Release %s",
             len(result.packages),

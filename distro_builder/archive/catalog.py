@@ -247,10 +247,7 @@ def _code() -> str:
     h = hashlib.sha256(CACHE_FORMAT.encode())
     h.update(f"{sys.version_info[:2]} marshal {marshal.version}".encode())
     h.update(f"apt_pkg {getattr(deb822._apt_pkg, 'VERSION', None)}".encode())
-    with contextlib.suppress(Exception):
-        from importlib.metadata import version
-
-        h.update(f"python-debian {version('python-debian')}".encode())
+    h.update(f"python-debian {index.python_debian_version()}".encode())
     for module in (sys.modules[__name__], deb822, fetch):
         try:
             h.update(Path(module.__file__ or "").read_bytes())

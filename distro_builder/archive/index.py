@@ -30,6 +30,7 @@ from distro_builder.errors import ArchiveError
 if TYPE_CHECKING:
     from debian.deb822 import Packages
 
+    from distro_builder.archive.controls import ControlCache
     from distro_builder.model import IndexPackage
 
 # python-debian is imported where it is used: its deb822 module pulls in its changelog parser,
@@ -141,6 +142,23 @@ def _check_relpath(path: str, what: str) -> str:
     return path
 
 
+def python_debian_version() -> str:
+    """python-debian's version, "" when unknown: from its own _version module, as importing
+    importlib.metadata and scanning site-packages costs 15-25 ms of every build."""
+    try:
+        from debian._version import __version__ as version  # see the imports
+
+        return str(version)
+    except ImportError:
+        pass
+    try:
+        from importlib.metadata import version as installed
+
+        return installed("python-debian")
+    except Exception:  # noqa: BLE001 - no metadata either
+        return ""
+
+
 def _read_control(deb: bytes, filename: str) -> dict[str, str]:
     from debian import arfile, debfile  # see the imports
 
@@ -160,19 +178,27 @@ def _read_control(deb: bytes, filename: str) -> dict[str, str]:
 
 
 def packages_stanza(
-    deb_bytes: bytes, filename: str, *, digest: FileDigest | None = None
+    deb_bytes: bytes,
+    filename: str,
+    *,
+    digest: FileDigest | None = None,
+    controls: ControlCache | None = None,
 ) -> dict[str, str]:
     """The Packages stanza of a .deb/.udeb stored at `filename` (archive-relative).
 
     Control fields in their order, with Filename, Size, MD5sum, SHA1, SHA256 inserted before
     Description (apt-ftparchive's placement). Multi-line values keep their leading spaces.
     `digest`: the sums of `deb_bytes` when the caller knows them already (sums_from_index);
-    otherwise they are computed.
+    otherwise they are computed. `controls`: control fields kept by the bytes' SHA-256
+    (archive/controls.py), read from the .deb only when not kept there.
     """
     _check_relpath(filename, "Filename")
-    control = _read_control(deb_bytes, filename)
     if digest is None:
         digest = file_digest(deb_bytes)
+    if controls is not None:
+        control = controls.fields(digest.sha256.lower(), lambda: _read_control(deb_bytes, filename))
+    else:
+        control = _read_control(deb_bytes, filename)
     index = {
         "Filename": filename,
         "Size": str(digest.size),

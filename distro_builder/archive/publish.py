@@ -28,9 +28,8 @@ import tarfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
-from debian import debfile
-
 from distro_builder.archive import debs, index, sign
+from distro_builder.archive.controls import ControlCache
 from distro_builder.errors import ArchiveError
 from distro_builder.filedigest import Digest, Identity, Prehashed, file_identity
 from distro_builder.imagemodel import Flavor
@@ -110,6 +109,8 @@ def rebuild_keyring(
     Returns (file name, bytes, new version). An OpenPGP keyring is a sequence of packets, so
     appending a key keeps every original key.
     """
+    from debian import debfile  # 20 ms of imports that a build without a signing key skips
+
     try:
         pkg = debfile.DebFile(fileobj=io.BytesIO(deb))
         control = {str(k): str(v) for k, v in pkg.debcontrol().items()}
@@ -189,6 +190,7 @@ def stage_packages(
     mtime: int,
     placed: dict[str, Path] | None = None,
     prehashed: Prehashed | None = None,
+    controls: ControlCache | None = None,
 ) -> PublishResult:
     """Stage the extras component and a new top-level Release into `overlay_dir`.
 
@@ -201,7 +203,8 @@ def stage_packages(
     the 108 small files of a demo build took 70-185 ms to write into the staging folder, and a
     lucid build's 100-200 MB of packages are read once less. `prehashed` gets the MD5, SHA-256
     and size the stanza took from each placed file's bytes, for the remaster's md5sum.txt and
-    manifest, which would otherwise hash those files again.
+    manifest, which would otherwise hash those files again. `controls`: the packages' control
+    fields kept by SHA-256 (archive/controls.py), so a cached package is not parsed again.
     """
     reader = read
     overlay_dir = Path(overlay_dir)
@@ -219,7 +222,9 @@ def stage_packages(
         cached: tuple[Path, Identity] | None = None,
         sums: index.FileDigest | None = None,
     ) -> None:
-        stanza = index.packages_stanza(data, "pool/x/" + filename.rsplit("/", 1)[-1], digest=sums)
+        stanza = index.packages_stanza(
+            data, "pool/x/" + filename.rsplit("/", 1)[-1], digest=sums, controls=controls
+        )
         ident = (stanza["Package"], stanza["Version"], stanza["Architecture"])
         if ident in seen:
             return

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from distro_builder.archive import index
 from distro_builder.archive.catalog import read_catalog, to_index_package
+from distro_builder.archive.controls import ControlCache
 from distro_builder.archive.repository import INDEX_NAMES
 from distro_builder.errors import ConfigError
 from distro_builder.imagemodel import Flavor
@@ -176,11 +177,15 @@ def read_disc_packages(
 
 
 def local_packages(
-    debs: Iterable[tuple[str, bytes]], *, origin: str = "extras"
+    debs: Iterable[tuple[str, bytes]],
+    *,
+    origin: str = "extras",
+    controls: ControlCache | None = None,
 ) -> tuple[IndexPackage, ...]:
-    """IndexPackages for .debs made by this tool (agent, metapackages): (filename, bytes) pairs."""
+    """IndexPackages for .debs made by this tool (agent, metapackages): (filename, bytes) pairs.
+    `controls`: their control fields kept by SHA-256 (archive/controls.py)."""
     out = []
     for filename, data in debs:
-        stanza = index.packages_stanza(data, f"pool/extras/{filename}")
+        stanza = index.packages_stanza(data, f"pool/extras/{filename}", controls=controls)
         out.append(to_index_package(stanza, origin=origin, repo="", flat=False))
     return tuple(out)

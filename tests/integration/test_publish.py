@@ -264,6 +264,28 @@ def test_staging_is_reproducible(
         assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
 
 
+def test_a_second_staging_takes_the_kept_control_fields_and_stages_the_same_bytes(
+    built: Built, data_dir: Path, demo_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first staging keeps every package's control fields in the cache (controls.json,
+    archive/controls.py); the second parses no .deb, fetched or our own, and stages the same."""
+    cache, sources = tmp_path / "cache", built.repo / "sources.list"
+    a, b = tmp_path / "a", tmp_path / "b"
+    _, first = _stage(data_dir, demo_base, sources, a, cache)
+    kept = json.loads((cache / "controls.json").read_text())["entries"]
+    assert len(kept) >= len(first.packages) > 10
+
+    def refuse(deb: bytes, filename: str) -> dict[str, str]:
+        raise AssertionError(f"{filename} was parsed again")
+
+    monkeypatch.setattr(index, "_read_control", refuse)
+    _stage(data_dir, demo_base, sources, b, cache)
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
 def test_signed_repository_is_checked_with_gpgv(built: Built, tmp_path: Path) -> None:
     line = (built.repo / "sources.list").read_text().splitlines()[1]
     spec = parse_source_line(line)
