@@ -34,7 +34,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -417,8 +417,7 @@ def build_iso(
             with step("Staging preseeds, boot menu and the installer's initrd"):
                 _stage_installer_files(b, image, overlay)  # the initrd hashed meanwhile
             _stage_packages(b, image, pkg_overlay)
-            b.manifest = _manifest(b, image.volume_id)
-            _stage(overlay / BUILD_MANIFEST_PATH.lstrip("/"), b.manifest)
+            late = _stage_manifest(b, image.volume_id, overlay)
             with step("Checking the preseeds with debconf-set-selections --checkonly"):
                 assert b.seeds_checked is not None
                 b.seeds_checked.result()  # it ran meanwhile
@@ -436,6 +435,7 @@ def build_iso(
                 verify=lambda written: _verify_output(b, written),  # before it is renamed
                 prehashed=b.prehashed,
                 shown_as=b.out,  # not the staging folder's temporary name
+                late=late,
             )
         with step("Writing the ISO, SHA256SUMS and the build manifest"):
             digest = res.sha256 or sha256_file(unverified)
@@ -618,8 +618,26 @@ def _stage_packages(b: _Build, image: IsoImage, pkg_overlay: Path) -> None:
         )
 
 
-def _manifest(b: _Build, volume_id: str) -> bytes:
-    """Step 7: the build manifest, on the disc and beside it (no secret in it)."""
+def _stage_manifest(b: _Build, volume_id: str, overlay: Path) -> dict[str, Callable[[], bytes]]:
+    """Step 7: the build manifest into the overlay; the remaster's `late` for it.
+
+    It carries the base's SHA-256, which may still be being hashed. So it is staged with
+    zeros in its place, the remaster lays it out last, and the returned function gives the
+    real one (and sets b.manifest) when the write gets there: the rest of the image is
+    written and hashed meanwhile. A digest in hex is always 64 characters, so nothing moves.
+    Always so, hashed or not: the layout must not depend on timing (same inputs, same ISO)."""
+    job = b.base_sha256
+    _stage(overlay / BUILD_MANIFEST_PATH.lstrip("/"), _manifest(b, volume_id, "0" * 64))
+
+    def final() -> bytes:
+        b.manifest = _manifest(b, volume_id, job.result() if job else sha256_file(b.base))
+        return b.manifest
+
+    return {BUILD_MANIFEST_PATH: final}
+
+
+def _manifest(b: _Build, volume_id: str, base_sha256: str) -> bytes:
+    """The build manifest, on the disc and beside it (no secret in it)."""
     assert b.flavor is not None and b.menu is not None
     opts, pkgs = b.opts, b.packages
     manifest: dict[str, Any] = {
@@ -628,7 +646,7 @@ def _manifest(b: _Build, volume_id: str) -> bytes:
         "source_date_epoch": opts.source_date_epoch,
         "base": {
             "file": b.base.name,
-            "sha256": b.base_sha256.result() if b.base_sha256 else sha256_file(b.base),
+            "sha256": base_sha256,
             "volume_id": volume_id,
             "codename": b.flavor.codename,
             "version": b.flavor.version,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import json
 import logging
 import os
@@ -329,6 +330,42 @@ def _manifest(
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
+def _late_files(
+    image: IsoImage,
+    late: Mapping[str, Callable[[], bytes]],
+    with_md5sum: bool,
+    manifest: Callable[[], bytes],
+    digests: dict[str, Digest],
+) -> Callable[[], None]:
+    """Lay the `late` files, the manifest and md5sum.txt out last; the function that fills
+    them in (IsoImage.write's before_late). Each keeps its length: a SHA-256 or an MD5 in hex
+    is as long as the one it replaces."""
+    for path in late:
+        if path not in digests:
+            raise ValueError(f"remaster: {path} is not an overlay file")
+    tail = [*late, MANIFEST_PATH] + (["/md5sum.txt"] if with_md5sum else [])
+    image.lay_out_last(tail)
+
+    def fill() -> None:
+        for path, content in late.items():
+            data = content()
+            image.refill(path, data)
+            digests[path] = Digest(
+                hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest(), len(data)
+            )
+        doc = manifest()
+        image.refill(MANIFEST_PATH, doc)
+        if with_md5sum:
+            md5s = index.read_md5sum_txt(image.read_text("/md5sum.txt") or "")
+            for path in late:
+                md5s[path.lstrip("/")] = digests[path].md5
+            md5s[MANIFEST_PATH.lstrip("/")] = hashlib.md5(doc).hexdigest()
+            text = index.md5sum_txt({p: b"" for p in md5s}, known=md5s)
+            image.refill("/md5sum.txt", text.encode())
+
+    return fill
+
+
 def _put(image: IsoImage, path: str, data: bytes) -> None:
     existing = image.lookup(path)
     if existing is not None and existing.kind is EntryKind.file:
@@ -396,6 +433,7 @@ def remaster(
     verify: Callable[[IsoImage], None] | None = None,
     prehashed: Prehashed | None = None,
     shown_as: Path | None = None,
+    late: Mapping[str, Callable[[], bytes]] | None = None,
 ) -> RemasterResult:
     """Remaster `base` into `out` with `overlays` laid over its root.
 
@@ -407,7 +445,12 @@ def remaster(
     and the caller closes it). `verify` checks the written image, re-opened, before it is
     renamed to `out` (IsoImage.write). `prehashed` holds overlay files the caller had hashed
     already (Prehashed). `shown_as`: the name progress shows for `out` (a caller writing a
-    temporary file shows the file it becomes).
+    temporary file shows the file it becomes). `late` maps overlay files (Rock Ridge paths)
+    staged at their final size to the function that gives their final content (the same
+    length): those files, the manifest and md5sum.txt, which list their sums, are laid out
+    after every other file and finished when the write reaches them, so the rest of the image
+    is written, and hashed, while the caller still works out that content (a build's manifest
+    waits for the base's SHA-256).
     """
     base, out = Path(base), Path(out)
     check_output_path(out, base)
@@ -459,6 +502,13 @@ def remaster(
         if with_md5sum:
             with step("Regenerating md5sum.txt"):
                 n, hashed = regenerate_md5sum(image, known, new_md5)
+        before_late = None
+        if late:
+            before_late = _late_files(
+                image, late, with_md5sum, lambda: _manifest(
+                    base, image, flavor, changes, items, digests, source_date_epoch
+                ), digests,
+            )  # fmt: skip
         sums: dict[str, str] | None = {} if digest else None
         with step(f"Writing {shown_as or out}" + (" (hybrid)" if hybrid else "")):
             size = image.write(
@@ -468,6 +518,7 @@ def remaster(
                 progress=progress,
                 digests=sums,
                 verify=verify,
+                before_late=before_late,
             )
     return RemasterResult(
         str(out),

@@ -554,6 +554,42 @@ class IsoImage:
             self._call(self._iso.update_file_contents_fp, source, length, rr_path=path)
         self._changed[path] = (EntryKind.file, length)
 
+    def lay_out_last(self, paths: list[str]) -> None:
+        """Lay the files at `paths` out after every other file, in this order, so that their
+        content can come last (`refill`, from `write`'s `before_late`): all the image before
+        them is written, and hashed, first. Their size must be final. Boot images are refused:
+        their place is in the El Torito catalog, laid out with it."""
+        inodes = []
+        boot = {id(e.inode) for e in self._boot_entries()}
+        for path in paths:
+            ino = self._record(path).inode
+            if ino is None or id(ino) in boot:
+                raise IsoError(f"{path}: not a file that can be laid out last")
+            inodes.append(ino)
+        self._iso.late = inodes
+        self._call(self._iso._reshuffle_extents)  # now: write() keeps this layout
+
+    def refill(self, path: str, data: bytes) -> None:
+        """Give the file at `path`, laid out already, new content of the same length: nothing
+        moves (unlike replace_file, which lays the image out again). For `lay_out_last` files
+        while the image is written."""
+        ino = self._record(path).inode
+        if ino is None or ino.get_data_length() != len(data):
+            raise IsoError(
+                f"{path}: {len(data)} bytes cannot take the place of "
+                f"{ino.get_data_length() if ino is not None else 0}",
+                hint="this is a bug in distro-builder: run with --debug and report it",
+            )
+        fp = io.BytesIO(data)
+        self._fps.append(fp)
+        ino.update_fp(fp, len(data))
+
+    def _boot_entries(self) -> list[Any]:
+        cat = self._iso.eltorito_boot_catalog
+        if cat is None:
+            return []
+        return [cat.initial_entry] + [e for s in cat.sections for e in s.section_entries]
+
     def add_symlink(self, path: str, target: str) -> None:
         """Add a Rock Ridge symlink `path` -> `target` (Joliet has no symlinks)."""
         parent, name = _parent(path)
@@ -646,6 +682,7 @@ class IsoImage:
         progress: Progress | None = None,
         digests: dict[str, str] | None = None,
         verify: Callable[[IsoImage], None] | None = None,
+        before_late: Callable[[], None] | None = None,
     ) -> int:
         """Write the image to `out` through a temporary file beside it; returns the size.
 
@@ -654,7 +691,8 @@ class IsoImage:
         into place: a damaged image is an IsoError, never a success. `verify` gets that
         re-opened image too, before the rename (an exception from it keeps `out` as it was).
         Given a `digests` dict, the image's SHA-256 is put in it (`digests["sha256"]`), hashed
-        while it is written.
+        while it is written. `before_late` is called once, before the files laid out last
+        (`lay_out_last`) are written, to `refill` them.
         """
         out = Path(out)
         check_output_path(out, self.path)
@@ -694,7 +732,7 @@ class IsoImage:
                     try:
                         with (
                             pinned_clock(source_date_epoch),
-                            _file_copies(self._iso, hasher, system, writeback),
+                            _file_copies(self._iso, hasher, system, writeback, before_late),
                         ):
                             self._call(self._iso.write_fp, fh, blocksize=1 << 20, progress_cb=cb)
                         fh.flush()
@@ -853,11 +891,38 @@ class _PyCdlib(pycdlib.PyCdlib):
     # The El Torito images in the base's appended partitions (their inodes): copied with the
     # partitions after the volume (_SystemArea.write_tail), never laid out inside it.
     outside: set[int] = set()
+    # Files laid out after every other file (their inodes, in this order): their content may
+    # come last, while the rest of the image is written and hashed (IsoImage.lay_out_last).
+    late: list[Any] = []
+    _skipped: set[int] = set()  # during a layout: the late inodes, placed after the rest
 
     def _set_inode(self, ino: Any, current_extent: int, part_start: int) -> int:
-        if id(ino) in self.outside:
+        if id(ino) in self.outside or id(ino) in self._skipped:
             return current_extent
         return super()._set_inode(ino, current_extent, part_start)  # type: ignore[no-any-return]
+
+    def _reshuffle_extents(self) -> None:
+        # not with UDF, whose last anchor goes right after the last file
+        late = {id(i) for i in self.late} if self.late and not self.udf_anchors else set()
+        self._skipped = late
+        try:
+            super()._reshuffle_extents()
+        finally:
+            self._skipped = set()
+        if not late:
+            return
+        block = self.logical_block_size
+        end = 0
+        for ino in self.inodes:
+            if id(ino) not in late and id(ino) not in self.outside and ino.get_data_length():
+                end = max(end, ino.extent_location() + -(-ino.get_data_length() // block))
+        for ino in self.late:
+            end = super()._set_inode(ino, end, 0)
+        if end > self.pvd.space_size:
+            raise pycdlib_errors.PyCdlibInternalError(
+                f"the files laid out last end at block {end}, past the volume's "
+                f"{self.pvd.space_size}"
+            )
 
     def _output_file_data(self, outfp: Any, blocksize: int, ino: Any) -> Iterator[int]:
         if id(ino) in self.outside:
@@ -894,21 +959,28 @@ def _file_copies(
     hasher: TrailingSha256 | None,
     system: _SystemArea | None = None,
     writeback: Writeback | None = None,
+    before_late: Callable[[], None] | None = None,
 ) -> Iterator[None]:
     """Within the block, `iso.write_fp` copies file data as described above, and
     the base's own MBR (`system`, one pycdlib does not rebuild) is carried over with its boot
     image addresses and partition sizes moved to the new layout. After each file,
     `writeback` and `hasher` are told how far the output is final: below the
     lowest offset still to be written (by pycdlib later, or by a copy still running). Every
-    copy has ended when the block does; an error in one is raised there."""
+    copy has ended when the block does; an error in one is raised there. `before_late` is
+    called before the first of the files laid out last (`iso.late`), once the copies before
+    it have ended and the hasher may go up to it."""
     if not callable(getattr(pycdlib.PyCdlib, "_output_file_data", None)):  # another pycdlib
         if system is not None and system.changes_output:
             raise IsoError(
                 "this pycdlib has no per-file write step: the base's MBR cannot be carried over",
                 hint="install the pycdlib version pinned in pyproject.toml",
             )
+        if before_late is not None:  # nothing is written before it is done
+            before_late()
         yield
         return
+    late = {id(ino) for ino in iso.late} if before_late is not None else set()
+    late_begun: list[bool] = []
     block = iso.logical_block_size
     # pycdlib writes file data in the order its inodes were found or added, so an added file
     # laid out early in the volume came last: written in volume order, the hasher trails the
@@ -956,6 +1028,19 @@ def _file_copies(
             started.append(True)
             if system is not None:  # before the hasher reads sector 0 (at the first advance)
                 system.write_mbr(out_fd, iso)
+        if id(ino) in late and before_late is not None and not late_begun:
+            late_begun.append(True)
+            if copier is not None:  # the hasher may go up to here while before_late waits
+                copier.finish()
+                copier = None
+            final = start
+            if system is not None and system.final_limit >= 0:
+                final = min(final, system.final_limit)
+            if writeback is not None:
+                writeback.advance(final)
+            if hasher is not None:
+                hasher.advance(final)
+            before_late()
         with pycdlib_inode.InodeOpenData(ino, block) as (src, length):
             in_fd = fileno(src)
             if in_fd is None or id(ino) in boot_images:
@@ -991,6 +1076,11 @@ def _file_copies(
         yield
         if copier is not None:
             copier.finish()
+        if before_late is not None and not late_begun:  # no file of iso.late was written
+            raise IsoError(
+                "the files to be laid out last were not written",
+                hint="this is a bug in distro-builder: run with --debug and report it",
+            )
     finally:
         if copier is not None:  # after an error, or a Ctrl-C even within finish(): no copy
             copier.cancel()  # thread outlives the output's descriptor

@@ -240,6 +240,64 @@ def test_build_is_reproducible_and_writes_sums(built: Path, data_dir: Path, demo
     assert '"roles/compute/role.yaml"' in manifest and '"questions/validate.sh"' in manifest
 
 
+def test_the_manifest_takes_the_base_sha256_hashed_while_the_image_is_written(
+    built: Path, data_dir: Path, demo_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build manifest is laid out last and finished when the write gets there
+    (remaster's `late`), so the rest of the image is written while the base is still hashed.
+    Here the digest arrives only once the write is under way: the manifest still carries it,
+    md5sum.txt and the engine's manifest agree with it, and the ISO is the one a build whose
+    digest was there from the start gives, byte for byte (the layout never depends on it)."""
+    import hashlib
+    import json
+    import threading
+    from concurrent.futures import Future
+
+    from distro_builder.media import iso as iso_module
+
+    want = hashlib.sha256(demo_base.read_bytes()).hexdigest()
+    assert (
+        json.loads((built.parent / "stackops.iso.build.json").read_text())["base"]["sha256"] == want
+    )
+
+    digest: Future[str] = Future()
+    writing = threading.Event()
+    real_copies = iso_module._file_copies
+
+    def copies(*args, **kwargs):  # type: ignore[no-untyped-def]
+        writing.set()  # the write began: now the base's digest may come
+        threading.Timer(0.3, digest.set_result, [want]).start()
+        return real_copies(*args, **kwargs)
+
+    monkeypatch.setattr(iso_module, "_file_copies", copies)
+    out = tmp_path / "stackops.iso"
+    opts = BuildOptions(base=demo_base, output=out, packages=False, source_date_epoch=1300000000,
+                        default_entry="compute", timeout=30)  # fmt: skip
+    build_iso(data_dir, opts, digest)
+    assert writing.is_set()
+    assert out.read_bytes() == built.read_bytes()
+    manifest = (out.parent / "stackops.iso.build.json").read_text()
+    assert json.loads(manifest)["base"]["sha256"] == want
+    with IsoImage(out) as image:
+        assert image.read_text("/.disk/stackops-build.json") == manifest
+        md5s = dict(
+            reversed(line.split("  ./", 1)) for line in (image.read_text("/md5sum.txt") or "")
+            .splitlines()
+        )  # fmt: skip
+        engine = json.loads(image.read_text("/.disk/distro-builder.json") or "")
+        tail = sorted(
+            ("/md5sum.txt", "/.disk/distro-builder.json", "/.disk/stackops-build.json"),
+            key=lambda p: image.extent(p)[0],
+        )
+        others = [image.extent(e.path) for e in image.walk()
+                  if e.kind.value == "file" and e.path not in tail]  # fmt: skip
+        last = max(at for at, size in others if size)
+        assert all(image.extent(p)[0] > last for p in tail)
+    assert md5s[".disk/stackops-build.json"] == hashlib.md5(manifest.encode()).hexdigest()
+    entry = next(c for c in engine["changes"] if c["path"] == "/.disk/stackops-build.json")
+    assert entry["sha256"] == hashlib.sha256(manifest.encode()).hexdigest()
+
+
 @pytest.fixture(scope="module")
 def txt_base(tmp_path_factory: pytest.TempPathFactory, demo_base: Path) -> Path:
     """A 10.10+-flavored base: txt.cfg/adtxt.cfg instead of text.cfg/adtext.cfg."""

@@ -13,11 +13,13 @@ import hashlib
 import io
 import mmap
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from distro_builder.buffers import page_buffer
+from distro_builder.errors import IsoError
 from distro_builder.filedigest import Digest, Prehashed, file_identity
 from distro_builder.media import filecopy, iso
 from distro_builder.media.iso import IsoImage
@@ -225,3 +227,89 @@ def test_the_writes_reads_go_into_page_aligned_buffers(
     view = page_buffer(3 << 20)
     assert len(view) == 3 << 20 and not view.readonly
     assert ctypes.addressof(ctypes.c_char.from_buffer(view)) % mmap.PAGESIZE == 0
+
+
+@pytest.mark.parametrize("hybrid", [False, True])
+def test_late_files_come_last_and_are_filled_once_the_rest_is_written(
+    demo_base: Path, overlay: Path, tmp_path: Path, hybrid: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`late`: the file is staged at its final size, laid out after every other file with
+    the manifest and md5sum.txt, and filled in when the write gets there, after everything
+    before it is in the output (a build's manifest waits there for the base's SHA-256)."""
+    import json
+
+    tree = tmp_path / "late"
+    (tree / ".disk").mkdir(parents=True)
+    (tree / ".disk" / "info.json").write_bytes(b"0" * 64 + b"\n")
+    final = hashlib.sha256(b"the real one").hexdigest().encode() + b"\n"
+    out = tmp_path / "out.iso"
+    seen: list[bytes] = []
+    hashed_to: list[int] = []  # what the output's hasher was told it may read
+    real_copy, real_advance = filecopy.copy_fd_range, filecopy.TrailingSha256.advance
+
+    def slow_copy(*args: object) -> int:  # copies still running when the late files come
+        time.sleep(0.02)
+        return real_copy(*args)  # type: ignore[arg-type]
+
+    def advance(self: filecopy.TrailingSha256, limit: int) -> None:
+        hashed_to.append(limit)
+        real_advance(self, limit)
+
+    monkeypatch.setattr(filecopy, "copy_fd_range", slow_copy)
+    monkeypatch.setattr(filecopy.TrailingSha256, "advance", advance)
+
+    def fill() -> bytes:
+        (part,) = tmp_path.glob(".out.iso.*.part")  # the image being written
+        seen.append(part.read_bytes())
+        hashed_to.append(-max(hashed_to))  # as far as the hasher may go while this waits
+        return final
+
+    result = remaster(
+        demo_base, out, [overlay, tree], hybrid=hybrid, digest=True,
+        late={"/.disk/info.json": fill},
+    )  # fmt: skip
+    assert len(seen) == 1
+    written = out.read_bytes()
+    assert result.sha256 == hashlib.sha256(written).hexdigest()
+    tail = ("/.disk/info.json", "/.disk/distro-builder.json", "/md5sum.txt")
+    with IsoImage(out) as image:
+        assert image.read("/.disk/info.json") == final
+        starts = {p: image.extent(p)[0] for p in tail}
+        others = [image.extent(e.path) for e in image.walk()
+                  if e.kind.value == "file" and e.path not in tail]  # fmt: skip
+        engine = json.loads(image.read("/.disk/distro-builder.json"))
+        md5_text = image.read_text("/md5sum.txt") or ""
+    assert min(starts.values()) > max(at for at, size in others if size)
+    late_start = min(starts.values())
+    assert seen[0][:late_start] == written[:late_start]  # all of it there before the fill
+    assert -min(hashed_to) == late_start  # and hashed meanwhile
+    md5s = _md5_lines(out)
+    assert md5s["./.disk/info.json"] == hashlib.md5(final).hexdigest()
+    with IsoImage(out) as image:
+        assert (
+            md5s["./.disk/distro-builder.json"]
+            == hashlib.md5(image.read("/.disk/distro-builder.json")).hexdigest()
+        )
+    entry = next(c for c in engine["changes"] if c["path"] == "/.disk/info.json")
+    assert entry["sha256"] == hashlib.sha256(final).hexdigest()
+    assert "0" * 64 not in md5_text
+
+
+@pytest.mark.parametrize(
+    "fill", [lambda: b"too short\n", lambda: (_ for _ in ()).throw(RuntimeError("no digest"))]
+)
+def test_a_late_file_that_cannot_be_filled_leaves_no_output(
+    demo_base: Path, overlay: Path, tmp_path: Path, fill: object
+) -> None:
+    tree = tmp_path / "late"
+    (tree / ".disk").mkdir(parents=True)
+    (tree / ".disk" / "info.json").write_bytes(b"0" * 64 + b"\n")
+    out = tmp_path / "out.iso"
+    with pytest.raises((IsoError, RuntimeError), match="cannot take the place|no digest"):
+        remaster(demo_base, out, [overlay, tree], late={"/.disk/info.json": fill})  # type: ignore[dict-item]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["late"]
+
+
+def test_late_names_an_overlay_file(demo_base: Path, overlay: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not an overlay file"):
+        remaster(demo_base, tmp_path / "out.iso", [overlay], late={"/md5sum.txt": lambda: b""})
