@@ -728,6 +728,7 @@ class IsoImage:
                 hasher = TrailingSha256(tmp) if digests is not None else None
                 writeback = Writeback(fh.fileno())
                 synced: _Background | None = None
+                readers: _Background | None = None
                 try:
                     try:
                         with (
@@ -743,15 +744,20 @@ class IsoImage:
                         # and the read-back check run side by side; all must succeed before the
                         # rename. The check waits for the write: begun during the copy, it took
                         # CPU from the copy threads on two cores (remaster 0.72 s against
-                        # 0.61 s, medians of 7, 2026-12-07).
+                        # 0.61 s, medians of 7, 2026-12-07). xorriso and isoinfo read it in
+                        # processes of their own meanwhile.
                         synced = _Background(os.fsync, fh.fileno())
+                        readers = _Background(crosscheck.read_problems, tmp)
                         self._check_written(out, self._read_back_problems(tmp), verify)
                     finally:
                         digest = hasher.finish() if hasher is not None else None
                     if digests is not None and digest is not None:
                         digests["sha256"] = digest
-                    self._check_other_readers(out, tmp)
+                    self._check_other_readers(out, readers.result())
                 finally:
+                    if readers is not None:  # no reader outlives the write, on any path
+                        with contextlib.suppress(BaseException):
+                            readers.result()
                     if synced is not None:  # joined before the file is closed, on any path
                         synced.result()
             umask = os.umask(0)
@@ -838,10 +844,10 @@ class IsoImage:
             "(shortening the names listed works around it)",
         )
 
-    def _check_other_readers(self, out: Path, written: Path) -> None:
-        """Raise unless xorriso and isoinfo read the image just written (media/crosscheck.py):
-        pycdlib reading back what it wrote is no proof that anyone else can."""
-        problems = crosscheck.read_problems(written)
+    def _check_other_readers(self, out: Path, problems: list[str]) -> None:
+        """Raise unless xorriso and isoinfo read the image just written (`problems`, from
+        media/crosscheck.py): pycdlib reading back what it wrote is no proof that anyone else
+        can."""
         if problems:
             raise IsoError(
                 f"{out}: the image written does not read in other ISO 9660 readers, so it was "
