@@ -217,7 +217,9 @@ class Writeback:
     the point the writer calls final are handed over: the next file's first block may share a
     page with the last one final (extents are 2 KiB, pages 4 KiB), and writing into a page
     under writeback waits for that write. A hint only: where the call is missing or fails,
-    the fsync does all of it, as before.
+    the fsync does all of it, as before. The calls are made by a thread of their own: one
+    blocks while the device's queue is full (30-42 ms in all for a 650 MB remaster), which
+    the writer's thread spent waiting instead of handing out copies. `finish` joins it.
     """
 
     CHUNK = 16 << 20  # bytes between two calls
@@ -228,13 +230,31 @@ class Writeback:
     def __init__(self, fd: int) -> None:
         self._fd = fd
         self._done = 0  # handed over below this offset
+        self._ranges: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
 
     def advance(self, final: int) -> None:
         """Nothing below byte `final` of the file will be written again."""
         end = final // self.PAGE * self.PAGE
         if end - self._done >= self.CHUNK:
-            self._kick(self._done, end - self._done)
+            if self._thread is None:
+                if Writeback._function() is None:
+                    return
+                self._thread = threading.Thread(target=self._run, name="writeback", daemon=True)
+                self._thread.start()
+            self._ranges.put((self._done, end - self._done))
             self._done = end
+
+    def finish(self) -> None:
+        """Wait for the calls asked for (before the descriptor is closed). Safe to call again."""
+        if self._thread is not None:
+            self._ranges.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while (job := self._ranges.get()) is not None:
+            self._kick(*job)
 
     def _kick(self, offset: int, nbytes: int) -> None:
         call = Writeback._function()

@@ -755,6 +755,7 @@ class IsoImage:
                         digests["sha256"] = digest
                     self._check_other_readers(out, readers.result())
                 finally:
+                    writeback.finish()  # its thread's calls use the descriptor
                     if readers is not None:  # no reader outlives the write, on any path
                         with contextlib.suppress(BaseException):
                             readers.result()
