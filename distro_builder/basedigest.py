@@ -36,17 +36,24 @@ def default_cache_dir() -> Path:
     return Path(base) / "distro-builder"
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Path, *, background: bool = False) -> str:
     """The SHA-256 of the file at `path`: by `openssl dgst` where it is installed, else here.
 
     The base is hashed while the build's main thread runs Python (imports, the package step).
     A thread of this process gives the GIL back for each read and each hash call and then
     waits for it again: on 2 cores 774 MB took 1.0-1.2 s that way, against 0.56 s with nothing
     beside it. `openssl dgst` (SHA-NI, its own process) took 0.7-0.8 s beside the same build.
+
+    `background`: at nice 10, below the build's own threads. The build needs the digest only
+    when its write reaches the manifest, laid out last (build.py `_stage_manifest`), so the
+    write and the output's own hash go first on a busy machine (2 cores, 774 MB, build-new
+    interleaved 2 x 9 rounds: median 1.617 -> 1.533 s and 1.555 -> 1.477 s).
     """
     tool = find_tool("openssl")
     if tool is not None:
-        argv = [tool, "dgst", "-sha256", "-r", os.path.abspath(path)]
+        nice = find_tool("nice") if background else None
+        argv = [*([nice, "-n", "10"] if nice else []), tool, "dgst", "-sha256", "-r",
+                os.path.abspath(path)]  # fmt: skip
         proc = run(argv, check=False, capture=True, binary=True)
         if proc.returncode < 0:  # Ctrl-C reached it too (the terminal's process group)
             raise ToolError(
@@ -109,7 +116,7 @@ def base_sha256(path: Path, cache_dir: Path) -> str:
             return digest
     except (OSError, ValueError, AttributeError):
         pass
-    digest = sha256_file(resolved)
+    digest = sha256_file(resolved, background=True)
     if identity() == key:  # not changed while it was read
         try:
             entry.parent.mkdir(parents=True, exist_ok=True)

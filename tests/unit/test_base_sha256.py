@@ -21,9 +21,10 @@ def test_base_sha256_is_remembered_until_the_file_changes(
     reads: list[Path] = []
     real = basedigest.sha256_file
 
-    def counted(path: Path) -> str:
+    def counted(path: Path, *, background: bool = False) -> str:
+        assert background  # below the build's own threads (nice)
         reads.append(path)
-        return real(path)
+        return real(path, background=background)
 
     monkeypatch.setattr(basedigest, "sha256_file", counted)
     want = hashlib.sha256(base.read_bytes()).hexdigest()
@@ -88,3 +89,29 @@ def test_openssl_hashes_the_base_and_python_is_the_fallback(
     monkeypatch.setattr(basedigest, "find_tool", lambda _name: None)
     assert basedigest.sha256_file(base) == want
     assert len(used_here) == (2 if escaped else 1)
+
+
+def test_the_base_is_hashed_below_the_builds_own_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the background (base_sha256) openssl runs at nice 10: the build's write and its
+    own hash come first; the manifest takes the digest last."""
+    from distro_builder.run import require_tool
+
+    require_tool("openssl", reason="hash the base ISO beside the build")
+    require_tool("nice", reason="lower the base hash's priority")
+    base = tmp_path / "base.iso"
+    base.write_bytes(b"lucid" * 1000)
+    seen: list[list[str]] = []
+    real = basedigest.run
+
+    def recorded(argv, **kw):  # type: ignore[no-untyped-def]
+        seen.append([os.path.basename(str(a)) for a in argv])
+        return real(argv, **kw)
+
+    monkeypatch.setattr(basedigest, "run", recorded)
+    want = hashlib.sha256(base.read_bytes()).hexdigest()
+    assert basedigest.base_sha256(base, tmp_path / "cache") == want
+    assert basedigest.sha256_file(base) == want
+    assert seen[0][:4] == ["nice", "-n", "10", "openssl"]
+    assert seen[1][0] == "openssl"  # in the foreground: as it is
