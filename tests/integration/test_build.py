@@ -157,6 +157,31 @@ def test_the_user_password_reaches_no_byte_of_the_output_nor_the_log(
     assert b"d-i passwd/user-password-crypted password $6$" in out.read_bytes()  # it was used
 
 
+def test_no_secret_reaches_the_package_cache(
+    tmp_path: Path, deployment: Path, demo_base: Path
+) -> None:
+    """A build with packages and a deployment keeps control fields in the package cache
+    (controls.json, archive/controls.py) and the base's digest there: none of the deployment's
+    passwords, nor the login password, is in any file of the cache, which is 0644 and may be
+    shared between users of one build machine."""
+    require_tool_or_skip("debconf-set-selections", "openssl")
+    repo = _cli("demo-repo", "-o", str(tmp_path / "repo"))
+    assert repo.returncode == 0, repo.stderr
+    cache, out = tmp_path / "cache", tmp_path / "stackops.iso"
+    proc = _cli("build", "--base", str(demo_base), "-o", str(out), "--deployment",
+                str(deployment), "--sources", str(tmp_path / "repo" / "sources.list"),
+                "--cache", str(cache))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (cache / "controls.json").is_file()
+    secrets = [b"correct-horse", b"r00t'pw-secret", b"n0va-secret", b"r4bbit-secret",
+               b"adm1n-secret"]  # fmt: skip
+    files = [p for p in cache.rglob("*") if p.is_file()]
+    assert len(files) > 10
+    for p in files:
+        data = p.read_bytes()
+        assert not [s for s in secrets if s in data], p
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, demo_base: Path) -> Path:
     require_tool_or_skip("debconf-set-selections")
