@@ -35,6 +35,10 @@ def digest_file(path: Path) -> Digest:
     return Digest(md5.hexdigest(), sha256.hexdigest(), size)
 
 
+def digest_bytes(data: bytes) -> Digest:
+    return Digest(hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest(), len(data))
+
+
 def file_identity(path: Path) -> Identity:
     """(device, inode, size, mtime, ctime): any write to the file, or another file renamed in
     its place, changes it."""

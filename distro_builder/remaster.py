@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import json
 import logging
 import os
@@ -29,7 +28,7 @@ from pathlib import Path
 from distro_builder import __version__
 from distro_builder.archive import index
 from distro_builder.errors import ConfigError, IsoError, printable
-from distro_builder.filedigest import Digest, Prehashed, digest_file
+from distro_builder.filedigest import Digest, Prehashed, digest_bytes, digest_file
 from distro_builder.imagemodel import EntryKind, Flavor, OverlayChange, RemasterResult
 from distro_builder.log import step
 from distro_builder.media.iso import (
@@ -350,16 +349,14 @@ def _late_files(
         for path, content in late.items():
             data = content()
             image.refill(path, data)
-            digests[path] = Digest(
-                hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest(), len(data)
-            )
+            digests[path] = digest_bytes(data)
         doc = manifest()
         image.refill(MANIFEST_PATH, doc)
         if with_md5sum:
             md5s = index.read_md5sum_txt(image.read_text("/md5sum.txt") or "")
             for path in late:
                 md5s[path.lstrip("/")] = digests[path].md5
-            md5s[MANIFEST_PATH.lstrip("/")] = hashlib.md5(doc).hexdigest()
+            md5s[MANIFEST_PATH.lstrip("/")] = digest_bytes(doc).md5
             text = index.md5sum_txt({p: b"" for p in md5s}, known=md5s)
             image.refill("/md5sum.txt", text.encode())
 

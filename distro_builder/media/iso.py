@@ -20,7 +20,7 @@ import threading
 import time
 import types
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -483,11 +483,9 @@ class IsoImage:
         """An El Torito boot image is never replaced by one the BIOS cannot load: empty (the
         entry would load whatever is laid out at its block next), or shorter than the 64
         bytes the boot-info table is written into."""
-        cat = self._iso.eltorito_boot_catalog
-        if cat is None or rec.inode is None:
+        if rec.inode is None:
             return
-        entries = [cat.initial_entry] + [e for sec in cat.sections for e in sec.section_entries]
-        entry = next((e for e in entries if e.inode is rec.inode), None)
+        entry = next((e for _, e in _boot_entries(self._iso) if e.inode is rec.inode), None)
         if entry is None:
             return
         size = len(data) if isinstance(data, bytes) else os.stat(data).st_size
@@ -554,13 +552,13 @@ class IsoImage:
             self._call(self._iso.update_file_contents_fp, source, length, rr_path=path)
         self._changed[path] = (EntryKind.file, length)
 
-    def lay_out_last(self, paths: list[str]) -> None:
+    def lay_out_last(self, paths: Sequence[str]) -> None:
         """Lay the files at `paths` out after every other file, in this order, so that their
         content can come last (`refill`, from `write`'s `before_late`): all the image before
         them is written, and hashed, first. Their size must be final. Boot images are refused:
         their place is in the El Torito catalog, laid out with it."""
         inodes = []
-        boot = {id(e.inode) for e in self._boot_entries()}
+        boot = {id(e.inode) for _, e in _boot_entries(self._iso)}
         for path in paths:
             ino = self._record(path).inode
             if ino is None or id(ino) in boot:
@@ -583,12 +581,6 @@ class IsoImage:
         fp = io.BytesIO(data)
         self._fps.append(fp)
         ino.update_fp(fp, len(data))
-
-    def _boot_entries(self) -> list[Any]:
-        cat = self._iso.eltorito_boot_catalog
-        if cat is None:
-            return []
-        return [cat.initial_entry] + [e for s in cat.sections for e in s.section_entries]
 
     def add_symlink(self, path: str, target: str) -> None:
         """Add a Rock Ridge symlink `path` -> `target` (Joliet has no symlinks)."""
@@ -1018,10 +1010,7 @@ def _file_copies(
             start = todo[i].extent_location() * block
             low = start if low < 0 else min(low, start)
         position.update({id(ino): i for i, ino in enumerate(todo)})
-        cat = iso.eltorito_boot_catalog
-        if cat is not None:
-            entries = [cat.initial_entry] + [e for s in cat.sections for e in s.section_entries]
-            boot_images.update(id(e.inode) for e in entries if e.inode is not None)
+        boot_images.update(id(e.inode) for _, e in _boot_entries(iso) if e.inode is not None)
 
     def output_file_data(outfp: Any, blocksize: int, ino: Any) -> Iterator[int]:
         nonlocal copier
@@ -1035,7 +1024,7 @@ def _file_copies(
             started.append(True)
             if system is not None:  # before the hasher reads sector 0 (at the first advance)
                 system.write_mbr(out_fd, iso)
-        if id(ino) in late and before_late is not None and not late_begun:
+        if id(ino) in late and not late_begun:  # (late is empty without before_late)
             late_begun.append(True)
             if copier is not None:  # the hasher may go up to here while before_late waits
                 copier.finish()
